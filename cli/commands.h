@@ -1,0 +1,25 @@
+// The `harmonia` subcommands. Each takes the whole argv and the index of its
+// first own argument, prints to stdout/stderr and returns the exit status:
+// 0 success, 1 failure of the machine (I/O), 2 bad usage or invalid input files.
+#ifndef HARMONIA_CLI_COMMANDS_H_
+#define HARMONIA_CLI_COMMANDS_H_
+
+#include <memory>
+#include <string>
+
+#include "engine/rule_set.h"
+
+namespace harmonia::cli {
+
+int RunEvaluate(int argc, char** argv, int first);
+int RunRulesValidate(int argc, char** argv, int first);
+int RunCountriesValidate(int argc, char** argv, int first);
+int RunGen(int argc, char** argv, int first);
+
+// Compiles a rule-set file, printing its issues to stderr. Null on errors.
+std::shared_ptr<const engine::RuleSet> LoadRuleSetFile(const std::string& path,
+                                                       bool print_warnings);
+
+}  // namespace harmonia::cli
+
+#endif  // HARMONIA_CLI_COMMANDS_H_

@@ -1,0 +1,312 @@
+// `harmonia evaluate`: one cycle offline from the files of DESIGN §7, with no
+// server and no store.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "common/date.h"
+#include "common/file.h"
+#include "engine/country_config.h"
+#include "engine/cycle.h"
+#include "exchange/exchange.h"
+
+namespace harmonia::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+const std::vector<FlagSpec>& EvaluateFlags() {
+  static const std::vector<FlagSpec> specs = {
+      {"rules", "FILE", "the therapy area's rule-set file", true},
+      {"country", "FILE", "the country file (countries/CC.yaml)", true},
+      {"data", "DIR", "folder holding customers.csv, answers.csv, metrics.csv", true},
+      {"as-of", "DATE", "the cycle date, YYYY-MM-DD", true},
+      {"out", "FILE", "where to write assignments.csv", true},
+      {"previous", "FILE", "the previous cycle's assignments.csv (enables pull-through)"},
+      {"refinements", "FILE", "field refinements to apply (refinements.csv)"},
+      {"threads", "N", "threads for reading and evaluating (default: all cores)"},
+      {"repeat", "N", "evaluate the loaded batch N more times and print engine throughput"},
+      {"quiet", "", "print only the summary, not each rejected row"},
+      {"help", "", "show this help"},
+  };
+  return specs;
+}
+
+void PrintProblems(const std::vector<exchange::RowProblem>& problems, bool quiet) {
+  if (quiet) return;
+  std::string out;
+  for (const auto& p : problems) absl::StrAppend(&out, exchange::FormatProblem(p), "\n");
+  std::fwrite(out.data(), 1, out.size(), stderr);
+}
+
+}  // namespace
+
+int RunEvaluate(int argc, char** argv, int first) {
+  absl::StatusOr<Args> args = ParseArgs("evaluate", EvaluateFlags(), argc, argv, first);
+  for (int i = first; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help") {
+      std::printf(
+          "usage: harmonia evaluate --rules R.yaml --country C.yaml --data DIR --as-of DATE "
+          "--out FILE [--previous assignments.csv] [--refinements F.csv]\n\nRuns one cycle "
+          "offline. Rejected rows and refinements are listed on stderr with their line "
+          "numbers; the exit status is 0 when the cycle ran, whatever was rejected.\n\n%s",
+          FlagHelp(EvaluateFlags()).c_str());
+      return 0;
+    }
+  }
+  if (!args.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(args.status().message()).c_str());
+    return 2;
+  }
+  if (!args->positional.empty()) {
+    std::fprintf(stderr, "harmonia evaluate: unexpected argument '%s'\n",
+                 args->positional[0].c_str());
+    return 2;
+  }
+  const bool quiet = args->Has("quiet");
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  absl::StatusOr<long long> threads = args->GetInt("threads", cores, 1, 256);
+  absl::StatusOr<long long> repeat = args->GetInt("repeat", 0, 0, 1000000);
+  for (const auto* s : {&threads.status(), &repeat.status()}) {
+    if (!s->ok()) {
+      std::fprintf(stderr, "harmonia evaluate: %s\n", std::string(s->message()).c_str());
+      return 2;
+    }
+  }
+  const std::string as_of_text = args->Get("as-of");
+  std::optional<int32_t> cycle_day = ParseIsoDate(as_of_text);
+  if (!cycle_day) {
+    std::fprintf(stderr, "harmonia evaluate: --as-of: '%s' is not a date (YYYY-MM-DD)\n",
+                 as_of_text.c_str());
+    return 2;
+  }
+
+  // Rule set and country.
+  const std::string rules_path = args->Get("rules");
+  std::shared_ptr<const engine::RuleSet> rules = LoadRuleSetFile(rules_path, true);
+  if (!rules) {
+    std::fprintf(stderr, "harmonia evaluate: %s is not a valid rule set\n", rules_path.c_str());
+    return 2;
+  }
+  const std::string country_path = args->Get("country");
+  absl::StatusOr<std::string> country_text = ReadFileToString(country_path, 4 << 20);
+  if (!country_text.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(country_text.status().message()).c_str());
+    return 2;
+  }
+  engine::RuleSetLookup lookup = [&](const std::string& ta) -> const engine::RuleSet* {
+    return ta == rules->therapy_area ? rules.get() : nullptr;
+  };
+  engine::CountryLoadResult country =
+      engine::LoadCountryConfig(*country_text, country_path, lookup, true);
+  for (const Issue& issue : country.issues)
+    std::fprintf(stderr, "%s\n", FormatIssue(issue).c_str());
+  if (!country.config) {
+    std::fprintf(stderr, "harmonia evaluate: %s is not a valid country file\n",
+                 country_path.c_str());
+    return 2;
+  }
+  const engine::CountryConfig& cc = *country.config;
+  const engine::TherapyAreaConfig* ta = cc.FindTherapyArea(rules->therapy_area);
+  if (ta == nullptr) {
+    std::fprintf(stderr, "harmonia evaluate: country %s does not run therapy area %s (%s)\n",
+                 cc.country.c_str(), rules->therapy_area.c_str(), country_path.c_str());
+    return 2;
+  }
+  if (ta->pinned_version && *ta->pinned_version != rules->version) {
+    std::fprintf(stderr, "%s:%d: warning: country pins %s v%lld; evaluating v%lld from %s\n",
+                 country_path.c_str(), ta->line, rules->therapy_area.c_str(),
+                 static_cast<long long>(*ta->pinned_version),
+                 static_cast<long long>(rules->version), rules_path.c_str());
+  }
+  IssueList option_issues(country_path);
+  engine::Options options;
+  if (!engine::ResolveOptions(*rules, ta->options, &option_issues, &options)) {
+    for (const Issue& issue : option_issues.issues()) {
+      std::fprintf(stderr, "%s\n", FormatIssue(issue).c_str());
+    }
+    return 2;
+  }
+
+  // Inputs.
+  const auto load_start = Clock::now();
+  const std::string dir = args->Get("data");
+  std::vector<exchange::RowProblem> problems;
+  absl::StatusOr<exchange::Universe> universe = exchange::ReadCustomers(
+      absl::StrCat(dir, "/customers.csv"), cc.country, rules->applies_to, &problems);
+  if (!universe.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(universe.status().message()).c_str());
+    return 2;
+  }
+  const size_t n = universe->ids.size();
+  engine::InputSelector selector(*rules, cc, *cycle_day, n);
+  exchange::InputCounts answer_counts, metric_counts;
+  for (auto [kind, file, counts] :
+       {std::tuple{exchange::InputKind::kAnswers, "answers.csv", &answer_counts},
+        std::tuple{exchange::InputKind::kMetrics, "metrics.csv", &metric_counts}}) {
+    absl::Status s =
+        exchange::ReadInputs(absl::StrCat(dir, "/", file), kind, *rules, cc, *universe, *cycle_day,
+                             static_cast<int>(*threads), &selector, counts, &problems);
+    if (!s.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+      return 2;
+    }
+  }
+  absl::flat_hash_map<std::string, engine::PreviousAssignment> previous;
+  if (args->Has("previous")) {
+    auto prev =
+        exchange::ReadPrevious(args->Get("previous"), cc.country, rules->therapy_area, &problems);
+    if (!prev.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(prev.status().message()).c_str());
+      return 2;
+    }
+    previous = std::move(*prev);
+  }
+  std::vector<engine::Refinement> refinements;
+  if (args->Has("refinements")) {
+    auto refs = exchange::ReadRefinements(args->Get("refinements"), &problems);
+    if (!refs.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(refs.status().message()).c_str());
+      return 2;
+    }
+    refinements = std::move(*refs);
+  }
+  const double load_seconds = Seconds(load_start);
+
+  // The cycle.
+  const engine::Batch batch = selector.batch();
+  engine::Evaluator evaluator(rules, options);
+  engine::CycleInput in;
+  in.evaluator = &evaluator;
+  in.batch = &batch;
+  in.customer_ids = &universe->ids;
+  in.country = cc.country;
+  in.threads = static_cast<int>(*threads);
+  in.refinements = args->Has("refinements") ? &refinements : nullptr;
+  if (!previous.empty()) {
+    in.previous.resize(n, nullptr);
+    for (size_t i = 0; i < n; ++i) {
+      if (auto it = previous.find(universe->ids[i]); it != previous.end()) {
+        in.previous[i] = &it->second;
+      }
+    }
+  }
+  in.out_of_scope_reason = [&](const std::string& id) -> std::string {
+    auto it = universe->out_of_scope.find(id);
+    return it == universe->out_of_scope.end() ? "" : it->second;
+  };
+  const auto cycle_start = Clock::now();
+  engine::CycleOutput cycle = engine::RunCycle(in);
+  const double cycle_seconds = Seconds(cycle_start);
+
+  // Output.
+  const std::string out_path = args->Get("out");
+  const std::string csv = exchange::FormatAssignments(*rules, cc.country, universe->ids, cycle);
+  if (absl::Status s = WriteFileAtomically(out_path, csv); !s.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
+    return 1;
+  }
+
+  // Report: rejected rows, refinements, summary.
+  PrintProblems(problems, quiet);
+  std::string refs_report;
+  const std::string ref_file = [&] {
+    std::string p = args->Get("refinements");
+    size_t slash = p.find_last_of('/');
+    return slash == std::string::npos ? p : p.substr(slash + 1);
+  }();
+  int64_t applied = 0, rejected = 0, superseded = 0;
+  for (size_t r = 0; r < cycle.refinements.size(); ++r) {
+    const auto& o = cycle.refinements[r];
+    const auto& ref = refinements[r];
+    switch (o.status) {
+      case engine::RefinementOutcome::Status::kApplied:
+        ++applied;
+        absl::StrAppend(&refs_report, ref_file, ":", ref.line,
+                        ": refinement applied: ", ref.customer_id, " → ",
+                        ref.segment.empty() ? "(same segment)" : ref.segment,
+                        ref.calls_delta.empty() ? "" : absl::StrCat(", calls ", ref.calls_delta),
+                        " (", ref.reason, ")\n");
+        break;
+      case engine::RefinementOutcome::Status::kRejected:
+        ++rejected;
+        absl::StrAppend(&refs_report, ref_file, ":", ref.line, ": refinement rejected: ", o.message,
+                        "\n");
+        break;
+      case engine::RefinementOutcome::Status::kSuperseded:
+        ++superseded;
+        absl::StrAppend(&refs_report, ref_file, ":", ref.line,
+                        ": refinement superseded: ", o.message, "\n");
+        break;
+    }
+  }
+  if (!quiet) std::fwrite(refs_report.data(), 1, refs_report.size(), stderr);
+
+  int64_t by[5] = {};
+  for (engine::DecidedBy d : cycle.results.decided_by) ++by[static_cast<int>(d)];
+  const engine::DataQuality& q = selector.quality();
+  std::string summary = absl::StrFormat(
+      "evaluate: %s %s v%d as of %s: %d customers in scope (of %d rows in customers.csv)\n"
+      "  rows read: %d answers, %d metrics; skipped: %d of customers out of scope, %d of other "
+      "therapy areas\n"
+      "  rejected rows: %d customers, %d answers, %d metrics\n",
+      cc.country, rules->therapy_area, rules->version, as_of_text, n, universe->rows,
+      answer_counts.rows, metric_counts.rows,
+      answer_counts.out_of_scope + metric_counts.out_of_scope,
+      answer_counts.other_therapy_area + metric_counts.other_therapy_area, universe->rejected,
+      answer_counts.rejected, metric_counts.rejected);
+  absl::StrAppendFormat(
+      &summary, "  data quality: invalid %d, stale %d, future %d, source not used %d\n",
+      q.Total(engine::InputIssue::kInvalid), q.Total(engine::InputIssue::kStale),
+      q.Total(engine::InputIssue::kFuture), q.Total(engine::InputIssue::kSourceNotUsed));
+  absl::StrAppendFormat(&summary,
+                        "  decided by: rules %d, unprofiled %d, pull_through %d, refinement %d, "
+                        "conflict %d\n",
+                        by[0], by[1], by[3], by[4], by[2]);
+  if (in.refinements != nullptr) {
+    absl::StrAppendFormat(&summary,
+                          "  refinements: %d applied, %d rejected, %d superseded (quota %d)\n",
+                          applied, rejected, superseded, cycle.refinement_quota);
+  }
+  absl::StrAppendFormat(&summary, "  load %.2f s, cycle %.3f s (%d threads); wrote %s\n",
+                        load_seconds, cycle_seconds, *threads, out_path);
+  std::fputs(summary.c_str(), stderr);
+
+  // --repeat: the engine alone on the loaded batch (scores, tables, tiers, targets).
+  if (*repeat > 0 && n > 0) {
+    engine::Results results;
+    results.Resize(n, rules->scores.size());
+    const auto start = Clock::now();
+    for (long long r = 0; r < *repeat; ++r) {
+      std::vector<std::vector<std::pair<uint32_t, std::string>>> conflicts(*threads);
+      std::vector<std::thread> workers;
+      const size_t step = (n + *threads - 1) / *threads;
+      for (long long t = 0; t < *threads; ++t) {
+        const size_t begin = std::min(n, static_cast<size_t>(t) * step);
+        const size_t end = std::min(n, begin + step);
+        workers.emplace_back(
+            [&, begin, end, t] { evaluator.Evaluate(batch, begin, end, &results, &conflicts[t]); });
+      }
+      for (auto& w : workers) w.join();
+    }
+    const double s = Seconds(start);
+    const double rate = static_cast<double>(n) * *repeat / s;
+    std::fprintf(stderr,
+                 "engine: %lld × %zu customers in %.3f s on %lld thread%s = %.2f million "
+                 "customers/s (%.2f M/s per thread)\n",
+                 *repeat, n, s, *threads, *threads == 1 ? "" : "s", rate / 1e6,
+                 rate / 1e6 / *threads);
+  }
+  return 0;
+}
+
+}  // namespace harmonia::cli

@@ -1,0 +1,45 @@
+// harmonia: the command-line tool for every Harmonia user job (docs/cli.md).
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "cli/commands.h"
+
+namespace {
+
+constexpr const char* kUsage = R"(harmonia — harmonized customer segmentation
+
+usage: harmonia <command> [flags] [args]
+
+commands:
+  evaluate            run one cycle offline from CSV files (DESIGN §7)
+  rules validate      compile rule-set files, run their tests, report every issue
+  countries validate  check country files against the rule sets they use
+  gen                 generate a synthetic, realistic data set
+  version             print the version
+
+`harmonia <command> --help` describes a command's flags.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace harmonia::cli;
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "help") == 0) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  const std::string sub = argc > 2 ? argv[2] : "";
+  if (command == "evaluate") return RunEvaluate(argc, argv, 2);
+  if (command == "gen") return RunGen(argc, argv, 2);
+  if (command == "rules" && sub == "validate") return RunRulesValidate(argc, argv, 3);
+  if (command == "countries" && sub == "validate") return RunCountriesValidate(argc, argv, 3);
+  if (command == "version" || command == "--version") {
+    std::printf("harmonia %s\n", HARMONIA_VERSION);
+    return 0;
+  }
+  std::fprintf(stderr, "harmonia: unknown command '%s%s%s'\n\n%s", command.c_str(),
+               sub.empty() ? "" : " ", sub.c_str(), kUsage);
+  return 2;
+}

@@ -1,0 +1,320 @@
+#include "engine/country_config.h"
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "common/cron.h"
+#include "common/strings.h"
+#include "engine/internal/yaml_tree.h"
+
+namespace harmonia::engine {
+
+using internal::YamlNode;
+
+namespace {
+
+class CountryLoader {
+ public:
+  CountryLoader(const std::string& file, const RuleSetLookup& lookup, bool unknown_ok)
+      : issues_(file), lookup_(lookup), unknown_ok_(unknown_ok) {}
+
+  CountryLoadResult Run(std::string_view text) {
+    std::optional<YamlNode> root = internal::LoadYaml(text, &issues_);
+    if (root.has_value()) Load(*root);
+    CountryLoadResult result;
+    if (!issues_.has_errors()) result.config = std::move(config_);
+    result.issues = issues_.Take();
+    SortIssues(&result.issues);
+    return result;
+  }
+
+ private:
+  void Error(const YamlNode& at, std::string message) {
+    issues_.Error(at.line, at.column, std::move(message));
+  }
+
+  void CheckKeys(const YamlNode& map, std::initializer_list<const char*> allowed,
+                 const std::string& what) {
+    std::set<std::string> seen;
+    for (const auto& [key, value] : map.entries) {
+      if (!key.is_scalar()) continue;
+      if (!seen.insert(key.scalar).second) {
+        Error(key, absl::StrCat(what, ": duplicate key ", Quoted(key.scalar)));
+      }
+      if (std::find_if(allowed.begin(), allowed.end(),
+                       [&](const char* a) { return key.scalar == a; }) == allowed.end()) {
+        Error(key, absl::StrCat("unknown key ", Quoted(key.scalar), " in ", what,
+                                "; expected one of: ", absl::StrJoin(allowed, ", ")));
+      }
+    }
+  }
+
+  bool Scalar(const YamlNode& node, const std::string& what, std::string* out) {
+    if (!node.is_scalar()) {
+      Error(node, absl::StrCat(what, ": expected a value, got ", internal::DescribeKind(node)));
+      return false;
+    }
+    *out = node.scalar;
+    return true;
+  }
+
+  bool Int(const YamlNode& node, const std::string& what, int64_t lo, int64_t hi, int64_t* out) {
+    std::string s;
+    if (!Scalar(node, what, &s)) return false;
+    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+    if (node.quoted || ec != std::errc() || ptr != s.data() + s.size() || *out < lo || *out > hi) {
+      Error(node, absl::StrCat(what, ": expected a whole number from ", lo, " to ", hi, ", got ",
+                               Quoted(s)));
+      return false;
+    }
+    return true;
+  }
+
+  const YamlNode* Required(const YamlNode& map, const char* key, const std::string& what) {
+    const YamlNode* v = map.Find(key);
+    if (v == nullptr || v->kind == YamlNode::Kind::kNull) {
+      Error(v ? *v : map, absl::StrCat(what, ": missing ", Quoted(key)));
+      return nullptr;
+    }
+    return v;
+  }
+
+  void Load(const YamlNode& root) {
+    if (!root.is_map()) {
+      Error(root,
+            absl::StrCat("country file: expected a mapping, got ", internal::DescribeKind(root)));
+      return;
+    }
+    CheckKeys(root,
+              {"country", "name", "timezone", "schedule", "data_sources", "max_input_age_days",
+               "therapy_areas", "refinement"},
+              "country file");
+    if (const YamlNode* n = Required(root, "country", "country file")) {
+      std::string cc;
+      if (Scalar(*n, "country", &cc)) {
+        if (cc.size() != 2 ||
+            !std::all_of(cc.begin(), cc.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
+          Error(*n,
+                absl::StrCat("country: ", Quoted(cc),
+                             " is not an ISO 3166 alpha-2 code (two capital letters, e.g. DE)"));
+        }
+        config_.country = cc;
+      }
+    }
+    if (const YamlNode* n = Required(root, "timezone", "country file")) {
+      std::string tz;
+      absl::TimeZone zone;
+      if (Scalar(*n, "timezone", &tz) && !absl::LoadTimeZone(tz, &zone)) {
+        Error(*n, absl::StrCat("timezone: ", Quoted(tz),
+                               " is not an IANA time zone known to this system (e.g. "
+                               "Europe/Berlin)"));
+      }
+      config_.timezone = tz;
+    }
+    if (const YamlNode* n = root.Find("schedule"); n && n->kind != YamlNode::Kind::kNull) {
+      std::string expr;
+      if (Scalar(*n, "schedule", &expr)) {
+        absl::StatusOr<CronSchedule> cron = CronSchedule::Parse(expr);
+        if (!cron.ok()) {
+          Error(*n, absl::StrCat("schedule: ", Quoted(expr), ": ",
+                                 std::string(cron.status().message())));
+        }
+        config_.schedule = expr;
+      }
+    }
+    if (const YamlNode* n = Required(root, "data_sources", "country file")) LoadSources(*n);
+    if (const YamlNode* n = root.Find("max_input_age_days")) {
+      int64_t days = 0;
+      if (Int(*n, "max_input_age_days", 1, 36500, &days)) {
+        config_.max_input_age_days = static_cast<int>(days);
+      }
+    }
+    if (const YamlNode* n = root.Find("refinement")) LoadRefinement(*n);
+    if (const YamlNode* n = Required(root, "therapy_areas", "country file")) {
+      LoadTherapyAreas(*n);
+    }
+  }
+
+  void LoadSources(const YamlNode& node) {
+    if (!node.is_sequence()) {
+      Error(node, "data_sources: expected a list, e.g. [rep, external, local]");
+      return;
+    }
+    for (const YamlNode& item : node.items) {
+      std::string name;
+      if (!Scalar(item, "data_sources", &name)) continue;
+      std::optional<Source> source = ParseSource(name);
+      if (!source) {
+        Error(item, absl::StrCat("data_sources: unknown source ", Quoted(name),
+                                 "; expected one of: rep, external, local"));
+        continue;
+      }
+      if (std::find(config_.data_sources.begin(), config_.data_sources.end(), *source) !=
+          config_.data_sources.end()) {
+        Error(item, absl::StrCat("data_sources: ", Quoted(name), " listed twice"));
+        continue;
+      }
+      config_.data_sources.push_back(*source);
+    }
+    if (config_.data_sources.empty() && !node.items.empty()) return;
+    if (config_.data_sources.empty()) Error(node, "data_sources: list at least one source");
+  }
+
+  void LoadRefinement(const YamlNode& node) {
+    if (!node.is_map()) {
+      Error(node, "refinement: expected a mapping");
+      return;
+    }
+    CheckKeys(node, {"window_days", "valid_cycles", "requires_approval"}, "refinement");
+    int64_t v = 0;
+    if (const YamlNode* n = node.Find("window_days"); n && Int(*n, "window_days", 0, 366, &v)) {
+      config_.refinement.window_days = static_cast<int>(v);
+    }
+    if (const YamlNode* n = node.Find("valid_cycles"); n && Int(*n, "valid_cycles", 1, 100, &v)) {
+      config_.refinement.valid_cycles = static_cast<int>(v);
+    }
+    if (const YamlNode* n = node.Find("requires_approval")) {
+      std::string s;
+      if (Scalar(*n, "requires_approval", &s)) {
+        if (s == "true" || s == "false") {
+          config_.refinement.requires_approval = s == "true";
+        } else {
+          Error(*n, absl::StrCat("requires_approval: expected true or false, got ", Quoted(s)));
+        }
+      }
+    }
+  }
+
+  void LoadTherapyAreas(const YamlNode& node) {
+    if (!node.is_map()) {
+      Error(node, "therapy_areas: expected a mapping of therapy area → settings");
+      return;
+    }
+    for (const auto& [key, value] : node.entries) {
+      TherapyAreaConfig ta;
+      if (!Scalar(key, "therapy_areas", &ta.therapy_area)) continue;
+      ta.line = key.line;
+      const std::string what = absl::StrCat("therapy area ", Quoted(ta.therapy_area));
+      if (config_.FindTherapyArea(ta.therapy_area) != nullptr) {
+        Error(key, absl::StrCat(what, " listed twice"));
+        continue;
+      }
+      const RuleSet* rules = lookup_ ? lookup_(ta.therapy_area) : nullptr;
+      if (rules == nullptr && !unknown_ok_) {
+        Error(key, absl::StrCat(what, ": no rule set found for it"));
+      }
+      if (value.kind != YamlNode::Kind::kNull && !value.is_map()) {
+        Error(value, absl::StrCat(what, ": expected a mapping"));
+        continue;
+      }
+      CheckKeys(value, {"rule_set_version", "options", "labels"}, what);
+      if (const YamlNode* n = value.Find("rule_set_version")) {
+        std::string s;
+        if (Scalar(*n, what + " rule_set_version", &s) && s != "latest") {
+          int64_t v = 0;
+          if (Int(*n, what + " rule_set_version (or 'latest')", 1, INT32_MAX, &v)) {
+            ta.pinned_version = v;
+          }
+        }
+      }
+      if (const YamlNode* n = value.Find("options")) {
+        if (!n->is_map()) {
+          Error(*n, absl::StrCat(what, " options: expected a mapping"));
+        } else {
+          for (const auto& [okey, oval] : n->entries) {
+            std::string v;
+            if (!okey.is_scalar() ||
+                !Scalar(oval, absl::StrCat(what, " option ", okey.scalar), &v)) {
+              continue;
+            }
+            if (ta.options.count(okey.scalar)) {
+              Error(okey, absl::StrCat(what, ": option ", Quoted(okey.scalar), " given twice"));
+              continue;
+            }
+            // Report an unknown key at the key, a bad value at the value.
+            const bool known_key =
+                rules && std::any_of(rules->menu.begin(), rules->menu.end(),
+                                     [&](const MenuEntry& m) { return m.key == okey.scalar; });
+            const YamlNode& at = known_key ? oval : okey;
+            ta.options[okey.scalar] = {v, at.line, at.column};
+          }
+        }
+      }
+      if (rules != nullptr) {
+        Options resolved;
+        ResolveOptions(*rules, ta.options, &issues_, &resolved);
+      }
+      if (const YamlNode* n = value.Find("labels")) {
+        if (!n->is_map()) {
+          Error(*n, absl::StrCat(what, " labels: expected a mapping of segment → label"));
+        } else {
+          for (const auto& [lkey, lval] : n->entries) {
+            std::string label;
+            if (!lkey.is_scalar() || !Scalar(lval, absl::StrCat(what, " label"), &label)) continue;
+            if (rules != nullptr && rules->FindSegment(lkey.scalar) < 0) {
+              std::vector<std::string> ids;
+              for (const Segment& s : rules->segments) ids.push_back(s.id);
+              Error(lkey, absl::StrCat(what, " labels: unknown segment ", Quoted(lkey.scalar),
+                                       "; expected one of: ", absl::StrJoin(ids, ", ")));
+              continue;
+            }
+            ta.labels[lkey.scalar] = label;
+          }
+        }
+      }
+      config_.therapy_areas.push_back(std::move(ta));
+    }
+    if (node.entries.empty()) Error(node, "therapy_areas: configure at least one therapy area");
+  }
+
+  IssueList issues_;
+  const RuleSetLookup& lookup_;
+  bool unknown_ok_;
+  CountryConfig config_;
+};
+
+}  // namespace
+
+const char* SourceName(Source source) {
+  switch (source) {
+    case Source::kRep:
+      return "rep";
+    case Source::kExternal:
+      return "external";
+    case Source::kLocal:
+      return "local";
+  }
+  return "?";
+}
+
+std::optional<Source> ParseSource(std::string_view name) {
+  if (name == "rep") return Source::kRep;
+  if (name == "external") return Source::kExternal;
+  if (name == "local") return Source::kLocal;
+  return std::nullopt;
+}
+
+const TherapyAreaConfig* CountryConfig::FindTherapyArea(std::string_view ta) const {
+  for (const TherapyAreaConfig& t : therapy_areas) {
+    if (t.therapy_area == ta) return &t;
+  }
+  return nullptr;
+}
+
+int CountryConfig::SourceRank(Source source) const {
+  for (size_t i = 0; i < data_sources.size(); ++i) {
+    if (data_sources[i] == source) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+CountryLoadResult LoadCountryConfig(std::string_view text, const std::string& file,
+                                    const RuleSetLookup& lookup, bool unknown_therapy_areas_ok) {
+  return CountryLoader(file, lookup, unknown_therapy_areas_ok).Run(text);
+}
+
+}  // namespace harmonia::engine

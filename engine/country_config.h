@@ -1,0 +1,75 @@
+// A country's configuration (DESIGN §5): time zone, schedule, data sources
+// and their precedence, input age limit, and per therapy area the rule-set pin,
+// the options chosen from the rule set's menu and local segment labels.
+//
+// Loading validates the file against the rule sets it names; every problem is
+// an Issue with file:line:column. A CountryConfig is a plain value.
+#ifndef HARMONIA_ENGINE_COUNTRY_CONFIG_H_
+#define HARMONIA_ENGINE_COUNTRY_CONFIG_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/issue.h"
+#include "engine/rule_set.h"
+
+namespace harmonia::engine {
+
+// Where an input value came from. Stored by name; free to renumber.
+enum class Source : uint8_t { kRep, kExternal, kLocal };
+inline constexpr int kNumSources = 3;
+const char* SourceName(Source source);
+std::optional<Source> ParseSource(std::string_view name);
+
+struct TherapyAreaConfig {
+  std::string therapy_area;
+  std::optional<int64_t> pinned_version;       // nullopt = latest
+  std::map<std::string, OptionValue> options;  // chosen from the menu
+  std::map<std::string, std::string> labels;   // segment id → local label
+  int line = 0;
+};
+
+struct RefinementPolicy {
+  int window_days = 30;  // refinements accepted in the first N days of a cycle period
+  int valid_cycles = 1;  // a refinement is applied in this many cycles
+  bool requires_approval = false;
+};
+
+struct CountryConfig {
+  std::string country;               // ISO 3166 alpha-2, upper case
+  std::string timezone;              // IANA name, checked against the system zoneinfo
+  std::string schedule;              // cron expression; empty = manual cycles only
+  std::vector<Source> data_sources;  // precedence order
+  int max_input_age_days = 365;
+  std::vector<TherapyAreaConfig> therapy_areas;
+  RefinementPolicy refinement;
+
+  const TherapyAreaConfig* FindTherapyArea(std::string_view ta) const;
+  // Precedence rank of a source (0 = first listed), or -1 when not used.
+  int SourceRank(Source source) const;
+};
+
+// Finds the rule set a country's therapy area refers to; nullptr = none known.
+using RuleSetLookup = std::function<const RuleSet*(const std::string& therapy_area)>;
+
+struct CountryLoadResult {
+  std::optional<CountryConfig> config;  // nullopt when there is any error
+  std::vector<Issue> issues;
+};
+
+// Parses and validates a country file. Options and labels are checked against
+// the rule set `lookup` returns for each therapy area. A therapy area without
+// a rule set is an error unless `unknown_therapy_areas_ok` (then only its shape
+// is checked), for tools that look at one therapy area.
+CountryLoadResult LoadCountryConfig(std::string_view text, const std::string& file,
+                                    const RuleSetLookup& lookup,
+                                    bool unknown_therapy_areas_ok = false);
+
+}  // namespace harmonia::engine
+
+#endif  // HARMONIA_ENGINE_COUNTRY_CONFIG_H_

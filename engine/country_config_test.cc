@@ -1,0 +1,135 @@
+#include "engine/country_config.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace harmonia::engine {
+namespace {
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Render(const std::vector<Issue>& issues) {
+  std::string out;
+  for (const Issue& i : issues) out += FormatIssue(i) + "\n";
+  return out;
+}
+
+class CountryConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    for (const char* ta : {"oncology", "diabetes", "immunology"}) {
+      const std::string path = std::string(HARMONIA_SOURCE_DIR) + "/rules/" + ta + ".yaml";
+      CompileResult r = CompileRuleSet(ReadAll(path), path);
+      ASSERT_NE(r.rule_set, nullptr) << Render(r.issues);
+      rules_[ta] = r.rule_set;
+    }
+  }
+  RuleSetLookup Lookup() {
+    return [this](const std::string& ta) -> const RuleSet* {
+      auto it = rules_.find(ta);
+      return it == rules_.end() ? nullptr : it->second.get();
+    };
+  }
+  std::map<std::string, std::shared_ptr<const RuleSet>> rules_;
+};
+
+TEST_F(CountryConfigTest, ShippedCountriesAreValid) {
+  int count = 0;
+  for (const char* cc : {"DE", "FR", "US", "JP", "ES", "SE", "BR"}) {
+    const std::string path = std::string(HARMONIA_SOURCE_DIR) + "/countries/" + cc + ".yaml";
+    CountryLoadResult r = LoadCountryConfig(ReadAll(path), path, Lookup());
+    EXPECT_TRUE(r.config.has_value()) << Render(r.issues);
+    EXPECT_EQ(Render(r.issues), "");
+    if (r.config) {
+      EXPECT_EQ(r.config->country, cc);
+      ++count;
+    }
+  }
+  EXPECT_EQ(count, 7);
+}
+
+TEST_F(CountryConfigTest, ReadsEveryField) {
+  const std::string path = std::string(HARMONIA_SOURCE_DIR) + "/countries/DE.yaml";
+  CountryLoadResult r = LoadCountryConfig(ReadAll(path), path, Lookup());
+  ASSERT_TRUE(r.config.has_value());
+  const CountryConfig& c = *r.config;
+  EXPECT_EQ(c.timezone, "Europe/Berlin");
+  EXPECT_EQ(c.schedule, "0 2 1 */3 *");
+  ASSERT_EQ(c.data_sources.size(), 3u);
+  EXPECT_EQ(c.SourceRank(Source::kRep), 0);
+  EXPECT_EQ(c.SourceRank(Source::kLocal), 2);
+  EXPECT_EQ(c.max_input_age_days, 540);
+  EXPECT_EQ(c.refinement.window_days, 20);
+  EXPECT_EQ(c.refinement.valid_cycles, 2);
+  const TherapyAreaConfig* onc = c.FindTherapyArea("oncology");
+  ASSERT_NE(onc, nullptr);
+  EXPECT_FALSE(onc->pinned_version.has_value());
+  EXPECT_EQ(onc->labels.at("early_adopter"), "Früher Anwender");
+  EXPECT_EQ(c.FindTherapyArea("immunology")->pinned_version, 1);
+}
+
+TEST_F(CountryConfigTest, EveryMistakeIsReportedWithPositionAndAllowedValues) {
+  const char* text = R"(country: Germany
+timezone: Europe/Berlinn
+schedule: "0 25 * * *"
+data_sources: [rep, crm, rep]
+max_input_age_days: -5
+colour: blue
+therapy_areas:
+  oncology:
+    rule_set_version: newest
+    options: {tier_bands: wide, target_scale: 1, speed: fast}
+    labels: {early_adopter: "Früh", hero: "Held"}
+  cardiology: {}
+refinement:
+  window_days: 20
+  valid_cycle: 2
+)";
+  CountryLoadResult r = LoadCountryConfig(text, "XX.yaml", Lookup());
+  EXPECT_FALSE(r.config.has_value());
+  EXPECT_EQ(Render(r.issues),
+            "XX.yaml:1:10: error: country: 'Germany' is not an ISO 3166 alpha-2 code (two capital "
+            "letters, e.g. DE)\n"
+            "XX.yaml:2:11: error: timezone: 'Europe/Berlinn' is not an IANA time zone known to "
+            "this system (e.g. Europe/Berlin)\n"
+            "XX.yaml:3:11: error: schedule: '0 25 * * *': field 'hour': value 25 outside 0-23 "
+            "(at character 3)\n"
+            "XX.yaml:4:21: error: data_sources: unknown source 'crm'; expected one of: rep, "
+            "external, local\n"
+            "XX.yaml:4:26: error: data_sources: 'rep' listed twice\n"
+            "XX.yaml:5:21: error: max_input_age_days: expected a whole number from 1 to 36500, "
+            "got '-5'\n"
+            "XX.yaml:6:1: error: unknown key 'colour' in country file; expected one of: country, "
+            "name, timezone, schedule, data_sources, max_input_age_days, therapy_areas, "
+            "refinement\n"
+            "XX.yaml:9:23: error: therapy area 'oncology' rule_set_version (or 'latest'): "
+            "expected a whole number from 1 to 2147483647, got 'newest'\n"
+            "XX.yaml:10:27: error: option 'tier_bands': 'wide' is not on the menu; allowed "
+            "values: standard, broad, narrow\n"
+            "XX.yaml:10:50: error: option 'speed' is not offered by rule set oncology v3; "
+            "offered: tier_bands, target_scale, process, max_refinement_share, pull_through\n"
+            "XX.yaml:11:38: error: therapy area 'oncology' labels: unknown segment 'hero'; "
+            "expected one of: early_adopter, evidence_seeker, pragmatist, cost_conscious, "
+            "conservative, unprofiled\n"
+            "XX.yaml:12:3: error: therapy area 'cardiology': no rule set found for it\n"
+            "XX.yaml:15:3: error: unknown key 'valid_cycle' in refinement; expected one of: "
+            "window_days, valid_cycles, requires_approval\n");
+}
+
+TEST_F(CountryConfigTest, EmptyAndHostileDocumentsAreErrors) {
+  for (const char* text : {"", ",", "~", "null", "[1, 2]"}) {
+    CountryLoadResult r = LoadCountryConfig(text, "X.yaml", Lookup());
+    EXPECT_FALSE(r.config.has_value()) << text;
+    EXPECT_FALSE(r.issues.empty()) << text;
+  }
+}
+
+}  // namespace
+}  // namespace harmonia::engine

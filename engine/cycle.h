@@ -1,0 +1,152 @@
+// One cycle of one (country, therapy area), DESIGN §6 steps 1–7, without I/O.
+//
+//   InputSelector  step 1: each customer's effective input per question and
+//                  metric, by source precedence, recency, staleness, validity
+//   RunCycle       steps 2–6: evaluate, pull-through, refinements
+//
+// Callers (the `evaluate` command, later the store) read files or tables and
+// hand rows to these functions; nothing here touches a file or a clock.
+//
+// Thread-safety: InputSelector is not thread-safe; use one per thread and
+// Merge() them. RunCycle is a pure function.
+#ifndef HARMONIA_ENGINE_CYCLE_H_
+#define HARMONIA_ENGINE_CYCLE_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/country_config.h"
+#include "engine/evaluator.h"
+#include "engine/rule_set.h"
+
+namespace harmonia::engine {
+
+// Why an input value was not a candidate (§6.1). Reported by name.
+enum class InputIssue : uint8_t {
+  kInvalid,        // fails the question's or metric's type / scale / options / range
+  kStale,          // as_of more than max_input_age_days before the cycle date
+  kFuture,         // as_of after the cycle date
+  kSourceNotUsed,  // the country does not list the value's source
+};
+inline constexpr int kNumInputIssues = 4;
+const char* InputIssueName(InputIssue issue);
+
+// Data-quality counts of one cycle, by kind and by source.
+struct DataQuality {
+  std::array<std::array<int64_t, kNumSources>, kNumInputIssues> by_kind_source{};
+  std::array<int64_t, kNumSources> candidates_by_source{};  // values that were candidates
+  int64_t Total(InputIssue issue) const;
+};
+
+// Step 1 for a batch of customers: keeps, per customer and input, the best
+// candidate offered so far: first listed source, then newest as_of, then the
+// highest `order` (the row imported last).
+class InputSelector {
+ public:
+  // REQUIRES: `rules` and `country` outlive the selector.
+  InputSelector(const RuleSet& rules, const CountryConfig& country, int32_t cycle_day,
+                size_t customers);
+
+  // Offers one row's value for input `column` of customer `customer`.
+  // Returns true when the value is a candidate (it may still lose to a better
+  // one). Otherwise counts the issue, sets *issue and, for kInvalid, *reason.
+  bool Offer(uint32_t customer, int column, std::string_view value, Source source, int32_t as_of,
+             uint32_t order, InputIssue* issue, std::string* reason);
+
+  // Folds in another selector's candidates (same rules, country, customers).
+  void Merge(const InputSelector& other);
+
+  // The effective values as a batch (views into this selector).
+  Batch batch() const;
+  size_t size() const { return customers_; }
+  const DataQuality& quality() const { return quality_; }
+
+  // The chosen value's source and as_of, for explanations (nullopt = missing).
+  struct Provenance {
+    Source source;
+    int32_t as_of;
+  };
+  std::optional<Provenance> provenance(uint32_t customer, int column) const;
+
+ private:
+  const RuleSet& rules_;
+  std::array<int, kNumSources> rank_{};  // precedence rank per source, -1 unused
+  int32_t cycle_day_;
+  int32_t oldest_day_;
+  size_t customers_;
+  // Per column: values (NaN = none) and a sortable key of the chosen candidate
+  // ((3 - rank) << 62 | as_of << 32 | order; 0 = none), so "better" is ">".
+  std::vector<std::vector<double>> values_;
+  std::vector<std::vector<uint64_t>> keys_;
+  DataQuality quality_;
+};
+
+// A previous cycle's assignment of one customer (from assignments.csv or the store).
+struct PreviousAssignment {
+  std::string segment;  // empty = none (conflict)
+  std::string tier;
+  Activity activity;
+  std::string rule_id;
+  int64_t rule_set_version = 0;
+  std::string inputs_digest;
+};
+
+// A field refinement (DESIGN §7 refinements.csv), in submission order.
+struct Refinement {
+  std::string request_id;
+  std::string customer_id;
+  std::string therapy_area;
+  std::string segment;      // empty = keep the segment, change calls only
+  std::string calls_delta;  // as written; must be a whole number (empty = 0)
+  std::string reason;
+  std::string comment;
+  std::string submitted_by;
+  int64_t line = 0;  // where it came from, for messages
+};
+
+struct RefinementOutcome {
+  enum class Status { kApplied, kRejected, kSuperseded };
+  Status status = Status::kRejected;
+  std::string message;  // why it was rejected or superseded
+};
+
+struct CycleInput {
+  const Evaluator* evaluator = nullptr;
+  const Batch* batch = nullptr;
+  // Customer ids of the batch, in batch order (bytewise ascending).
+  const std::vector<std::string>* customer_ids = nullptr;
+  // Per batch customer: the previous assignment, or nullptr.
+  std::vector<const PreviousAssignment*> previous;
+  // Customers known but not in scope (other type or country), for messages:
+  // id → why (e.g. "type nurse is not in applies_to").
+  std::function<std::string(const std::string& customer_id)> out_of_scope_reason;
+  const std::vector<Refinement>* refinements = nullptr;
+  std::string country;
+  int threads = 1;
+};
+
+struct CycleOutput {
+  Results results;                             // after pull-through and refinements
+  std::vector<std::string> digests;            // inputs_digest per customer, 32 hex chars
+  std::vector<RefinementOutcome> refinements;  // parallel to CycleInput::refinements
+  int64_t pulled_through = 0;
+  int64_t refined = 0;
+  int64_t refinement_quota = 0;
+};
+
+CycleOutput RunCycle(const CycleInput& input);
+
+// The inputs_digest of one customer: a 128-bit XXH3 of the therapy area, the
+// input ids, the options' canonical text and the customer's effective values.
+std::string InputsDigest(const RuleSet& rules, const Options& options, const Batch& batch,
+                         size_t customer);
+
+}  // namespace harmonia::engine
+
+#endif  // HARMONIA_ENGINE_CYCLE_H_

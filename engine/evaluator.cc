@@ -1,0 +1,277 @@
+#include "engine/evaluator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "absl/strings/str_join.h"
+
+namespace harmonia::engine {
+namespace {
+
+// Customers per block: small enough that a block's columns and masks stay in
+// L1/L2 cache, large enough to amortize the per-rule loop overhead.
+constexpr size_t kBlock = 512;
+
+// m[i] &= (value in any of the intervals). NaN is in no interval.
+void AndCondition(const Condition& cond, const double* col, size_t n, uint8_t* m) {
+  if (cond.any_of.size() == 1) {
+    const double lo = cond.any_of[0].lo;
+    const double hi = cond.any_of[0].hi;
+    for (size_t i = 0; i < n; ++i) {
+      m[i] &= static_cast<uint8_t>((col[i] >= lo) & (col[i] <= hi));
+    }
+    return;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    uint8_t hit = 0;
+    for (const Interval& iv : cond.any_of) {
+      hit |= static_cast<uint8_t>((col[i] >= iv.lo) & (col[i] <= iv.hi));
+    }
+    m[i] &= hit;
+  }
+}
+
+bool AnySet(const uint8_t* m, size_t n) {
+  uint8_t acc = 0;
+  for (size_t i = 0; i < n; ++i) acc |= m[i];
+  return acc != 0;
+}
+
+bool RuleMatches(const Rule& rule, const double* const* cols, size_t i) {
+  for (const Condition& cond : rule.conditions) {
+    const double v = cols[cond.column][i];
+    bool hit = false;
+    for (const Interval& iv : cond.any_of) hit |= (v >= iv.lo && v <= iv.hi);
+    if (!hit) return false;
+  }
+  return true;
+}
+
+// out[i] = intercept + Σ w × col[i], in written order; NaN propagates, so a
+// missing input makes the result missing (§6.2).
+void ComputeLinear(const LinearFunction& f, const double* const* cols, size_t begin, size_t n,
+                   double* out) {
+  for (size_t i = 0; i < n; ++i) out[i] = f.intercept;
+  for (const auto& [column, weight] : f.terms) {
+    const double* col = cols[column] + begin;
+    for (size_t i = 0; i < n; ++i) out[i] += weight * col[i];
+  }
+}
+
+}  // namespace
+
+const char* DecidedByName(DecidedBy d) {
+  switch (d) {
+    case DecidedBy::kRules:
+      return "rules";
+    case DecidedBy::kUnprofiled:
+      return "unprofiled";
+    case DecidedBy::kConflict:
+      return "conflict";
+    case DecidedBy::kPullThrough:
+      return "pull_through";
+    case DecidedBy::kRefinement:
+      return "refinement";
+  }
+  return "?";
+}
+
+void Results::Resize(size_t n, size_t num_scores) {
+  segment.assign(n, -1);
+  rule.assign(n, -1);
+  decided_by.assign(n, DecidedBy::kRules);
+  tier.assign(n, 0);
+  activity.assign(n, Activity{});
+  scores.assign(num_scores, std::vector<double>(n));
+  conflicts.clear();
+}
+
+int32_t ScaleHalfUp(int32_t count, int64_t scale_micros) {
+  const int64_t scaled = static_cast<int64_t>(count) * scale_micros;
+  return static_cast<int32_t>((scaled + 500000) / 1000000);
+}
+
+Evaluator::Evaluator(std::shared_ptr<const RuleSet> rules, const Options& options)
+    : rules_(std::move(rules)), options_(options) {
+  bands_ = rules_->band_options[options_.tier_bands];
+  const size_t tiers = rules_->tiers.size();
+  scaled_targets_.resize(rules_->segments.size() * tiers);
+  for (size_t s = 0; s < rules_->segments.size(); ++s) {
+    for (size_t t = 0; t < tiers; ++t) {
+      const Activity& a = rules_->targets[s][t];
+      scaled_targets_[s * tiers + t] = {ScaleHalfUp(a.calls, options_.target_scale_micros),
+                                        ScaleHalfUp(a.remote, options_.target_scale_micros),
+                                        ScaleHalfUp(a.email, options_.target_scale_micros),
+                                        ScaleHalfUp(a.events, options_.target_scale_micros)};
+    }
+  }
+}
+
+Activity Evaluator::Targets(int segment, int tier) const {
+  if (segment < 0) return Activity{};
+  return scaled_targets_[static_cast<size_t>(segment) * rules_->tiers.size() + tier];
+}
+
+void Evaluator::RunTable(const DecisionTable& table, const double* const* cols, size_t n,
+                         uint8_t* pending, int16_t* segment, int16_t* rule, DecidedBy* decided,
+                         size_t offset,
+                         std::vector<std::pair<uint32_t, std::string>>* conflicts) const {
+  if (!AnySet(pending, n)) return;
+  uint8_t m[kBlock];
+  if (table.hit_policy != HitPolicy::kUnique) {
+    // kFirst, and kPriority (whose rules the compiler ordered by segment rank).
+    for (const Rule& r : table.rules) {
+      std::memcpy(m, pending, n);
+      for (const Condition& cond : r.conditions) AndCondition(cond, cols[cond.column], n, m);
+      const int16_t seg = static_cast<int16_t>(r.segment);
+      const int16_t idx = static_cast<int16_t>(r.rule_index);
+      for (size_t i = 0; i < n; ++i) {
+        segment[i] = m[i] ? seg : segment[i];
+        rule[i] = m[i] ? idx : rule[i];
+        pending[i] &= static_cast<uint8_t>(m[i] ^ 1);
+      }
+      if (!AnySet(pending, n)) break;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (pending[i]) {
+        segment[i] = static_cast<int16_t>(table.default_segment);
+        rule[i] = static_cast<int16_t>(rules_->default_rule_index);
+      }
+    }
+    return;
+  }
+  // kUnique: count matches; exactly one decides, none → default, more → conflict.
+  uint8_t count[kBlock] = {};
+  for (const Rule& r : table.rules) {
+    std::memcpy(m, pending, n);
+    for (const Condition& cond : r.conditions) AndCondition(cond, cols[cond.column], n, m);
+    const int16_t seg = static_cast<int16_t>(r.segment);
+    const int16_t idx = static_cast<int16_t>(r.rule_index);
+    for (size_t i = 0; i < n; ++i) {
+      const bool first_hit = m[i] && count[i] == 0;
+      segment[i] = first_hit ? seg : segment[i];
+      rule[i] = first_hit ? idx : rule[i];
+      count[i] = static_cast<uint8_t>(count[i] + (m[i] && count[i] < 2));
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (!pending[i]) continue;
+    if (count[i] == 0) {
+      segment[i] = static_cast<int16_t>(table.default_segment);
+      rule[i] = static_cast<int16_t>(rules_->default_rule_index);
+    } else if (count[i] > 1) {
+      segment[i] = -1;
+      rule[i] = -1;
+      decided[i] = DecidedBy::kConflict;
+      std::vector<std::string> ids;
+      for (const Rule& r : table.rules) {
+        if (RuleMatches(r, cols, i)) ids.push_back(r.id);
+      }
+      conflicts->emplace_back(static_cast<uint32_t>(offset + i), absl::StrJoin(ids, "|"));
+    }
+  }
+}
+
+void Evaluator::Evaluate(const Batch& batch, size_t begin, size_t end, Results* results,
+                         std::vector<std::pair<uint32_t, std::string>>* conflicts) const {
+  const RuleSet& rs = *rules_;
+  const size_t num_inputs = rs.inputs.size();
+  const size_t num_scores = rs.scores.size();
+  std::vector<const double*> cols(num_inputs + num_scores);
+  std::vector<double> function_values(rs.functions.size() * kBlock);
+  uint8_t profiled[kBlock];
+  uint8_t pending[kBlock];
+
+  for (size_t b = begin; b < end; b += kBlock) {
+    const size_t n = std::min(kBlock, end - b);
+    // Column pointers for this block: inputs, then the scores computed below.
+    for (size_t c = 0; c < num_inputs; ++c) cols[c] = batch.columns[c] + b;
+    for (size_t s = 0; s < num_scores; ++s) {
+      double* out = results->scores[s].data() + b;
+      // Scores read inputs only, so pass the block's input pointers at offset 0.
+      ComputeLinear(rs.scores[s], cols.data(), 0, n, out);
+      cols[num_inputs + s] = out;
+    }
+
+    // Profiled = every required question answered (§6.3).
+    std::memset(profiled, 1, n);
+    for (int c : rs.required_inputs) {
+      const double* col = cols[c];
+      for (size_t i = 0; i < n; ++i) profiled[i] &= static_cast<uint8_t>(col[i] == col[i]);
+    }
+
+    int16_t* segment = results->segment.data() + b;
+    int16_t* rule = results->rule.data() + b;
+    DecidedBy* decided = results->decided_by.data() + b;
+    for (size_t i = 0; i < n; ++i)
+      decided[i] = profiled[i] ? DecidedBy::kRules : DecidedBy::kUnprofiled;
+
+    if (rs.typing_tool) {
+      // Highest function wins; ties go to the segment listed first (functions
+      // are in segment order and only a strictly greater value replaces).
+      // A missing weighted input sends the customer to `unprofiled`.
+      const size_t nf = rs.functions.size();
+      for (size_t f = 0; f < nf; ++f) {
+        ComputeLinear(rs.functions[f], cols.data(), 0, n, function_values.data() + f * kBlock);
+      }
+      for (size_t i = 0; i < n; ++i) {
+        if (!profiled[i]) continue;
+        int best = -1;
+        double best_value = 0;
+        bool missing = false;
+        for (size_t f = 0; f < nf; ++f) {
+          const double v = function_values[f * kBlock + i];
+          if (v != v) {
+            missing = true;
+            break;
+          }
+          if (best < 0 || v > best_value) {
+            best = static_cast<int>(f);
+            best_value = v;
+          }
+        }
+        if (missing) {
+          profiled[i] = 0;
+          decided[i] = DecidedBy::kUnprofiled;
+        } else {
+          segment[i] = static_cast<int16_t>(rs.function_segments[best]);
+          rule[i] = static_cast<int16_t>(rs.typing_tool_rule_index);
+        }
+      }
+    } else {
+      std::memcpy(pending, profiled, n);
+      RunTable(rs.assignment, cols.data(), n, pending, segment, rule, decided, b, conflicts);
+    }
+    for (size_t i = 0; i < n; ++i) pending[i] = profiled[i] ^ 1;
+    RunTable(rs.unprofiled, cols.data(), n, pending, segment, rule, decided, b, conflicts);
+
+    // Tier (§6.4): first band whose min the metric reaches; missing → last.
+    uint8_t* tier = results->tier.data() + b;
+    const double* metric = cols[rs.tier_metric];
+    const uint8_t last = static_cast<uint8_t>(bands_.back().tier);
+    for (size_t i = 0; i < n; ++i) tier[i] = last;
+    for (size_t k = bands_.size() - 1; k-- > 0;) {
+      const double min = bands_[k].min;
+      const uint8_t t = static_cast<uint8_t>(bands_[k].tier);
+      for (size_t i = 0; i < n; ++i) tier[i] = metric[i] >= min ? t : tier[i];
+    }
+
+    // Targets: segment × tier, pre-scaled; none for a conflict.
+    Activity* activity = results->activity.data() + b;
+    const size_t tiers = rs.tiers.size();
+    for (size_t i = 0; i < n; ++i) {
+      activity[i] = segment[i] < 0
+                        ? Activity{}
+                        : scaled_targets_[static_cast<size_t>(segment[i]) * tiers + tier[i]];
+    }
+  }
+}
+
+void Evaluator::EvaluateAll(const Batch& batch, Results* results) const {
+  results->Resize(batch.size, rules_->scores.size());
+  Evaluate(batch, 0, batch.size, results, &results->conflicts);
+}
+
+}  // namespace harmonia::engine

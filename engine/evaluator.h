@@ -1,0 +1,95 @@
+// Evaluates a compiled rule set over a columnar batch of customers (DESIGN §6
+// steps 2–4: scores, profiled vs unprofiled, hit policies, tier, targets).
+//
+// The evaluator is pure: no I/O, no clock, no randomness; the same batch gives
+// the same results bit for bit. It works block by block (a few hundred
+// customers at a time), one column at a time, so the inner loops are simple
+// comparisons over contiguous doubles that the compiler vectorizes.
+//
+// Thread-safety: an Evaluator is immutable after construction; Evaluate() is
+// const and may run concurrently on disjoint ranges of one Results.
+#ifndef HARMONIA_ENGINE_EVALUATOR_H_
+#define HARMONIA_ENGINE_EVALUATOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/rule_set.h"
+
+namespace harmonia::engine {
+
+// How an assignment was decided. Written to files and stores by name.
+enum class DecidedBy : uint8_t {
+  kRules = 0,        // a rule (or the default) of `assignment`
+  kUnprofiled = 1,   // a rule (or the default) of `unprofiled`
+  kConflict = 2,     // hit policy `unique` matched several rules
+  kPullThrough = 3,  // previous cycle's assignment kept (§6.5)
+  kRefinement = 4,   // a field refinement applied (§6.6)
+};
+const char* DecidedByName(DecidedBy decided_by);
+
+// Input columns of a batch, one per RuleSet::inputs entry, each `size` doubles
+// long: NaN = missing, choice = option index, boolean = 1/0. The batch does
+// not own the memory.
+struct Batch {
+  size_t size = 0;
+  std::vector<const double*> columns;
+};
+
+// Results, one entry per customer of the batch.
+struct Results {
+  std::vector<int16_t> segment;  // index into RuleSet::segments; -1 = none (conflict)
+  std::vector<int16_t> rule;     // index into RuleSet::rule_ids; -1 = conflict
+  std::vector<DecidedBy> decided_by;
+  std::vector<uint8_t> tier;  // index into RuleSet::tiers
+  std::vector<Activity> activity;
+  std::vector<std::vector<double>> scores;  // [score][customer]; NaN = missing
+  // Customers left without a segment by `unique`, with the ids that matched
+  // ("r1|r3"), in customer order.
+  std::vector<std::pair<uint32_t, std::string>> conflicts;
+
+  void Resize(size_t customers, size_t num_scores);
+};
+
+class Evaluator {
+ public:
+  // REQUIRES: `options` resolved against `rules` (ResolveOptions).
+  Evaluator(std::shared_ptr<const RuleSet> rules, const Options& options);
+
+  // Evaluates customers [begin, end) of `batch` into the same positions of
+  // `results`, which must already be sized for the batch (Results::Resize).
+  // Conflicts are appended to `conflicts` (not results->conflicts, so ranges may
+  // run concurrently); the caller merges them.
+  void Evaluate(const Batch& batch, size_t begin, size_t end, Results* results,
+                std::vector<std::pair<uint32_t, std::string>>* conflicts) const;
+
+  // Convenience: the whole batch, single-threaded.
+  void EvaluateAll(const Batch& batch, Results* results) const;
+
+  // Scaled targets for a segment and tier (§6.4); zero for segment -1.
+  Activity Targets(int segment, int tier) const;
+
+  const RuleSet& rules() const { return *rules_; }
+  const Options& options() const { return options_; }
+
+ private:
+  // Runs one decision table for the customers whose `pending` byte is 1.
+  void RunTable(const DecisionTable& table, const double* const* cols, size_t n, uint8_t* pending,
+                int16_t* segment, int16_t* rule, DecidedBy* decided, size_t offset,
+                std::vector<std::pair<uint32_t, std::string>>* conflicts) const;
+
+  std::shared_ptr<const RuleSet> rules_;
+  Options options_;
+  std::vector<TierBand> bands_;
+  std::vector<Activity> scaled_targets_;  // [segment * tiers + tier]
+};
+
+// Scales a count by a decimal factor (millionths) and rounds half up.
+int32_t ScaleHalfUp(int32_t count, int64_t scale_micros);
+
+}  // namespace harmonia::engine
+
+#endif  // HARMONIA_ENGINE_EVALUATOR_H_

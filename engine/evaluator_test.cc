@@ -1,0 +1,236 @@
+#include "engine/evaluator.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+namespace harmonia::engine {
+namespace {
+
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string Render(const std::vector<Issue>& issues) {
+  std::string out;
+  for (const Issue& i : issues) out += FormatIssue(i) + "\n";
+  return out;
+}
+
+// A small rule set: q (likert 1–5, required), c (choice), m (integer 0–10),
+// score s = q - 3. The assignment table is given per test.
+std::shared_ptr<const RuleSet> Compile(const std::string& assignment,
+                                       const std::string& extra = "") {
+  const std::string text = R"(
+therapy_area: t
+version: 4
+applies_to: [x]
+objective_behavior: m
+questionnaire:
+  - {id: q, type: likert, scale: [1, 5], required: true}
+  - {id: c, type: choice, options: [red, green, blue]}
+metrics:
+  - {id: m, type: integer, min: 0, max: 10}
+scores:
+  - {id: s, intercept: -3, weights: {q: 1}}
+segments: [{id: a}, {id: b}, {id: z}]
+assignment:
+)" + assignment + R"(
+unprofiled:
+  default: z
+tiers:
+  metric: m
+  bands:
+    standard: [{tier: A, min: 8}, {tier: B, min: 5}, {tier: C}]
+targets:
+  a: {A: {calls: 5, remote: 3, email: 1, events: 1}, B: {calls: 3}, C: {calls: 1}}
+  b: {A: {calls: 4}, B: {calls: 2}, C: {}}
+  z: {A: {email: 1}, B: {email: 1}, C: {email: 1}}
+country_options:
+  target_scale: [1.0, 0.5, 1.5, 0.3]
+)" + extra;
+  CompileResult r = CompileRuleSet(text, "t.yaml");
+  EXPECT_NE(r.rule_set, nullptr) << Render(r.issues);
+  return r.rule_set;
+}
+
+struct Row {
+  double q, c, m;
+};
+
+Results Eval(const std::shared_ptr<const RuleSet>& rs, const std::vector<Row>& rows,
+             const std::string& scale = "1.0") {
+  std::vector<double> q, c, m;
+  for (const Row& r : rows) {
+    q.push_back(r.q);
+    c.push_back(r.c);
+    m.push_back(r.m);
+  }
+  Batch batch{rows.size(), {q.data(), c.data(), m.data()}};
+  IssueList issues("o");
+  Options options;
+  EXPECT_TRUE(ResolveOptions(*rs, {{"target_scale", {scale, 1, 1}}}, &issues, &options));
+  Evaluator evaluator(rs, options);
+  Results results;
+  evaluator.EvaluateAll(batch, &results);
+  return results;
+}
+
+std::string SegmentOf(const RuleSet& rs, const Results& r, size_t i) {
+  return r.segment[i] < 0 ? "" : rs.segments[r.segment[i]].id;
+}
+std::string RuleOf(const RuleSet& rs, const Results& r, size_t i) {
+  if (r.rule[i] >= 0) return rs.rule_ids[r.rule[i]];
+  for (const auto& [who, ids] : r.conflicts) {
+    if (who == i) return ids;
+  }
+  return "?";
+}
+
+TEST(Evaluator, FirstHitPolicyTakesTheFirstMatchingRule) {
+  auto rs = Compile(R"yaml(
+  hit_policy: first
+  rules:
+    - {id: r1, when: {s: ">= 1"}, segment: a}
+    - {id: r2, when: {q: ">= 2"}, segment: b}
+  default: z)yaml");
+  Results r = Eval(*&rs, {{5, 0, 9}, {3, 0, 9}, {1, 0, 9}});
+  EXPECT_EQ(SegmentOf(*rs, r, 0), "a");
+  EXPECT_EQ(RuleOf(*rs, r, 0), "r1");
+  EXPECT_EQ(SegmentOf(*rs, r, 1), "b");
+  EXPECT_EQ(RuleOf(*rs, r, 1), "r2");
+  EXPECT_EQ(SegmentOf(*rs, r, 2), "z");
+  EXPECT_EQ(RuleOf(*rs, r, 2), "default");
+  EXPECT_EQ(r.decided_by[2], DecidedBy::kRules);
+  EXPECT_EQ(r.scores[0][0], 2.0);
+}
+
+TEST(Evaluator, PriorityPicksTheSegmentListedFirstAndItsFirstRule) {
+  auto rs = Compile(R"yaml(
+  hit_policy: priority
+  rules:
+    - {id: rb, when: {q: ">= 1"}, segment: b}
+    - {id: ra1, when: {q: ">= 5"}, segment: a}
+    - {id: ra2, when: {q: ">= 4"}, segment: a}
+  default: z)yaml");
+  Results r = Eval(rs, {{5, 0, 0}, {4, 0, 0}, {2, 0, 0}});
+  EXPECT_EQ(SegmentOf(*rs, r, 0), "a");
+  EXPECT_EQ(RuleOf(*rs, r, 0), "ra1");
+  EXPECT_EQ(SegmentOf(*rs, r, 1), "a");
+  EXPECT_EQ(RuleOf(*rs, r, 1), "ra2");
+  EXPECT_EQ(SegmentOf(*rs, r, 2), "b");
+  EXPECT_EQ(RuleOf(*rs, r, 2), "rb");
+}
+
+TEST(Evaluator, UniqueConflictLeavesCustomerUnassignedWithAllMatchingIds) {
+  auto rs = Compile(R"yaml(
+  hit_policy: unique
+  rules:
+    - {id: u1, when: {q: ">= 4"}, segment: a}
+    - {id: u2, when: {c: "blue"}, segment: b}
+    - {id: u3, when: {m: ">= 9"}, segment: b}
+  default: z)yaml");
+  Results r = Eval(rs, {{5, 2, 9}, {5, 0, 0}, {1, 0, 0}});
+  EXPECT_EQ(SegmentOf(*rs, r, 0), "");
+  EXPECT_EQ(RuleOf(*rs, r, 0), "u1|u2|u3");
+  EXPECT_EQ(r.decided_by[0], DecidedBy::kConflict);
+  EXPECT_EQ(r.activity[0].calls, 0);
+  EXPECT_EQ(r.tier[0], 0);  // the tier is still computed
+  EXPECT_EQ(SegmentOf(*rs, r, 1), "a");
+  EXPECT_EQ(RuleOf(*rs, r, 1), "u1");
+  EXPECT_EQ(SegmentOf(*rs, r, 2), "z");
+  EXPECT_EQ(RuleOf(*rs, r, 2), "default");
+}
+
+TEST(Evaluator, MissingInputsFailTestsButDashAndUnprofiledRouting) {
+  auto rs = Compile(R"yaml(
+  rules:
+    - {id: r1, when: {c: "not(red)"}, segment: a}
+    - {id: r2, when: {c: "-", m: "-"}, segment: b}
+  default: z)yaml");
+  // c missing: not(red) fails; '-' matches even missing. q missing → unprofiled.
+  Results r = Eval(rs, {{3, kNaN, kNaN}, {3, 1, 0}, {kNaN, 1, 9}});
+  EXPECT_EQ(RuleOf(*rs, r, 0), "r2");
+  EXPECT_EQ(RuleOf(*rs, r, 1), "r1");
+  EXPECT_EQ(SegmentOf(*rs, r, 2), "z");
+  EXPECT_EQ(r.decided_by[2], DecidedBy::kUnprofiled);
+  EXPECT_TRUE(std::isnan(r.scores[0][2])) << "a score with a missing input is missing";
+}
+
+TEST(Evaluator, TiersFromBandsAndMissingMetricTakesTheLastBand) {
+  auto rs = Compile("  default: a");
+  Results r = Eval(rs, {{3, 0, 8}, {3, 0, 7.0}, {3, 0, 5}, {3, 0, 4}, {3, 0, kNaN}});
+  EXPECT_EQ(rs->tiers[r.tier[0]], "A");
+  EXPECT_EQ(rs->tiers[r.tier[1]], "B");
+  EXPECT_EQ(rs->tiers[r.tier[2]], "B");
+  EXPECT_EQ(rs->tiers[r.tier[3]], "C");
+  EXPECT_EQ(rs->tiers[r.tier[4]], "C");
+  EXPECT_EQ(r.activity[0].calls, 5);
+  EXPECT_EQ(r.activity[0].remote, 3);
+}
+
+TEST(Evaluator, TargetScaleRoundsHalfUp) {
+  auto rs = Compile("  default: a");
+  // a.A = calls 5, remote 3, email 1, events 1.
+  Results half = Eval(rs, {{3, 0, 9}}, "0.5");
+  EXPECT_EQ(half.activity[0].calls, 3);   // 2.5 → 3
+  EXPECT_EQ(half.activity[0].remote, 2);  // 1.5 → 2
+  EXPECT_EQ(half.activity[0].email, 1);   // 0.5 → 1
+  Results more = Eval(rs, {{3, 0, 9}}, "1.5");
+  EXPECT_EQ(more.activity[0].calls, 8);   // 7.5 → 8
+  EXPECT_EQ(more.activity[0].remote, 5);  // 4.5 → 5
+  Results third = Eval(rs, {{3, 0, 9}}, "0.3");
+  EXPECT_EQ(third.activity[0].calls, 2);   // 1.5 exactly in decimal → 2 (binary 0.3 would give 1)
+  EXPECT_EQ(third.activity[0].remote, 1);  // 0.9 → 1
+  EXPECT_EQ(third.activity[0].email, 0);   // 0.3 → 0
+}
+
+TEST(Evaluator, ScaleHalfUpIsExactInDecimal) {
+  EXPECT_EQ(ScaleHalfUp(5, 300000), 2);   // 1.5
+  EXPECT_EQ(ScaleHalfUp(15, 300000), 5);  // 4.5
+  EXPECT_EQ(ScaleHalfUp(3, 1500000), 5);  // 4.5
+  EXPECT_EQ(ScaleHalfUp(7, 1000000), 7);
+  EXPECT_EQ(ScaleHalfUp(1, 499999), 0);
+  EXPECT_EQ(ScaleHalfUp(1, 500000), 1);
+}
+
+TEST(Evaluator, TypingToolHighestWinsTiesGoToFirstListedMissingGoesUnprofiled) {
+  auto rs = Compile(R"yaml(
+  method: typing_tool
+  functions:
+    b: {intercept: 0, weights: {q: 1}}
+    a: {intercept: 2, weights: {q: 1, m: -1}})yaml");
+  // q=3,m=0: a=5 > b=3 → a.  q=3,m=2: a=3 == b=3 → a (listed first in segments).
+  // q=3,m=3: a=2 < b=3 → b.  m missing → a is missing → unprofiled.
+  Results r = Eval(rs, {{3, 0, 0}, {3, 0, 2}, {3, 0, 3}, {3, 0, kNaN}});
+  EXPECT_EQ(SegmentOf(*rs, r, 0), "a");
+  EXPECT_EQ(RuleOf(*rs, r, 0), "typing_tool");
+  EXPECT_EQ(SegmentOf(*rs, r, 1), "a");
+  EXPECT_EQ(SegmentOf(*rs, r, 2), "b");
+  EXPECT_EQ(SegmentOf(*rs, r, 3), "z");
+  EXPECT_EQ(r.decided_by[3], DecidedBy::kUnprofiled);
+}
+
+TEST(Evaluator, BlocksAndRangesGiveTheSameResultsAsOneCustomerAtATime) {
+  auto rs = Compile(R"yaml(
+  hit_policy: first
+  rules:
+    - {id: r1, when: {s: "> 0.5", m: "[3..7)"}, segment: a}
+    - {id: r2, when: {c: "green, blue"}, segment: b}
+  default: z)yaml");
+  std::vector<Row> rows;
+  for (int i = 0; i < 5000; ++i) {
+    rows.push_back({static_cast<double>(1 + i % 5), static_cast<double>(i % 3),
+                    i % 17 == 0 ? kNaN : static_cast<double>(i % 11)});
+  }
+  Results all = Eval(rs, rows);
+  for (size_t i = 0; i < rows.size(); i += 37) {
+    Results one = Eval(rs, {rows[i]});
+    EXPECT_EQ(one.segment[0], all.segment[i]) << i;
+    EXPECT_EQ(one.rule[0], all.rule[i]) << i;
+    EXPECT_EQ(one.tier[0], all.tier[i]) << i;
+    EXPECT_EQ(one.activity[0].calls, all.activity[i].calls) << i;
+  }
+}
+
+}  // namespace
+}  // namespace harmonia::engine

@@ -1,0 +1,411 @@
+#include "exchange/exchange.h"
+
+#include <algorithm>
+#include <charconv>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/csv.h"
+#include "common/date.h"
+#include "common/file.h"
+#include "common/strings.h"
+
+namespace harmonia::exchange {
+namespace {
+
+using engine::InputSelector;
+using engine::RuleSet;
+
+std::string BaseName(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// A CSV file with a header naming its columns. Columns are found by name, so
+// other tools may reorder them or add their own (ignored).
+class Table {
+ public:
+  static absl::StatusOr<Table> Open(const std::string& path,
+                                    const std::vector<std::string>& required) {
+    absl::StatusOr<MappedFile> file = MappedFile::Open(path);
+    if (!file.ok()) return file.status();
+    Table t(path, std::move(*file));
+    std::string_view data = csv::StripBom(t.file_.data());
+    csv::Reader header(data);
+    std::vector<std::string_view> fields;
+    csv::ParseError err;
+    const std::string expected = absl::StrJoin(required, ",");
+    if (!header.Next(&fields, &err) || fields.empty() ||
+        (fields.size() == 1 && fields[0].empty())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":1: empty file; expected the header ", expected));
+    }
+    if (!err.message.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":", err.line, ":", err.column, ": header: ", err.message));
+    }
+    t.width_ = fields.size();
+    for (const std::string& name : required) {
+      auto it = std::find(fields.begin(), fields.end(), name);
+      if (it == fields.end()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ":1: missing column '", name, "'; expected the header ", expected));
+      }
+      t.columns_.push_back(static_cast<int>(it - fields.begin()));
+    }
+    // The body starts after the header record.
+    const size_t consumed = header.offset();
+    t.body_ = data.substr(consumed);
+    t.body_first_line_ = 1 + std::count(data.begin(), data.begin() + consumed, '\n');
+    return t;
+  }
+
+  const std::string& path() const { return path_; }
+  std::string name() const { return BaseName(path_); }
+  std::string_view body() const { return body_; }
+  int64_t body_first_line() const { return body_first_line_; }
+  size_t width() const { return width_; }
+  // Position in a record of required column k.
+  int column(size_t k) const { return columns_[k]; }
+
+  // The 1-based byte column of a field view within its line, or 0 when the
+  // view is not into the file (an unescaped quoted field).
+  int64_t ColumnOf(std::string_view field) const {
+    const std::string_view all = file_.data();
+    if (field.data() < all.data() || field.data() > all.data() + all.size()) return 0;
+    const char* p = field.data();
+    while (p > all.data() && p[-1] != '\n') --p;
+    return field.data() - p + 1;
+  }
+
+ private:
+  Table(std::string path, MappedFile file) : path_(std::move(path)), file_(std::move(file)) {}
+  std::string path_;
+  MappedFile file_;
+  std::string_view body_;
+  int64_t body_first_line_ = 2;
+  size_t width_ = 0;
+  std::vector<int> columns_;
+};
+
+// Calls fn(fields, line) for every well-formed record of `slice`; reports
+// malformed ones (CSV errors, wrong number of fields). Blank lines are skipped.
+template <typename Fn>
+void ForEachRecord(const Table& table, const csv::Slice& slice, std::vector<RowProblem>* problems,
+                   int64_t* rejected, Fn fn) {
+  csv::Reader reader(slice.data, slice.first_line);
+  std::vector<std::string_view> fields;
+  csv::ParseError err;
+  while (true) {
+    err.message.clear();
+    if (!reader.Next(&fields, &err)) break;
+    if (!err.message.empty()) {
+      problems->push_back({table.name(), err.line, err.column, err.message});
+      ++*rejected;
+      continue;
+    }
+    if (fields.size() == 1 && fields[0].empty()) continue;  // blank line
+    if (fields.size() != table.width()) {
+      problems->push_back(
+          {table.name(), reader.record_line(), 0,
+           absl::StrCat("expected ", table.width(), " fields, got ", fields.size())});
+      ++*rejected;
+      continue;
+    }
+    fn(fields, reader.record_line());
+  }
+}
+
+}  // namespace
+
+std::string FormatProblem(const RowProblem& p) {
+  std::string out = absl::StrCat(p.file, ":", p.line);
+  if (p.column > 0) absl::StrAppend(&out, ":", p.column);
+  absl::StrAppend(&out, ": ", p.message);
+  return out;
+}
+
+absl::StatusOr<Universe> ReadCustomers(const std::string& path, const std::string& country,
+                                       const std::vector<std::string>& applies_to,
+                                       std::vector<RowProblem>* problems) {
+  absl::StatusOr<Table> table =
+      Table::Open(path, {"customer_id", "country", "customer_type", "specialty", "name"});
+  if (!table.ok()) return table.status();
+  Universe u;
+  absl::flat_hash_map<std::string, int64_t> first_line;
+  ForEachRecord(
+      *table, {table->body(), table->body_first_line()}, problems, &u.rejected,
+      [&](const std::vector<std::string_view>& f, int64_t line) {
+        ++u.rows;
+        const std::string_view id = f[table->column(0)];
+        const std::string_view cc = f[table->column(1)];
+        const std::string_view type = f[table->column(2)];
+        if (id.empty()) {
+          problems->push_back({table->name(), line, table->ColumnOf(id), "customer_id: empty"});
+          ++u.rejected;
+          return;
+        }
+        auto [it, inserted] = first_line.emplace(std::string(id), line);
+        if (!inserted) {
+          problems->push_back({table->name(), line, table->ColumnOf(id),
+                               absl::StrCat("customer_id: duplicate ", Quoted(id),
+                                            " (first on line ", it->second, ")")});
+          ++u.rejected;
+          return;
+        }
+        if (cc != country) {
+          u.out_of_scope.emplace(std::string(id), absl::StrCat("country is ", std::string(cc)));
+        } else if (std::find(applies_to.begin(), applies_to.end(), type) == applies_to.end()) {
+          u.out_of_scope.emplace(
+              std::string(id),
+              absl::StrCat("customer type ", Quoted(type), " is not in the rule set's applies_to (",
+                           absl::StrJoin(applies_to, ", "), ")"));
+        } else {
+          u.ids.emplace_back(id);
+        }
+      });
+  std::sort(u.ids.begin(), u.ids.end());
+  u.index.reserve(u.ids.size());
+  for (size_t i = 0; i < u.ids.size(); ++i) u.index.emplace(u.ids[i], static_cast<uint32_t>(i));
+  return u;
+}
+
+absl::Status ReadInputs(const std::string& path, InputKind kind, const RuleSet& rules,
+                        const engine::CountryConfig& country, const Universe& universe,
+                        int32_t cycle_day, int threads, InputSelector* selector,
+                        InputCounts* counts, std::vector<RowProblem>* problems) {
+  const bool answers = kind == InputKind::kAnswers;
+  const std::string id_column = answers ? "question_id" : "metric_id";
+  absl::StatusOr<Table> table =
+      Table::Open(path, {"customer_id", "therapy_area", id_column, "value", "source", "as_of"});
+  if (!table.ok()) return table.status();
+
+  absl::flat_hash_map<std::string, int> columns;  // question or metric id → column
+  std::vector<std::string> known;
+  for (int c = 0; c < rules.num_inputs(); ++c) {
+    if (rules.inputs[c].is_question == answers) {
+      columns.emplace(rules.inputs[c].id, c);
+      known.push_back(rules.inputs[c].id);
+    }
+  }
+  const std::string known_list = absl::StrJoin(known, ", ");
+  const char* what = answers ? "question" : "metric";
+
+  const std::vector<csv::Slice> slices =
+      csv::SplitAtRecordBoundaries(table->body(), table->body_first_line(), std::max(1, threads));
+  struct Part {
+    std::unique_ptr<InputSelector> selector;
+    InputCounts counts;
+    std::vector<RowProblem> problems;
+  };
+  std::vector<Part> parts(slices.size());
+  auto work = [&](size_t p) {
+    Part& part = parts[p];
+    InputSelector* sel = p == 0 ? selector : part.selector.get();
+    std::string reason;
+    engine::InputIssue issue;
+    ForEachRecord(
+        *table, slices[p], &part.problems, &part.counts.rejected,
+        [&](const std::vector<std::string_view>& f, int64_t line) {
+          ++part.counts.rows;
+          const std::string_view ta = f[table->column(1)];
+          if (ta != rules.therapy_area) {
+            ++part.counts.other_therapy_area;
+            return;
+          }
+          auto reject = [&](std::string_view field, std::string message) {
+            part.problems.push_back(
+                {table->name(), line, table->ColumnOf(field), std::move(message)});
+            ++part.counts.rejected;
+          };
+          const std::string_view id = f[table->column(0)];
+          auto cust = universe.index.find(Sv(id));
+          if (cust == universe.index.end()) {
+            if (universe.out_of_scope.contains(Sv(id))) {
+              ++part.counts.out_of_scope;
+            } else {
+              reject(id, absl::StrCat("customer_id: unknown customer ", Quoted(id),
+                                      " (not in customers.csv)"));
+            }
+            return;
+          }
+          const std::string_view input = f[table->column(2)];
+          auto col = columns.find(Sv(input));
+          if (col == columns.end()) {
+            reject(input, absl::StrCat(id_column, ": ", Quoted(input), " is not a ", what, " of ",
+                                       rules.therapy_area, " v", rules.version,
+                                       "; expected one of: ", known_list));
+            return;
+          }
+          const std::string_view source_text = f[table->column(4)];
+          std::optional<engine::Source> source = engine::ParseSource(source_text);
+          if (!source) {
+            reject(source_text, absl::StrCat("source: ", Quoted(source_text),
+                                             " is not a source; expected one of: rep, "
+                                             "external, local"));
+            return;
+          }
+          const std::string_view date_text = f[table->column(5)];
+          std::optional<int32_t> as_of = ParseIsoDate(date_text);
+          if (!as_of) {
+            reject(date_text,
+                   absl::StrCat("as_of: ", Quoted(date_text), " is not a date (YYYY-MM-DD)"));
+            return;
+          }
+          const std::string_view value = f[table->column(3)];
+          if (!sel->Offer(cust->second, col->second, value, *source, *as_of,
+                          static_cast<uint32_t>(line), &issue, &reason) &&
+              issue == engine::InputIssue::kInvalid) {
+            reject(value, absl::StrCat(what, " ", Quoted(input), ": ", reason, " (dropped)"));
+          }
+        });
+  };
+  for (size_t p = 1; p < parts.size(); ++p) {
+    parts[p].selector =
+        std::make_unique<InputSelector>(rules, country, cycle_day, universe.ids.size());
+  }
+  std::vector<std::thread> workers;
+  for (size_t p = 1; p < parts.size(); ++p) workers.emplace_back(work, p);
+  work(0);
+  for (std::thread& t : workers) t.join();
+  for (size_t p = 0; p < parts.size(); ++p) {
+    if (p > 0) selector->Merge(*parts[p].selector);
+    counts->rows += parts[p].counts.rows;
+    counts->other_therapy_area += parts[p].counts.other_therapy_area;
+    counts->out_of_scope += parts[p].counts.out_of_scope;
+    counts->rejected += parts[p].counts.rejected;
+    for (RowProblem& pr : parts[p].problems) problems->push_back(std::move(pr));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<engine::Refinement>> ReadRefinements(const std::string& path,
+                                                                std::vector<RowProblem>* problems) {
+  absl::StatusOr<Table> table =
+      Table::Open(path, {"request_id", "customer_id", "therapy_area", "segment", "calls_delta",
+                         "reason", "comment", "submitted_by"});
+  if (!table.ok()) return table.status();
+  std::vector<engine::Refinement> out;
+  int64_t rejected = 0;
+  ForEachRecord(*table, {table->body(), table->body_first_line()}, problems, &rejected,
+                [&](const std::vector<std::string_view>& f, int64_t line) {
+                  engine::Refinement r;
+                  r.request_id = f[table->column(0)];
+                  r.customer_id = f[table->column(1)];
+                  r.therapy_area = f[table->column(2)];
+                  r.segment = f[table->column(3)];
+                  r.calls_delta = f[table->column(4)];
+                  r.reason = f[table->column(5)];
+                  r.comment = f[table->column(6)];
+                  r.submitted_by = f[table->column(7)];
+                  r.line = line;
+                  out.push_back(std::move(r));
+                });
+  return out;
+}
+
+absl::StatusOr<absl::flat_hash_map<std::string, engine::PreviousAssignment>> ReadPrevious(
+    const std::string& path, const std::string& country, const std::string& therapy_area,
+    std::vector<RowProblem>* problems) {
+  absl::StatusOr<Table> table = Table::Open(
+      path, {"customer_id", "country", "therapy_area", "segment", "tier", "calls", "remote",
+             "email", "events", "decided_by", "rule_id", "rule_set_version", "inputs_digest"});
+  if (!table.ok()) return table.status();
+  absl::flat_hash_map<std::string, engine::PreviousAssignment> out;
+  int64_t rejected = 0;
+  ForEachRecord(
+      *table, {table->body(), table->body_first_line()}, problems, &rejected,
+      [&](const std::vector<std::string_view>& f, int64_t line) {
+        if (f[table->column(1)] != country || f[table->column(2)] != therapy_area) {
+          return;
+        }
+        engine::PreviousAssignment p;
+        p.segment = f[table->column(3)];
+        p.tier = f[table->column(4)];
+        int32_t* counts[] = {&p.activity.calls, &p.activity.remote, &p.activity.email,
+                             &p.activity.events};
+        for (int k = 0; k < 4; ++k) {
+          std::string_view v = f[table->column(5 + k)];
+          auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), *counts[k]);
+          if (ec != std::errc() || ptr != v.data() + v.size() || *counts[k] < 0) {
+            problems->push_back({table->name(), line, table->ColumnOf(v),
+                                 absl::StrCat("not a count: ", Quoted(v))});
+            return;
+          }
+        }
+        p.rule_id = f[table->column(10)];
+        std::string_view version = f[table->column(11)];
+        auto [ptr, ec] =
+            std::from_chars(version.data(), version.data() + version.size(), p.rule_set_version);
+        if (ec != std::errc() || ptr != version.data() + version.size()) {
+          problems->push_back({table->name(), line, table->ColumnOf(version),
+                               absl::StrCat("rule_set_version: not a version: ", Quoted(version))});
+          return;
+        }
+        p.inputs_digest = f[table->column(12)];
+        std::string id(f[table->column(0)]);
+        if (out.contains(id)) {
+          problems->push_back(
+              {table->name(), line, 0, absl::StrCat("customer_id: duplicate ", Quoted(id))});
+          return;
+        }
+        out.emplace(std::move(id), std::move(p));
+      });
+  return out;
+}
+
+std::string FormatAssignments(const RuleSet& rules, const std::string& country,
+                              const std::vector<std::string>& ids,
+                              const engine::CycleOutput& cycle) {
+  const engine::Results& r = cycle.results;
+  std::string out;
+  out.reserve(64 + ids.size() * 128);
+  out.append(kAssignmentsHeader);
+  out.push_back('\n');
+  const std::string version = absl::StrCat(rules.version);
+  size_t next_conflict = 0;
+  char buf[16];
+  auto number = [&](int32_t v) {
+    auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out.append(buf, ptr);
+    out.push_back(',');
+  };
+  for (size_t i = 0; i < ids.size(); ++i) {
+    csv::AppendField(&out, ids[i]);
+    out.push_back(',');
+    csv::AppendField(&out, country);
+    out.push_back(',');
+    csv::AppendField(&out, rules.therapy_area);
+    out.push_back(',');
+    if (r.segment[i] >= 0) csv::AppendField(&out, rules.segments[r.segment[i]].id);
+    out.push_back(',');
+    csv::AppendField(&out, rules.tiers[r.tier[i]]);
+    out.push_back(',');
+    const engine::Activity& a = r.activity[i];
+    number(a.calls);
+    number(a.remote);
+    number(a.email);
+    number(a.events);
+    out.append(engine::DecidedByName(r.decided_by[i]));
+    out.push_back(',');
+    if (r.rule[i] >= 0) {
+      csv::AppendField(&out, rules.rule_ids[r.rule[i]]);
+    } else {
+      while (next_conflict < r.conflicts.size() && r.conflicts[next_conflict].first < i) {
+        ++next_conflict;
+      }
+      if (next_conflict < r.conflicts.size() && r.conflicts[next_conflict].first == i) {
+        csv::AppendField(&out, r.conflicts[next_conflict].second);
+      }
+    }
+    out.push_back(',');
+    out.append(version);
+    out.push_back(',');
+    out.append(cycle.digests[i]);
+    out.push_back('\n');
+  }
+  return out;
+}
+
+}  // namespace harmonia::exchange

@@ -1,0 +1,93 @@
+// Reading and writing the files users exchange (DESIGN §7): customers.csv,
+// answers.csv, metrics.csv, refinements.csv and assignments.csv.
+//
+// Readers are forgiving by design: a bad row is reported as a RowProblem
+// (file, line, column, what is wrong, what is allowed) and skipped; the good
+// rows still load. Only a file that cannot be read at all, or lacks a required
+// column, fails with a Status.
+//
+// Thread-safety: functions are reentrant; ReadInputs uses `threads` threads
+// internally.
+#ifndef HARMONIA_EXCHANGE_EXCHANGE_H_
+#define HARMONIA_EXCHANGE_EXCHANGE_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "engine/country_config.h"
+#include "engine/cycle.h"
+#include "engine/rule_set.h"
+
+namespace harmonia::exchange {
+
+struct RowProblem {
+  std::string file;
+  int64_t line = 0;
+  int64_t column = 0;  // 0 = unknown
+  std::string message;
+};
+// "file:line:column: message".
+std::string FormatProblem(const RowProblem& problem);
+
+// The customers in scope of one (country, therapy area), sorted bytewise by
+// id, plus enough about the others to say why they are out of scope.
+struct Universe {
+  std::vector<std::string> ids;
+  absl::flat_hash_map<std::string, uint32_t> index;  // id → position in ids
+  // Known customers not in scope: id → "country FR" / "type nurse".
+  absl::flat_hash_map<std::string, std::string> out_of_scope;
+  int64_t rows = 0;
+  int64_t rejected = 0;  // rows reported as RowProblems
+};
+
+// Reads customers.csv, keeping customers of `country` whose type is in
+// `applies_to`.
+absl::StatusOr<Universe> ReadCustomers(const std::string& path, const std::string& country,
+                                       const std::vector<std::string>& applies_to,
+                                       std::vector<RowProblem>* problems);
+
+enum class InputKind { kAnswers, kMetrics };
+
+// Counts of rows that were not offered to the selector, by cause.
+struct InputCounts {
+  int64_t rows = 0;
+  int64_t other_therapy_area = 0;
+  int64_t out_of_scope = 0;  // customer known but not in scope
+  int64_t rejected = 0;      // reported as RowProblems (malformed, unknown ids, invalid)
+};
+
+// Reads answers.csv or metrics.csv into `selector` (§6 step 1), rows of the
+// rule set's therapy area only. Rows of the file's `order` are their line
+// numbers, so on a tie the row imported last wins. Invalid values are
+// reported as RowProblems and counted by the selector.
+absl::Status ReadInputs(const std::string& path, InputKind kind, const engine::RuleSet& rules,
+                        const engine::CountryConfig& country, const Universe& universe,
+                        int32_t cycle_day, int threads, engine::InputSelector* selector,
+                        InputCounts* counts, std::vector<RowProblem>* problems);
+
+// Reads refinements.csv (all rows, in file order; validation happens in the cycle).
+absl::StatusOr<std::vector<engine::Refinement>> ReadRefinements(const std::string& path,
+                                                                std::vector<RowProblem>* problems);
+
+// Reads a previous assignments.csv: the rows of `country` and `therapy_area`.
+absl::StatusOr<absl::flat_hash_map<std::string, engine::PreviousAssignment>> ReadPrevious(
+    const std::string& path, const std::string& country, const std::string& therapy_area,
+    std::vector<RowProblem>* problems);
+
+// The assignments.csv header (§7).
+inline constexpr std::string_view kAssignmentsHeader =
+    "customer_id,country,therapy_area,segment,tier,calls,remote,email,events,decided_by,"
+    "rule_id,rule_set_version,inputs_digest";
+
+// Renders assignments.csv for one cycle, rows in customer order.
+std::string FormatAssignments(const engine::RuleSet& rules, const std::string& country,
+                              const std::vector<std::string>& customer_ids,
+                              const engine::CycleOutput& cycle);
+
+}  // namespace harmonia::exchange
+
+#endif  // HARMONIA_EXCHANGE_EXCHANGE_H_

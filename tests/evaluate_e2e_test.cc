@@ -1,0 +1,132 @@
+// End to end: the real `harmonia` binary on the hand-checked data set in
+// tests/golden/ (see tests/golden/README.md for why each row is what it is).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace {
+
+const std::string kSource = HARMONIA_SOURCE_DIR;
+const std::string kGolden = kSource + "/tests/golden";
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct CliRun {
+  int status = -1;
+  std::string err;
+};
+
+// Runs the CLI with `args` from the source folder; stderr is captured.
+CliRun Harmonia(const std::string& args) {
+  char tmpl[] = "/tmp/harmonia-e2e-XXXXXX";
+  const int fd = mkstemp(tmpl);
+  close(fd);
+  const std::string cmd =
+      "cd '" + kSource + "' && '" + HARMONIA_CLI + "' " + args + " 2>'" + tmpl + "' >/dev/null";
+  CliRun r;
+  const int raw = std::system(cmd.c_str());
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  r.err = ReadAll(tmpl);
+  unlink(tmpl);
+  return r;
+}
+
+// Drops the lines that carry timings, so stderr can be compared exactly.
+std::string WithoutTimings(const std::string& text) {
+  std::istringstream in(text);
+  std::string line, out;
+  while (std::getline(in, line)) {
+    if (line.find("  load ") == 0) continue;
+    out += line + "\n";
+  }
+  return out;
+}
+
+class EvaluateGolden : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/harmonia-e2e-dir-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+  }
+  void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
+  std::string dir_;
+};
+
+const char* kBase =
+    "evaluate --rules rules/oncology.yaml --country tests/golden/DE.yaml "
+    "--data tests/golden/data --as-of 2026-11-01 ";
+
+TEST_F(EvaluateGolden, FirstCycleMatchesTheHandCheckedAssignmentsAndMessages) {
+  const std::string out = dir_ + "/assignments.csv";
+  CliRun r =
+      Harmonia(std::string(kBase) + "--refinements tests/golden/data/refinements.csv --out " + out);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(ReadAll(out), ReadAll(kGolden + "/expected/cycle1.csv"));
+  EXPECT_EQ(WithoutTimings(r.err), ReadAll(kGolden + "/expected/cycle1.stderr"));
+}
+
+TEST_F(EvaluateGolden, PullThroughKeepsThePreviousRefinedSegment) {
+  const std::string out = dir_ + "/assignments.csv";
+  CliRun r =
+      Harmonia(std::string(kBase) + "--previous tests/golden/data/previous.csv --out " + out);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(ReadAll(out), ReadAll(kGolden + "/expected/cycle2.csv"));
+}
+
+TEST_F(EvaluateGolden, IdenticalInputGivesByteIdenticalOutputWhateverTheThreads) {
+  const std::string a = dir_ + "/a.csv", b = dir_ + "/b.csv";
+  const std::string refs = "--refinements tests/golden/data/refinements.csv ";
+  ASSERT_EQ(Harmonia(std::string(kBase) + refs + "--threads 1 --out " + a).status, 0);
+  ASSERT_EQ(Harmonia(std::string(kBase) + refs + "--threads 3 --out " + b).status, 0);
+  const std::string first = ReadAll(a);
+  EXPECT_FALSE(first.empty());
+  EXPECT_EQ(first, ReadAll(b));
+}
+
+TEST_F(EvaluateGolden, BadInvocationsExplainThemselves) {
+  CliRun r = Harmonia("evaluate --rules rules/oncology.yaml");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("missing --country"), std::string::npos) << r.err;
+  r = Harmonia(std::string(kBase) + "--out " + dir_ + "/x.csv --colour red");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("unknown flag --colour"), std::string::npos) << r.err;
+  r = Harmonia(
+      "evaluate --rules rules/oncology.yaml --country tests/golden/DE.yaml --data "
+      "tests/golden/data --as-of 2026-02-30 --out " +
+      dir_ + "/x.csv");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("'2026-02-30' is not a date"), std::string::npos) << r.err;
+  r = Harmonia(
+      "evaluate --rules rules/oncology.yaml --country tests/golden/DE.yaml --data "
+      "/nonexistent --as-of 2026-11-01 --out " +
+      dir_ + "/x.csv");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("/nonexistent/customers.csv"), std::string::npos) << r.err;
+}
+
+TEST(RulesValidate, ShippedFilesAreValidAndBrokenOnesFailWithEveryError) {
+  CliRun ok =
+      Harmonia("rules validate rules/oncology.yaml rules/diabetes.yaml rules/immunology.yaml");
+  EXPECT_EQ(ok.status, 0) << ok.err;
+  CliRun bad =
+      Harmonia("rules validate rules/oncology.yaml tests/data/rules/broken/many_errors.yaml");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("many_errors.yaml: invalid ("), std::string::npos) << bad.err;
+  CliRun countries = Harmonia(
+      "countries validate countries/DE.yaml countries/FR.yaml "
+      "countries/US.yaml countries/JP.yaml countries/ES.yaml "
+      "countries/SE.yaml countries/BR.yaml");
+  EXPECT_EQ(countries.status, 0) << countries.err;
+}
+
+}  // namespace
