@@ -131,8 +131,9 @@ class Compiler {
       if (!seen.insert(key.scalar).second) {
         Error(key, absl::StrCat(what, ": duplicate key ", Quoted(key.scalar)));
       }
-      if (std::find_if(allowed.begin(), allowed.end(),
-                       [&](const char* a) { return key.scalar == a; }) == allowed.end()) {
+      const std::string& name = key.scalar;  // (clang 14 cannot capture a binding)
+      if (std::find_if(allowed.begin(), allowed.end(), [&](const char* a) { return name == a; }) ==
+          allowed.end()) {
         Error(key, absl::StrCat("unknown key ", Quoted(key.scalar), " in ", what,
                                 "; expected one of: ", absl::StrJoin(allowed, ", ")));
       }
@@ -1149,11 +1150,12 @@ bool ResolveOptions(const RuleSet& rules, const std::map<std::string, OptionValu
     const bool numeric = key == "target_scale" || key == "max_refinement_share";
     int64_t chosen_micros = -1;
     if (numeric && !ParseDecimalMicros(value.value, &chosen_micros)) chosen_micros = -1;
+    const std::string& chosen_text = value.value;
     auto same = [&](const std::string& menu_value) {
       int64_t m = 0;
       return numeric
                  ? chosen_micros >= 0 && ParseDecimalMicros(menu_value, &m) && m == chosen_micros
-                 : menu_value == value.value;
+                 : menu_value == chosen_text;
     };
     if (std::none_of(entry->values.begin(), entry->values.end(), same)) {
       issues->Error(value.line, value.column,

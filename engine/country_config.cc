@@ -45,8 +45,9 @@ class CountryLoader {
       if (!seen.insert(key.scalar).second) {
         Error(key, absl::StrCat(what, ": duplicate key ", Quoted(key.scalar)));
       }
-      if (std::find_if(allowed.begin(), allowed.end(),
-                       [&](const char* a) { return key.scalar == a; }) == allowed.end()) {
+      const std::string& name = key.scalar;  // (clang 14 cannot capture a binding)
+      if (std::find_if(allowed.begin(), allowed.end(), [&](const char* a) { return name == a; }) ==
+          allowed.end()) {
         Error(key, absl::StrCat("unknown key ", Quoted(key.scalar), " in ", what,
                                 "; expected one of: ", absl::StrJoin(allowed, ", ")));
       }
@@ -236,9 +237,10 @@ class CountryLoader {
               continue;
             }
             // Report an unknown key at the key, a bad value at the value.
+            const std::string& option = okey.scalar;
             const bool known_key =
                 rules && std::any_of(rules->menu.begin(), rules->menu.end(),
-                                     [&](const MenuEntry& m) { return m.key == okey.scalar; });
+                                     [&](const MenuEntry& m) { return m.key == option; });
             const YamlNode& at = known_key ? oval : okey;
             ta.options[okey.scalar] = {v, at.line, at.column};
           }

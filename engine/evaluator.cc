@@ -13,14 +13,32 @@ namespace {
 // Customers per block: small enough that a block's columns and masks stay in
 // L1/L2 cache, large enough to amortize the per-rule loop overhead.
 constexpr size_t kBlock = 512;
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// The block kernels are compiled twice with GCC, for AVX2 and for baseline
+// x86-64, and the loader picks one for the CPU at hand (function
+// multiversioning), so one binary runs everywhere and uses wide vectors where
+// it can. Helpers are force-inlined into each clone.
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define HARMONIA_KERNEL __attribute__((target_clones("avx2", "default")))
+#else
+#define HARMONIA_KERNEL
+#endif
+#define HARMONIA_INLINE inline __attribute__((always_inline))
 
 // m[i] &= (value in any of the intervals). NaN is in no interval.
-void AndCondition(const Condition& cond, const double* col, size_t n, uint8_t* m) {
+HARMONIA_INLINE void AndCondition(const Condition& cond, const double* col, size_t n, uint8_t* m) {
   if (cond.any_of.size() == 1) {
     const double lo = cond.any_of[0].lo;
     const double hi = cond.any_of[0].hi;
-    for (size_t i = 0; i < n; ++i) {
-      m[i] &= static_cast<uint8_t>((col[i] >= lo) & (col[i] <= hi));
+    if (hi == kInf) {  // >= lo
+      for (size_t i = 0; i < n; ++i) m[i] &= static_cast<uint8_t>(col[i] >= lo);
+    } else if (lo == -kInf) {  // <= hi
+      for (size_t i = 0; i < n; ++i) m[i] &= static_cast<uint8_t>(col[i] <= hi);
+    } else {
+      for (size_t i = 0; i < n; ++i) {
+        m[i] &= static_cast<uint8_t>((col[i] >= lo) & (col[i] <= hi));
+      }
     }
     return;
   }
@@ -33,7 +51,7 @@ void AndCondition(const Condition& cond, const double* col, size_t n, uint8_t* m
   }
 }
 
-bool AnySet(const uint8_t* m, size_t n) {
+HARMONIA_INLINE bool AnySet(const uint8_t* m, size_t n) {
   uint8_t acc = 0;
   for (size_t i = 0; i < n; ++i) acc |= m[i];
   return acc != 0;
@@ -51,8 +69,8 @@ bool RuleMatches(const Rule& rule, const double* const* cols, size_t i) {
 
 // out[i] = intercept + Σ w × col[i], in written order; NaN propagates, so a
 // missing input makes the result missing (§6.2).
-void ComputeLinear(const LinearFunction& f, const double* const* cols, size_t begin, size_t n,
-                   double* out) {
+HARMONIA_INLINE void ComputeLinear(const LinearFunction& f, const double* const* cols, size_t begin,
+                                   size_t n, double* out) {
   for (size_t i = 0; i < n; ++i) out[i] = f.intercept;
   for (const auto& [column, weight] : f.terms) {
     const double* col = cols[column] + begin;
@@ -114,54 +132,49 @@ Activity Evaluator::Targets(int segment, int tier) const {
   return scaled_targets_[static_cast<size_t>(segment) * rules_->tiers.size() + tier];
 }
 
-void Evaluator::RunTable(const DecisionTable& table, const double* const* cols, size_t n,
-                         uint8_t* pending, int16_t* segment, int16_t* rule, DecidedBy* decided,
-                         size_t offset,
-                         std::vector<std::pair<uint32_t, std::string>>* conflicts) const {
+namespace {
+
+// Runs one decision table for the customers whose `pending` byte is 1.
+// First/priority: each customer's first matching rule is recorded as a slot
+// (1 + rule position; 0 = none) and turned into segment and rule id at the end,
+// so each rule costs one pass over its conditions and one select.
+HARMONIA_INLINE void RunTable(const DecisionTable& table, int default_rule,
+                              const double* const* cols, size_t n, uint8_t* pending,
+                              int16_t* segment, int16_t* rule, DecidedBy* decided, size_t offset,
+                              std::vector<std::pair<uint32_t, std::string>>* conflicts) {
   if (!AnySet(pending, n)) return;
+  uint8_t eligible[kBlock];
   uint8_t m[kBlock];
-  if (table.hit_policy != HitPolicy::kUnique) {
-    // kFirst, and kPriority (whose rules the compiler ordered by segment rank).
-    for (const Rule& r : table.rules) {
-      std::memcpy(m, pending, n);
-      for (const Condition& cond : r.conditions) AndCondition(cond, cols[cond.column], n, m);
-      const int16_t seg = static_cast<int16_t>(r.segment);
-      const int16_t idx = static_cast<int16_t>(r.rule_index);
+  uint16_t slot[kBlock];
+  std::memcpy(eligible, pending, n);
+  std::memset(slot, 0, n * sizeof(uint16_t));
+  const bool unique = table.hit_policy == HitPolicy::kUnique;
+  uint8_t count[kBlock];
+  if (unique) std::memset(count, 0, n);
+  for (size_t r = 0; r < table.rules.size(); ++r) {
+    const Rule& rl = table.rules[r];
+    std::memcpy(m, pending, n);
+    for (const Condition& cond : rl.conditions) AndCondition(cond, cols[cond.column], n, m);
+    const uint16_t s = static_cast<uint16_t>(r + 1);
+    if (!unique) {
       for (size_t i = 0; i < n; ++i) {
-        segment[i] = m[i] ? seg : segment[i];
-        rule[i] = m[i] ? idx : rule[i];
+        slot[i] = m[i] ? s : slot[i];
         pending[i] &= static_cast<uint8_t>(m[i] ^ 1);
       }
       if (!AnySet(pending, n)) break;
-    }
-    for (size_t i = 0; i < n; ++i) {
-      if (pending[i]) {
-        segment[i] = static_cast<int16_t>(table.default_segment);
-        rule[i] = static_cast<int16_t>(rules_->default_rule_index);
+    } else {
+      for (size_t i = 0; i < n; ++i) {
+        slot[i] = (m[i] && count[i] == 0) ? s : slot[i];
+        count[i] = static_cast<uint8_t>(count[i] + (m[i] & (count[i] < 2)));
       }
-    }
-    return;
-  }
-  // kUnique: count matches; exactly one decides, none → default, more → conflict.
-  uint8_t count[kBlock] = {};
-  for (const Rule& r : table.rules) {
-    std::memcpy(m, pending, n);
-    for (const Condition& cond : r.conditions) AndCondition(cond, cols[cond.column], n, m);
-    const int16_t seg = static_cast<int16_t>(r.segment);
-    const int16_t idx = static_cast<int16_t>(r.rule_index);
-    for (size_t i = 0; i < n; ++i) {
-      const bool first_hit = m[i] && count[i] == 0;
-      segment[i] = first_hit ? seg : segment[i];
-      rule[i] = first_hit ? idx : rule[i];
-      count[i] = static_cast<uint8_t>(count[i] + (m[i] && count[i] < 2));
     }
   }
   for (size_t i = 0; i < n; ++i) {
-    if (!pending[i]) continue;
-    if (count[i] == 0) {
+    if (!eligible[i]) continue;
+    if (slot[i] == 0) {
       segment[i] = static_cast<int16_t>(table.default_segment);
-      rule[i] = static_cast<int16_t>(rules_->default_rule_index);
-    } else if (count[i] > 1) {
+      rule[i] = static_cast<int16_t>(default_rule);
+    } else if (unique && count[i] > 1) {
       segment[i] = -1;
       rule[i] = -1;
       decided[i] = DecidedBy::kConflict;
@@ -170,13 +183,25 @@ void Evaluator::RunTable(const DecisionTable& table, const double* const* cols, 
         if (RuleMatches(r, cols, i)) ids.push_back(r.id);
       }
       conflicts->emplace_back(static_cast<uint32_t>(offset + i), absl::StrJoin(ids, "|"));
+    } else {
+      const Rule& r = table.rules[slot[i] - 1];
+      segment[i] = static_cast<int16_t>(r.segment);
+      rule[i] = static_cast<int16_t>(r.rule_index);
     }
   }
 }
 
-void Evaluator::Evaluate(const Batch& batch, size_t begin, size_t end, Results* results,
-                         std::vector<std::pair<uint32_t, std::string>>* conflicts) const {
-  const RuleSet& rs = *rules_;
+struct KernelContext {
+  const RuleSet& rs;
+  const std::vector<TierBand>& bands;
+  const std::vector<Activity>& scaled_targets;
+};
+
+HARMONIA_KERNEL void EvaluateBlocks(const KernelContext& ctx, const Batch& batch, size_t begin,
+                                    size_t end, Results* results,
+                                    std::vector<std::pair<uint32_t, std::string>>* conflicts) {
+  const RuleSet& rs = ctx.rs;
+  const std::vector<TierBand>& bands = ctx.bands;
   const size_t num_inputs = rs.inputs.size();
   const size_t num_scores = rs.scores.size();
   std::vector<const double*> cols(num_inputs + num_scores);
@@ -205,8 +230,9 @@ void Evaluator::Evaluate(const Batch& batch, size_t begin, size_t end, Results* 
     int16_t* segment = results->segment.data() + b;
     int16_t* rule = results->rule.data() + b;
     DecidedBy* decided = results->decided_by.data() + b;
-    for (size_t i = 0; i < n; ++i)
+    for (size_t i = 0; i < n; ++i) {
       decided[i] = profiled[i] ? DecidedBy::kRules : DecidedBy::kUnprofiled;
+    }
 
     if (rs.typing_tool) {
       // Highest function wins; ties go to the segment listed first (functions
@@ -242,19 +268,21 @@ void Evaluator::Evaluate(const Batch& batch, size_t begin, size_t end, Results* 
       }
     } else {
       std::memcpy(pending, profiled, n);
-      RunTable(rs.assignment, cols.data(), n, pending, segment, rule, decided, b, conflicts);
+      RunTable(rs.assignment, rs.default_rule_index, cols.data(), n, pending, segment, rule,
+               decided, b, conflicts);
     }
     for (size_t i = 0; i < n; ++i) pending[i] = profiled[i] ^ 1;
-    RunTable(rs.unprofiled, cols.data(), n, pending, segment, rule, decided, b, conflicts);
+    RunTable(rs.unprofiled, rs.default_rule_index, cols.data(), n, pending, segment, rule, decided,
+             b, conflicts);
 
     // Tier (§6.4): first band whose min the metric reaches; missing → last.
     uint8_t* tier = results->tier.data() + b;
     const double* metric = cols[rs.tier_metric];
-    const uint8_t last = static_cast<uint8_t>(bands_.back().tier);
+    const uint8_t last = static_cast<uint8_t>(bands.back().tier);
     for (size_t i = 0; i < n; ++i) tier[i] = last;
-    for (size_t k = bands_.size() - 1; k-- > 0;) {
-      const double min = bands_[k].min;
-      const uint8_t t = static_cast<uint8_t>(bands_[k].tier);
+    for (size_t k = bands.size() - 1; k-- > 0;) {
+      const double min = bands[k].min;
+      const uint8_t t = static_cast<uint8_t>(bands[k].tier);
       for (size_t i = 0; i < n; ++i) tier[i] = metric[i] >= min ? t : tier[i];
     }
 
@@ -264,9 +292,17 @@ void Evaluator::Evaluate(const Batch& batch, size_t begin, size_t end, Results* 
     for (size_t i = 0; i < n; ++i) {
       activity[i] = segment[i] < 0
                         ? Activity{}
-                        : scaled_targets_[static_cast<size_t>(segment[i]) * tiers + tier[i]];
+                        : ctx.scaled_targets[static_cast<size_t>(segment[i]) * tiers + tier[i]];
     }
   }
+}
+
+}  // namespace
+
+void Evaluator::Evaluate(const Batch& batch, size_t begin, size_t end, Results* results,
+                         std::vector<std::pair<uint32_t, std::string>>* conflicts) const {
+  EvaluateBlocks(KernelContext{*rules_, bands_, scaled_targets_}, batch, begin, end, results,
+                 conflicts);
 }
 
 void Evaluator::EvaluateAll(const Batch& batch, Results* results) const {

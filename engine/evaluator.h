@@ -76,11 +76,6 @@ class Evaluator {
   const Options& options() const { return options_; }
 
  private:
-  // Runs one decision table for the customers whose `pending` byte is 1.
-  void RunTable(const DecisionTable& table, const double* const* cols, size_t n, uint8_t* pending,
-                int16_t* segment, int16_t* rule, DecidedBy* decided, size_t offset,
-                std::vector<std::pair<uint32_t, std::string>>* conflicts) const;
-
   std::shared_ptr<const RuleSet> rules_;
   Options options_;
   std::vector<TierBand> bands_;

@@ -20,15 +20,17 @@
 
 namespace harmonia::engine::internal {
 
+struct YamlEntry;
+
 struct YamlNode {
   enum class Kind { kNull, kScalar, kSequence, kMap };
   Kind kind = Kind::kNull;
   int line = 0;
   int column = 0;
-  std::string scalar;           // kScalar: the text, quotes removed
-  bool quoted = false;          // kScalar: written in quotes (so `on`, `5` are strings)
-  std::vector<YamlNode> items;  // kSequence
-  std::vector<std::pair<YamlNode, YamlNode>> entries;  // kMap, in file order
+  std::string scalar;              // kScalar: the text, quotes removed
+  bool quoted = false;             // kScalar: written in quotes (so `on`, `5` are strings)
+  std::vector<YamlNode> items;     // kSequence
+  std::vector<YamlEntry> entries;  // kMap, in file order
 
   bool is_scalar() const { return kind == Kind::kScalar; }
   bool is_map() const { return kind == Kind::kMap; }
@@ -42,6 +44,11 @@ struct YamlLimits {
   int max_depth = 32;          // nesting of maps and sequences
   int max_indent = 200;        // columns of leading spaces on one line
   size_t max_nodes = 200000;   // after alias expansion
+};
+
+struct YamlEntry {
+  YamlNode key;
+  YamlNode value;
 };
 
 // Parses `text`. On any problem appends errors to `issues` and returns
