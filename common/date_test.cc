@@ -79,5 +79,18 @@ TEST(DateTest, FormatRoundTrips) {
   EXPECT_EQ(FormatIsoDate(48211), "2101-12-31");
 }
 
+TEST(Date, EveryDayFromYear0000To9999RoundTrips) {
+  const int32_t first = *ParseIsoDate("0000-01-01");
+  const int32_t last = *ParseIsoDate("9999-12-31");
+  EXPECT_EQ(first, -719528);
+  EXPECT_EQ(last, 2932896);
+  for (int32_t day = first; day <= last; ++day) {
+    const std::string text = FormatIsoDate(day);
+    const std::optional<int32_t> back = ParseIsoDate(text);
+    ASSERT_TRUE(back.has_value()) << text;
+    ASSERT_EQ(*back, day) << text;
+  }
+}
+
 }  // namespace
 }  // namespace harmonia

@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace harmonia {
 namespace {
@@ -103,7 +104,7 @@ absl::StatusOr<MappedFile> MappedFile::Open(const std::string& path) {
   MappedFile file;
   if (S_ISREG(st.st_mode) && st.st_size > 0) {
     const size_t size = static_cast<size_t>(st.st_size);
-    void* const addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
+    void* const addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd.get(), 0);
     if (addr == MAP_FAILED) return ErrnoError(errno, path, "mmap failed");
     file.data_ = static_cast<const char*>(addr);
     file.size_ = size;
@@ -157,6 +158,18 @@ absl::StatusOr<std::string> ReadFileToString(const std::string& path, size_t max
 }
 
 absl::Status WriteFileAtomically(const std::string& path, std::string_view contents) {
+  // A device, pipe or socket (/dev/stdout, /dev/null, a FIFO) is written in
+  // place: renaming a temporary file over it would replace the device itself.
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (S_ISDIR(st.st_mode))
+      return absl::InvalidArgumentError(absl::StrCat(path, ": is a directory"));
+    Fd out(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (out.get() < 0) return ErrnoError(errno, path, "cannot open for writing");
+    HARMONIA_RETURN_IF_ERROR(WriteAll(out.get(), path, contents));
+    if (out.Close() != 0) return ErrnoError(errno, path, "close failed");
+    return absl::OkStatus();
+  }
   // A name unique within this process, and O_EXCL against other processes.
   static std::atomic<uint64_t> counter{0};
   std::string temp;

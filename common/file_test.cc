@@ -141,5 +141,15 @@ TEST_F(FileTest, MappedFilesSurviveMoves) {
   EXPECT_EQ(moved.data(), "second");
 }
 
+TEST_F(FileTest, WritingToADeviceWritesInPlaceAndKeepsTheDevice) {
+  struct stat before;
+  ASSERT_EQ(::stat("/dev/null", &before), 0);
+  ASSERT_TRUE(WriteFileAtomically("/dev/null", "discarded\n").ok());
+  struct stat after;
+  ASSERT_EQ(::stat("/dev/null", &after), 0);
+  EXPECT_TRUE(S_ISCHR(after.st_mode)) << "/dev/null must still be a device";
+  EXPECT_EQ(before.st_rdev, after.st_rdev);
+}
+
 }  // namespace
 }  // namespace harmonia

@@ -1,11 +1,25 @@
-// Synthetic, realistic data for demos, tests and benchmarks (`harmonia gen`).
+// Start here: synthetic, realistic data for demos, tests and benchmarks
+// (`harmonia gen`).
 //
 // Each customer has a latent attitudinal segment (known only to the
 // generator) that drives their questionnaire answers; behaviour metrics are
 // correlated with it, so a good segmentation visibly separates customers on
 // the objective behaviour. Data comes from several sources with overlaps,
 // stale and invalid values, and a share of customers is left unprofiled.
-// Deterministic: the same options and seed give byte-identical files.
+//
+// How answers follow the latent segment: for each therapy area the generator
+// searches, with the real engine, for full input vectors that the rule set
+// assigns to each segment and keeps the ones that stay in their segment under
+// the noise customers get ("prototypes"). A customer of latent segment k
+// starts from one of k's prototypes; some answers move by one step, optional
+// questions go unanswered, metrics are drawn afresh (the objective behaviour
+// and the tier metric from k's own distribution).
+//
+// Deterministic: the same options and seed give byte-identical files, whatever
+// the number of threads (every customer draws from its own random stream,
+// keyed by seed, country and customer number).
+//
+// Thread-safety: Generate() is reentrant; it uses `threads` threads itself.
 #ifndef HARMONIA_DATAGEN_DATAGEN_H_
 #define HARMONIA_DATAGEN_DATAGEN_H_
 
@@ -20,7 +34,9 @@
 namespace harmonia::datagen {
 
 struct GenOptions {
-  // Countries (ISO alpha-2) to generate customers for; `customers` each.
+  // Countries (ISO alpha-2, upper case) to generate customers for; `customers`
+  // each. Customer ids are the country and 9 digits (DE000000001), so at most
+  // 999,999,999 per country.
   std::vector<std::string> countries = {"DE"};
   int64_t customers = 1000;
   uint64_t seed = 1;
@@ -31,14 +47,30 @@ struct GenOptions {
   double unprofiled_share = 0.12;  // customers missing a required answer
   double invalid_share = 0.005;    // values that fail validation
   double stale_share = 0.03;       // values older than any sensible max age
-  double overlap_share = 0.25;     // inputs also reported by a second source
-  int64_t refinements = 0;         // rows of refinements.csv per country; -1 = 1% of customers
+  double overlap_share = 0.10;     // inputs also reported by a second source
+  int64_t refinements = -1;        // rows of refinements.csv per country; -1 = 1% of customers
+  int threads = 1;                 // worker threads (0 = all cores); never changes the output
+};
+
+// What Generate() wrote, for summaries.
+struct GenStats {
+  struct File {
+    std::string name;  // e.g. "answers.csv"
+    int64_t rows = 0;  // without the header
+    int64_t bytes = 0;
+  };
+  std::vector<File> files;  // in the order they are listed in Generate()'s comment
 };
 
 // Writes customers.csv, answers.csv, metrics.csv and refinements.csv (DESIGN
 // §7), plus latent.csv (customer_id,therapy_area,latent_segment: the truth,
-// for tests and reports) into `out_dir`, which is created if needed.
-absl::Status Generate(const GenOptions& options, const std::string& out_dir);
+// for tests and reports) into `out_dir`, which is created if needed. Each
+// file is written under a temporary name and renamed when complete.
+// InvalidArgument for inconsistent options (a bad country code or date, a
+// share outside [0, 1], two rule sets of one therapy area); I/O errors as
+// reported by the OS, naming the path. `stats` may be null.
+absl::Status Generate(const GenOptions& options, const std::string& out_dir,
+                      GenStats* stats = nullptr);
 
 }  // namespace harmonia::datagen
 

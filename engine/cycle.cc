@@ -71,8 +71,9 @@ InputSelector::InputSelector(const RuleSet& rules, const CountryConfig& country,
       cycle_day_(cycle_day),
       oldest_day_(cycle_day - country.max_input_age_days),
       customers_(customers),
-      values_(rules.inputs.size(), std::vector<double>(customers, kMissing)),
-      keys_(rules.inputs.size(), std::vector<uint64_t>(customers, 0)) {
+      values_(rules.inputs.size()),
+      keys_(rules.inputs.size()),
+      all_missing_(customers, kMissing) {
   for (int s = 0; s < kNumSources; ++s) rank_[s] = country.SourceRank(static_cast<Source>(s));
 }
 
@@ -93,6 +94,10 @@ bool InputSelector::Offer(uint32_t customer, int column, std::string_view value,
     return reject(InputIssue::kInvalid);
   }
   ++quality_.candidates_by_source[src];
+  if (keys_[column].empty()) {  // columns are allocated on first use
+    keys_[column].assign(customers_, 0);
+    values_[column].assign(customers_, kMissing);
+  }
   const uint64_t key = CandidateKey(rank, as_of, order);
   uint64_t& best = keys_[column][customer];
   if (key > best) {
@@ -104,6 +109,12 @@ bool InputSelector::Offer(uint32_t customer, int column, std::string_view value,
 
 void InputSelector::Merge(const InputSelector& other) {
   for (size_t c = 0; c < values_.size(); ++c) {
+    if (other.keys_[c].empty()) continue;
+    if (keys_[c].empty()) {
+      keys_[c] = other.keys_[c];
+      values_[c] = other.values_[c];
+      continue;
+    }
     for (size_t i = 0; i < customers_; ++i) {
       if (other.keys_[c][i] > keys_[c][i]) {
         keys_[c][i] = other.keys_[c][i];
@@ -124,14 +135,15 @@ void InputSelector::Merge(const InputSelector& other) {
 Batch InputSelector::batch() const {
   Batch b;
   b.size = customers_;
-  for (const auto& col : values_) b.columns.push_back(col.data());
+  for (const auto& col : values_)
+    b.columns.push_back(col.empty() ? all_missing_.data() : col.data());
   return b;
 }
 
 std::optional<InputSelector::Provenance> InputSelector::provenance(uint32_t customer,
                                                                    int column) const {
+  if (keys_[column].empty() || keys_[column][customer] == 0) return std::nullopt;
   const uint64_t key = keys_[column][customer];
-  if (key == 0) return std::nullopt;
   const int rank = 3 - static_cast<int>(key >> 62);
   Source source = Source::kRep;
   for (int s = 0; s < kNumSources; ++s) {

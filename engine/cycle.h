@@ -82,8 +82,11 @@ class InputSelector {
   size_t customers_;
   // Per column: values (NaN = none) and a sortable key of the chosen candidate
   // ((3 - rank) << 62 | as_of << 32 | order; 0 = none), so "better" is ">".
+  // Columns are allocated when first offered a candidate; a column nobody
+  // offered reads as all_missing_.
   std::vector<std::vector<double>> values_;
   std::vector<std::vector<uint64_t>> keys_;
+  std::vector<double> all_missing_;
   DataQuality quality_;
 };
 
