@@ -224,7 +224,7 @@ int RunEvaluate(int argc, char** argv, int first) {
     size_t slash = p.find_last_of('/');
     return slash == std::string::npos ? p : p.substr(slash + 1);
   }();
-  int64_t applied = 0, rejected = 0, superseded = 0;
+  int64_t applied = 0, rejected = 0, superseded = 0, other_ta = 0;
   for (size_t r = 0; r < cycle.refinements.size(); ++r) {
     const auto& o = cycle.refinements[r];
     const auto& ref = refinements[r];
@@ -241,6 +241,9 @@ int RunEvaluate(int argc, char** argv, int first) {
         ++rejected;
         absl::StrAppend(&refs_report, ref_file, ":", ref.line, ": refinement rejected: ", o.message,
                         "\n");
+        break;
+      case engine::RefinementOutcome::Status::kOtherTherapyArea:
+        ++other_ta;
         break;
       case engine::RefinementOutcome::Status::kSuperseded:
         ++superseded;
@@ -274,8 +277,9 @@ int RunEvaluate(int argc, char** argv, int first) {
                         by[0], by[1], by[3], by[4], by[2]);
   if (in.refinements != nullptr) {
     absl::StrAppendFormat(&summary,
-                          "  refinements: %d applied, %d rejected, %d superseded (quota %d)\n",
-                          applied, rejected, superseded, cycle.refinement_quota);
+                          "  refinements: %d applied, %d rejected, %d superseded (quota %d); %d "
+                          "for other therapy areas\n",
+                          applied, rejected, superseded, cycle.refinement_quota, other_ta);
   }
   absl::StrAppendFormat(&summary, "  load %.2f s, cycle %.3f s (%d threads); wrote %s\n",
                         load_seconds, cycle_seconds, *threads, out_path);

@@ -277,6 +277,12 @@ CycleOutput RunCycle(const CycleInput& in) {
       o.status = RefinementOutcome::Status::kRejected;
       o.message = std::move(why);
     };
+    if (ref.therapy_area != rules.therapy_area) {
+      o.status = RefinementOutcome::Status::kOtherTherapyArea;
+      o.message =
+          absl::StrCat("for therapy area ", Quoted(ref.therapy_area), ", not ", rules.therapy_area);
+      continue;
+    }
     if (options.process == Process::kDataDriven) {
       reject(absl::StrCat("country ", in.country, " runs ", rules.therapy_area,
                           " with process data_driven: refinements are not applied"));
@@ -289,11 +295,6 @@ CycleOutput RunCycle(const CycleInput& in) {
                             refs[it->second].line, ")"));
         continue;
       }
-    }
-    if (ref.therapy_area != rules.therapy_area) {
-      reject(absl::StrCat("therapy area ", Quoted(ref.therapy_area), " is not this cycle's (",
-                          rules.therapy_area, ")"));
-      continue;
     }
     auto pos = std::lower_bound(ids.begin(), ids.end(), ref.customer_id);
     if (pos == ids.end() || *pos != ref.customer_id) {

@@ -114,7 +114,9 @@ struct Refinement {
 };
 
 struct RefinementOutcome {
-  enum class Status { kApplied, kRejected, kSuperseded };
+  // kOtherTherapyArea: the row is for another therapy area's cycle; not an
+  // error (one file may serve several cycles), counted and not applied.
+  enum class Status { kApplied, kRejected, kSuperseded, kOtherTherapyArea };
   Status status = Status::kRejected;
   std::string message;  // why it was rejected or superseded
 };

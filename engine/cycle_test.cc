@@ -262,7 +262,8 @@ TEST_F(CycleTest, RefinementsQuotaReasonsLatestWinsAndCallsFloor) {
   EXPECT_EQ(out.refinements[5].message,
             "unknown reason 'gut_feeling'; expected one of: new_information, practice_change");
   EXPECT_EQ(out.refinements[6].message, "unknown customer 'C999'");
-  EXPECT_EQ(out.refinements[7].message, "therapy area 'other' is not this cycle's (t)");
+  EXPECT_EQ(out.refinements[7].status, S::kOtherTherapyArea);
+  EXPECT_EQ(out.refinements[7].message, "for therapy area 'other', not t");
   EXPECT_EQ(out.refinements[8].message,
             "calls_delta 'two' is not a whole number from -10000 to 10000");
   EXPECT_EQ(out.refinements[9].message, "duplicate request_id 'q2' (line 3)");

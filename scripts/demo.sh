@@ -18,7 +18,6 @@ mkdir -p "$out/cycle1" "$out/cycle2"
 
 echo "== validating rule sets and country files"
 "$harmonia" rules validate rules/*.yaml
-"$harmonia" countries validate "${countries[@]/#/countries/}" 2>&1 | sed 's/^/  /' >/dev/null
 for cc in "${countries[@]}"; do "$harmonia" countries validate "countries/$cc.yaml"; done
 
 echo "== generating ${customers} customers per market for ${countries[*]}"
@@ -35,6 +34,13 @@ segment_shares() {  # assignments.csv → "segment share%" pairs
     sort -k2 -nr | tr '\n' ';' | sed 's/;$//; s/;/, /g'
 }
 
+# Each country's field teams submit their own refinements (request ids carry
+# the country: REQ-DE-000001).
+for cc in "${countries[@]}"; do
+  awk -F, -v p="REQ-$cc-" 'NR == 1 || index($1, p) == 1' "$out/data/refinements.csv" \
+    >"$out/data/refinements-$cc.csv"
+done
+
 run_cycle() {  # cycle country ta as_of extra-args…
   local cycle=$1 cc=$2 ta=$3 as_of=$4
   shift 4
@@ -45,15 +51,15 @@ run_cycle() {  # cycle country ta as_of extra-args…
 
 echo
 echo "== cycle 1 (as of 2026-11-01), with the field teams' refinements"
-printf '%-3s %-11s %9s  %-44s %s\n' CC TA customers "decided by" "refinements"
+printf '%-3s %-11s %9s  %-60s %s\n' CC TA customers "decided by" "refinements"
 for cc in "${countries[@]}"; do
   for ta in $(therapy_areas "countries/$cc.yaml"); do
-    run_cycle cycle1 "$cc" "$ta" 2026-11-01 --refinements "$out/data/refinements.csv"
+    run_cycle cycle1 "$cc" "$ta" 2026-11-01 --refinements "$out/data/refinements-$cc.csv"
     log="$out/cycle1/$cc-$ta.log"
     n=$(grep -o '[0-9]* customers in scope' "$log" | cut -d' ' -f1)
     decided=$(grep 'decided by:' "$log" | sed 's/.*decided by: //; s/pull_through/pt/')
-    refs=$(grep 'refinements:' "$log" | sed 's/.*refinements: //; s/ (quota.*//')
-    printf '%-3s %-11s %9s  %-44s %s\n' "$cc" "$ta" "$n" "$decided" "$refs"
+    refs=$(grep 'refinements:' "$log" | sed 's/.*refinements: //; s/ (quota.*//; s/ superseded/ sup./')
+    printf '%-3s %-11s %9s  %-60s %s\n' "$cc" "$ta" "$n" "$decided" "$refs"
     echo "    segments: $(segment_shares "$out/cycle1/$cc-$ta.csv")"
   done
 done
@@ -69,13 +75,11 @@ for cc in "${countries[@]}"; do
 done
 
 echo
-echo "== one rejected refinement, as the field team sees it"
-grep -h 'refinement rejected' "$out"/cycle1/*.log 2>/dev/null | head -n 1 || true
+echo "== refinements the DE field teams see rejected (first three)"
 "$harmonia" evaluate --rules rules/oncology.yaml --country countries/DE.yaml --data "$out/data" \
-  --as-of 2026-11-01 --refinements "$out/data/refinements.csv" --out "$out/scratch.csv" 2>&1 |
+  --as-of 2026-11-01 --refinements "$out/data/refinements-DE.csv" --out "$out/scratch.csv" 2>&1 |
   grep 'refinement rejected' | head -n 3 | sed 's/^/  /'
 
-echo
 echo "== engine throughput on the DE oncology batch (one thread)"
 "$harmonia" evaluate --rules rules/oncology.yaml --country countries/DE.yaml --data "$out/data" \
   --as-of 2026-11-01 --out "$out/scratch.csv" --quiet --threads 1 --repeat 200 2>&1 | grep '^engine:'
