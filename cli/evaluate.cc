@@ -244,6 +244,8 @@ int RunEvaluate(int argc, char** argv, int first) {
         break;
       case engine::RefinementOutcome::Status::kOtherTherapyArea:
         ++other_ta;
+        absl::StrAppend(&refs_report, ref_file, ":", ref.line, ": refinement skipped: ", o.message,
+                        "\n");
         break;
       case engine::RefinementOutcome::Status::kSuperseded:
         ++superseded;

@@ -151,7 +151,21 @@ bool Reader::Next(std::vector<std::string_view>* fields, ParseError* error) {
       size_t close = p + 1;
       for (;;) {
         close = FindQuote(d, close, size);
-        if (close == size) return fail(open, /*to_end=*/true, "unterminated quoted field");
+        if (close == size) {
+          // Nothing closes the quote: by RFC 4180 the rest of the file is this
+          // field. Say exactly which lines that swallows, so nothing is lost
+          // silently.
+          const int64_t last = line_ + CountLineEnds(data_, open, size) -
+                               (size > 0 && IsLineEnd(d[size - 1]) ? 1 : 0);
+          std::string why = "unterminated quoted field";
+          if (last > line_) {
+            why += " (lines " + std::to_string(line_) + "-" + std::to_string(last) +
+                   " are skipped: close the quote)";
+          }
+          fail(open, /*to_end=*/true, "");
+          error->message = why;
+          return true;
+        }
         if (close + 1 < size && d[close + 1] == '"') {
           has_doubled_quotes = true;
           close += 2;

@@ -44,6 +44,9 @@ class Reader {
   // Byte offset in `data` just past the record last returned by Next().
   size_t offset() const { return pos_; }
 
+  // Physical line (1-based) of the byte at offset().
+  int64_t line() const { return line_; }
+
  private:
   std::string_view data_;
   size_t pos_ = 0;

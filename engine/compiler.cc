@@ -24,6 +24,10 @@ using internal::YamlNode;
 
 namespace {
 
+// Rule indexes are int16 in evaluation results (two more are reserved for
+// "default" and "typing_tool").
+constexpr size_t kMaxRules = 30000;
+
 constexpr const char* kActivities[] = {"calls", "remote", "email", "events"};
 constexpr const char* kMenuKeys[] = {"tier_bands", "target_scale", "process",
                                      "max_refinement_share", "pull_through"};
@@ -251,7 +255,9 @@ class Compiler {
       std::string id;
       if (GetId(*n, "objective_behavior", &id)) {
         const int c = rs_.FindColumn(id);
-        if (c < 0 || rs_.inputs[c].is_question) {
+        if (c < 0 && IsBroken(id)) {
+          // reported where it is defined
+        } else if (c < 0 || rs_.inputs[c].is_question) {
           Error(*n,
                 absl::StrCat("objective_behavior: ", Quoted(id), " is not a metric", MetricList()));
         } else if (rs_.inputs[c].type == InputType::kChoice) {
@@ -309,6 +315,10 @@ class Compiler {
     for (int c = 0; c < rs_.num_columns(); ++c) ids.push_back(rs_.column_id(c));
     return absl::StrJoin(ids, ", ");
   }
+
+  // An input whose definition has an error: later references to it are not
+  // reported again as unknown (the definition's error already fails the file).
+  bool IsBroken(const std::string& id) const { return broken_ids_.count(id) > 0; }
 
   bool DeclareColumnId(const YamlNode& at, const std::string& id) {
     if (!column_ids_.insert(id).second) {
@@ -368,7 +378,10 @@ class Compiler {
       if (const YamlNode* t = item.Find("text")) GetScalar(*t, what + " text", &def.text);
       if (const YamlNode* r = item.Find("required")) GetBool(*r, what + " required", &def.required);
       const YamlNode* type = Required(item, "type", what);
-      if (!type || !ParseType(*type, what + " type", true, &def.type)) continue;
+      if (!type || !ParseType(*type, what + " type", true, &def.type)) {
+        broken_ids_.insert(def.id);
+        continue;
+      }
       const YamlNode* scale = item.Find("scale");
       const YamlNode* options = item.Find("options");
       if (def.type == InputType::kLikert) {
@@ -421,7 +434,10 @@ class Compiler {
       const std::string what = absl::StrCat("metric ", Quoted(def.id));
       if (const YamlNode* d = item.Find("description")) GetScalar(*d, what, &def.text);
       const YamlNode* type = Required(item, "type", what);
-      if (!type || !ParseType(*type, what + " type", false, &def.type)) continue;
+      if (!type || !ParseType(*type, what + " type", false, &def.type)) {
+        broken_ids_.insert(def.id);
+        continue;
+      }
       if (def.type != InputType::kBoolean) {
         CompileRange(item, &def, what);
       } else if (item.Find("min") || item.Find("max")) {
@@ -455,6 +471,10 @@ class Compiler {
         continue;
       }
       const int c = rs_.FindColumn(id);
+      if (c < 0 && IsBroken(id)) {
+        ok = false;
+        continue;
+      }
       if (c < 0) {
         Error(key, absl::StrCat(what, " weights: ", Quoted(id),
                                 " is not a question or metric; expected one of: ",
@@ -518,6 +538,7 @@ class Compiler {
       CheckKeys(item, {"id", "name", "message", "channels"}, "segment");
       Segment seg;
       seg.line = item.line;
+      seg.column = item.column;
       const YamlNode* id = Required(item, "id", "segment");
       if (!id || !GetId(*id, "segment id", &seg.id)) continue;
       const std::string what = absl::StrCat("segment ", Quoted(seg.id));
@@ -654,6 +675,7 @@ class Compiler {
       CheckKeys(item, {"id", "when", "segment", "description"}, "rule");
       Rule rule;
       rule.line = item.line;
+      rule.column = item.column;
       const YamlNode* id = Required(item, "id", "rule");
       if (!id || !GetId(*id, "rule id", &rule.id)) continue;
       if (rule.id == "default" || rule.id == "typing_tool") {
@@ -676,6 +698,13 @@ class Compiler {
         ok &= CompileConditions(*when, what, &rule);
       }
       if (!ok) continue;
+      if (rs_.rule_ids.size() >= kMaxRules) {
+        if (rs_.rule_ids.size() == kMaxRules) {
+          Error(*id, absl::StrCat("too many rules: at most ", kMaxRules, " in a rule set"));
+          rs_.rule_ids.push_back("");  // report once
+        }
+        continue;
+      }
       rule.rule_index = static_cast<int>(rs_.rule_ids.size());
       rs_.rule_ids.push_back(rule.id);
       table->rules.push_back(std::move(rule));
@@ -697,6 +726,10 @@ class Compiler {
         continue;
       }
       const int c = rs_.FindColumn(id);
+      if (c < 0 && IsBroken(id)) {
+        ok = false;
+        continue;
+      }
       if (c < 0) {
         Error(key, absl::StrCat(what, ": condition names ", Quoted(id),
                                 ", which is not a question, metric or score; expected one of: ",
@@ -738,7 +771,9 @@ class Compiler {
       std::string id;
       if (GetScalar(*m, "tiers metric", &id)) {
         const int c = rs_.FindColumn(id);
-        if (c < 0 || c >= rs_.num_inputs() || rs_.inputs[c].type == InputType::kChoice) {
+        if (c < 0 && IsBroken(id)) {
+          // reported where it is defined
+        } else if (c < 0 || c >= rs_.num_inputs() || rs_.inputs[c].type == InputType::kChoice) {
           Error(*m, absl::StrCat("tiers metric: ", Quoted(id),
                                  " is not a numeric question or metric; expected one of: ",
                                  InputList(true)));
@@ -954,10 +989,16 @@ class Compiler {
       const std::string what = absl::StrCat("test ", Quoted(tc.name));
       if (const YamlNode* inputs = item.Find("inputs");
           inputs && ExpectMap(*inputs, what + " inputs")) {
+        std::set<std::string> test_inputs_seen;
         for (const auto& [key, value] : inputs->entries) {
           std::string id, raw, reason;
           if (!GetScalar(key, what + " inputs", &id)) continue;
           const int c = rs_.FindColumn(id);
+          if (c < 0 && IsBroken(id)) continue;
+          if (!test_inputs_seen.insert(id).second) {
+            Error(key, absl::StrCat(what, " inputs: ", Quoted(id), " given twice"));
+            continue;
+          }
           if (c < 0 || c >= rs_.num_inputs()) {
             Error(key, absl::StrCat(
                            what, " inputs: ", Quoted(id),
@@ -975,13 +1016,26 @@ class Compiler {
       }
       if (const YamlNode* options = item.Find("options");
           options && ExpectMap(*options, what + " options")) {
+        std::map<std::string, OptionValue> chosen;
         for (const auto& [key, value] : options->entries) {
           std::string v;
-          if (key.is_scalar() && GetScalar(value, what + " option", &v)) {
+          if (!key.is_scalar()) {
+            Error(key, absl::StrCat(what, " options: keys must be plain names"));
+            continue;
+          }
+          if (chosen.count(key.scalar)) {
+            Error(key, absl::StrCat(what, " options: ", Quoted(key.scalar), " given twice"));
+            continue;
+          }
+          if (GetScalar(value, what + " option", &v)) {
             tc.options.emplace_back(key.scalar, v);
             option_positions_[tests_.size()].push_back({key.scalar, {value.line, value.column}});
+            chosen[key.scalar] = {v, value.line, value.column};
           }
         }
+        // Checked now, so these errors show even when the file has others.
+        Options unused;
+        if (!rs_.band_option_names.empty()) ResolveOptions(rs_, chosen, &issues_, &unused);
       }
       const YamlNode* expect = Required(item, "expect", what);
       if (expect && ExpectMap(*expect, what + " expect")) {
@@ -1028,7 +1082,8 @@ class Compiler {
         chosen[tc.options[i].first] = {tc.options[i].second, pos.first, pos.second};
       }
       Options options;
-      if (!ResolveOptions(*rs, chosen, &issues_, &options)) continue;
+      IssueList reported_at_compile_time(issues_.file());
+      if (!ResolveOptions(*rs, chosen, &reported_at_compile_time, &options)) continue;
       std::vector<double> values(rs->inputs.size(), std::nan(""));
       for (const auto& [c, v] : tc.inputs) values[c] = v;
       Batch batch;
@@ -1068,6 +1123,7 @@ class Compiler {
   RuleSet rs_;
   std::set<std::string> column_ids_;
   std::set<std::string> rule_ids_seen_;  // every rule id written, valid or not
+  std::set<std::string> broken_ids_;     // inputs whose definition failed
   std::vector<int> tests_;               // line of each test, parallel to rs_.tests
   std::map<size_t, std::vector<std::pair<std::string, std::pair<int, int>>>> option_positions_;
   std::map<size_t, std::vector<std::pair<int, int>>> expect_positions_;
@@ -1174,10 +1230,17 @@ bool ResolveOptions(const RuleSet& rules, const std::map<std::string, OptionValu
     return builtin;
   };
   Options o;
+  if (rules.band_option_names.empty()) {
+    issues->Error(0, 0, absl::StrCat("rule set ", rules.therapy_area, " has no tier bands"));
+    return false;
+  }
   const std::string bands = pick("tier_bands", rules.band_option_names.front().c_str());
-  o.tier_bands = static_cast<int>(
-      std::find(rules.band_option_names.begin(), rules.band_option_names.end(), bands) -
-      rules.band_option_names.begin());
+  auto band = std::find(rules.band_option_names.begin(), rules.band_option_names.end(), bands);
+  if (band == rules.band_option_names.end()) {
+    issues->Error(0, 0, absl::StrCat("tier band option ", Quoted(bands), " is not defined"));
+    return false;
+  }
+  o.tier_bands = static_cast<int>(band - rules.band_option_names.begin());
   ParseDecimalMicros(pick("target_scale", "1.0"), &o.target_scale_micros);
   o.process = pick("process", "field_refined") == "data_driven" ? Process::kDataDriven
                                                                 : Process::kFieldRefined;

@@ -198,6 +198,16 @@ class CountryLoader {
     for (const auto& [key, value] : node.entries) {
       TherapyAreaConfig ta;
       if (!Scalar(key, "therapy_areas", &ta.therapy_area)) continue;
+      // The name also picks the rule-set file (<dir>/<therapy_area>.yaml).
+      if (ta.therapy_area.empty() ||
+          !std::all_of(ta.therapy_area.begin(), ta.therapy_area.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '_' || c == '-';
+          })) {
+        Error(key, absl::StrCat("therapy_areas: ", Quoted(ta.therapy_area),
+                                " is not a therapy area id (letters, digits, '_', '-')"));
+        continue;
+      }
       ta.line = key.line;
       const std::string what = absl::StrCat("therapy area ", Quoted(ta.therapy_area));
       if (config_.FindTherapyArea(ta.therapy_area) != nullptr) {
@@ -228,8 +238,11 @@ class CountryLoader {
         } else {
           for (const auto& [okey, oval] : n->entries) {
             std::string v;
-            if (!okey.is_scalar() ||
-                !Scalar(oval, absl::StrCat(what, " option ", okey.scalar), &v)) {
+            if (!okey.is_scalar()) {
+              Error(okey, absl::StrCat(what, " options: keys must be plain names"));
+              continue;
+            }
+            if (!Scalar(oval, absl::StrCat(what, " option ", okey.scalar), &v)) {
               continue;
             }
             if (ta.options.count(okey.scalar)) {
@@ -256,7 +269,15 @@ class CountryLoader {
         } else {
           for (const auto& [lkey, lval] : n->entries) {
             std::string label;
-            if (!lkey.is_scalar() || !Scalar(lval, absl::StrCat(what, " label"), &label)) continue;
+            if (!lkey.is_scalar()) {
+              Error(lkey, absl::StrCat(what, " labels: keys must be segment ids"));
+              continue;
+            }
+            if (!Scalar(lval, absl::StrCat(what, " label"), &label)) continue;
+            if (ta.labels.count(lkey.scalar)) {
+              Error(lkey, absl::StrCat(what, " labels: ", Quoted(lkey.scalar), " given twice"));
+              continue;
+            }
             if (rules != nullptr && rules->FindSegment(lkey.scalar) < 0) {
               std::vector<std::string> ids;
               for (const Segment& s : rules->segments) ids.push_back(s.id);

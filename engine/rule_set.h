@@ -68,6 +68,7 @@ struct Rule {
   std::vector<Condition> conditions;
   int segment = 0;
   int line = 0;
+  int column = 0;
   int rule_index = 0;  // index into RuleSet::rule_ids
 };
 
@@ -89,6 +90,7 @@ struct Segment {
   std::string message;
   std::vector<std::string> channels;
   int line = 0;
+  int column = 0;
 };
 
 struct TierBand {

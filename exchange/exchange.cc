@@ -22,6 +22,12 @@ std::string BaseName(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
+// Where a record starts: its first byte and physical line.
+struct Row {
+  const char* start;
+  int64_t line;
+};
+
 // A CSV file with a header naming its columns. Columns are found by name, so
 // other tools may reorder them or add their own (ignored).
 class Table {
@@ -36,14 +42,14 @@ class Table {
     std::vector<std::string_view> fields;
     csv::ParseError err;
     const std::string expected = absl::StrJoin(required, ",");
-    if (!header.Next(&fields, &err) || fields.empty() ||
-        (fields.size() == 1 && fields[0].empty())) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":1: empty file; expected the header ", expected));
-    }
+    const bool read = header.Next(&fields, &err);
     if (!err.message.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ":", err.line, ":", err.column, ": header: ", err.message));
+    }
+    if (!read || fields.empty() || (fields.size() == 1 && fields[0].empty())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ":1: empty file; expected the header ", expected));
     }
     t.width_ = fields.size();
     for (const std::string& name : required) {
@@ -57,7 +63,7 @@ class Table {
     // The body starts after the header record.
     const size_t consumed = header.offset();
     t.body_ = data.substr(consumed);
-    t.body_first_line_ = 1 + std::count(data.begin(), data.begin() + consumed, '\n');
+    t.body_first_line_ = header.line();
     return t;
   }
 
@@ -69,14 +75,24 @@ class Table {
   // Position in a record of required column k.
   int column(size_t k) const { return columns_[k]; }
 
-  // The 1-based byte column of a field view within its line, or 0 when the
-  // view is not into the file (an unescaped quoted field).
-  int64_t ColumnOf(std::string_view field) const {
+  // A problem with `field` of the record at `row`: the physical line and the
+  // 1-based byte column of the field (a record may span lines; LF, CRLF and a
+  // lone CR all end a line, as in the reader). Column 0 when the field is not
+  // a view into the file (an unescaped quoted field) or is empty.
+  RowProblem Problem(const Row& row, std::string_view field, std::string message) const {
+    RowProblem p{name(), row.line, 0, std::move(message)};
     const std::string_view all = file_.data();
-    if (field.data() < all.data() || field.data() > all.data() + all.size()) return 0;
-    const char* p = field.data();
-    while (p > all.data() && p[-1] != '\n') --p;
-    return field.data() - p + 1;
+    const char* f = field.data();
+    if (field.empty() || f < row.start || f > all.data() + all.size()) return p;
+    const char* line_start = row.start;
+    for (const char* c = row.start; c < f; ++c) {
+      if (*c == '\n' || (*c == '\r' && (c + 1 == f || c[1] != '\n'))) {
+        ++p.line;
+        line_start = c + 1;
+      }
+    }
+    p.column = f - line_start + 1;
+    return p;
   }
 
  private:
@@ -89,7 +105,7 @@ class Table {
   std::vector<int> columns_;
 };
 
-// Calls fn(fields, line) for every well-formed record of `slice`; reports
+// Calls fn(fields, row) for every well-formed record of `slice`; reports
 // malformed ones (CSV errors, wrong number of fields). Blank lines are skipped.
 template <typename Fn>
 void ForEachRecord(const Table& table, const csv::Slice& slice, std::vector<RowProblem>* problems,
@@ -99,6 +115,7 @@ void ForEachRecord(const Table& table, const csv::Slice& slice, std::vector<RowP
   csv::ParseError err;
   while (true) {
     err.message.clear();
+    const Row row{slice.data.data() + reader.offset(), 0};
     if (!reader.Next(&fields, &err)) break;
     if (!err.message.empty()) {
       problems->push_back({table.name(), err.line, err.column, err.message});
@@ -113,7 +130,7 @@ void ForEachRecord(const Table& table, const csv::Slice& slice, std::vector<RowP
       ++*rejected;
       continue;
     }
-    fn(fields, reader.record_line());
+    fn(fields, Row{row.start, reader.record_line()});
   }
 }
 
@@ -136,21 +153,21 @@ absl::StatusOr<Universe> ReadCustomers(const std::string& path, const std::strin
   absl::flat_hash_map<std::string, int64_t> first_line;
   ForEachRecord(
       *table, {table->body(), table->body_first_line()}, problems, &u.rejected,
-      [&](const std::vector<std::string_view>& f, int64_t line) {
+      [&](const std::vector<std::string_view>& f, const Row& row) {
         ++u.rows;
         const std::string_view id = f[table->column(0)];
         const std::string_view cc = f[table->column(1)];
         const std::string_view type = f[table->column(2)];
         if (id.empty()) {
-          problems->push_back({table->name(), line, table->ColumnOf(id), "customer_id: empty"});
+          problems->push_back(table->Problem(row, id, "customer_id: empty"));
           ++u.rejected;
           return;
         }
-        auto [it, inserted] = first_line.emplace(std::string(id), line);
+        auto [it, inserted] = first_line.emplace(std::string(id), row.line);
         if (!inserted) {
-          problems->push_back({table->name(), line, table->ColumnOf(id),
-                               absl::StrCat("customer_id: duplicate ", Quoted(id),
-                                            " (first on line ", it->second, ")")});
+          problems->push_back(table->Problem(row, id,
+                                             absl::StrCat("customer_id: duplicate ", Quoted(id),
+                                                          " (first on line ", it->second, ")")));
           ++u.rejected;
           return;
         }
@@ -207,7 +224,7 @@ absl::Status ReadInputs(const std::string& path, InputKind kind, const RuleSet& 
     engine::InputIssue issue;
     ForEachRecord(
         *table, slices[p], &part.problems, &part.counts.rejected,
-        [&](const std::vector<std::string_view>& f, int64_t line) {
+        [&](const std::vector<std::string_view>& f, const Row& row) {
           ++part.counts.rows;
           const std::string_view ta = f[table->column(1)];
           if (ta != rules.therapy_area) {
@@ -215,8 +232,7 @@ absl::Status ReadInputs(const std::string& path, InputKind kind, const RuleSet& 
             return;
           }
           auto reject = [&](std::string_view field, std::string message) {
-            part.problems.push_back(
-                {table->name(), line, table->ColumnOf(field), std::move(message)});
+            part.problems.push_back(table->Problem(row, field, std::move(message)));
             ++part.counts.rejected;
           };
           const std::string_view id = f[table->column(0)];
@@ -255,7 +271,7 @@ absl::Status ReadInputs(const std::string& path, InputKind kind, const RuleSet& 
           }
           const std::string_view value = f[table->column(3)];
           if (!sel->Offer(cust->second, col->second, value, *source, *as_of,
-                          static_cast<uint32_t>(line), &issue, &reason) &&
+                          static_cast<uint32_t>(row.line), &issue, &reason) &&
               issue == engine::InputIssue::kInvalid) {
             reject(value, absl::StrCat(what, " ", Quoted(input), ": ", reason, " (dropped)"));
           }
@@ -289,7 +305,7 @@ absl::StatusOr<std::vector<engine::Refinement>> ReadRefinements(const std::strin
   std::vector<engine::Refinement> out;
   int64_t rejected = 0;
   ForEachRecord(*table, {table->body(), table->body_first_line()}, problems, &rejected,
-                [&](const std::vector<std::string_view>& f, int64_t line) {
+                [&](const std::vector<std::string_view>& f, const Row& row) {
                   engine::Refinement r;
                   r.request_id = f[table->column(0)];
                   r.customer_id = f[table->column(1)];
@@ -299,7 +315,7 @@ absl::StatusOr<std::vector<engine::Refinement>> ReadRefinements(const std::strin
                   r.reason = f[table->column(5)];
                   r.comment = f[table->column(6)];
                   r.submitted_by = f[table->column(7)];
-                  r.line = line;
+                  r.line = row.line;
                   out.push_back(std::move(r));
                 });
   return out;
@@ -316,7 +332,7 @@ absl::StatusOr<absl::flat_hash_map<std::string, engine::PreviousAssignment>> Rea
   int64_t rejected = 0;
   ForEachRecord(
       *table, {table->body(), table->body_first_line()}, problems, &rejected,
-      [&](const std::vector<std::string_view>& f, int64_t line) {
+      [&](const std::vector<std::string_view>& f, const Row& row) {
         if (f[table->column(1)] != country || f[table->column(2)] != therapy_area) {
           return;
         }
@@ -329,8 +345,7 @@ absl::StatusOr<absl::flat_hash_map<std::string, engine::PreviousAssignment>> Rea
           std::string_view v = f[table->column(5 + k)];
           auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), *counts[k]);
           if (ec != std::errc() || ptr != v.data() + v.size() || *counts[k] < 0) {
-            problems->push_back({table->name(), line, table->ColumnOf(v),
-                                 absl::StrCat("not a count: ", Quoted(v))});
+            problems->push_back(table->Problem(row, v, absl::StrCat("not a count: ", Quoted(v))));
             return;
           }
         }
@@ -339,15 +354,15 @@ absl::StatusOr<absl::flat_hash_map<std::string, engine::PreviousAssignment>> Rea
         auto [ptr, ec] =
             std::from_chars(version.data(), version.data() + version.size(), p.rule_set_version);
         if (ec != std::errc() || ptr != version.data() + version.size()) {
-          problems->push_back({table->name(), line, table->ColumnOf(version),
-                               absl::StrCat("rule_set_version: not a version: ", Quoted(version))});
+          problems->push_back(table->Problem(
+              row, version, absl::StrCat("rule_set_version: not a version: ", Quoted(version))));
           return;
         }
         p.inputs_digest = f[table->column(12)];
         std::string id(f[table->column(0)]);
         if (out.contains(id)) {
           problems->push_back(
-              {table->name(), line, 0, absl::StrCat("customer_id: duplicate ", Quoted(id))});
+              table->Problem(row, {}, absl::StrCat("customer_id: duplicate ", Quoted(id))));
           return;
         }
         out.emplace(std::move(id), std::move(p));

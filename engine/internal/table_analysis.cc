@@ -86,7 +86,7 @@ void AnalyzeTable(const RuleSet& rs, const DecisionTable& table, const char* nam
   for (size_t j = 0; j < table.rules.size(); ++j) {
     const Rule& rule = table.rules[j];
     if (const Condition* c = ImpossibleCondition(rs, rule)) {
-      issues->Warning(rule.line, 0,
+      issues->Warning(rule.line, rule.column,
                       absl::StrCat("rule '", rule.id, "' can never fire: no value of '",
                                    rs.column_id(c->column), "' satisfies '", c->source, "'"));
       dead[j] = true;
@@ -95,7 +95,7 @@ void AnalyzeTable(const RuleSet& rs, const DecisionTable& table, const char* nam
     if (table.hit_policy == HitPolicy::kUnique) continue;
     for (size_t i = 0; i < j; ++i) {
       if (dead[i] || !Covers(rs, table.rules[i], rule)) continue;
-      issues->Warning(rule.line, 0,
+      issues->Warning(rule.line, rule.column,
                       absl::StrCat("rule '", rule.id, "' in ", name, " can never fire: rule '",
                                    table.rules[i].id, "' (line ", table.rules[i].line,
                                    ") matches every customer it matches (hit policy ",
@@ -108,7 +108,7 @@ void AnalyzeTable(const RuleSet& rs, const DecisionTable& table, const char* nam
     for (size_t i = 0; i < table.rules.size(); ++i) {
       for (size_t j = i + 1; j < table.rules.size(); ++j) {
         if (dead[i] || dead[j] || !ProvablyOverlap(rs, table.rules[i], table.rules[j])) continue;
-        issues->Warning(table.rules[j].line, 0,
+        issues->Warning(table.rules[j].line, table.rules[j].column,
                         absl::StrCat("rules '", table.rules[i].id, "' (line ", table.rules[i].line,
                                      ") and '", table.rules[j].id, "' in ", name,
                                      " overlap: a customer can match both (hit policy unique "
@@ -131,10 +131,18 @@ void AnalyzeTables(const RuleSet& rs, IssueList* issues) {
   } else {
     AnalyzeTable(rs, rs.assignment, "assignment", &reachable, issues);
   }
-  AnalyzeTable(rs, rs.unprofiled, "unprofiled", &reachable, issues);
+  // The unprofiled table only runs for customers missing a required answer
+  // (or, with a typing tool, a weighted input).
+  if (!rs.required_inputs.empty() || rs.typing_tool) {
+    AnalyzeTable(rs, rs.unprofiled, "unprofiled", &reachable, issues);
+  } else if (!rs.unprofiled.rules.empty()) {
+    issues->Warning(rs.unprofiled.rules.front().line, rs.unprofiled.rules.front().column,
+                    "the unprofiled table never applies: no question is required, so every "
+                    "customer is profiled");
+  }
   for (size_t s = 0; s < rs.segments.size(); ++s) {
     if (reachable.count(static_cast<int>(s)) == 0) {
-      issues->Warning(rs.segments[s].line, 0,
+      issues->Warning(rs.segments[s].line, rs.segments[s].column,
                       absl::StrCat("segment '", rs.segments[s].id,
                                    "' is unreachable: no rule that can fire and no default "
                                    "assigns it (only a refinement could)"));

@@ -8,9 +8,12 @@ namespace harmonia::engine::internal {
 namespace {
 
 // Screens the raw text before yaml-cpp parses it: yaml-cpp recurses once per
-// nesting level and has no limit of its own. Flow collections ([ and {) are
-// counted outside quoted scalars and comments; block nesting is bounded by the
-// indentation plus compact "- - -" sequence entries on a line.
+// nesting level and has no limit of its own, and YAML::Load silently ignores
+// every document after the first. The scan follows YAML's token rules closely
+// enough to bound nesting: a quote or a flow bracket only opens where a value
+// can start (line start, after "- ", ": ", "[", "{", ","), comments start at
+// " #", and block nesting is bounded by indentation plus compact "- - -"
+// entries on a line.
 bool ScreenText(std::string_view text, IssueList* issues, const YamlLimits& limits) {
   if (text.size() > limits.max_bytes) {
     issues->Error(0, 0,
@@ -22,8 +25,19 @@ bool ScreenText(std::string_view text, IssueList* issues, const YamlLimits& limi
   int flow_depth = 0;
   char quote = 0;  // the quote character of the scalar we are in, or 0
   bool at_line_start = true;
+  bool value_can_start = true;
+  bool seen_content = false;
+  bool ended = false;
   int indent = 0;
   int dashes = 0;
+  auto new_line = [&](size_t next) {
+    ++line;
+    line_start = next;
+    at_line_start = true;
+    value_can_start = true;
+    indent = 0;
+    dashes = 0;
+  };
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
     const int column = static_cast<int>(i - line_start) + 1;
@@ -32,21 +46,19 @@ bool ScreenText(std::string_view text, IssueList* issues, const YamlLimits& limi
       return false;
     }
     if (c == '\n') {
-      ++line;
-      line_start = i + 1;
-      at_line_start = true;
-      indent = 0;
-      dashes = 0;
+      new_line(i + 1);
       continue;
     }
     if (quote != 0) {
       if (quote == '"' && c == '\\') {
-        ++i;  // skip the escaped character (a newline here is rare; ignore)
+        if (i + 1 < text.size() && text[i + 1] == '\n') new_line(i + 2);
+        ++i;  // the escaped character
       } else if (c == quote) {
         if (quote == '\'' && i + 1 < text.size() && text[i + 1] == '\'') {
           ++i;  // '' inside a single-quoted scalar
         } else {
           quote = 0;
+          value_can_start = false;
         }
       }
       continue;
@@ -60,7 +72,29 @@ bool ScreenText(std::string_view text, IssueList* issues, const YamlLimits& limi
         }
         continue;
       }
-      if (c == '-' && i + 1 < text.size() && (text[i + 1] == ' ')) {
+      if (c == '\r') continue;
+      if (c == '#') {  // a comment line
+        while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+        continue;
+      }
+      if (indent == 0 && flow_depth == 0 &&
+          (text.substr(i, 3) == "---" || text.substr(i, 3) == "...") &&
+          (i + 3 == text.size() || text[i + 3] == ' ' || text[i + 3] == '\n' ||
+           text[i + 3] == '\r')) {
+        if (text[i] == '.') {
+          ended = true;  // "..." ends the document; only comments may follow
+        } else if (seen_content || ended) {
+          issues->Error(line, column, "a second YAML document: a Harmonia file holds exactly one");
+          return false;
+        }
+        i += 2;
+        continue;
+      }
+      if (ended) {
+        issues->Error(line, column, "text after the end of the document ('...')");
+        return false;
+      }
+      if (c == '-' && i + 1 < text.size() && text[i + 1] == ' ') {
         if (indent + 2 * ++dashes > limits.max_indent) {
           issues->Error(line, column, "nesting too deep");
           return false;
@@ -69,27 +103,42 @@ bool ScreenText(std::string_view text, IssueList* issues, const YamlLimits& limi
         continue;
       }
       at_line_start = false;
+      seen_content = true;
     }
     const char prev = i > line_start ? text[i - 1] : ' ';
-    const bool token_start = prev == ' ' || prev == '\t' || prev == '[' || prev == '{' ||
-                             prev == ',' || prev == ':' || i == line_start;
     if (c == '#' && (prev == ' ' || prev == '\t' || i == line_start)) {
       while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
       continue;
     }
-    if ((c == '"' || c == '\'') && token_start) {
+    if (c == ' ' || c == '\t') continue;
+    if (value_can_start && (c == '"' || c == '\'')) {
       quote = c;
       continue;
     }
-    if (c == '[' || c == '{') {
+    if (value_can_start && (c == '[' || c == '{')) {
       if (++flow_depth > limits.max_depth) {
         issues->Error(line, column,
                       absl::StrCat("nesting deeper than ", limits.max_depth, " levels"));
         return false;
       }
-    } else if ((c == ']' || c == '}') && flow_depth > 0) {
-      --flow_depth;
+      continue;  // a value can start right after the bracket
     }
+    if ((c == ']' || c == '}') && flow_depth > 0) {
+      --flow_depth;
+      value_can_start = false;
+      continue;
+    }
+    if (c == ',' && flow_depth > 0) {
+      value_can_start = true;
+      continue;
+    }
+    const char next = i + 1 < text.size() ? text[i + 1] : '\n';
+    if ((c == ':' || c == '-' || c == '?') &&
+        (next == ' ' || next == '\n' || next == '\r' || (flow_depth > 0 && next == ','))) {
+      value_can_start = true;
+      continue;
+    }
+    value_can_start = false;
   }
   return true;
 }
@@ -123,6 +172,14 @@ class Converter {
         return true;
       case YAML::NodeType::Scalar:
         out->kind = YamlNode::Kind::kScalar;
+        // Aliases copy their anchor's text: bound the bytes, not only the nodes.
+        bytes_ += in.Scalar().size();
+        if (bytes_ > limits_.max_expanded_bytes) {
+          issues_->Error(out->line, out->column,
+                         absl::StrCat("document expands to more than ", limits_.max_expanded_bytes,
+                                      " bytes of text (aliases?)"));
+          return false;
+        }
         out->scalar = in.Scalar();
         out->quoted = in.Tag() == "!";
         return true;
@@ -150,6 +207,7 @@ class Converter {
   IssueList* issues_;
   const YamlLimits& limits_;
   size_t nodes_ = 0;
+  size_t bytes_ = 0;
 };
 
 }  // namespace

@@ -40,10 +40,11 @@ struct YamlNode {
 };
 
 struct YamlLimits {
-  size_t max_bytes = 4 << 20;  // 4 MiB: a rule set is a few kilobytes
-  int max_depth = 32;          // nesting of maps and sequences
-  int max_indent = 200;        // columns of leading spaces on one line
-  size_t max_nodes = 200000;   // after alias expansion
+  size_t max_bytes = 4 << 20;            // 4 MiB: a rule set is a few kilobytes
+  int max_depth = 32;                    // nesting of maps and sequences
+  int max_indent = 200;                  // columns of leading spaces on one line
+  size_t max_nodes = 200000;             // after alias expansion
+  size_t max_expanded_bytes = 16 << 20;  // scalar text after alias expansion
 };
 
 struct YamlEntry {

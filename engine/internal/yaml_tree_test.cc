@@ -85,5 +85,35 @@ TEST(YamlTree, OversizedInputIsRefused) {
   EXPECT_EQ(Errors(issues), "f.yaml: error: file is 14 bytes; the limit is 10\n");
 }
 
+TEST(YamlTree, ASecondDocumentIsAnError) {
+  IssueList issues("f.yaml");
+  EXPECT_FALSE(LoadYaml("a: 1\n---\nb: [1\n", &issues).has_value());
+  EXPECT_EQ(Errors(issues),
+            "f.yaml:2:1: error: a second YAML document: a Harmonia file holds exactly one\n");
+  IssueList fine("g.yaml");
+  EXPECT_TRUE(LoadYaml("# header\n---\na: 1\n...\n", &fine).has_value()) << Errors(fine);
+}
+
+TEST(YamlTree, ApostrophesAndBracketsInsidePlainTextDoNotFoolTheScreen) {
+  std::string text = "a: rock 'n roll\n";
+  for (int i = 0; i < 40; ++i)
+    text += "m" + std::to_string(i) + ": see [" + std::to_string(i) + "\n";
+  IssueList issues("f.yaml");
+  EXPECT_TRUE(LoadYaml(text, &issues).has_value()) << Errors(issues);
+  // ... and a real deep nesting after such a line is still refused.
+  IssueList deep("g.yaml");
+  EXPECT_FALSE(LoadYaml("a: rock 'n roll\nb: " + std::string(100, '[') + "\n", &deep).has_value());
+  EXPECT_TRUE(deep.has_errors());
+}
+
+TEST(YamlTree, LongAliasedTextIsCapped) {
+  std::string text =
+      "a: &a \"" + std::string(1 << 20, 'x') + "\"\nb: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n";
+  text += "c: [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n";
+  IssueList issues("f.yaml");
+  EXPECT_FALSE(LoadYaml(text, &issues).has_value());
+  EXPECT_NE(Errors(issues).find("bytes of text"), std::string::npos) << Errors(issues);
+}
+
 }  // namespace
 }  // namespace harmonia::engine::internal
