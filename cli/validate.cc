@@ -1,6 +1,8 @@
 // `harmonia rules validate` and `harmonia countries validate`.
 #include <cstdio>
+#include <functional>
 #include <map>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "cli/args.h"
@@ -29,6 +31,37 @@ int CountErrors(const std::vector<Issue>& issues) {
   int n = 0;
   for (const Issue& i : issues) n += i.severity == Severity::kError;
   return n;
+}
+
+// Reads and checks each file. `check` returns the file's issues and, when
+// the file is valid, a one-line description. Prints the issues, then
+// "path: ok — description" (stdout, unless quiet) or "path: invalid (N errors)"
+// (stderr). Returns the exit status: 0 when every file is valid.
+using FileCheck = std::function<std::optional<std::string>(
+    const std::string& path, const std::string& text, std::vector<Issue>* issues)>;
+
+int ValidateFiles(const std::vector<std::string>& paths, bool quiet, const FileCheck& check) {
+  int failed = 0;
+  for (const std::string& path : paths) {
+    absl::StatusOr<std::string> text = ReadFileToString(path, kMaxConfigBytes);
+    if (!text.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(text.status().message()).c_str());
+      ++failed;
+      continue;
+    }
+    std::vector<Issue> issues;
+    std::optional<std::string> description = check(path, *text, &issues);
+    PrintIssues(issues, true);
+    if (!description) {
+      const int errors = CountErrors(issues);
+      std::fprintf(stderr, "%s: invalid (%d error%s)\n", path.c_str(), errors,
+                   errors == 1 ? "" : "s");
+      ++failed;
+    } else if (!quiet) {
+      std::printf("%s: ok — %s\n", path.c_str(), description->c_str());
+    }
+  }
+  return failed == 0 ? 0 : 2;
 }
 
 }  // namespace
@@ -61,41 +94,27 @@ int RunRulesValidate(int argc, char** argv, int first) {
                  FlagHelp(specs).c_str());
     return args->Has("help") ? 0 : 2;
   }
-  int failed = 0;
-  for (const std::string& path : args->positional) {
-    absl::StatusOr<std::string> text = ReadFileToString(path, kMaxConfigBytes);
-    if (!text.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(text.status().message()).c_str());
-      ++failed;
-      continue;
-    }
-    engine::CompileResult result = engine::CompileRuleSet(*text, path);
-    PrintIssues(result.issues, true);
-    if (!result.rule_set) {
-      std::fprintf(stderr, "%s: invalid (%d error%s)\n", path.c_str(), CountErrors(result.issues),
-                   CountErrors(result.issues) == 1 ? "" : "s");
-      ++failed;
-      continue;
-    }
-    const engine::RuleSet& rs = *result.rule_set;
-    if (!args->Has("quiet")) {
-      int questions = 0;
-      for (const auto& in : rs.inputs) questions += in.is_question;
-      const std::string table =
-          rs.typing_tool
-              ? "a typing tool"
-              : Count(rs.assignment.rules.size(),
-                      absl::StrCat(engine::HitPolicyName(rs.assignment.hit_policy), " rule"));
-      std::printf("%s: ok — %s v%lld: %s, %s, %s, %s, %s, %s passed\n", path.c_str(),
-                  rs.therapy_area.c_str(), static_cast<long long>(rs.version),
-                  Count(questions, "question").c_str(),
-                  Count(rs.inputs.size() - questions, "metric").c_str(),
-                  Count(rs.scores.size(), "score").c_str(),
-                  Count(rs.segments.size(), "segment").c_str(), table.c_str(),
-                  Count(rs.tests.size(), "test").c_str());
-    }
-  }
-  return failed == 0 ? 0 : 2;
+  return ValidateFiles(
+      args->positional, args->Has("quiet"),
+      [](const std::string& path, const std::string& text,
+         std::vector<Issue>* issues) -> std::optional<std::string> {
+        engine::CompileResult result = engine::CompileRuleSet(text, path);
+        *issues = std::move(result.issues);
+        if (!result.rule_set) return std::nullopt;
+        const engine::RuleSet& rs = *result.rule_set;
+        int questions = 0;
+        for (const auto& in : rs.inputs) questions += in.is_question;
+        const std::string table =
+            rs.typing_tool
+                ? "a typing tool"
+                : Count(rs.assignment.rules.size(),
+                        absl::StrCat(engine::HitPolicyName(rs.assignment.hit_policy), " rule"));
+        return absl::StrCat(rs.therapy_area, " v", rs.version, ": ", Count(questions, "question"),
+                            ", ", Count(rs.inputs.size() - questions, "metric"), ", ",
+                            Count(rs.scores.size(), "score"), ", ",
+                            Count(rs.segments.size(), "segment"), ", ", table, ", ",
+                            Count(rs.tests.size(), "test"), " passed");
+      });
 }
 
 int RunCountriesValidate(int argc, char** argv, int first) {
@@ -125,32 +144,20 @@ int RunCountriesValidate(int argc, char** argv, int first) {
     }
     return it->second.get();
   };
-  int failed = 0;
-  for (const std::string& path : args->positional) {
-    absl::StatusOr<std::string> text = ReadFileToString(path, kMaxConfigBytes);
-    if (!text.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(text.status().message()).c_str());
-      ++failed;
-      continue;
-    }
-    engine::CountryLoadResult result = engine::LoadCountryConfig(*text, path, lookup);
-    PrintIssues(result.issues, true);
-    if (!result.config) {
-      std::fprintf(stderr, "%s: invalid (%d error%s)\n", path.c_str(), CountErrors(result.issues),
-                   CountErrors(result.issues) == 1 ? "" : "s");
-      ++failed;
-      continue;
-    }
-    if (!args->Has("quiet")) {
-      std::string tas;
-      for (const auto& ta : result.config->therapy_areas) {
-        absl::StrAppend(&tas, tas.empty() ? "" : ", ", ta.therapy_area);
-      }
-      std::printf("%s: ok — %s (%s), therapy areas: %s\n", path.c_str(),
-                  result.config->country.c_str(), result.config->timezone.c_str(), tas.c_str());
-    }
-  }
-  return failed == 0 ? 0 : 2;
+  return ValidateFiles(args->positional, args->Has("quiet"),
+                       [&](const std::string& path, const std::string& text,
+                           std::vector<Issue>* issues) -> std::optional<std::string> {
+                         engine::CountryLoadResult result =
+                             engine::LoadCountryConfig(text, path, lookup);
+                         *issues = std::move(result.issues);
+                         if (!result.config) return std::nullopt;
+                         std::string tas;
+                         for (const auto& ta : result.config->therapy_areas) {
+                           absl::StrAppend(&tas, tas.empty() ? "" : ", ", ta.therapy_area);
+                         }
+                         return absl::StrCat(result.config->country, " (", result.config->timezone,
+                                             "), therapy areas: ", tas);
+                       });
 }
 
 }  // namespace harmonia::cli

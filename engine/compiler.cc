@@ -15,6 +15,7 @@
 #include "engine/evaluator.h"
 #include "engine/internal/table_analysis.h"
 #include "engine/internal/unary_test.h"
+#include "engine/internal/yaml_fields.h"
 #include "engine/internal/yaml_tree.h"
 #include "engine/rule_set.h"
 
@@ -86,9 +87,9 @@ std::string FormatMicros(int64_t micros) {
   return absl::StrCat(out, ".", digits);
 }
 
-class Compiler {
+class Compiler : private internal::FieldReader {
  public:
-  explicit Compiler(const std::string& file) : issues_(file) {}
+  explicit Compiler(const std::string& file) : FieldReader(file) {}
 
   CompileResult Run(std::string_view text) {
     std::optional<YamlNode> root = internal::LoadYaml(text, &issues_);
@@ -106,61 +107,7 @@ class Compiler {
   }
 
  private:
-  // ---- Generic shape checks --------------------------------------------
-
-  void Error(const YamlNode& at, std::string message) {
-    issues_.Error(at.line, at.column, std::move(message));
-  }
-
-  bool ExpectMap(const YamlNode& node, const std::string& what) {
-    if (node.is_map()) return true;
-    Error(node, absl::StrCat(what, ": expected a mapping, got ", internal::DescribeKind(node)));
-    return false;
-  }
-  bool ExpectList(const YamlNode& node, const std::string& what) {
-    if (node.is_sequence()) return true;
-    Error(node, absl::StrCat(what, ": expected a list, got ", internal::DescribeKind(node)));
-    return false;
-  }
-
-  // Reports keys of `map` not in `allowed`, and duplicate keys.
-  void CheckKeys(const YamlNode& map, std::initializer_list<const char*> allowed,
-                 const std::string& what) {
-    std::set<std::string> seen;
-    for (const auto& [key, value] : map.entries) {
-      if (!key.is_scalar()) {
-        Error(key, absl::StrCat(what, ": keys must be plain names"));
-        continue;
-      }
-      if (!seen.insert(key.scalar).second) {
-        Error(key, absl::StrCat(what, ": duplicate key ", Quoted(key.scalar)));
-      }
-      const std::string& name = key.scalar;  // (clang 14 cannot capture a binding)
-      if (std::find_if(allowed.begin(), allowed.end(), [&](const char* a) { return name == a; }) ==
-          allowed.end()) {
-        Error(key, absl::StrCat("unknown key ", Quoted(key.scalar), " in ", what,
-                                "; expected one of: ", absl::StrJoin(allowed, ", ")));
-      }
-    }
-  }
-
-  const YamlNode* Required(const YamlNode& map, const char* key, const std::string& what) {
-    const YamlNode* v = map.Find(key);
-    if (v == nullptr || v->kind == YamlNode::Kind::kNull) {
-      Error(v ? *v : map, absl::StrCat(what, ": missing ", Quoted(key)));
-      return nullptr;
-    }
-    return v;
-  }
-
-  bool GetScalar(const YamlNode& node, const std::string& what, std::string* out) {
-    if (!node.is_scalar()) {
-      Error(node, absl::StrCat(what, ": expected a value, got ", internal::DescribeKind(node)));
-      return false;
-    }
-    *out = node.scalar;
-    return true;
-  }
+  // ---- Typed fields beyond FieldReader's ---------------------------------
 
   bool GetId(const YamlNode& node, const std::string& what, std::string* out) {
     if (!GetScalar(node, what, out)) return false;
@@ -1119,7 +1066,6 @@ class Compiler {
     }
   }
 
-  IssueList issues_;
   RuleSet rs_;
   std::set<std::string> column_ids_;
   std::set<std::string> rule_ids_seen_;  // every rule id written, valid or not

@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "common/cron.h"
 #include "common/strings.h"
+#include "engine/internal/yaml_fields.h"
 #include "engine/internal/yaml_tree.h"
 
 namespace harmonia::engine {
@@ -17,10 +18,10 @@ using internal::YamlNode;
 
 namespace {
 
-class CountryLoader {
+class CountryLoader : private internal::FieldReader {
  public:
   CountryLoader(const std::string& file, const RuleSetLookup& lookup, bool unknown_ok)
-      : issues_(file), lookup_(lookup), unknown_ok_(unknown_ok) {}
+      : FieldReader(file), lookup_(lookup), unknown_ok_(unknown_ok) {}
 
   CountryLoadResult Run(std::string_view text) {
     std::optional<YamlNode> root = internal::LoadYaml(text, &issues_);
@@ -33,57 +34,6 @@ class CountryLoader {
   }
 
  private:
-  void Error(const YamlNode& at, std::string message) {
-    issues_.Error(at.line, at.column, std::move(message));
-  }
-
-  void CheckKeys(const YamlNode& map, std::initializer_list<const char*> allowed,
-                 const std::string& what) {
-    std::set<std::string> seen;
-    for (const auto& [key, value] : map.entries) {
-      if (!key.is_scalar()) continue;
-      if (!seen.insert(key.scalar).second) {
-        Error(key, absl::StrCat(what, ": duplicate key ", Quoted(key.scalar)));
-      }
-      const std::string& name = key.scalar;  // (clang 14 cannot capture a binding)
-      if (std::find_if(allowed.begin(), allowed.end(), [&](const char* a) { return name == a; }) ==
-          allowed.end()) {
-        Error(key, absl::StrCat("unknown key ", Quoted(key.scalar), " in ", what,
-                                "; expected one of: ", absl::StrJoin(allowed, ", ")));
-      }
-    }
-  }
-
-  bool Scalar(const YamlNode& node, const std::string& what, std::string* out) {
-    if (!node.is_scalar()) {
-      Error(node, absl::StrCat(what, ": expected a value, got ", internal::DescribeKind(node)));
-      return false;
-    }
-    *out = node.scalar;
-    return true;
-  }
-
-  bool Int(const YamlNode& node, const std::string& what, int64_t lo, int64_t hi, int64_t* out) {
-    std::string s;
-    if (!Scalar(node, what, &s)) return false;
-    auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
-    if (node.quoted || ec != std::errc() || ptr != s.data() + s.size() || *out < lo || *out > hi) {
-      Error(node, absl::StrCat(what, ": expected a whole number from ", lo, " to ", hi, ", got ",
-                               Quoted(s)));
-      return false;
-    }
-    return true;
-  }
-
-  const YamlNode* Required(const YamlNode& map, const char* key, const std::string& what) {
-    const YamlNode* v = map.Find(key);
-    if (v == nullptr || v->kind == YamlNode::Kind::kNull) {
-      Error(v ? *v : map, absl::StrCat(what, ": missing ", Quoted(key)));
-      return nullptr;
-    }
-    return v;
-  }
-
   void Load(const YamlNode& root) {
     if (!root.is_map()) {
       Error(root,
@@ -96,7 +46,7 @@ class CountryLoader {
               "country file");
     if (const YamlNode* n = Required(root, "country", "country file")) {
       std::string cc;
-      if (Scalar(*n, "country", &cc)) {
+      if (GetScalar(*n, "country", &cc)) {
         if (cc.size() != 2 ||
             !std::all_of(cc.begin(), cc.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
           Error(*n,
@@ -109,7 +59,7 @@ class CountryLoader {
     if (const YamlNode* n = Required(root, "timezone", "country file")) {
       std::string tz;
       absl::TimeZone zone;
-      if (Scalar(*n, "timezone", &tz) && !absl::LoadTimeZone(tz, &zone)) {
+      if (GetScalar(*n, "timezone", &tz) && !absl::LoadTimeZone(tz, &zone)) {
         Error(*n, absl::StrCat("timezone: ", Quoted(tz),
                                " is not an IANA time zone known to this system (e.g. "
                                "Europe/Berlin)"));
@@ -118,7 +68,7 @@ class CountryLoader {
     }
     if (const YamlNode* n = root.Find("schedule"); n && n->kind != YamlNode::Kind::kNull) {
       std::string expr;
-      if (Scalar(*n, "schedule", &expr)) {
+      if (GetScalar(*n, "schedule", &expr)) {
         absl::StatusOr<CronSchedule> cron = CronSchedule::Parse(expr);
         if (!cron.ok()) {
           Error(*n, absl::StrCat("schedule: ", Quoted(expr), ": ",
@@ -130,7 +80,7 @@ class CountryLoader {
     if (const YamlNode* n = Required(root, "data_sources", "country file")) LoadSources(*n);
     if (const YamlNode* n = root.Find("max_input_age_days")) {
       int64_t days = 0;
-      if (Int(*n, "max_input_age_days", 1, 36500, &days)) {
+      if (GetIntInRange(*n, "max_input_age_days", 1, 36500, &days)) {
         config_.max_input_age_days = static_cast<int>(days);
       }
     }
@@ -147,7 +97,7 @@ class CountryLoader {
     }
     for (const YamlNode& item : node.items) {
       std::string name;
-      if (!Scalar(item, "data_sources", &name)) continue;
+      if (!GetScalar(item, "data_sources", &name)) continue;
       std::optional<Source> source = ParseSource(name);
       if (!source) {
         Error(item, absl::StrCat("data_sources: unknown source ", Quoted(name),
@@ -172,15 +122,17 @@ class CountryLoader {
     }
     CheckKeys(node, {"window_days", "valid_cycles", "requires_approval"}, "refinement");
     int64_t v = 0;
-    if (const YamlNode* n = node.Find("window_days"); n && Int(*n, "window_days", 0, 366, &v)) {
+    if (const YamlNode* n = node.Find("window_days");
+        n && GetIntInRange(*n, "window_days", 0, 366, &v)) {
       config_.refinement.window_days = static_cast<int>(v);
     }
-    if (const YamlNode* n = node.Find("valid_cycles"); n && Int(*n, "valid_cycles", 1, 100, &v)) {
+    if (const YamlNode* n = node.Find("valid_cycles");
+        n && GetIntInRange(*n, "valid_cycles", 1, 100, &v)) {
       config_.refinement.valid_cycles = static_cast<int>(v);
     }
     if (const YamlNode* n = node.Find("requires_approval")) {
       std::string s;
-      if (Scalar(*n, "requires_approval", &s)) {
+      if (GetScalar(*n, "requires_approval", &s)) {
         if (s == "true" || s == "false") {
           config_.refinement.requires_approval = s == "true";
         } else {
@@ -197,7 +149,7 @@ class CountryLoader {
     }
     for (const auto& [key, value] : node.entries) {
       TherapyAreaConfig ta;
-      if (!Scalar(key, "therapy_areas", &ta.therapy_area)) continue;
+      if (!GetScalar(key, "therapy_areas", &ta.therapy_area)) continue;
       // The name also picks the rule-set file (<dir>/<therapy_area>.yaml).
       if (ta.therapy_area.empty() ||
           !std::all_of(ta.therapy_area.begin(), ta.therapy_area.end(), [](char c) {
@@ -225,9 +177,9 @@ class CountryLoader {
       CheckKeys(value, {"rule_set_version", "options", "labels"}, what);
       if (const YamlNode* n = value.Find("rule_set_version")) {
         std::string s;
-        if (Scalar(*n, what + " rule_set_version", &s) && s != "latest") {
+        if (GetScalar(*n, what + " rule_set_version", &s) && s != "latest") {
           int64_t v = 0;
-          if (Int(*n, what + " rule_set_version (or 'latest')", 1, INT32_MAX, &v)) {
+          if (GetIntInRange(*n, what + " rule_set_version (or 'latest')", 1, INT32_MAX, &v)) {
             ta.pinned_version = v;
           }
         }
@@ -242,7 +194,7 @@ class CountryLoader {
               Error(okey, absl::StrCat(what, " options: keys must be plain names"));
               continue;
             }
-            if (!Scalar(oval, absl::StrCat(what, " option ", okey.scalar), &v)) {
+            if (!GetScalar(oval, absl::StrCat(what, " option ", okey.scalar), &v)) {
               continue;
             }
             if (ta.options.count(okey.scalar)) {
@@ -273,7 +225,7 @@ class CountryLoader {
               Error(lkey, absl::StrCat(what, " labels: keys must be segment ids"));
               continue;
             }
-            if (!Scalar(lval, absl::StrCat(what, " label"), &label)) continue;
+            if (!GetScalar(lval, absl::StrCat(what, " label"), &label)) continue;
             if (ta.labels.count(lkey.scalar)) {
               Error(lkey, absl::StrCat(what, " labels: ", Quoted(lkey.scalar), " given twice"));
               continue;
@@ -294,7 +246,6 @@ class CountryLoader {
     if (node.entries.empty()) Error(node, "therapy_areas: configure at least one therapy area");
   }
 
-  IssueList issues_;
   const RuleSetLookup& lookup_;
   bool unknown_ok_;
   CountryConfig config_;
