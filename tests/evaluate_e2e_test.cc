@@ -114,6 +114,22 @@ TEST_F(EvaluateGolden, BadInvocationsExplainThemselves) {
   EXPECT_NE(r.err.find("/nonexistent/customers.csv"), std::string::npos) << r.err;
 }
 
+// `gen` data end to end: a 12-customer DE universe (seed 5), evaluated with the
+// shipped DE country file. tests/golden/README.md checks three rows by hand.
+TEST_F(EvaluateGolden, GeneratedDataGivesTheCheckedAssignments) {
+  ASSERT_EQ(Harmonia("gen --rules rules/oncology.yaml --countries DE --customers 12 --seed 5 "
+                     "--refinements 3 --out " +
+                     dir_ + "/data")
+                .status,
+            0);
+  const std::string out = dir_ + "/assignments.csv";
+  CliRun r = Harmonia("evaluate --rules rules/oncology.yaml --country countries/DE.yaml --data " +
+                      dir_ + "/data --as-of 2026-11-01 --refinements " + dir_ +
+                      "/data/refinements.csv --out " + out);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(ReadAll(out), ReadAll(kGolden + "/expected/gen-de-12.csv"));
+}
+
 TEST(RulesValidate, ShippedFilesAreValidAndBrokenOnesFailWithEveryError) {
   CliRun ok =
       Harmonia("rules validate rules/oncology.yaml rules/diabetes.yaml rules/immunology.yaml");
