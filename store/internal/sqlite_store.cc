@@ -1,0 +1,351 @@
+// The SQLite backend: one file, WAL journal, synchronous=FULL (a commit that
+// returned is on disk), a busy timeout so concurrent importers wait for each
+// other instead of failing.
+#include "store/internal/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace harmonia::store::internal {
+namespace {
+
+// Schema migrations, applied in order inside one transaction each. Never edit
+// a released step: add a new one (and bump kSchemaVersion).
+constexpr const char* kMigrations[] = {
+    // 1: customers, their raw inputs, published rule sets.
+    R"sql(
+CREATE TABLE customers (
+  customer_id   TEXT PRIMARY KEY,
+  country       TEXT NOT NULL,
+  customer_type TEXT NOT NULL,
+  specialty     TEXT NOT NULL,
+  name          TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX customers_by_country ON customers (country, customer_id);
+CREATE TABLE inputs (
+  customer_id  TEXT NOT NULL REFERENCES customers (customer_id),
+  therapy_area TEXT NOT NULL,
+  input_id     TEXT NOT NULL,
+  source       TEXT NOT NULL,
+  as_of        INTEGER NOT NULL,
+  is_metric    INTEGER NOT NULL,
+  value        TEXT NOT NULL,
+  PRIMARY KEY (customer_id, therapy_area, input_id, source, as_of)
+) WITHOUT ROWID;
+CREATE TABLE rule_sets (
+  therapy_area TEXT NOT NULL,
+  version      INTEGER NOT NULL,
+  source_text  TEXT NOT NULL,
+  checksum     TEXT NOT NULL,
+  published_by TEXT NOT NULL,
+  published_at INTEGER NOT NULL,
+  PRIMARY KEY (therapy_area, version)
+);
+)sql",
+};
+static_assert(std::size(kMigrations) == kSchemaVersion);
+
+absl::Status SqliteError(sqlite3* db, int rc, std::string_view what) {
+  const std::string message = absl::StrCat("sqlite: ", std::string(what), ": ",
+                                           db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return absl::UnavailableError(message);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return absl::DataLossError(message);
+    case SQLITE_CONSTRAINT:
+      return absl::FailedPreconditionError(message);
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+      return absl::PermissionDeniedError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+// A prepared statement; finalized on destruction.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  absl::Status status(std::string_view what) const {
+    return rc_ == SQLITE_OK ? absl::OkStatus() : SqliteError(db_, rc_, what);
+  }
+  void Bind(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
+  }
+  void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return sqlite3_step(stmt_); }
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+  std::string Text(int col) const {
+    const unsigned char* t = sqlite3_column_text(stmt_, col);
+    return t ? std::string(reinterpret_cast<const char*>(t),
+                           static_cast<size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+  int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_ = SQLITE_OK;
+};
+
+}  // namespace
+
+SqliteStore::~SqliteStore() { sqlite3_close_v2(db_); }
+
+absl::Status SqliteStore::Exec(const char* sql, std::string_view what) {
+  char* error = nullptr;
+  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &error);
+  if (rc == SQLITE_OK) return absl::OkStatus();
+  absl::Status s = SqliteError(db_, rc, what);
+  sqlite3_free(error);
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) {
+  if (path.empty()) return absl::InvalidArgumentError("sqlite: empty path in store URL");
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db));
+  if (rc != SQLITE_OK) return SqliteError(db, rc, absl::StrCat("cannot open ", path));
+  sqlite3_busy_timeout(db, 30000);
+  HARMONIA_RETURN_IF_ERROR(
+      store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                  absl::StrCat("configuring ", path)));
+  HARMONIA_RETURN_IF_ERROR(store->Migrate(path));
+  return store;
+}
+
+absl::Status SqliteStore::Migrate(const std::string& path) {
+  // BEGIN IMMEDIATE: two processes opening a new store at once migrate one
+  // after the other, and the second finds the work done.
+  HARMONIA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE", "starting the schema migration"));
+  auto rollback = [&](absl::Status s) {
+    Exec("ROLLBACK", "rollback").IgnoreError();
+    return s;
+  };
+  absl::Status s = Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+                        "creating schema_version");
+  if (!s.ok()) return rollback(s);
+  int64_t current = 0;
+  {
+    Statement q(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    if (!q.status("reading the schema version").ok()) return rollback(q.status("schema"));
+    if (q.Step() == SQLITE_ROW) current = q.Int(0);
+  }
+  if (current > kSchemaVersion) {
+    return rollback(absl::FailedPreconditionError(absl::StrCat(
+        "store ", path, " has schema version ", current, ", newer than this harmonia (",
+        kSchemaVersion, "): upgrade harmonia to use it")));
+  }
+  for (int64_t v = current; v < kSchemaVersion; ++v) {
+    s = Exec(kMigrations[v], absl::StrCat("schema migration to version ", v + 1));
+    if (!s.ok()) return rollback(s);
+    Statement ins(db_, "INSERT INTO schema_version (version) VALUES (?)");
+    ins.Bind(1, v + 1);
+    if (ins.Step() != SQLITE_DONE)
+      return rollback(SqliteError(db_, SQLITE_ERROR, "schema_version"));
+  }
+  HARMONIA_RETURN_IF_ERROR(Exec("COMMIT", "committing the schema migration"));
+  schema_version_ = kSchemaVersion;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<WriteStats> SqliteStore::UpsertCustomers(const std::vector<CustomerRow>& rows) {
+  HARMONIA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE", "starting a customer import"));
+  WriteStats stats;
+  Statement get(db_,
+                "SELECT country, customer_type, specialty, name FROM customers WHERE "
+                "customer_id = ?");
+  Statement put(db_,
+                "INSERT INTO customers (customer_id, country, customer_type, specialty, name) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (customer_id) DO UPDATE SET "
+                "country = excluded.country, customer_type = excluded.customer_type, "
+                "specialty = excluded.specialty, name = excluded.name");
+  for (const Statement* st : {&get, &put}) {
+    if (absl::Status s = st->status("preparing the customer import"); !s.ok()) {
+      Exec("ROLLBACK", "rollback").IgnoreError();
+      return s;
+    }
+  }
+  for (const CustomerRow& r : rows) {
+    get.Bind(1, r.customer_id);
+    const int found = get.Step();
+    bool same = false;
+    if (found == SQLITE_ROW) {
+      same = get.Text(0) == r.country && get.Text(1) == r.customer_type &&
+             get.Text(2) == r.specialty && get.Text(3) == r.name;
+    }
+    get.Reset();
+    if (same) {
+      ++stats.unchanged;
+      continue;
+    }
+    put.Bind(1, r.customer_id);
+    put.Bind(2, r.country);
+    put.Bind(3, r.customer_type);
+    put.Bind(4, r.specialty);
+    put.Bind(5, r.name);
+    const int rc = put.Step();
+    put.Reset();
+    if (rc != SQLITE_DONE) {
+      absl::Status s = SqliteError(db_, rc, absl::StrCat("importing customer ", r.customer_id));
+      Exec("ROLLBACK", "rollback").IgnoreError();
+      return s;
+    }
+    ++(found == SQLITE_ROW ? stats.updated : stats.inserted);
+  }
+  HARMONIA_RETURN_IF_ERROR(Exec("COMMIT", "committing a customer import"));
+  return stats;
+}
+
+absl::StatusOr<WriteStats> SqliteStore::UpsertInputs(const std::vector<InputRow>& rows) {
+  HARMONIA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE", "starting an input import"));
+  auto fail = [&](absl::Status s) {
+    Exec("ROLLBACK", "rollback").IgnoreError();
+    return s;
+  };
+  WriteStats stats;
+  Statement get(db_,
+                "SELECT value, is_metric FROM inputs WHERE customer_id = ? AND therapy_area = ? "
+                "AND input_id = ? AND source = ? AND as_of = ?");
+  Statement put(db_,
+                "INSERT INTO inputs (customer_id, therapy_area, input_id, source, as_of, "
+                "is_metric, value) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (customer_id, "
+                "therapy_area, input_id, source, as_of) DO UPDATE SET value = excluded.value, "
+                "is_metric = excluded.is_metric");
+  for (const Statement* st : {&get, &put}) {
+    if (absl::Status s = st->status("preparing the input import"); !s.ok()) return fail(s);
+  }
+  for (const InputRow& r : rows) {
+    get.Bind(1, r.customer_id);
+    get.Bind(2, r.therapy_area);
+    get.Bind(3, r.input_id);
+    get.Bind(4, r.source);
+    get.Bind(5, r.as_of);
+    const int found = get.Step();
+    const bool same = found == SQLITE_ROW && get.Text(0) == r.value &&
+                      get.Int(1) == static_cast<int64_t>(r.is_metric);
+    get.Reset();
+    if (same) {
+      ++stats.unchanged;
+      continue;
+    }
+    put.Bind(1, r.customer_id);
+    put.Bind(2, r.therapy_area);
+    put.Bind(3, r.input_id);
+    put.Bind(4, r.source);
+    put.Bind(5, r.as_of);
+    put.Bind(6, static_cast<int64_t>(r.is_metric));
+    put.Bind(7, r.value);
+    const int rc = put.Step();
+    put.Reset();
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+      return fail(absl::FailedPreconditionError(
+          absl::StrCat("input of unknown customer '", r.customer_id, "': import customers first")));
+    }
+    if (rc != SQLITE_DONE) {
+      return fail(SqliteError(db_, rc, absl::StrCat("importing an input of ", r.customer_id)));
+    }
+    ++(found == SQLITE_ROW ? stats.updated : stats.inserted);
+  }
+  HARMONIA_RETURN_IF_ERROR(Exec("COMMIT", "committing an input import"));
+  return stats;
+}
+
+absl::StatusOr<int64_t> SqliteStore::CountRows(const char* sql) {
+  Statement q(db_, sql);
+  HARMONIA_RETURN_IF_ERROR(q.status("counting"));
+  if (q.Step() != SQLITE_ROW) return SqliteError(db_, SQLITE_ERROR, "counting");
+  return q.Int(0);
+}
+
+absl::StatusOr<int64_t> SqliteStore::CountCustomers() {
+  return CountRows("SELECT COUNT(*) FROM customers");
+}
+
+absl::StatusOr<int64_t> SqliteStore::CountInputs() {
+  return CountRows("SELECT COUNT(*) FROM inputs");
+}
+
+absl::StatusOr<std::optional<CustomerRow>> SqliteStore::GetCustomer(const std::string& id) {
+  Statement q(db_,
+              "SELECT country, customer_type, specialty, name FROM customers WHERE "
+              "customer_id = ?");
+  HARMONIA_RETURN_IF_ERROR(q.status("reading a customer"));
+  q.Bind(1, id);
+  const int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::optional<CustomerRow>();
+  if (rc != SQLITE_ROW) return SqliteError(db_, rc, "reading a customer");
+  return std::optional<CustomerRow>(CustomerRow{id, q.Text(0), q.Text(1), q.Text(2), q.Text(3)});
+}
+
+absl::Status SqliteStore::PublishRuleSet(const RuleSetRecord& r) {
+  HARMONIA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE", "starting a publish"));
+  auto fail = [&](absl::Status s) {
+    Exec("ROLLBACK", "rollback").IgnoreError();
+    return s;
+  };
+  Statement latest(db_, "SELECT COALESCE(MAX(version), 0) FROM rule_sets WHERE therapy_area = ?");
+  if (absl::Status s = latest.status("publishing"); !s.ok()) return fail(s);
+  latest.Bind(1, r.therapy_area);
+  if (latest.Step() != SQLITE_ROW) return fail(SqliteError(db_, SQLITE_ERROR, "publishing"));
+  const int64_t current = latest.Int(0);
+  if (r.version <= current) {
+    return fail(absl::FailedPreconditionError(
+        absl::StrCat("rule set ", r.therapy_area, " v", r.version,
+                     ": versions must increase; the store holds v", current)));
+  }
+  Statement put(db_,
+                "INSERT INTO rule_sets (therapy_area, version, source_text, checksum, "
+                "published_by, published_at) VALUES (?, ?, ?, ?, ?, ?)");
+  if (absl::Status s = put.status("publishing"); !s.ok()) return fail(s);
+  put.Bind(1, r.therapy_area);
+  put.Bind(2, r.version);
+  put.Bind(3, r.source_text);
+  put.Bind(4, r.checksum);
+  put.Bind(5, r.published_by);
+  put.Bind(6, r.published_at_unix);
+  if (const int rc = put.Step(); rc != SQLITE_DONE) {
+    return fail(SqliteError(db_, rc, "publishing"));
+  }
+  return Exec("COMMIT", "committing a publish");
+}
+
+absl::StatusOr<std::optional<RuleSetRecord>> SqliteStore::GetRuleSet(
+    const std::string& therapy_area, std::optional<int64_t> version) {
+  Statement q(db_, version
+                       ? "SELECT version, source_text, checksum, published_by, published_at FROM "
+                         "rule_sets WHERE therapy_area = ? AND version = ?"
+                       : "SELECT version, source_text, checksum, published_by, published_at FROM "
+                         "rule_sets WHERE therapy_area = ? ORDER BY version DESC LIMIT 1");
+  HARMONIA_RETURN_IF_ERROR(q.status("reading a rule set"));
+  q.Bind(1, therapy_area);
+  if (version) q.Bind(2, *version);
+  const int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::optional<RuleSetRecord>();
+  if (rc != SQLITE_ROW) return SqliteError(db_, rc, "reading a rule set");
+  return std::optional<RuleSetRecord>(
+      RuleSetRecord{therapy_area, q.Int(0), q.Text(1), q.Text(2), q.Text(3), q.Int(4)});
+}
+
+}  // namespace harmonia::store::internal

@@ -1,0 +1,42 @@
+// The SQLite backend of store.h. INTERNAL to store/: use OpenStore("sqlite:PATH").
+#ifndef HARMONIA_STORE_INTERNAL_SQLITE_STORE_H_
+#define HARMONIA_STORE_INTERNAL_SQLITE_STORE_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "store/store.h"
+
+struct sqlite3;
+
+namespace harmonia::store::internal {
+
+class SqliteStore final : public Store {
+ public:
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(const std::string& path);
+  ~SqliteStore() override;
+
+  int schema_version() const override { return schema_version_; }
+  absl::StatusOr<WriteStats> UpsertCustomers(const std::vector<CustomerRow>& rows) override;
+  absl::StatusOr<WriteStats> UpsertInputs(const std::vector<InputRow>& rows) override;
+  absl::StatusOr<int64_t> CountCustomers() override;
+  absl::StatusOr<int64_t> CountInputs() override;
+  absl::StatusOr<std::optional<CustomerRow>> GetCustomer(const std::string& id) override;
+  absl::Status PublishRuleSet(const RuleSetRecord& record) override;
+  absl::StatusOr<std::optional<RuleSetRecord>> GetRuleSet(const std::string& therapy_area,
+                                                          std::optional<int64_t> version) override;
+
+ private:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  absl::Status Exec(const char* sql, std::string_view what);
+  absl::Status Migrate(const std::string& path);
+  absl::StatusOr<int64_t> CountRows(const char* sql);
+
+  sqlite3* db_;
+  int schema_version_ = 0;
+};
+
+}  // namespace harmonia::store::internal
+
+#endif  // HARMONIA_STORE_INTERNAL_SQLITE_STORE_H_

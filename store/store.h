@@ -1,0 +1,110 @@
+// Start here: the harmonized customer store (DESIGN §2, §6, §7; issue #3).
+//
+// One interface, two real backends chosen by URL:
+//   sqlite:PATH              the embedded default: one file, WAL journal
+//   postgresql://…           production (libpq) — not built yet
+//
+// The store holds customers, their answers and metrics (raw, as imported:
+// validation against a rule set happens when a cycle selects inputs), and
+// published rule-set versions. Cycles, assignments, refinements and the audit
+// log follow (issue #3).
+//
+// Errors: absl::Status codes per STYLE.md — InvalidArgument (bad URL or
+// rows), NotFound, FailedPrecondition (a store newer than this binary, a
+// version that does not increase), Unavailable (busy/locked), DataLoss
+// (corrupt file), Internal (anything else from the database).
+//
+// Thread-safety: a Store may be used from one thread at a time; open one per
+// thread (or process) for concurrency — the database arbitrates.
+#ifndef HARMONIA_STORE_STORE_H_
+#define HARMONIA_STORE_STORE_H_
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace harmonia::store {
+
+// The schema version this binary writes; a store at a higher version is refused.
+inline constexpr int kSchemaVersion = 1;
+
+struct CustomerRow {
+  std::string customer_id;
+  std::string country;
+  std::string customer_type;
+  std::string specialty;
+  std::string name;
+};
+
+// One answer or metric value as users exchange them (DESIGN §7). The key is
+// (customer, therapy area, input, source, as_of): importing a row with the
+// same key again replaces its value (the row imported last wins a tie, §6.1).
+struct InputRow {
+  std::string customer_id;
+  std::string therapy_area;
+  bool is_metric = false;
+  std::string input_id;
+  std::string value;
+  std::string source;  // rep | external | local
+  int32_t as_of = 0;   // days since 1970-01-01
+};
+
+// What an import changed.
+struct WriteStats {
+  int64_t inserted = 0;
+  int64_t updated = 0;    // existing key, different content
+  int64_t unchanged = 0;  // existing key, same content (idempotent re-import)
+};
+
+// A published rule-set version: immutable once stored.
+struct RuleSetRecord {
+  std::string therapy_area;
+  int64_t version = 0;
+  std::string source_text;  // the YAML as published
+  std::string checksum;     // hex SHA-256 or XXH3 of source_text, as computed by the caller
+  std::string published_by;
+  int64_t published_at_unix = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // The schema version of the open store (== kSchemaVersion after Open).
+  virtual int schema_version() const = 0;
+
+  // Inserts or updates customers by customer_id, in one transaction.
+  virtual absl::StatusOr<WriteStats> UpsertCustomers(const std::vector<CustomerRow>& rows) = 0;
+
+  // Inserts or updates input values by key, in one transaction. Every row's
+  // customer must exist (FailedPrecondition naming the first unknown one; no
+  // row of the batch is written).
+  virtual absl::StatusOr<WriteStats> UpsertInputs(const std::vector<InputRow>& rows) = 0;
+
+  virtual absl::StatusOr<int64_t> CountCustomers() = 0;
+  virtual absl::StatusOr<int64_t> CountInputs() = 0;
+  virtual absl::StatusOr<std::optional<CustomerRow>> GetCustomer(const std::string& id) = 0;
+
+  // Stores a new version. FailedPrecondition when `version` is not above the
+  // latest stored version of the therapy area (versions strictly increase).
+  virtual absl::Status PublishRuleSet(const RuleSetRecord& record) = 0;
+
+  // A stored version, or the latest when `version` is nullopt; nullopt when
+  // there is none.
+  virtual absl::StatusOr<std::optional<RuleSetRecord>> GetRuleSet(
+      const std::string& therapy_area, std::optional<int64_t> version) = 0;
+};
+
+// Opens (creating if needed) the store at `url` and brings its schema up to
+// kSchemaVersion, never destroying data. FailedPrecondition for a store whose
+// schema is newer than this binary; InvalidArgument for an unknown URL scheme.
+absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url);
+
+}  // namespace harmonia::store
+
+#endif  // HARMONIA_STORE_STORE_H_
