@@ -107,6 +107,34 @@ class Statement {
   int rc_ = SQLITE_OK;
 };
 
+// BEGIN IMMEDIATE … COMMIT. Rolls back on destruction unless committed, so
+// every early return leaves the store as it was.
+class Transaction {
+ public:
+  static absl::StatusOr<Transaction> Begin(sqlite3* db, std::string_view what) {
+    const int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) return SqliteError(db, rc, absl::StrCat("starting ", std::string(what)));
+    return Transaction(db);
+  }
+  Transaction(Transaction&& other) noexcept : db_(std::exchange(other.db_, nullptr)) {}
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction() {
+    if (db_ != nullptr) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+
+  absl::Status Commit(std::string_view what) {
+    const int rc = sqlite3_exec(db_, "COMMIT", nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK)
+      return SqliteError(db_, rc, absl::StrCat("committing ", std::string(what)));
+    db_ = nullptr;
+    return absl::OkStatus();
+  }
+
+ private:
+  explicit Transaction(sqlite3* db) : db_(db) {}
+  sqlite3* db_;
+};
+
 }  // namespace
 
 SqliteStore::~SqliteStore() { sqlite3_close_v2(db_); }
@@ -138,40 +166,34 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
 absl::Status SqliteStore::Migrate(const std::string& path) {
   // BEGIN IMMEDIATE: two processes opening a new store at once migrate one
   // after the other, and the second finds the work done.
-  HARMONIA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE", "starting the schema migration"));
-  auto rollback = [&](absl::Status s) {
-    Exec("ROLLBACK", "rollback").IgnoreError();
-    return s;
-  };
-  absl::Status s = Exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-                        "creating schema_version");
-  if (!s.ok()) return rollback(s);
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "the schema migration"));
+  HARMONIA_RETURN_IF_ERROR(Exec(
+      "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", "schema_version"));
   int64_t current = 0;
   {
     Statement q(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
-    if (!q.status("reading the schema version").ok()) return rollback(q.status("schema"));
+    HARMONIA_RETURN_IF_ERROR(q.status("reading the schema version"));
     if (q.Step() == SQLITE_ROW) current = q.Int(0);
   }
   if (current > kSchemaVersion) {
-    return rollback(absl::FailedPreconditionError(absl::StrCat(
+    return absl::FailedPreconditionError(absl::StrCat(
         "store ", path, " has schema version ", current, ", newer than this harmonia (",
-        kSchemaVersion, "): upgrade harmonia to use it")));
+        kSchemaVersion, "): upgrade harmonia to use it"));
   }
   for (int64_t v = current; v < kSchemaVersion; ++v) {
-    s = Exec(kMigrations[v], absl::StrCat("schema migration to version ", v + 1));
-    if (!s.ok()) return rollback(s);
+    HARMONIA_RETURN_IF_ERROR(
+        Exec(kMigrations[v], absl::StrCat("schema migration to version ", v + 1)));
     Statement ins(db_, "INSERT INTO schema_version (version) VALUES (?)");
     ins.Bind(1, v + 1);
-    if (ins.Step() != SQLITE_DONE)
-      return rollback(SqliteError(db_, SQLITE_ERROR, "schema_version"));
+    if (const int rc = ins.Step(); rc != SQLITE_DONE) return SqliteError(db_, rc, "schema_version");
   }
-  HARMONIA_RETURN_IF_ERROR(Exec("COMMIT", "committing the schema migration"));
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("the schema migration"));
   schema_version_ = kSchemaVersion;
   return absl::OkStatus();
 }
 
 absl::StatusOr<WriteStats> SqliteStore::UpsertCustomers(const std::vector<CustomerRow>& rows) {
-  HARMONIA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE", "starting a customer import"));
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "a customer import"));
   WriteStats stats;
   Statement get(db_,
                 "SELECT country, customer_type, specialty, name FROM customers WHERE "
@@ -181,12 +203,8 @@ absl::StatusOr<WriteStats> SqliteStore::UpsertCustomers(const std::vector<Custom
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (customer_id) DO UPDATE SET "
                 "country = excluded.country, customer_type = excluded.customer_type, "
                 "specialty = excluded.specialty, name = excluded.name");
-  for (const Statement* st : {&get, &put}) {
-    if (absl::Status s = st->status("preparing the customer import"); !s.ok()) {
-      Exec("ROLLBACK", "rollback").IgnoreError();
-      return s;
-    }
-  }
+  HARMONIA_RETURN_IF_ERROR(get.status("preparing the customer import"));
+  HARMONIA_RETURN_IF_ERROR(put.status("preparing the customer import"));
   for (const CustomerRow& r : rows) {
     get.Bind(1, r.customer_id);
     const int found = get.Step();
@@ -208,22 +226,16 @@ absl::StatusOr<WriteStats> SqliteStore::UpsertCustomers(const std::vector<Custom
     const int rc = put.Step();
     put.Reset();
     if (rc != SQLITE_DONE) {
-      absl::Status s = SqliteError(db_, rc, absl::StrCat("importing customer ", r.customer_id));
-      Exec("ROLLBACK", "rollback").IgnoreError();
-      return s;
+      return SqliteError(db_, rc, absl::StrCat("importing customer ", r.customer_id));
     }
     ++(found == SQLITE_ROW ? stats.updated : stats.inserted);
   }
-  HARMONIA_RETURN_IF_ERROR(Exec("COMMIT", "committing a customer import"));
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("a customer import"));
   return stats;
 }
 
 absl::StatusOr<WriteStats> SqliteStore::UpsertInputs(const std::vector<InputRow>& rows) {
-  HARMONIA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE", "starting an input import"));
-  auto fail = [&](absl::Status s) {
-    Exec("ROLLBACK", "rollback").IgnoreError();
-    return s;
-  };
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "an input import"));
   WriteStats stats;
   Statement get(db_,
                 "SELECT value, is_metric FROM inputs WHERE customer_id = ? AND therapy_area = ? "
@@ -233,9 +245,8 @@ absl::StatusOr<WriteStats> SqliteStore::UpsertInputs(const std::vector<InputRow>
                 "is_metric, value) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (customer_id, "
                 "therapy_area, input_id, source, as_of) DO UPDATE SET value = excluded.value, "
                 "is_metric = excluded.is_metric");
-  for (const Statement* st : {&get, &put}) {
-    if (absl::Status s = st->status("preparing the input import"); !s.ok()) return fail(s);
-  }
+  HARMONIA_RETURN_IF_ERROR(get.status("preparing the input import"));
+  HARMONIA_RETURN_IF_ERROR(put.status("preparing the input import"));
   for (const InputRow& r : rows) {
     get.Bind(1, r.customer_id);
     get.Bind(2, r.therapy_area);
@@ -260,15 +271,15 @@ absl::StatusOr<WriteStats> SqliteStore::UpsertInputs(const std::vector<InputRow>
     const int rc = put.Step();
     put.Reset();
     if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-      return fail(absl::FailedPreconditionError(
-          absl::StrCat("input of unknown customer '", r.customer_id, "': import customers first")));
+      return absl::FailedPreconditionError(
+          absl::StrCat("input of unknown customer '", r.customer_id, "': import customers first"));
     }
     if (rc != SQLITE_DONE) {
-      return fail(SqliteError(db_, rc, absl::StrCat("importing an input of ", r.customer_id)));
+      return SqliteError(db_, rc, absl::StrCat("importing an input of ", r.customer_id));
     }
     ++(found == SQLITE_ROW ? stats.updated : stats.inserted);
   }
-  HARMONIA_RETURN_IF_ERROR(Exec("COMMIT", "committing an input import"));
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("an input import"));
   return stats;
 }
 
@@ -300,25 +311,21 @@ absl::StatusOr<std::optional<CustomerRow>> SqliteStore::GetCustomer(const std::s
 }
 
 absl::Status SqliteStore::PublishRuleSet(const RuleSetRecord& r) {
-  HARMONIA_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE", "starting a publish"));
-  auto fail = [&](absl::Status s) {
-    Exec("ROLLBACK", "rollback").IgnoreError();
-    return s;
-  };
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "a publish"));
   Statement latest(db_, "SELECT COALESCE(MAX(version), 0) FROM rule_sets WHERE therapy_area = ?");
-  if (absl::Status s = latest.status("publishing"); !s.ok()) return fail(s);
+  HARMONIA_RETURN_IF_ERROR(latest.status("publishing"));
   latest.Bind(1, r.therapy_area);
-  if (latest.Step() != SQLITE_ROW) return fail(SqliteError(db_, SQLITE_ERROR, "publishing"));
+  if (latest.Step() != SQLITE_ROW) return SqliteError(db_, SQLITE_ERROR, "publishing");
   const int64_t current = latest.Int(0);
   if (r.version <= current) {
-    return fail(absl::FailedPreconditionError(
-        absl::StrCat("rule set ", r.therapy_area, " v", r.version,
-                     ": versions must increase; the store holds v", current)));
+    return absl::FailedPreconditionError(absl::StrCat("rule set ", r.therapy_area, " v", r.version,
+                                                      ": versions must increase; the store holds v",
+                                                      current));
   }
   Statement put(db_,
                 "INSERT INTO rule_sets (therapy_area, version, source_text, checksum, "
                 "published_by, published_at) VALUES (?, ?, ?, ?, ?, ?)");
-  if (absl::Status s = put.status("publishing"); !s.ok()) return fail(s);
+  HARMONIA_RETURN_IF_ERROR(put.status("publishing"));
   put.Bind(1, r.therapy_area);
   put.Bind(2, r.version);
   put.Bind(3, r.source_text);
@@ -326,9 +333,9 @@ absl::Status SqliteStore::PublishRuleSet(const RuleSetRecord& r) {
   put.Bind(5, r.published_by);
   put.Bind(6, r.published_at_unix);
   if (const int rc = put.Step(); rc != SQLITE_DONE) {
-    return fail(SqliteError(db_, rc, "publishing"));
+    return SqliteError(db_, rc, "publishing");
   }
-  return Exec("COMMIT", "committing a publish");
+  return tx.Commit("a publish");
 }
 
 absl::StatusOr<std::optional<RuleSetRecord>> SqliteStore::GetRuleSet(
