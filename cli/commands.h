@@ -15,6 +15,7 @@ int RunEvaluate(int argc, char** argv, int first);
 int RunRulesValidate(int argc, char** argv, int first);
 int RunCountriesValidate(int argc, char** argv, int first);
 int RunGen(int argc, char** argv, int first);
+int RunImport(int argc, char** argv, int first);
 
 // Compiles a rule-set file, printing its issues to stderr. Null on errors.
 std::shared_ptr<const engine::RuleSet> LoadRuleSetFile(const std::string& path,

@@ -16,6 +16,7 @@ commands:
   rules validate      compile rule-set files, run their tests, report every issue
   countries validate  check country files against the rule sets they use
   gen                 generate a synthetic, realistic data set
+  import              load customers, answers and metrics into a store
   version             print the version
 
 `harmonia <command> --help` describes a command's flags.
@@ -33,6 +34,7 @@ int main(int argc, char** argv) {
   const std::string sub = argc > 2 ? argv[2] : "";
   if (command == "evaluate") return RunEvaluate(argc, argv, 2);
   if (command == "gen") return RunGen(argc, argv, 2);
+  if (command == "import") return RunImport(argc, argv, 2);
   if (command == "rules" && sub == "validate") return RunRulesValidate(argc, argv, 3);
   if (command == "countries" && sub == "validate") return RunCountriesValidate(argc, argv, 3);
   if (command == "version" || command == "--version") {

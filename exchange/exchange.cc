@@ -370,6 +370,60 @@ absl::StatusOr<absl::flat_hash_map<std::string, engine::PreviousAssignment>> Rea
   return out;
 }
 
+absl::Status ForEachCustomer(const std::string& path, std::vector<RowProblem>* problems,
+                             const std::function<void(const CustomerFields&, const Reject&)>& fn) {
+  absl::StatusOr<Table> table =
+      Table::Open(path, {"customer_id", "country", "customer_type", "specialty", "name"});
+  if (!table.ok()) return table.status();
+  int64_t rejected = 0;
+  ForEachRecord(*table, {table->body(), table->body_first_line()}, problems, &rejected,
+                [&](const std::vector<std::string_view>& f, const Row& row) {
+                  const Reject reject = [&](std::string_view field, std::string message) {
+                    problems->push_back(table->Problem(row, field, std::move(message)));
+                  };
+                  fn(CustomerFields{f[table->column(0)], f[table->column(1)], f[table->column(2)],
+                                    f[table->column(3)], f[table->column(4)], row.line},
+                     reject);
+                });
+  return absl::OkStatus();
+}
+
+absl::Status ForEachInput(const std::string& path, InputKind kind,
+                          std::vector<RowProblem>* problems,
+                          const std::function<void(const InputFields&, const Reject&)>& fn) {
+  const std::string id_column = kind == InputKind::kAnswers ? "question_id" : "metric_id";
+  absl::StatusOr<Table> table =
+      Table::Open(path, {"customer_id", "therapy_area", id_column, "value", "source", "as_of"});
+  if (!table.ok()) return table.status();
+  int64_t rejected = 0;
+  ForEachRecord(
+      *table, {table->body(), table->body_first_line()}, problems, &rejected,
+      [&](const std::vector<std::string_view>& f, const Row& row) {
+        const Reject reject = [&](std::string_view field, std::string message) {
+          problems->push_back(table->Problem(row, field, std::move(message)));
+        };
+        const std::string_view source_text = f[table->column(4)];
+        std::optional<engine::Source> source = engine::ParseSource(source_text);
+        if (!source) {
+          reject(source_text, absl::StrCat("source: ", Quoted(source_text),
+                                           " is not a source; expected one of: rep, external, "
+                                           "local"));
+          return;
+        }
+        const std::string_view date_text = f[table->column(5)];
+        std::optional<int32_t> as_of = ParseIsoDate(date_text);
+        if (!as_of) {
+          reject(date_text,
+                 absl::StrCat("as_of: ", Quoted(date_text), " is not a date (YYYY-MM-DD)"));
+          return;
+        }
+        fn(InputFields{f[table->column(0)], f[table->column(1)], f[table->column(2)],
+                       f[table->column(3)], *source, *as_of, row.line},
+           reject);
+      });
+  return absl::OkStatus();
+}
+
 std::string FormatAssignments(const RuleSet& rules, const std::string& country,
                               const std::vector<std::string>& ids,
                               const engine::CycleOutput& cycle) {

@@ -12,6 +12,7 @@
 #define HARMONIA_EXCHANGE_EXCHANGE_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -77,6 +78,30 @@ absl::StatusOr<std::vector<engine::Refinement>> ReadRefinements(const std::strin
 absl::StatusOr<absl::flat_hash_map<std::string, engine::PreviousAssignment>> ReadPrevious(
     const std::string& path, const std::string& country, const std::string& therapy_area,
     std::vector<RowProblem>* problems);
+
+// Row-by-row reading for `harmonia import`: every well-formed row in file
+// order, as views valid during the callback. Malformed rows, and input rows
+// with an unknown source or a date that is not YYYY-MM-DD, are reported as
+// RowProblems and not passed on. The callback may refuse a row itself with
+// `reject(field, message)`, which records a RowProblem at that field.
+using Reject = std::function<void(std::string_view field, std::string message)>;
+
+struct CustomerFields {
+  std::string_view customer_id, country, customer_type, specialty, name;
+  int64_t line = 0;
+};
+absl::Status ForEachCustomer(const std::string& path, std::vector<RowProblem>* problems,
+                             const std::function<void(const CustomerFields&, const Reject&)>& fn);
+
+struct InputFields {
+  std::string_view customer_id, therapy_area, input_id, value;
+  engine::Source source = engine::Source::kRep;
+  int32_t as_of = 0;
+  int64_t line = 0;
+};
+absl::Status ForEachInput(const std::string& path, InputKind kind,
+                          std::vector<RowProblem>* problems,
+                          const std::function<void(const InputFields&, const Reject&)>& fn);
 
 // The assignments.csv header (§7).
 inline constexpr std::string_view kAssignmentsHeader =

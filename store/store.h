@@ -55,9 +55,10 @@ struct InputRow {
 };
 
 // What an import changed.
+// (One upsert per row tells "changed" from "unchanged" without reading the
+// row first; telling new from updated would cost a lookup per row.)
 struct WriteStats {
-  int64_t inserted = 0;
-  int64_t updated = 0;    // existing key, different content
+  int64_t written = 0;    // new key, or existing key with different content
   int64_t unchanged = 0;  // existing key, same content (idempotent re-import)
 };
 
@@ -85,6 +86,9 @@ class Store {
   // customer must exist (FailedPrecondition naming the first unknown one; no
   // row of the batch is written).
   virtual absl::StatusOr<WriteStats> UpsertInputs(const std::vector<InputRow>& rows) = 0;
+
+  // Every customer id in the store, in bytewise order.
+  virtual absl::StatusOr<std::vector<std::string>> CustomerIds() = 0;
 
   virtual absl::StatusOr<int64_t> CountCustomers() = 0;
   virtual absl::StatusOr<int64_t> CountInputs() = 0;

@@ -55,13 +55,13 @@ TEST_P(StoreContract, CustomerImportIsIdempotentAndReportsWhatChanged) {
                                          {"C2", "FR", "specialist", "onc", "B, with comma"}};
   auto first = store->UpsertCustomers(rows);
   ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_EQ(first->inserted, 2);
+  EXPECT_EQ(first->written, 2);
   auto second = store->UpsertCustomers(rows);
   ASSERT_TRUE(second.ok());
-  EXPECT_EQ(second->inserted, 0);
+  EXPECT_EQ(second->written, 0);
   EXPECT_EQ(second->unchanged, 2);
   auto third = store->UpsertCustomers({{"C2", "FR", "specialist", "onc", "B renamed"}});
-  EXPECT_EQ(third->updated, 1);
+  EXPECT_EQ(third->written, 1);
   EXPECT_EQ((*store->GetCustomer("C2"))->name, "B renamed");
 }
 
@@ -80,15 +80,19 @@ TEST_P(StoreContract, SameKeyReimportedKeepsTheLastValue) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->UpsertCustomers({{"C1", "DE", "pcp", "gp", "A"}}).ok());
+  // Two rows with one key in a batch: the last is the value, written once.
   auto a = store->UpsertInputs({{"C1", "onc", false, "q1", "4", "rep", 20000},
                                 {"C1", "onc", false, "q1", "5", "rep", 20000},
                                 {"C1", "onc", true, "decile", "7", "external", 20000}});
   ASSERT_TRUE(a.ok()) << a.status();
-  EXPECT_EQ(a->inserted, 2);
-  EXPECT_EQ(a->updated, 1);
+  EXPECT_EQ(a->written, 2);
+  EXPECT_EQ(a->unchanged, 0);
   EXPECT_EQ(*store->CountInputs(), 2);
-  auto again = store->UpsertInputs({{"C1", "onc", false, "q1", "5", "rep", 20000}});
-  EXPECT_EQ(again->unchanged, 1);
+  EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "5", "rep", 20000}})->unchanged, 1)
+      << "the stored value is the batch's last";
+  EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "3", "rep", 20000}})->written, 1);
+  EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "3", "rep", 20001}})->written, 1)
+      << "another as_of is another key";
 }
 
 TEST_P(StoreContract, RuleSetVersionsStrictlyIncrease) {

@@ -130,6 +130,34 @@ TEST_F(EvaluateGolden, GeneratedDataGivesTheCheckedAssignments) {
   EXPECT_EQ(ReadAll(out), ReadAll(kGolden + "/expected/gen-de-12.csv"));
 }
 
+TEST_F(EvaluateGolden, ImportLoadsGoodRowsReportsBadOnesAndIsIdempotent) {
+  const std::string url = "sqlite:" + dir_ + "/store.db";
+  CliRun first = Harmonia("import --store " + url + " tests/golden/data");
+  EXPECT_EQ(first.status, 0) << first.err;
+  for (const char* line :
+       {"customers.csv:12:1: customer_id: duplicate 'D006' (first on line 9)\n",
+        "customers.csv:13: expected 5 fields, got 2\n",
+        "answers.csv:46:1: customer_id: unknown customer 'D999' (not in customers.csv nor the "
+        "store)\n",
+        "answers.csv:47:24: as_of: '2026-13-01' is not a date (YYYY-MM-DD)\n",
+        "  customers.csv: 9 rows loaded (9 written, 0 unchanged), 2 rejected\n",
+        "  answers.csv: 45 rows loaded (45 written, 0 unchanged), 5 rejected\n",
+        "  metrics.csv: 12 rows loaded (10 written, 0 unchanged), 0 rejected\n"}) {
+    EXPECT_NE(first.err.find(line), std::string::npos) << line << "\nin:\n" << first.err;
+  }
+  CliRun again = Harmonia("import --quiet --store " + url + " tests/golden/data");
+  EXPECT_EQ(again.status, 0) << again.err;
+  EXPECT_NE(again.err.find("  answers.csv: 45 rows loaded (0 written, 45 unchanged), 5 rejected"),
+            std::string::npos)
+      << again.err;
+  EXPECT_NE(again.err.find("  metrics.csv: 12 rows loaded (0 written, 10 unchanged)"),
+            std::string::npos)
+      << again.err;
+  CliRun bad = Harmonia("import --store mysql://x tests/golden/data");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("expected sqlite:PATH or postgresql://"), std::string::npos) << bad.err;
+}
+
 TEST(RulesValidate, ShippedFilesAreValidAndBrokenOnesFailWithEveryError) {
   CliRun ok =
       Harmonia("rules validate rules/oncology.yaml rules/diabetes.yaml rules/immunology.yaml");

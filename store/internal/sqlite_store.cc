@@ -5,8 +5,12 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <optional>
+#include <tuple>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -107,6 +111,25 @@ class Statement {
   int rc_ = SQLITE_OK;
 };
 
+// The rows of `rows`, keeping for each key (customer, therapy area, input,
+// source, as_of) only the last, in their original order.
+std::vector<const InputRow*> LastPerKey(const std::vector<InputRow>& rows) {
+  using Key = std::tuple<absl::string_view, absl::string_view, absl::string_view, absl::string_view,
+                         int32_t>;
+  absl::flat_hash_set<Key> seen;
+  seen.reserve(rows.size());
+  std::vector<const InputRow*> out;
+  out.reserve(rows.size());
+  for (size_t i = rows.size(); i-- > 0;) {
+    const InputRow& r = rows[i];
+    if (seen.insert(Key{r.customer_id, r.therapy_area, r.input_id, r.source, r.as_of}).second) {
+      out.push_back(&r);
+    }
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
 // BEGIN IMMEDIATE … COMMIT. Rolls back on destruction unless committed, so
 // every early return leaves the store as it was.
 class Transaction {
@@ -157,7 +180,8 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
   if (rc != SQLITE_OK) return SqliteError(db, rc, absl::StrCat("cannot open ", path));
   sqlite3_busy_timeout(db, 30000);
   HARMONIA_RETURN_IF_ERROR(
-      store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+      store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                  "PRAGMA cache_size=-262144;",
                   absl::StrCat("configuring ", path)));
   HARMONIA_RETURN_IF_ERROR(store->Migrate(path));
   return store;
@@ -195,29 +219,16 @@ absl::Status SqliteStore::Migrate(const std::string& path) {
 absl::StatusOr<WriteStats> SqliteStore::UpsertCustomers(const std::vector<CustomerRow>& rows) {
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "a customer import"));
   WriteStats stats;
-  Statement get(db_,
-                "SELECT country, customer_type, specialty, name FROM customers WHERE "
-                "customer_id = ?");
+  // The WHERE makes an identical row a no-op, which sqlite3_changes() reports as 0.
   Statement put(db_,
                 "INSERT INTO customers (customer_id, country, customer_type, specialty, name) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT (customer_id) DO UPDATE SET "
                 "country = excluded.country, customer_type = excluded.customer_type, "
-                "specialty = excluded.specialty, name = excluded.name");
-  HARMONIA_RETURN_IF_ERROR(get.status("preparing the customer import"));
+                "specialty = excluded.specialty, name = excluded.name WHERE "
+                "(country, customer_type, specialty, name) IS NOT (excluded.country, "
+                "excluded.customer_type, excluded.specialty, excluded.name)");
   HARMONIA_RETURN_IF_ERROR(put.status("preparing the customer import"));
   for (const CustomerRow& r : rows) {
-    get.Bind(1, r.customer_id);
-    const int found = get.Step();
-    bool same = false;
-    if (found == SQLITE_ROW) {
-      same = get.Text(0) == r.country && get.Text(1) == r.customer_type &&
-             get.Text(2) == r.specialty && get.Text(3) == r.name;
-    }
-    get.Reset();
-    if (same) {
-      ++stats.unchanged;
-      continue;
-    }
     put.Bind(1, r.customer_id);
     put.Bind(2, r.country);
     put.Bind(3, r.customer_type);
@@ -228,56 +239,72 @@ absl::StatusOr<WriteStats> SqliteStore::UpsertCustomers(const std::vector<Custom
     if (rc != SQLITE_DONE) {
       return SqliteError(db_, rc, absl::StrCat("importing customer ", r.customer_id));
     }
-    ++(found == SQLITE_ROW ? stats.updated : stats.inserted);
+    ++(sqlite3_changes(db_) > 0 ? stats.written : stats.unchanged);
   }
   HARMONIA_RETURN_IF_ERROR(tx.Commit("a customer import"));
   return stats;
 }
 
-absl::StatusOr<WriteStats> SqliteStore::UpsertInputs(const std::vector<InputRow>& rows) {
+absl::StatusOr<WriteStats> SqliteStore::UpsertInputs(const std::vector<InputRow>& all_rows) {
+  // Rows of one batch with the same key: the last one is the value (§6.1);
+  // writing only it keeps a re-import of the same file a no-op.
+  const std::vector<const InputRow*> rows = LastPerKey(all_rows);
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "an input import"));
+  // Many rows per statement: SQLite's per-statement overhead dominates bulk
+  // loads otherwise. The WHERE makes an identical row a no-op, so the
+  // statement's change count is the number of rows written.
+  constexpr size_t kRowsPerStatement = 100;
+  auto sql = [](size_t n) {
+    std::string text =
+        "INSERT INTO inputs (customer_id, therapy_area, input_id, source, as_of, is_metric, "
+        "value) VALUES ";
+    for (size_t i = 0; i < n; ++i) absl::StrAppend(&text, i ? ", " : "", "(?, ?, ?, ?, ?, ?, ?)");
+    absl::StrAppend(&text,
+                    " ON CONFLICT (customer_id, therapy_area, input_id, source, as_of) DO UPDATE "
+                    "SET value = excluded.value, is_metric = excluded.is_metric WHERE (value, "
+                    "is_metric) IS NOT (excluded.value, excluded.is_metric)");
+    return text;
+  };
+  Statement full(db_, sql(kRowsPerStatement).c_str());
+  HARMONIA_RETURN_IF_ERROR(full.status("preparing the input import"));
   WriteStats stats;
-  Statement get(db_,
-                "SELECT value, is_metric FROM inputs WHERE customer_id = ? AND therapy_area = ? "
-                "AND input_id = ? AND source = ? AND as_of = ?");
-  Statement put(db_,
-                "INSERT INTO inputs (customer_id, therapy_area, input_id, source, as_of, "
-                "is_metric, value) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (customer_id, "
-                "therapy_area, input_id, source, as_of) DO UPDATE SET value = excluded.value, "
-                "is_metric = excluded.is_metric");
-  HARMONIA_RETURN_IF_ERROR(get.status("preparing the input import"));
-  HARMONIA_RETURN_IF_ERROR(put.status("preparing the input import"));
-  for (const InputRow& r : rows) {
-    get.Bind(1, r.customer_id);
-    get.Bind(2, r.therapy_area);
-    get.Bind(3, r.input_id);
-    get.Bind(4, r.source);
-    get.Bind(5, r.as_of);
-    const int found = get.Step();
-    const bool same = found == SQLITE_ROW && get.Text(0) == r.value &&
-                      get.Int(1) == static_cast<int64_t>(r.is_metric);
-    get.Reset();
-    if (same) {
-      ++stats.unchanged;
-      continue;
+  for (size_t begin = 0; begin < rows.size(); begin += kRowsPerStatement) {
+    const size_t n = std::min(kRowsPerStatement, rows.size() - begin);
+    std::optional<Statement> partial;
+    if (n < kRowsPerStatement) {
+      partial.emplace(db_, sql(n).c_str());
+      HARMONIA_RETURN_IF_ERROR(partial->status("preparing the input import"));
     }
-    put.Bind(1, r.customer_id);
-    put.Bind(2, r.therapy_area);
-    put.Bind(3, r.input_id);
-    put.Bind(4, r.source);
-    put.Bind(5, r.as_of);
-    put.Bind(6, static_cast<int64_t>(r.is_metric));
-    put.Bind(7, r.value);
+    Statement& put = partial ? *partial : full;
+    for (size_t k = 0; k < n; ++k) {
+      const InputRow& r = *rows[begin + k];
+      const int base = static_cast<int>(k) * 7;
+      put.Bind(base + 1, r.customer_id);
+      put.Bind(base + 2, r.therapy_area);
+      put.Bind(base + 3, r.input_id);
+      put.Bind(base + 4, r.source);
+      put.Bind(base + 5, r.as_of);
+      put.Bind(base + 6, static_cast<int64_t>(r.is_metric));
+      put.Bind(base + 7, r.value);
+    }
     const int rc = put.Step();
     put.Reset();
     if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("input of unknown customer '", r.customer_id, "': import customers first"));
+      // Name the first row whose customer is missing.
+      for (size_t k = 0; k < n; ++k) {
+        auto c = GetCustomer(rows[begin + k]->customer_id);
+        if (c.ok() && !c->has_value()) {
+          return absl::FailedPreconditionError(absl::StrCat("input of unknown customer '",
+                                                            rows[begin + k]->customer_id,
+                                                            "': import customers first"));
+        }
+      }
+      return SqliteError(db_, rc, "importing inputs");
     }
-    if (rc != SQLITE_DONE) {
-      return SqliteError(db_, rc, absl::StrCat("importing an input of ", r.customer_id));
-    }
-    ++(found == SQLITE_ROW ? stats.updated : stats.inserted);
+    if (rc != SQLITE_DONE) return SqliteError(db_, rc, "importing inputs");
+    const int64_t changed = sqlite3_changes(db_);
+    stats.written += changed;
+    stats.unchanged += static_cast<int64_t>(n) - changed;
   }
   HARMONIA_RETURN_IF_ERROR(tx.Commit("an input import"));
   return stats;
@@ -288,6 +315,16 @@ absl::StatusOr<int64_t> SqliteStore::CountRows(const char* sql) {
   HARMONIA_RETURN_IF_ERROR(q.status("counting"));
   if (q.Step() != SQLITE_ROW) return SqliteError(db_, SQLITE_ERROR, "counting");
   return q.Int(0);
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteStore::CustomerIds() {
+  Statement q(db_, "SELECT customer_id FROM customers ORDER BY customer_id");
+  HARMONIA_RETURN_IF_ERROR(q.status("listing customers"));
+  std::vector<std::string> ids;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) ids.push_back(q.Text(0));
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc, "listing customers");
+  return ids;
 }
 
 absl::StatusOr<int64_t> SqliteStore::CountCustomers() {

@@ -20,6 +20,7 @@ class SqliteStore final : public Store {
   int schema_version() const override { return schema_version_; }
   absl::StatusOr<WriteStats> UpsertCustomers(const std::vector<CustomerRow>& rows) override;
   absl::StatusOr<WriteStats> UpsertInputs(const std::vector<InputRow>& rows) override;
+  absl::StatusOr<std::vector<std::string>> CustomerIds() override;
   absl::StatusOr<int64_t> CountCustomers() override;
   absl::StatusOr<int64_t> CountInputs() override;
   absl::StatusOr<std::optional<CustomerRow>> GetCustomer(const std::string& id) override;
