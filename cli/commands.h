@@ -16,6 +16,9 @@ int RunRulesValidate(int argc, char** argv, int first);
 int RunCountriesValidate(int argc, char** argv, int first);
 int RunGen(int argc, char** argv, int first);
 int RunImport(int argc, char** argv, int first);
+int RunRulesPublish(int argc, char** argv, int first);
+int RunCycleRun(int argc, char** argv, int first);
+int RunExport(int argc, char** argv, int first);
 
 // Compiles a rule-set file, printing its issues to stderr. Null on errors.
 std::shared_ptr<const engine::RuleSet> LoadRuleSetFile(const std::string& path,

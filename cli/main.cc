@@ -17,6 +17,9 @@ commands:
   countries validate  check country files against the rule sets they use
   gen                 generate a synthetic, realistic data set
   import              load customers, answers and metrics into a store
+  rules publish       store a new rule-set version (its tests must pass)
+  cycle run           run one cycle against a store and commit it
+  export              write a committed cycle's assignments.csv
   version             print the version
 
 `harmonia <command> --help` describes a command's flags.
@@ -35,6 +38,9 @@ int main(int argc, char** argv) {
   if (command == "evaluate") return RunEvaluate(argc, argv, 2);
   if (command == "gen") return RunGen(argc, argv, 2);
   if (command == "import") return RunImport(argc, argv, 2);
+  if (command == "export") return RunExport(argc, argv, 2);
+  if (command == "rules" && sub == "publish") return RunRulesPublish(argc, argv, 3);
+  if (command == "cycle" && sub == "run") return RunCycleRun(argc, argv, 3);
   if (command == "rules" && sub == "validate") return RunRulesValidate(argc, argv, 3);
   if (command == "countries" && sub == "validate") return RunCountriesValidate(argc, argv, 3);
   if (command == "version" || command == "--version") {

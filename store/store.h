@@ -20,6 +20,7 @@
 #define HARMONIA_STORE_STORE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,7 +32,7 @@
 namespace harmonia::store {
 
 // The schema version this binary writes; a store at a higher version is refused.
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 struct CustomerRow {
   std::string customer_id;
@@ -72,6 +73,33 @@ struct RuleSetRecord {
   int64_t published_at_unix = 0;
 };
 
+// One committed cycle of one (country, therapy area).
+struct CycleRecord {
+  int64_t cycle_id = 0;  // assigned by CommitCycle, increasing
+  std::string country;
+  std::string therapy_area;
+  int32_t as_of = 0;  // the cycle date, days since 1970-01-01
+  int64_t rule_set_version = 0;
+  std::string options;         // canonical option text (engine::Options::canonical)
+  std::string country_config;  // the country file as used
+  int64_t customers = 0;
+  std::string summary;  // human-readable counts (decided by, data quality)
+  int64_t committed_at_unix = 0;
+};
+
+// One row of assignments.csv (DESIGN §7) plus the scores.
+struct AssignmentRow {
+  std::string customer_id;
+  std::string segment;  // empty = none (conflict)
+  std::string tier;
+  int32_t calls = 0, remote = 0, email = 0, events = 0;
+  std::string decided_by;
+  std::string rule_id;
+  int64_t rule_set_version = 0;
+  std::string inputs_digest;
+  std::string scores;  // "id=value;…" in rule-set order, empty value = missing
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -102,6 +130,29 @@ class Store {
   // there is none.
   virtual absl::StatusOr<std::optional<RuleSetRecord>> GetRuleSet(
       const std::string& therapy_area, std::optional<int64_t> version) = 0;
+
+  // Customer ids of `country` whose type is in `types`, bytewise ascending.
+  virtual absl::StatusOr<std::vector<std::string>> CustomersInScope(
+      const std::string& country, const std::vector<std::string>& types) = 0;
+
+  // Calls fn for every stored input of `therapy_area` whose customer is in
+  // `country`, in no particular order.
+  virtual absl::Status ScanInputs(const std::string& country, const std::string& therapy_area,
+                                  const std::function<void(const InputRow&)>& fn) = 0;
+
+  // Writes the cycle and all its assignments in one transaction: readers see
+  // the whole previous cycle or the whole new one. Returns the new cycle_id.
+  virtual absl::StatusOr<int64_t> CommitCycle(const CycleRecord& cycle,
+                                              const std::vector<AssignmentRow>& rows) = 0;
+
+  // The latest committed cycle of (country, therapy area), or the one with
+  // `cycle_id`; nullopt when there is none.
+  virtual absl::StatusOr<std::optional<CycleRecord>> GetCycle(const std::string& country,
+                                                              const std::string& therapy_area,
+                                                              std::optional<int64_t> cycle_id) = 0;
+
+  // A cycle's assignments in customer-id order.
+  virtual absl::StatusOr<std::vector<AssignmentRow>> GetAssignments(int64_t cycle_id) = 0;
 };
 
 // Opens (creating if needed) the store at `url` and brings its schema up to

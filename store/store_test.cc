@@ -151,9 +151,8 @@ TEST(SqliteStore, AStoreNewerThanTheBinaryIsRefused) {
   auto refused = OpenStore("sqlite:" + path);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(refused.status().message(),
-            "store " + path +
-                " has schema version 99, newer than this harmonia (1): upgrade "
-                "harmonia to use it");
+            "store " + path + " has schema version 99, newer than this harmonia (" +
+                std::to_string(kSchemaVersion) + "): upgrade harmonia to use it");
   std::system(("rm -rf '" + dir + "'").c_str());
 }
 

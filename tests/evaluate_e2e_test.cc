@@ -158,6 +158,49 @@ TEST_F(EvaluateGolden, ImportLoadsGoodRowsReportsBadOnesAndIsIdempotent) {
   EXPECT_NE(bad.err.find("expected sqlite:PATH or postgresql://"), std::string::npos) << bad.err;
 }
 
+// The store path gives what the offline path gives: publish, import, run a
+// cycle, export — byte for byte the `evaluate` output on the same files.
+TEST_F(EvaluateGolden, StoreCycleExportEqualsEvaluate) {
+  const std::string url = "sqlite:" + dir_ + "/store.db";
+  ASSERT_EQ(Harmonia("rules publish --store " + url + " rules/oncology.yaml").status, 0);
+  CliRun again = Harmonia("rules publish --store " + url + " rules/oncology.yaml");
+  EXPECT_EQ(again.status, 2);
+  EXPECT_NE(again.err.find("versions must increase; the store holds v3"), std::string::npos)
+      << again.err;
+  ASSERT_EQ(Harmonia("import --quiet --store " + url + " tests/golden/data").status, 0);
+  const std::string cycle = "cycle run --store " + url +
+                            " --country DE --ta oncology --countries tests/golden "
+                            "--as-of 2026-11-01";
+  CliRun run = Harmonia(cycle);
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.err.find("cycle 1 committed: DE oncology v3 as of 2026-11-01, 7 customers"),
+            std::string::npos)
+      << run.err;
+  const std::string exported = dir_ + "/export.csv", evaluated = dir_ + "/evaluate.csv";
+  ASSERT_EQ(
+      Harmonia("export --store " + url + " --country DE --ta oncology --out " + exported).status,
+      0);
+  ASSERT_EQ(Harmonia(std::string(kBase) + "--out " + evaluated).status, 0);
+  EXPECT_EQ(ReadAll(exported), ReadAll(evaluated));
+  EXPECT_EQ(ReadAll(exported), [&] {
+    // Cycle 1 of the golden set without refinements: D006 stays conservative by r6.
+    std::string golden = ReadAll(kGolden + "/expected/cycle1.csv");
+    const std::string refined = "D006,DE,oncology,conservative,C,0,0,1,0,refinement,r6,";
+    const size_t at = golden.find(refined);
+    if (at != std::string::npos) {
+      golden.replace(at, refined.size(), "D006,DE,oncology,conservative,C,2,0,1,0,rules,r6,");
+    }
+    return golden;
+  }());
+  // A second cycle on the same inputs: every customer pulled through.
+  run = Harmonia(cycle);
+  EXPECT_NE(run.err.find("pull_through 7"), std::string::npos) << run.err;
+  CliRun missing =
+      Harmonia("export --store " + url + " --country FR --ta oncology --out " + exported);
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_NE(missing.err.find("no committed cycle of FR oncology in the store"), std::string::npos);
+}
+
 TEST(RulesValidate, ShippedFilesAreValidAndBrokenOnesFailWithEveryError) {
   CliRun ok =
       Harmonia("rules validate rules/oncology.yaml rules/diabetes.yaml rules/immunology.yaml");

@@ -50,6 +50,38 @@ CREATE TABLE rule_sets (
   PRIMARY KEY (therapy_area, version)
 );
 )sql",
+    // 2: committed cycles and their assignments.
+    R"sql(
+CREATE TABLE cycles (
+  cycle_id         INTEGER PRIMARY KEY,
+  country          TEXT NOT NULL,
+  therapy_area     TEXT NOT NULL,
+  as_of            INTEGER NOT NULL,
+  rule_set_version INTEGER NOT NULL,
+  options          TEXT NOT NULL,
+  country_config   TEXT NOT NULL,
+  customers        INTEGER NOT NULL,
+  summary          TEXT NOT NULL,
+  committed_at     INTEGER NOT NULL
+);
+CREATE INDEX cycles_by_market ON cycles (country, therapy_area, cycle_id);
+CREATE TABLE assignments (
+  cycle_id         INTEGER NOT NULL REFERENCES cycles (cycle_id),
+  customer_id      TEXT NOT NULL,
+  segment          TEXT NOT NULL,
+  tier             TEXT NOT NULL,
+  calls            INTEGER NOT NULL,
+  remote           INTEGER NOT NULL,
+  email            INTEGER NOT NULL,
+  events           INTEGER NOT NULL,
+  decided_by       TEXT NOT NULL,
+  rule_id          TEXT NOT NULL,
+  rule_set_version INTEGER NOT NULL,
+  inputs_digest    TEXT NOT NULL,
+  scores           TEXT NOT NULL,
+  PRIMARY KEY (cycle_id, customer_id)
+) WITHOUT ROWID;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -390,6 +422,152 @@ absl::StatusOr<std::optional<RuleSetRecord>> SqliteStore::GetRuleSet(
   if (rc != SQLITE_ROW) return SqliteError(db_, rc, "reading a rule set");
   return std::optional<RuleSetRecord>(
       RuleSetRecord{therapy_area, q.Int(0), q.Text(1), q.Text(2), q.Text(3), q.Int(4)});
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteStore::CustomersInScope(
+    const std::string& country, const std::vector<std::string>& types) {
+  Statement q(db_,
+              "SELECT customer_id, customer_type FROM customers WHERE country = ? ORDER BY "
+              "customer_id");
+  HARMONIA_RETURN_IF_ERROR(q.status("reading customers in scope"));
+  q.Bind(1, country);
+  std::vector<std::string> ids;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    if (std::find(types.begin(), types.end(), q.Text(1)) != types.end()) ids.push_back(q.Text(0));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc, "reading customers in scope");
+  return ids;
+}
+
+absl::Status SqliteStore::ScanInputs(const std::string& country, const std::string& therapy_area,
+                                     const std::function<void(const InputRow&)>& fn) {
+  Statement q(db_,
+              "SELECT i.customer_id, i.input_id, i.source, i.as_of, i.is_metric, i.value FROM "
+              "inputs i JOIN customers c ON c.customer_id = i.customer_id WHERE c.country = ? "
+              "AND i.therapy_area = ?");
+  HARMONIA_RETURN_IF_ERROR(q.status("reading inputs"));
+  q.Bind(1, country);
+  q.Bind(2, therapy_area);
+  InputRow row;
+  row.therapy_area = therapy_area;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    row.customer_id = q.Text(0);
+    row.input_id = q.Text(1);
+    row.source = q.Text(2);
+    row.as_of = static_cast<int32_t>(q.Int(3));
+    row.is_metric = q.Int(4) != 0;
+    row.value = q.Text(5);
+    fn(row);
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc, "reading inputs");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> SqliteStore::CommitCycle(const CycleRecord& c,
+                                                 const std::vector<AssignmentRow>& rows) {
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "a cycle commit"));
+  Statement cyc(db_,
+                "INSERT INTO cycles (country, therapy_area, as_of, rule_set_version, options, "
+                "country_config, customers, summary, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                "?, ?)");
+  HARMONIA_RETURN_IF_ERROR(cyc.status("committing a cycle"));
+  cyc.Bind(1, c.country);
+  cyc.Bind(2, c.therapy_area);
+  cyc.Bind(3, c.as_of);
+  cyc.Bind(4, c.rule_set_version);
+  cyc.Bind(5, c.options);
+  cyc.Bind(6, c.country_config);
+  cyc.Bind(7, static_cast<int64_t>(rows.size()));
+  cyc.Bind(8, c.summary);
+  cyc.Bind(9, c.committed_at_unix);
+  if (const int rc = cyc.Step(); rc != SQLITE_DONE) return SqliteError(db_, rc, "cycle");
+  const int64_t cycle_id = sqlite3_last_insert_rowid(db_);
+  Statement put(db_,
+                "INSERT INTO assignments (cycle_id, customer_id, segment, tier, calls, remote, "
+                "email, events, decided_by, rule_id, rule_set_version, inputs_digest, scores) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  HARMONIA_RETURN_IF_ERROR(put.status("committing assignments"));
+  for (const AssignmentRow& r : rows) {
+    put.Bind(1, cycle_id);
+    put.Bind(2, r.customer_id);
+    put.Bind(3, r.segment);
+    put.Bind(4, r.tier);
+    put.Bind(5, r.calls);
+    put.Bind(6, r.remote);
+    put.Bind(7, r.email);
+    put.Bind(8, r.events);
+    put.Bind(9, r.decided_by);
+    put.Bind(10, r.rule_id);
+    put.Bind(11, r.rule_set_version);
+    put.Bind(12, r.inputs_digest);
+    put.Bind(13, r.scores);
+    const int rc = put.Step();
+    put.Reset();
+    if (rc != SQLITE_DONE) return SqliteError(db_, rc, "committing assignments");
+  }
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("a cycle"));
+  return cycle_id;
+}
+
+absl::StatusOr<std::optional<CycleRecord>> SqliteStore::GetCycle(const std::string& country,
+                                                                 const std::string& therapy_area,
+                                                                 std::optional<int64_t> cycle_id) {
+  Statement q(db_, cycle_id ? "SELECT cycle_id, as_of, rule_set_version, options, country_config, "
+                              "customers, summary, committed_at FROM cycles WHERE country = ? AND "
+                              "therapy_area = ? AND cycle_id = ?"
+                            : "SELECT cycle_id, as_of, rule_set_version, options, country_config, "
+                              "customers, summary, committed_at FROM cycles WHERE country = ? AND "
+                              "therapy_area = ? ORDER BY cycle_id DESC LIMIT 1");
+  HARMONIA_RETURN_IF_ERROR(q.status("reading a cycle"));
+  q.Bind(1, country);
+  q.Bind(2, therapy_area);
+  if (cycle_id) q.Bind(3, *cycle_id);
+  const int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::optional<CycleRecord>();
+  if (rc != SQLITE_ROW) return SqliteError(db_, rc, "reading a cycle");
+  CycleRecord c;
+  c.cycle_id = q.Int(0);
+  c.country = country;
+  c.therapy_area = therapy_area;
+  c.as_of = static_cast<int32_t>(q.Int(1));
+  c.rule_set_version = q.Int(2);
+  c.options = q.Text(3);
+  c.country_config = q.Text(4);
+  c.customers = q.Int(5);
+  c.summary = q.Text(6);
+  c.committed_at_unix = q.Int(7);
+  return std::optional<CycleRecord>(std::move(c));
+}
+
+absl::StatusOr<std::vector<AssignmentRow>> SqliteStore::GetAssignments(int64_t cycle_id) {
+  Statement q(db_,
+              "SELECT customer_id, segment, tier, calls, remote, email, events, decided_by, "
+              "rule_id, rule_set_version, inputs_digest, scores FROM assignments WHERE "
+              "cycle_id = ? ORDER BY customer_id");
+  HARMONIA_RETURN_IF_ERROR(q.status("reading assignments"));
+  q.Bind(1, cycle_id);
+  std::vector<AssignmentRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    AssignmentRow r;
+    r.customer_id = q.Text(0);
+    r.segment = q.Text(1);
+    r.tier = q.Text(2);
+    r.calls = static_cast<int32_t>(q.Int(3));
+    r.remote = static_cast<int32_t>(q.Int(4));
+    r.email = static_cast<int32_t>(q.Int(5));
+    r.events = static_cast<int32_t>(q.Int(6));
+    r.decided_by = q.Text(7);
+    r.rule_id = q.Text(8);
+    r.rule_set_version = q.Int(9);
+    r.inputs_digest = q.Text(10);
+    r.scores = q.Text(11);
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc, "reading assignments");
+  return out;
 }
 
 }  // namespace harmonia::store::internal

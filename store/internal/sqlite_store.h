@@ -27,6 +27,16 @@ class SqliteStore final : public Store {
   absl::Status PublishRuleSet(const RuleSetRecord& record) override;
   absl::StatusOr<std::optional<RuleSetRecord>> GetRuleSet(const std::string& therapy_area,
                                                           std::optional<int64_t> version) override;
+  absl::StatusOr<std::vector<std::string>> CustomersInScope(
+      const std::string& country, const std::vector<std::string>& types) override;
+  absl::Status ScanInputs(const std::string& country, const std::string& therapy_area,
+                          const std::function<void(const InputRow&)>& fn) override;
+  absl::StatusOr<int64_t> CommitCycle(const CycleRecord& cycle,
+                                      const std::vector<AssignmentRow>& rows) override;
+  absl::StatusOr<std::optional<CycleRecord>> GetCycle(const std::string& country,
+                                                      const std::string& therapy_area,
+                                                      std::optional<int64_t> cycle_id) override;
+  absl::StatusOr<std::vector<AssignmentRow>> GetAssignments(int64_t cycle_id) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}

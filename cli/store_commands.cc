@@ -1,0 +1,234 @@
+// Store commands (issue #3): `harmonia rules publish`, `harmonia cycle run`
+// and `harmonia export`, each against `--store URL`.
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "common/csv.h"
+#include "common/date.h"
+#include "common/file.h"
+#include "exchange/exchange.h"
+#include "store/store.h"
+#include "store/store_cycle.h"
+
+namespace harmonia::cli {
+namespace {
+
+int Fail(const absl::Status& s) {
+  std::fprintf(stderr, "harmonia: %s\n", std::string(s.message()).c_str());
+  return s.code() == absl::StatusCode::kInvalidArgument ||
+                 s.code() == absl::StatusCode::kNotFound ||
+                 s.code() == absl::StatusCode::kFailedPrecondition
+             ? 2
+             : 1;
+}
+
+bool WantsHelp(int argc, char** argv, int first, const char* usage,
+               const std::vector<FlagSpec>& specs) {
+  for (int i = first; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help") {
+      std::printf("%s\n%s", usage, FlagHelp(specs).c_str());
+      return true;
+    }
+  }
+  return false;
+}
+
+absl::StatusOr<std::unique_ptr<store::Store>> OpenFromArgs(const Args& args) {
+  return store::OpenStore(args.Get("store"));
+}
+
+std::string Principal() {
+  if (const char* u = std::getenv("USER"); u != nullptr && *u) return u;
+  return absl::StrCat("uid:", getuid());
+}
+
+}  // namespace
+
+int RunRulesPublish(int argc, char** argv, int first) {
+  const std::vector<FlagSpec> specs = {{"store", "URL", "the store: sqlite:PATH", true},
+                                       {"help", "", "show this help"}};
+  const char* usage =
+      "usage: harmonia rules publish --store URL FILE…\n\nCompiles each rule set (its test "
+      "cases must pass) and stores it as a new, immutable version; versions must increase.\n";
+  if (WantsHelp(argc, argv, first, usage, specs)) return 0;
+  absl::StatusOr<Args> args = ParseArgs("rules publish", specs, argc, argv, first);
+  if (!args.ok()) return Fail(args.status());
+  if (args->positional.empty()) {
+    std::fputs(usage, stderr);
+    return 2;
+  }
+  auto db = OpenFromArgs(*args);
+  if (!db.ok()) return Fail(db.status());
+  int failed = 0;
+  for (const std::string& path : args->positional) {
+    absl::StatusOr<std::string> text = ReadFileToString(path, 4 << 20);
+    if (!text.ok()) {
+      std::fprintf(stderr, "%s\n", std::string(text.status().message()).c_str());
+      ++failed;
+      continue;
+    }
+    std::shared_ptr<const engine::RuleSet> rules = LoadRuleSetFile(path, true);
+    if (!rules) {
+      std::fprintf(stderr, "%s: not published: the rule set has errors\n", path.c_str());
+      ++failed;
+      continue;
+    }
+    const XXH128_hash_t h = XXH3_128bits(text->data(), text->size());
+    char checksum[33];
+    std::snprintf(checksum, sizeof checksum, "%016llx%016llx",
+                  static_cast<unsigned long long>(h.high64),
+                  static_cast<unsigned long long>(h.low64));
+    absl::Status s = (*db)->PublishRuleSet({rules->therapy_area, rules->version, *text, checksum,
+                                            Principal(), absl::ToUnixSeconds(absl::Now())});
+    if (!s.ok()) {
+      std::fprintf(stderr, "%s: not published: %s\n", path.c_str(),
+                   std::string(s.message()).c_str());
+      ++failed;
+      continue;
+    }
+    std::printf("%s: published %s v%lld\n", path.c_str(), rules->therapy_area.c_str(),
+                static_cast<long long>(rules->version));
+  }
+  return failed == 0 ? 0 : 2;
+}
+
+int RunCycleRun(int argc, char** argv, int first) {
+  const std::vector<FlagSpec> specs = {
+      {"store", "URL", "the store: sqlite:PATH", true},
+      {"country", "CC", "the country (reads DIR/CC.yaml)", true},
+      {"ta", "TA", "the therapy area", true},
+      {"countries", "DIR", "folder of country files (default: countries)"},
+      {"as-of", "DATE", "the cycle date, YYYY-MM-DD (default: today in the country's time zone)"},
+      {"threads", "N", "threads for evaluation (default: all cores)"},
+      {"help", "", "show this help"}};
+  const char* usage =
+      "usage: harmonia cycle run --store URL --country CC --ta TA [--countries DIR] "
+      "[--as-of DATE]\n\nRuns one cycle in-process against the store with the latest rule-set "
+      "version the country's pin allows, and commits all assignments in one transaction.\n";
+  if (WantsHelp(argc, argv, first, usage, specs)) return 0;
+  absl::StatusOr<Args> args = ParseArgs("cycle run", specs, argc, argv, first);
+  if (!args.ok()) return Fail(args.status());
+  const std::string cc = args->Get("country");
+  const std::string path = absl::StrCat(args->Get("countries", "countries"), "/", cc, ".yaml");
+  absl::StatusOr<std::string> text = ReadFileToString(path, 4 << 20);
+  if (!text.ok()) return Fail(text.status());
+  auto db = OpenFromArgs(*args);
+  if (!db.ok()) return Fail(db.status());
+  // The country file is checked against the rule sets published in the store.
+  std::map<std::string, std::shared_ptr<const engine::RuleSet>> compiled;
+  engine::RuleSetLookup lookup = [&](const std::string& ta) -> const engine::RuleSet* {
+    auto it = compiled.find(ta);
+    if (it != compiled.end()) return it->second.get();
+    std::shared_ptr<const engine::RuleSet> rs;
+    auto record = (*db)->GetRuleSet(ta, std::nullopt);
+    if (record.ok() && record->has_value()) {
+      rs = engine::CompileRuleSet((*record)->source_text, ta).rule_set;
+    }
+    return compiled.emplace(ta, rs).first->second.get();
+  };
+  engine::CountryLoadResult country = engine::LoadCountryConfig(*text, path, lookup, true);
+  for (const Issue& i : country.issues) std::fprintf(stderr, "%s\n", FormatIssue(i).c_str());
+  if (!country.config) return 2;
+  if (country.config->country != cc) {
+    std::fprintf(stderr, "%s: the file is for country %s, not %s\n", path.c_str(),
+                 country.config->country.c_str(), cc.c_str());
+    return 2;
+  }
+  int32_t as_of;
+  if (args->Has("as-of")) {
+    std::optional<int32_t> d = ParseIsoDate(args->Get("as-of"));
+    if (!d) {
+      std::fprintf(stderr, "harmonia cycle run: --as-of: '%s' is not a date (YYYY-MM-DD)\n",
+                   args->Get("as-of").c_str());
+      return 2;
+    }
+    as_of = *d;
+  } else {
+    absl::TimeZone zone;
+    absl::LoadTimeZone(country.config->timezone, &zone);
+    const absl::CivilDay today = absl::ToCivilDay(absl::Now(), zone);
+    as_of = *ParseIsoDate(absl::FormatCivilTime(today));
+  }
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  absl::StatusOr<long long> threads = args->GetInt("threads", cores, 1, 256);
+  if (!threads.ok()) return Fail(threads.status());
+  store::StoreCycleOptions options{.country = &*country.config,
+                                   .country_text = *text,
+                                   .therapy_area = args->Get("ta"),
+                                   .as_of = as_of,
+                                   .threads = static_cast<int>(*threads),
+                                   .now_unix = absl::ToUnixSeconds(absl::Now())};
+  absl::StatusOr<store::StoreCycleResult> result = store::RunStoreCycle(**db, options);
+  if (!result.ok()) return Fail(result.status());
+  const store::CycleRecord& c = result->cycle;
+  std::fprintf(stderr, "cycle %lld committed: %s %s v%lld as of %s, %lld customers\n  %s\n",
+               static_cast<long long>(c.cycle_id), c.country.c_str(), c.therapy_area.c_str(),
+               static_cast<long long>(c.rule_set_version), FormatIsoDate(c.as_of).c_str(),
+               static_cast<long long>(c.customers), c.summary.c_str());
+  if (result->unknown_inputs > 0) {
+    std::fprintf(stderr, "  %lld stored value%s for inputs this rule set does not have\n",
+                 static_cast<long long>(result->unknown_inputs),
+                 result->unknown_inputs == 1 ? "" : "s");
+  }
+  return 0;
+}
+
+int RunExport(int argc, char** argv, int first) {
+  const std::vector<FlagSpec> specs = {
+      {"store", "URL", "the store: sqlite:PATH", true},
+      {"country", "CC", "the country", true},
+      {"ta", "TA", "the therapy area", true},
+      {"cycle", "N", "a cycle id (default: the latest committed cycle)"},
+      {"out", "FILE", "where to write assignments.csv", true},
+      {"help", "", "show this help"}};
+  const char* usage =
+      "usage: harmonia export --store URL --country CC --ta TA [--cycle N] --out FILE\n\nWrites "
+      "a committed cycle's assignments.csv (DESIGN §7).\n";
+  if (WantsHelp(argc, argv, first, usage, specs)) return 0;
+  absl::StatusOr<Args> args = ParseArgs("export", specs, argc, argv, first);
+  if (!args.ok()) return Fail(args.status());
+  std::optional<int64_t> cycle_id;
+  if (args->Has("cycle")) {
+    absl::StatusOr<long long> n = args->GetInt("cycle", 0, 1, INT64_MAX);
+    if (!n.ok()) return Fail(n.status());
+    cycle_id = *n;
+  }
+  auto db = OpenFromArgs(*args);
+  if (!db.ok()) return Fail(db.status());
+  const std::string cc = args->Get("country"), ta = args->Get("ta");
+  auto cycle = (*db)->GetCycle(cc, ta, cycle_id);
+  if (!cycle.ok()) return Fail(cycle.status());
+  if (!cycle->has_value()) {
+    return Fail(absl::NotFoundError(
+        cycle_id ? absl::StrCat("no cycle ", *cycle_id, " of ", cc, " ", ta, " in the store")
+                 : absl::StrCat("no committed cycle of ", cc, " ", ta, " in the store")));
+  }
+  auto rows = (*db)->GetAssignments((*cycle)->cycle_id);
+  if (!rows.ok()) return Fail(rows.status());
+  std::string out(exchange::kAssignmentsHeader);
+  out.push_back('\n');
+  for (const store::AssignmentRow& r : *rows) {
+    const std::string calls = absl::StrCat(r.calls), remote = absl::StrCat(r.remote),
+                      email = absl::StrCat(r.email), events = absl::StrCat(r.events),
+                      version = absl::StrCat(r.rule_set_version);
+    csv::AppendRecord(&out, {r.customer_id, cc, ta, r.segment, r.tier, calls, remote, email, events,
+                             r.decided_by, r.rule_id, version, r.inputs_digest});
+  }
+  if (absl::Status s = WriteFileAtomically(args->Get("out"), out); !s.ok()) return Fail(s);
+  std::fprintf(stderr, "export: cycle %lld of %s %s, %zu rows → %s\n",
+               static_cast<long long>((*cycle)->cycle_id), cc.c_str(), ta.c_str(), rows->size(),
+               args->Get("out").c_str());
+  return 0;
+}
+
+}  // namespace harmonia::cli
