@@ -4,7 +4,11 @@
 // changes nothing.
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <mutex>
+#include <thread>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -36,6 +40,70 @@ void Add(store::WriteStats* total, const store::WriteStats& s) {
   total->written += s.written;
   total->unchanged += s.unchanged;
 }
+
+// Writes input batches on its own thread, so parsing the next batch overlaps
+// with the database writing the last one. At most two batches wait, which
+// keeps memory flat. After a failed write, later batches are dropped and the
+// failure is reported by Finish().
+class BatchWriter {
+ public:
+  explicit BatchWriter(store::Store* db) : db_(db), thread_([this] { Run(); }) {}
+  ~BatchWriter() { Finish().IgnoreError(); }
+
+  void Push(std::vector<store::InputRow> batch) {
+    std::unique_lock lock(mu_);
+    room_.wait(lock, [&] { return queue_.size() < 2; });
+    queue_.push_back(std::move(batch));
+    ready_.notify_one();
+  }
+
+  // Waits for every batch to be written; returns the first failure.
+  absl::Status Finish() {
+    {
+      std::lock_guard lock(mu_);
+      closed_ = true;
+      ready_.notify_one();
+    }
+    if (thread_.joinable()) thread_.join();
+    return failed_;
+  }
+
+  const store::WriteStats& total() const { return total_; }
+  int64_t loaded() const { return loaded_; }
+
+ private:
+  void Run() {
+    while (true) {
+      std::vector<store::InputRow> batch;
+      {
+        std::unique_lock lock(mu_);
+        ready_.wait(lock, [&] { return closed_ || !queue_.empty(); });
+        if (queue_.empty()) return;
+        batch = std::move(queue_.front());
+        queue_.pop_front();
+        room_.notify_one();
+      }
+      if (!failed_.ok()) continue;
+      absl::StatusOr<store::WriteStats> s = db_->UpsertInputs(batch);
+      if (!s.ok()) {
+        failed_ = s.status();
+      } else {
+        Add(&total_, *s);
+        loaded_ += static_cast<int64_t>(batch.size());
+      }
+    }
+  }
+
+  store::Store* db_;
+  std::mutex mu_;
+  std::condition_variable ready_, room_;
+  std::deque<std::vector<store::InputRow>> queue_;
+  bool closed_ = false;
+  absl::Status failed_;
+  store::WriteStats total_;
+  int64_t loaded_ = 0;
+  std::thread thread_;  // last: starts after the members it uses exist
+};
 
 }  // namespace
 
@@ -122,20 +190,8 @@ int RunImport(int argc, char** argv, int first) {
                             std::pair{exchange::InputKind::kMetrics, "metrics.csv"}}) {
     const size_t before = problems.size();
     std::vector<store::InputRow> batch;
-    store::WriteStats total;
-    int64_t loaded = 0;
-    absl::Status failed;
-    auto flush = [&] {
-      if (batch.empty() || !failed.ok()) return;
-      absl::StatusOr<store::WriteStats> s = db.UpsertInputs(batch);
-      if (!s.ok()) {
-        failed = s.status();
-      } else {
-        Add(&total, *s);
-        loaded += static_cast<int64_t>(batch.size());
-      }
-      batch.clear();
-    };
+    batch.reserve(kInputBatch);
+    BatchWriter writer(&db);
     read = exchange::ForEachInput(
         absl::StrCat(dir, "/", file), kind, &problems,
         [&](const exchange::InputFields& in, const exchange::Reject& reject) {
@@ -149,9 +205,14 @@ int RunImport(int argc, char** argv, int first) {
           batch.push_back({std::string(in.customer_id), std::string(in.therapy_area),
                            kind == exchange::InputKind::kMetrics, std::string(in.input_id),
                            std::string(in.value), engine::SourceName(in.source), in.as_of});
-          if (batch.size() >= kInputBatch) flush();
+          if (batch.size() >= kInputBatch) {
+            writer.Push(std::move(batch));
+            batch = {};
+            batch.reserve(kInputBatch);
+          }
         });
-    flush();
+    if (!batch.empty()) writer.Push(std::move(batch));
+    const absl::Status failed = writer.Finish();
     if (!read.ok()) {
       std::fprintf(stderr, "%s\n", std::string(read.message()).c_str());
       return 2;
@@ -161,6 +222,8 @@ int RunImport(int argc, char** argv, int first) {
                    std::string(failed.message()).c_str());
       return 1;
     }
+    const int64_t loaded = writer.loaded();
+    const store::WriteStats total = writer.total();
     absl::StrAppendFormat(&summary, "  %s: %d rows loaded (%s), %d rejected\n", file, loaded,
                           Describe(total), problems.size() - before);
   }
