@@ -1,0 +1,195 @@
+// Crash safety of the SQLite store (issue #3): `harmonia import` and
+// `harmonia cycle run` are killed with SIGKILL at random moments, again and
+// again. After every kill the store must open, pass SQLite's integrity check,
+// hold no partial cycle, and keep every cycle a run reported as committed.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+const std::string kSource = HARMONIA_SOURCE_DIR;
+
+// Starts the CLI with `args` (from the source folder), stderr into `err_path`.
+pid_t Spawn(const std::vector<std::string>& args, const std::string& err_path) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (chdir(kSource.c_str()) != 0) _exit(127);
+    FILE* err = std::fopen(err_path.c_str(), "w");
+    if (err != nullptr) {
+      dup2(fileno(err), 1);
+      dup2(fileno(err), 2);
+    }
+    std::vector<char*> argv;
+    std::string cli = HARMONIA_CLI;
+    argv.push_back(cli.data());
+    std::vector<std::string> copy = args;
+    for (std::string& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(cli.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+
+int Wait(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+int64_t Query(sqlite3* db, const std::string& sql) {
+  sqlite3_stmt* st = nullptr;
+  int64_t v = -1;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW) {
+    v = sqlite3_column_int64(st, 0);
+  }
+  sqlite3_finalize(st);
+  return v;
+}
+
+struct StoreState {
+  bool integrity_ok = false;
+  int64_t partial_cycles = -1;  // cycles whose assignment count differs from `customers`
+  std::set<int64_t> cycles;
+  int64_t customers = -1;
+};
+
+StoreState Inspect(const std::string& path) {
+  StoreState s;
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+    sqlite3_close(db);
+    return s;
+  }
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr) == SQLITE_OK &&
+      sqlite3_step(st) == SQLITE_ROW) {
+    s.integrity_ok = std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "ok";
+  }
+  sqlite3_finalize(st);
+  s.customers = Query(db, "SELECT COUNT(*) FROM customers");
+  if (Query(db, "SELECT COUNT(*) FROM sqlite_master WHERE name = 'cycles'") == 1) {
+    s.partial_cycles = Query(
+        db,
+        "SELECT COUNT(*) FROM cycles c WHERE c.customers != (SELECT COUNT(*) FROM assignments a "
+        "WHERE a.cycle_id = c.cycle_id)");
+    if (sqlite3_prepare_v2(db, "SELECT cycle_id FROM cycles", -1, &st, nullptr) == SQLITE_OK) {
+      while (sqlite3_step(st) == SQLITE_ROW) s.cycles.insert(sqlite3_column_int64(st, 0));
+    }
+    sqlite3_finalize(st);
+  } else {
+    s.partial_cycles = 0;
+  }
+  sqlite3_close(db);
+  return s;
+}
+
+class CrashSafety : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/harmonia-crash-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    data_ = dir_ + "/data";
+    path_ = dir_ + "/store.db";
+    url_ = "sqlite:" + path_;
+    ASSERT_EQ(Wait(Spawn({"gen", "--rules", "rules/oncology.yaml", "--countries", "DE",
+                          "--customers", "20000", "--seed", "3", "--out", data_},
+                         dir_ + "/gen.err")),
+              0);
+  }
+  void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
+
+  // Runs a command to completion and returns its wall time.
+  double Time(const std::vector<std::string>& args) {
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(Wait(Spawn(args, dir_ + "/timed.err")), 0) << ReadAll(dir_ + "/timed.err");
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+
+  // Starts the command and SIGKILLs it after a random delay within `budget`
+  // seconds. Returns whether it finished first, with its stderr.
+  bool RunAndKill(const std::vector<std::string>& args, double budget, std::mt19937* rng,
+                  std::string* err) {
+    const std::string err_path = dir_ + "/run.err";
+    const pid_t pid = Spawn(args, err_path);
+    std::uniform_real_distribution<double> delay(0, budget);
+    std::this_thread::sleep_for(std::chrono::duration<double>(delay(*rng)));
+    int status = 0;
+    bool finished = waitpid(pid, &status, WNOHANG) == pid;
+    if (!finished) {
+      kill(pid, SIGKILL);
+      waitpid(pid, &status, 0);
+      finished = WIFEXITED(status);
+    }
+    *err = ReadAll(err_path);
+    return finished && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  }
+
+  std::string dir_, data_, path_, url_;
+};
+
+TEST_F(CrashSafety, KilledImportsAndCyclesNeverLeaveAPartialOrCorruptStore) {
+  std::mt19937 rng(20261123);
+  const std::vector<std::string> import = {"import", "--quiet", "--store", url_, data_};
+  // Twelve imports killed at random points; each later run resumes idempotently.
+  const double import_time = Time(import);
+  std::system(("rm -f '" + path_ + "'*").c_str());
+  int kills = 0;
+  std::string err;
+  for (int i = 0; i < 12; ++i) {
+    if (!RunAndKill(import, import_time, &rng, &err)) ++kills;
+    StoreState s = Inspect(path_);
+    if (s.customers < 0) continue;  // killed before the store file had a schema
+    EXPECT_TRUE(s.integrity_ok) << "after import run " << i;
+    EXPECT_TRUE(s.customers == 0 || s.customers == 20000)
+        << "customers are one transaction; saw " << s.customers;
+  }
+  ASSERT_EQ(Wait(Spawn(import, dir_ + "/final-import.err")), 0);
+  EXPECT_EQ(Inspect(path_).customers, 20000);
+
+  // Cycles killed at random points: every reported cycle survives, none is partial.
+  ASSERT_EQ(Wait(Spawn({"rules", "publish", "--store", url_, "rules/oncology.yaml"},
+                       dir_ + "/publish.err")),
+            0);
+  const std::vector<std::string> cycle = {"cycle", "run",  "--store",  url_,      "--country",
+                                          "DE",    "--ta", "oncology", "--as-of", "2026-11-01"};
+  const double cycle_time = Time(cycle);
+  std::set<int64_t> reported = {1};  // the timed run
+  for (int i = 0; i < 12; ++i) {
+    if (RunAndKill(cycle, cycle_time * 1.2, &rng, &err)) {
+      const size_t at = err.find("cycle ");
+      if (at != std::string::npos) reported.insert(std::atoll(err.c_str() + at + 6));
+    } else {
+      ++kills;
+    }
+    StoreState s = Inspect(path_);
+    EXPECT_TRUE(s.integrity_ok) << "after cycle run " << i;
+    EXPECT_EQ(s.partial_cycles, 0) << "after cycle run " << i;
+    for (int64_t id : reported) EXPECT_TRUE(s.cycles.count(id)) << "lost reported cycle " << id;
+  }
+  EXPECT_GE(kills, 10) << "too few runs were actually killed mid-way to prove anything";
+  RecordProperty("kills", kills);
+}
+
+}  // namespace
