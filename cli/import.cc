@@ -32,8 +32,13 @@ bool IsCountryCode(std::string_view cc) {
          std::all_of(cc.begin(), cc.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
 }
 
-std::string Describe(const store::WriteStats& s) {
-  return absl::StrFormat("%d written, %d unchanged", s.written, s.unchanged);
+// "10 written, 0 unchanged, 2 replaced by a later row of the same key".
+std::string Describe(const store::WriteStats& s, int64_t rows) {
+  std::string out = absl::StrFormat("%d written, %d unchanged", s.written, s.unchanged);
+  if (const int64_t replaced = rows - s.written - s.unchanged; replaced > 0) {
+    absl::StrAppendFormat(&out, ", %d replaced by a later row of the same key", replaced);
+  }
+  return out;
 }
 
 void Add(store::WriteStats* total, const store::WriteStats& s) {
@@ -136,11 +141,30 @@ int RunImport(int argc, char** argv, int first) {
   absl::StatusOr<std::unique_ptr<store::Store>> opened = store::OpenStore(args->Get("store"));
   if (!opened.ok()) {
     std::fprintf(stderr, "harmonia import: %s\n", std::string(opened.status().message()).c_str());
-    return opened.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    const absl::StatusCode code = opened.status().code();
+    return code == absl::StatusCode::kInvalidArgument ||
+                   code == absl::StatusCode::kFailedPrecondition
+               ? 2
+               : 1;
   }
   store::Store& db = **opened;
   std::vector<exchange::RowProblem> problems;
   std::string summary;
+  const bool quiet = args->Has("quiet");
+  // Every exit lists the rows rejected so far: nothing is dropped silently.
+  auto finish = [&](int status, const std::string& error) {
+    if (!quiet) {
+      std::string out;
+      for (const auto& p : problems) absl::StrAppend(&out, exchange::FormatProblem(p), "\n");
+      std::fwrite(out.data(), 1, out.size(), stderr);
+    }
+    if (!error.empty()) std::fprintf(stderr, "harmonia import: %s\n", error.c_str());
+    return status;
+  };
+  // All three files must be readable with the right headers before anything is written.
+  if (absl::Status s = exchange::CheckImportFiles(dir); !s.ok()) {
+    return finish(2, std::string(s.message()));
+  }
 
   // Customers: one transaction for the file.
   std::vector<store::CustomerRow> customers;
@@ -149,41 +173,34 @@ int RunImport(int argc, char** argv, int first) {
       absl::StrCat(dir, "/customers.csv"), &problems,
       [&](const exchange::CustomerFields& c, const exchange::Reject& reject) {
         if (c.customer_id.empty()) return reject(c.customer_id, "customer_id: empty");
-        if (!IsCountryCode(c.country)) {
-          return reject(c.country, absl::StrCat("country: ", Quoted(c.country),
-                                                " is not an ISO 3166 alpha-2 code (e.g. DE)"));
-        }
-        if (c.customer_type.empty()) return reject(c.customer_type, "customer_type: empty");
+        // The first row of an id decides, as in `evaluate`, even when it is refused.
         if (auto [it, inserted] = seen.emplace(std::string(c.customer_id), c.line); !inserted) {
           return reject(c.customer_id,
                         absl::StrCat("customer_id: duplicate ", Quoted(c.customer_id),
                                      " (first on line ", it->second, ")"));
         }
+        if (!IsCountryCode(c.country)) {
+          return reject(c.country, absl::StrCat("country: ", Quoted(c.country),
+                                                " is not an ISO 3166 alpha-2 code (e.g. DE)"));
+        }
+        if (c.customer_type.empty()) return reject(c.customer_type, "customer_type: empty");
         customers.push_back({std::string(c.customer_id), std::string(c.country),
                              std::string(c.customer_type), std::string(c.specialty),
                              std::string(c.name)});
       });
-  if (!read.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(read.message()).c_str());
-    return 2;
-  }
+  if (!read.ok()) return finish(2, std::string(read.message()));
   const size_t customer_problems = problems.size();
   absl::StatusOr<store::WriteStats> written = db.UpsertCustomers(customers);
-  if (!written.ok()) {
-    std::fprintf(stderr, "harmonia import: %s\n", std::string(written.status().message()).c_str());
-    return 1;
-  }
-  absl::StrAppendFormat(&summary, "  customers.csv: %d rows loaded (%s), %d rejected\n",
-                        customers.size(), Describe(*written), customer_problems);
+  if (!written.ok()) return finish(1, std::string(written.status().message()));
+  absl::StrAppendFormat(
+      &summary, "  customers.csv: %d rows loaded (%s), %d rejected\n", customers.size(),
+      Describe(*written, static_cast<int64_t>(customers.size())), customer_problems);
   customers.clear();
   seen.clear();
 
   // Inputs: customers must be in the store (from this import or an earlier one).
   absl::StatusOr<std::vector<std::string>> ids = db.CustomerIds();
-  if (!ids.ok()) {
-    std::fprintf(stderr, "harmonia import: %s\n", std::string(ids.status().message()).c_str());
-    return 1;
-  }
+  if (!ids.ok()) return finish(1, std::string(ids.status().message()));
   const absl::flat_hash_set<std::string> known(ids->begin(), ids->end());
   ids->clear();
   for (auto [kind, file] : {std::pair{exchange::InputKind::kAnswers, "answers.csv"},
@@ -213,26 +230,18 @@ int RunImport(int argc, char** argv, int first) {
         });
     if (!batch.empty()) writer.Push(std::move(batch));
     const absl::Status failed = writer.Finish();
-    if (!read.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(read.message()).c_str());
-      return 2;
-    }
+    if (!read.ok()) return finish(2, std::string(read.message()));
     if (!failed.ok()) {
-      std::fprintf(stderr, "harmonia import: %s (rows before this batch are committed)\n",
-                   std::string(failed.message()).c_str());
-      return 1;
+      return finish(1, absl::StrCat(std::string(failed.message()),
+                                    " (rows of earlier batches are committed; import again)"));
     }
     const int64_t loaded = writer.loaded();
     const store::WriteStats total = writer.total();
     absl::StrAppendFormat(&summary, "  %s: %d rows loaded (%s), %d rejected\n", file, loaded,
-                          Describe(total), problems.size() - before);
+                          Describe(total, loaded), problems.size() - before);
   }
 
-  if (!args->Has("quiet")) {
-    std::string out;
-    for (const auto& p : problems) absl::StrAppend(&out, exchange::FormatProblem(p), "\n");
-    std::fwrite(out.data(), 1, out.size(), stderr);
-  }
+  finish(0, "");
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::fprintf(stderr, "import: %s into %s in %.1f s\n%s", dir.c_str(), args->Get("store").c_str(),

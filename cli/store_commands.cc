@@ -69,18 +69,21 @@ int RunRulesPublish(int argc, char** argv, int first) {
   }
   auto db = OpenFromArgs(*args);
   if (!db.ok()) return Fail(db.status());
-  int failed = 0;
+  bool invalid = false, store_failed = false;
   for (const std::string& path : args->positional) {
     absl::StatusOr<std::string> text = ReadFileToString(path, 4 << 20);
     if (!text.ok()) {
       std::fprintf(stderr, "%s\n", std::string(text.status().message()).c_str());
-      ++failed;
+      invalid = true;
       continue;
     }
-    std::shared_ptr<const engine::RuleSet> rules = LoadRuleSetFile(path, true);
+    // Compile the very text that is stored (not a second read of the file).
+    engine::CompileResult compiled = engine::CompileRuleSet(*text, path);
+    for (const Issue& i : compiled.issues) std::fprintf(stderr, "%s\n", FormatIssue(i).c_str());
+    std::shared_ptr<const engine::RuleSet> rules = compiled.rule_set;
     if (!rules) {
       std::fprintf(stderr, "%s: not published: the rule set has errors\n", path.c_str());
-      ++failed;
+      invalid = true;
       continue;
     }
     const XXH128_hash_t h = XXH3_128bits(text->data(), text->size());
@@ -93,13 +96,14 @@ int RunRulesPublish(int argc, char** argv, int first) {
     if (!s.ok()) {
       std::fprintf(stderr, "%s: not published: %s\n", path.c_str(),
                    std::string(s.message()).c_str());
-      ++failed;
+      // A version that does not increase is the user's to fix; anything else is the store's.
+      (s.code() == absl::StatusCode::kFailedPrecondition ? invalid : store_failed) = true;
       continue;
     }
     std::printf("%s: published %s v%lld\n", path.c_str(), rules->therapy_area.c_str(),
                 static_cast<long long>(rules->version));
   }
-  return failed == 0 ? 0 : 2;
+  return store_failed ? 1 : invalid ? 2 : 0;
 }
 
 int RunCycleRun(int argc, char** argv, int first) {
@@ -124,17 +128,11 @@ int RunCycleRun(int argc, char** argv, int first) {
   if (!text.ok()) return Fail(text.status());
   auto db = OpenFromArgs(*args);
   if (!db.ok()) return Fail(db.status());
-  // The country file is checked against the rule sets published in the store.
-  std::map<std::string, std::shared_ptr<const engine::RuleSet>> compiled;
-  engine::RuleSetLookup lookup = [&](const std::string& ta) -> const engine::RuleSet* {
-    auto it = compiled.find(ta);
-    if (it != compiled.end()) return it->second.get();
-    std::shared_ptr<const engine::RuleSet> rs;
-    auto record = (*db)->GetRuleSet(ta, std::nullopt);
-    if (record.ok() && record->has_value()) {
-      rs = engine::CompileRuleSet((*record)->source_text, ta).rule_set;
-    }
-    return compiled.emplace(ta, rs).first->second.get();
+  // Only the file's shape is checked here: its options are checked inside the
+  // cycle against the rule-set version the country pins, which may not be the
+  // latest published.
+  const engine::RuleSetLookup lookup = [](const std::string&) -> const engine::RuleSet* {
+    return nullptr;
   };
   engine::CountryLoadResult country = engine::LoadCountryConfig(*text, path, lookup, true);
   for (const Issue& i : country.issues) std::fprintf(stderr, "%s\n", FormatIssue(i).c_str());
@@ -224,7 +222,10 @@ int RunExport(int argc, char** argv, int first) {
     csv::AppendRecord(&out, {r.customer_id, cc, ta, r.segment, r.tier, calls, remote, email, events,
                              r.decided_by, r.rule_id, version, r.inputs_digest});
   }
-  if (absl::Status s = WriteFileAtomically(args->Get("out"), out); !s.ok()) return Fail(s);
+  if (absl::Status s = WriteFileAtomically(args->Get("out"), out); !s.ok()) {
+    std::fprintf(stderr, "harmonia export: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   std::fprintf(stderr, "export: cycle %lld of %s %s, %zu rows → %s\n",
                static_cast<long long>((*cycle)->cycle_id), cc.c_str(), ta.c_str(), rows->size(),
                args->Get("out").c_str());

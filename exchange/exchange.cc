@@ -424,6 +424,18 @@ absl::Status ForEachInput(const std::string& path, InputKind kind,
   return absl::OkStatus();
 }
 
+absl::Status CheckImportFiles(const std::string& dir) {
+  const std::vector<std::pair<std::string, std::vector<std::string>>> files = {
+      {"customers.csv", {"customer_id", "country", "customer_type", "specialty", "name"}},
+      {"answers.csv", {"customer_id", "therapy_area", "question_id", "value", "source", "as_of"}},
+      {"metrics.csv", {"customer_id", "therapy_area", "metric_id", "value", "source", "as_of"}}};
+  for (const auto& [name, columns] : files) {
+    absl::StatusOr<Table> table = Table::Open(absl::StrCat(dir, "/", name), columns);
+    if (!table.ok()) return table.status();
+  }
+  return absl::OkStatus();
+}
+
 std::string FormatAssignments(const RuleSet& rules, const std::string& country,
                               const std::vector<std::string>& ids,
                               const engine::CycleOutput& cycle) {

@@ -103,6 +103,10 @@ absl::Status ForEachInput(const std::string& path, InputKind kind,
                           std::vector<RowProblem>* problems,
                           const std::function<void(const InputFields&, const Reject&)>& fn);
 
+// Checks that DIR/customers.csv, answers.csv and metrics.csv can be read and
+// have their required columns, before an import writes anything.
+absl::Status CheckImportFiles(const std::string& dir);
+
 // The assignments.csv header (§7).
 inline constexpr std::string_view kAssignmentsHeader =
     "customer_id,country,therapy_area,segment,tier,calls,remote,email,events,decided_by,"

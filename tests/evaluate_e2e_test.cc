@@ -142,7 +142,8 @@ TEST_F(EvaluateGolden, ImportLoadsGoodRowsReportsBadOnesAndIsIdempotent) {
         "answers.csv:47:24: as_of: '2026-13-01' is not a date (YYYY-MM-DD)\n",
         "  customers.csv: 9 rows loaded (9 written, 0 unchanged), 2 rejected\n",
         "  answers.csv: 45 rows loaded (45 written, 0 unchanged), 5 rejected\n",
-        "  metrics.csv: 12 rows loaded (10 written, 0 unchanged), 0 rejected\n"}) {
+        "  metrics.csv: 12 rows loaded (10 written, 0 unchanged, 2 replaced by a later row of "
+        "the same key), 0 rejected\n"}) {
     EXPECT_NE(first.err.find(line), std::string::npos) << line << "\nin:\n" << first.err;
   }
   CliRun again = Harmonia("import --quiet --store " + url + " tests/golden/data");
@@ -150,7 +151,7 @@ TEST_F(EvaluateGolden, ImportLoadsGoodRowsReportsBadOnesAndIsIdempotent) {
   EXPECT_NE(again.err.find("  answers.csv: 45 rows loaded (0 written, 45 unchanged), 5 rejected"),
             std::string::npos)
       << again.err;
-  EXPECT_NE(again.err.find("  metrics.csv: 12 rows loaded (0 written, 10 unchanged)"),
+  EXPECT_NE(again.err.find("  metrics.csv: 12 rows loaded (0 written, 10 unchanged, 2 replaced"),
             std::string::npos)
       << again.err;
   CliRun bad = Harmonia("import --store mysql://x tests/golden/data");
@@ -192,9 +193,23 @@ TEST_F(EvaluateGolden, StoreCycleExportEqualsEvaluate) {
     }
     return golden;
   }());
-  // A second cycle on the same inputs: every customer pulled through.
+  // A second cycle on the same inputs: every customer pulled through, and the
+  // export equals `evaluate --previous <cycle 1>`.
   run = Harmonia(cycle);
   EXPECT_NE(run.err.find("pull_through 7"), std::string::npos) << run.err;
+  const std::string second = dir_ + "/export2.csv", evaluated2 = dir_ + "/evaluate2.csv";
+  ASSERT_EQ(
+      Harmonia("export --store " + url + " --country DE --ta oncology --out " + second).status, 0);
+  ASSERT_EQ(Harmonia(std::string(kBase) + "--previous " + exported + " --out " + evaluated2).status,
+            0);
+  EXPECT_EQ(ReadAll(second), ReadAll(evaluated2));
+  // Cycle 1 stays queryable.
+  const std::string first_again = dir_ + "/export1.csv";
+  ASSERT_EQ(Harmonia("export --store " + url + " --country DE --ta oncology --cycle 1 --out " +
+                     first_again)
+                .status,
+            0);
+  EXPECT_EQ(ReadAll(first_again), ReadAll(exported));
   CliRun missing =
       Harmonia("export --store " + url + " --country FR --ta oncology --out " + exported);
   EXPECT_EQ(missing.status, 2);
