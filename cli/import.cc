@@ -205,6 +205,8 @@ int RunImport(int argc, char** argv, int first) {
   ids->clear();
   for (auto [kind, file] : {std::pair{exchange::InputKind::kAnswers, "answers.csv"},
                             std::pair{exchange::InputKind::kMetrics, "metrics.csv"}}) {
+    const bool is_metric =
+        kind == exchange::InputKind::kMetrics;  // (clang 14: no binding captures)
     const size_t before = problems.size();
     std::vector<store::InputRow> batch;
     batch.reserve(kInputBatch);
@@ -219,9 +221,9 @@ int RunImport(int argc, char** argv, int first) {
           }
           if (in.therapy_area.empty()) return reject(in.therapy_area, "therapy_area: empty");
           if (in.input_id.empty()) return reject(in.input_id, "question or metric id: empty");
-          batch.push_back({std::string(in.customer_id), std::string(in.therapy_area),
-                           kind == exchange::InputKind::kMetrics, std::string(in.input_id),
-                           std::string(in.value), engine::SourceName(in.source), in.as_of});
+          batch.push_back({std::string(in.customer_id), std::string(in.therapy_area), is_metric,
+                           std::string(in.input_id), std::string(in.value),
+                           engine::SourceName(in.source), in.as_of});
           if (batch.size() >= kInputBatch) {
             writer.Push(std::move(batch));
             batch = {};
