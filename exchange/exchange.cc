@@ -134,6 +134,27 @@ void ForEachRecord(const Table& table, const csv::Slice& slice, std::vector<RowP
   }
 }
 
+// Parses an input row's source and as_of. A bad one is reported through
+// `reject` at its field (the same message for every reader) and false returned.
+template <typename RejectFn>
+bool ParseSourceAndDate(std::string_view source_text, std::string_view date_text,
+                        const RejectFn& reject, engine::Source* source, int32_t* as_of) {
+  std::optional<engine::Source> s = engine::ParseSource(source_text);
+  if (!s) {
+    reject(source_text, absl::StrCat("source: ", Quoted(source_text),
+                                     " is not a source; expected one of: rep, external, local"));
+    return false;
+  }
+  std::optional<int32_t> d = ParseIsoDate(date_text);
+  if (!d) {
+    reject(date_text, absl::StrCat("as_of: ", Quoted(date_text), " is not a date (YYYY-MM-DD)"));
+    return false;
+  }
+  *source = *s;
+  *as_of = *d;
+  return true;
+}
+
 }  // namespace
 
 std::string FormatProblem(const RowProblem& p) {
@@ -222,60 +243,51 @@ absl::Status ReadInputs(const std::string& path, InputKind kind, const RuleSet& 
     InputSelector* sel = p == 0 ? selector : part.selector.get();
     std::string reason;
     engine::InputIssue issue;
-    ForEachRecord(
-        *table, slices[p], &part.problems, &part.counts.rejected,
-        [&](const std::vector<std::string_view>& f, const Row& row) {
-          ++part.counts.rows;
-          const std::string_view ta = f[table->column(1)];
-          if (ta != rules.therapy_area) {
-            ++part.counts.other_therapy_area;
-            return;
-          }
-          auto reject = [&](std::string_view field, std::string message) {
-            part.problems.push_back(table->Problem(row, field, std::move(message)));
-            ++part.counts.rejected;
-          };
-          const std::string_view id = f[table->column(0)];
-          auto cust = universe.index.find(Sv(id));
-          if (cust == universe.index.end()) {
-            if (universe.out_of_scope.contains(Sv(id))) {
-              ++part.counts.out_of_scope;
-            } else {
-              reject(id, absl::StrCat("customer_id: unknown customer ", Quoted(id),
-                                      " (not in customers.csv)"));
-            }
-            return;
-          }
-          const std::string_view input = f[table->column(2)];
-          auto col = columns.find(Sv(input));
-          if (col == columns.end()) {
-            reject(input, absl::StrCat(id_column, ": ", Quoted(input), " is not a ", what, " of ",
-                                       rules.therapy_area, " v", rules.version,
-                                       "; expected one of: ", known_list));
-            return;
-          }
-          const std::string_view source_text = f[table->column(4)];
-          std::optional<engine::Source> source = engine::ParseSource(source_text);
-          if (!source) {
-            reject(source_text, absl::StrCat("source: ", Quoted(source_text),
-                                             " is not a source; expected one of: rep, "
-                                             "external, local"));
-            return;
-          }
-          const std::string_view date_text = f[table->column(5)];
-          std::optional<int32_t> as_of = ParseIsoDate(date_text);
-          if (!as_of) {
-            reject(date_text,
-                   absl::StrCat("as_of: ", Quoted(date_text), " is not a date (YYYY-MM-DD)"));
-            return;
-          }
-          const std::string_view value = f[table->column(3)];
-          if (!sel->Offer(cust->second, col->second, value, *source, *as_of,
-                          static_cast<uint32_t>(row.line), &issue, &reason) &&
-              issue == engine::InputIssue::kInvalid) {
-            reject(value, absl::StrCat(what, " ", Quoted(input), ": ", reason, " (dropped)"));
-          }
-        });
+    ForEachRecord(*table, slices[p], &part.problems, &part.counts.rejected,
+                  [&](const std::vector<std::string_view>& f, const Row& row) {
+                    ++part.counts.rows;
+                    const std::string_view ta = f[table->column(1)];
+                    if (ta != rules.therapy_area) {
+                      ++part.counts.other_therapy_area;
+                      return;
+                    }
+                    auto reject = [&](std::string_view field, std::string message) {
+                      part.problems.push_back(table->Problem(row, field, std::move(message)));
+                      ++part.counts.rejected;
+                    };
+                    const std::string_view id = f[table->column(0)];
+                    auto cust = universe.index.find(Sv(id));
+                    if (cust == universe.index.end()) {
+                      if (universe.out_of_scope.contains(Sv(id))) {
+                        ++part.counts.out_of_scope;
+                      } else {
+                        reject(id, absl::StrCat("customer_id: unknown customer ", Quoted(id),
+                                                " (not in customers.csv)"));
+                      }
+                      return;
+                    }
+                    const std::string_view input = f[table->column(2)];
+                    auto col = columns.find(Sv(input));
+                    if (col == columns.end()) {
+                      reject(input, absl::StrCat(id_column, ": ", Quoted(input), " is not a ", what,
+                                                 " of ", rules.therapy_area, " v", rules.version,
+                                                 "; expected one of: ", known_list));
+                      return;
+                    }
+                    engine::Source source;
+                    int32_t as_of;
+                    if (!ParseSourceAndDate(f[table->column(4)], f[table->column(5)], reject,
+                                            &source, &as_of)) {
+                      return;
+                    }
+                    const std::string_view value = f[table->column(3)];
+                    if (!sel->Offer(cust->second, col->second, value, source, as_of,
+                                    static_cast<uint32_t>(row.line), &issue, &reason) &&
+                        issue == engine::InputIssue::kInvalid) {
+                      reject(value,
+                             absl::StrCat(what, " ", Quoted(input), ": ", reason, " (dropped)"));
+                    }
+                  });
   };
   for (size_t p = 1; p < parts.size(); ++p) {
     parts[p].selector =
@@ -396,31 +408,21 @@ absl::Status ForEachInput(const std::string& path, InputKind kind,
       Table::Open(path, {"customer_id", "therapy_area", id_column, "value", "source", "as_of"});
   if (!table.ok()) return table.status();
   int64_t rejected = 0;
-  ForEachRecord(
-      *table, {table->body(), table->body_first_line()}, problems, &rejected,
-      [&](const std::vector<std::string_view>& f, const Row& row) {
-        const Reject reject = [&](std::string_view field, std::string message) {
-          problems->push_back(table->Problem(row, field, std::move(message)));
-        };
-        const std::string_view source_text = f[table->column(4)];
-        std::optional<engine::Source> source = engine::ParseSource(source_text);
-        if (!source) {
-          reject(source_text, absl::StrCat("source: ", Quoted(source_text),
-                                           " is not a source; expected one of: rep, external, "
-                                           "local"));
-          return;
-        }
-        const std::string_view date_text = f[table->column(5)];
-        std::optional<int32_t> as_of = ParseIsoDate(date_text);
-        if (!as_of) {
-          reject(date_text,
-                 absl::StrCat("as_of: ", Quoted(date_text), " is not a date (YYYY-MM-DD)"));
-          return;
-        }
-        fn(InputFields{f[table->column(0)], f[table->column(1)], f[table->column(2)],
-                       f[table->column(3)], *source, *as_of, row.line},
-           reject);
-      });
+  ForEachRecord(*table, {table->body(), table->body_first_line()}, problems, &rejected,
+                [&](const std::vector<std::string_view>& f, const Row& row) {
+                  const Reject reject = [&](std::string_view field, std::string message) {
+                    problems->push_back(table->Problem(row, field, std::move(message)));
+                  };
+                  engine::Source source;
+                  int32_t as_of;
+                  if (!ParseSourceAndDate(f[table->column(4)], f[table->column(5)], reject, &source,
+                                          &as_of)) {
+                    return;
+                  }
+                  fn(InputFields{f[table->column(0)], f[table->column(1)], f[table->column(2)],
+                                 f[table->column(3)], source, as_of, row.line},
+                     reject);
+                });
   return absl::OkStatus();
 }
 
