@@ -55,7 +55,7 @@ std::string Principal() {
 }  // namespace
 
 int RunRulesPublish(int argc, char** argv, int first) {
-  const std::vector<FlagSpec> specs = {{"store", "URL", "the store: sqlite:PATH", true},
+  const std::vector<FlagSpec> specs = {{"store", "URL", "the store: sqlite:PATH or postgresql://…", true},
                                        {"help", "", "show this help"}};
   const char* usage =
       "usage: harmonia rules publish --store URL FILE…\n\nCompiles each rule set (its test "
@@ -108,7 +108,7 @@ int RunRulesPublish(int argc, char** argv, int first) {
 
 int RunCycleRun(int argc, char** argv, int first) {
   const std::vector<FlagSpec> specs = {
-      {"store", "URL", "the store: sqlite:PATH", true},
+      {"store", "URL", "the store: sqlite:PATH or postgresql://…", true},
       {"country", "CC", "the country (reads DIR/CC.yaml)", true},
       {"ta", "TA", "the therapy area", true},
       {"countries", "DIR", "folder of country files (default: countries)"},
@@ -183,7 +183,7 @@ int RunCycleRun(int argc, char** argv, int first) {
 
 int RunExport(int argc, char** argv, int first) {
   const std::vector<FlagSpec> specs = {
-      {"store", "URL", "the store: sqlite:PATH", true},
+      {"store", "URL", "the store: sqlite:PATH or postgresql://…", true},
       {"country", "CC", "the country", true},
       {"ta", "TA", "the therapy area", true},
       {"cycle", "N", "a cycle id (default: the latest committed cycle)"},

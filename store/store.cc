@@ -1,6 +1,7 @@
 #include "store/store.h"
 
 #include "absl/strings/str_cat.h"
+#include "store/internal/postgres_store.h"
 #include "store/internal/sqlite_store.h"
 
 namespace harmonia::store {
@@ -13,11 +14,13 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url) {
     return std::unique_ptr<Store>(std::move(*s));
   }
   if (url.rfind("postgresql://", 0) == 0 || url.rfind("postgres://", 0) == 0) {
-    return absl::UnimplementedError(
-        absl::StrCat("store URL '", url, "': the PostgreSQL backend is not built yet (issue #3)"));
+    absl::StatusOr<std::unique_ptr<internal::PostgresStore>> s = internal::PostgresStore::Open(url);
+    if (!s.ok()) return s.status();
+    return std::unique_ptr<Store>(std::move(*s));
   }
-  return absl::InvalidArgumentError(absl::StrCat(
-      "store URL '", url, "': expected sqlite:PATH or postgresql://USER@HOST:PORT/DB"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("store URL '", internal::RedactPostgresUrl(url),
+                   "': expected sqlite:PATH or postgresql://USER@HOST:PORT/DB"));
 }
 
 }  // namespace harmonia::store

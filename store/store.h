@@ -2,17 +2,27 @@
 //
 // One interface, two real backends chosen by URL:
 //   sqlite:PATH              the embedded default: one file, WAL journal
-//   postgresql://…           production (libpq) — not built yet
+//   postgresql://…           production (libpq; postgres:// too): a libpq
+//                            connection URI, e.g. postgresql://USER@HOST:PORT/DB
+// Both pass the same contract suite (store_test.cc) and behave alike: same
+// results, same orders (ids compare bytewise), same error codes and messages
+// for the errors documented below.
 //
 // The store holds customers, their answers and metrics (raw, as imported:
-// validation against a rule set happens when a cycle selects inputs), and
-// published rule-set versions. Cycles, assignments, refinements and the audit
-// log follow (issue #3).
+// validation against a rule set happens when a cycle selects inputs),
+// published rule-set versions, and committed cycles with their assignments.
+// Refinements and the audit log follow (issue #3).
 //
 // Errors: absl::Status codes per STYLE.md — InvalidArgument (bad URL or
-// rows), NotFound, FailedPrecondition (a store newer than this binary, a
-// version that does not increase), Unavailable (busy/locked), DataLoss
-// (corrupt file), Internal (anything else from the database).
+// rows, e.g. text that is not UTF-8 for PostgreSQL), NotFound,
+// FailedPrecondition (a store newer than this binary, a version that does
+// not increase, a broken key constraint), Aborted (a lost race: PostgreSQL
+// serialization failure or deadlock — retry), Unavailable (busy/locked,
+// server unreachable or shutting down, connection lost), PermissionDenied
+// (the file or the database role may not), DataLoss (corrupt file or
+// index), Internal (anything else from the database). Database errors start
+// with the backend ("sqlite: …", "postgresql: …"); a URL in a message never
+// shows its password.
 //
 // Thread-safety: a Store may be used from one thread at a time; open one per
 // thread (or process) for concurrency — the database arbitrates.
@@ -107,12 +117,15 @@ class Store {
   // The schema version of the open store (== kSchemaVersion after Open).
   virtual int schema_version() const = 0;
 
-  // Inserts or updates customers by customer_id, in one transaction.
+  // Inserts or updates customers by customer_id, in one transaction. Rows of
+  // the batch with the same customer_id: the last one is the value, and the
+  // stats count it once.
   virtual absl::StatusOr<WriteStats> UpsertCustomers(const std::vector<CustomerRow>& rows) = 0;
 
-  // Inserts or updates input values by key, in one transaction. Every row's
-  // customer must exist (FailedPrecondition naming the first unknown one; no
-  // row of the batch is written).
+  // Inserts or updates input values by key, in one transaction. Rows of the
+  // batch with the same key: the last one is the value, counted once. Every
+  // row's customer must exist (FailedPrecondition naming the first unknown
+  // one; no row of the batch is written).
   virtual absl::StatusOr<WriteStats> UpsertInputs(const std::vector<InputRow>& rows) = 0;
 
   // Every customer id in the store, in bytewise order.
@@ -136,7 +149,8 @@ class Store {
       const std::string& country, const std::vector<std::string>& types) = 0;
 
   // Calls fn for every stored input of `therapy_area` whose customer is in
-  // `country`, in no particular order.
+  // `country`, in no particular order, streaming (the rows are not all held
+  // in memory at once). REQUIRES: fn does not call this Store.
   virtual absl::Status ScanInputs(const std::string& country, const std::string& therapy_area,
                                   const std::function<void(const InputRow&)>& fn) = 0;
 

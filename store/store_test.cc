@@ -1,25 +1,108 @@
-// The storage contract, run against every backend (PostgreSQL joins with its
-// test-server harness; the parameter list grows, the tests stay).
+// The storage contract, run against every backend: SQLite on a file in a
+// fresh directory, PostgreSQL on a real server (tests/support/
+// postgres_server.h) — one server per test process, a fresh database per
+// test. PostgreSQL is never skipped: a server that does not start fails the
+// test.
 #include "store/store.h"
 
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdlib>
+#include <memory>
+#include <string>
 #include <thread>
+#include <vector>
+
+#include "store/internal/postgres_store.h"
+#include "tests/support/postgres_server.h"
 
 namespace harmonia::store {
 namespace {
 
+using harmonia::testing::PostgresServer;
+
+// The PostgreSQL server of this test process: started by the first test that
+// needs it, stopped when the tests end.
+class SharedPostgres : public ::testing::Environment {
+ public:
+  static PostgresServer* Get() {
+    if (server_ == nullptr) {
+      absl::StatusOr<std::unique_ptr<PostgresServer>> started = PostgresServer::Start({});
+      EXPECT_TRUE(started.ok()) << started.status();
+      if (started.ok()) server_ = std::move(*started);
+    }
+    return server_.get();
+  }
+  void TearDown() override { server_.reset(); }
+
+ private:
+  static inline std::unique_ptr<PostgresServer> server_;
+};
+[[maybe_unused]] const ::testing::Environment* const kSharedPostgres =
+    ::testing::AddGlobalTestEnvironment(new SharedPostgres);
+
+std::string PostgresUrl(const PostgresServer& server, const std::string& database,
+                        const std::string& password = "") {
+  return "postgresql://harmonia" + (password.empty() ? "" : ":" + password) +
+         "@127.0.0.1:" + std::to_string(server.port()) + "/" + database;
+}
+
+// Runs `sql` on database `url`; the result's error message, empty when it worked.
+std::string PgExec(const std::string& url, const std::string& sql) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  std::string error;
+  if (PQstatus(conn) != CONNECTION_OK) {
+    error = PQerrorMessage(conn);
+  } else {
+    PGresult* r = PQexec(conn, sql.c_str());
+    if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+      error = PQresultErrorMessage(r);
+    }
+    PQclear(r);
+  }
+  PQfinish(conn);
+  return error;
+}
+
 class StoreContract : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/harmonia-store-XXXXXX";
-    dir_ = mkdtemp(tmpl);
-    url_ = "sqlite:" + dir_ + "/store.db";
+    if (GetParam() == "sqlite") {
+      char tmpl[] = "/tmp/harmonia-store-XXXXXX";
+      dir_ = mkdtemp(tmpl);
+      location_ = dir_ + "/store.db";
+      url_ = "sqlite:" + location_;
+      return;
+    }
+    server_ = SharedPostgres::Get();
+    ASSERT_NE(server_, nullptr) << "no PostgreSQL server";
+    static int databases = 0;
+    database_ = "store_test_" + std::to_string(++databases);
+    // A linguistic default collation, as production databases have (en_US):
+    // bytewise order must come from the store's schema, not from the server.
+    const std::string error =
+        PgExec(PostgresUrl(*server_, "postgres"),
+               "CREATE DATABASE " + database_ +
+                   " TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'");
+    ASSERT_EQ(error, "");
+    url_ = PostgresUrl(*server_, database_);
+    location_ = url_;
   }
-  void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
+  void TearDown() override {
+    if (!dir_.empty()) std::system(("rm -rf '" + dir_ + "'").c_str());
+    if (!database_.empty() && server_ != nullptr) {
+      EXPECT_EQ(PgExec(PostgresUrl(*server_, "postgres"),
+                       "DROP DATABASE IF EXISTS " + database_ + " WITH (FORCE)"),
+                "");
+    }
+  }
+
+  bool postgres() const { return GetParam() == "postgresql"; }
 
   std::unique_ptr<Store> Open() {
     absl::StatusOr<std::unique_ptr<Store>> s = OpenStore(url_);
@@ -27,7 +110,53 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
     return s.ok() ? std::move(*s) : nullptr;
   }
 
-  std::string dir_;
+  // Runs `sql` on the store's database behind the Store's back.
+  void ExecRaw(const std::string& sql) {
+    if (postgres()) {
+      ASSERT_EQ(PgExec(url_, sql), "");
+      return;
+    }
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(location_.c_str(), &db), SQLITE_OK);
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr);
+    sqlite3_close(db);
+    ASSERT_EQ(rc, SQLITE_OK) << sql;
+  }
+
+  // The integer that `sql` (one row, one column) returns, read behind the
+  // Store's back; -1 on failure (which the test reports).
+  int64_t QueryInt(const std::string& sql) {
+    int64_t value = -1;
+    if (postgres()) {
+      PGconn* conn = PQconnectdb(url_.c_str());
+      PGresult* r = PQexec(conn, sql.c_str());
+      if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        value = std::atoll(PQgetvalue(r, 0, 0));
+      } else {
+        ADD_FAILURE() << sql << ": " << PQerrorMessage(conn);
+      }
+      PQclear(r);
+      PQfinish(conn);
+      return value;
+    }
+    sqlite3* db = nullptr;
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_open(location_.c_str(), &db) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      value = sqlite3_column_int64(stmt, 0);
+    } else {
+      ADD_FAILURE() << sql << ": " << sqlite3_errmsg(db);
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return value;
+  }
+
+  std::string dir_;       // sqlite
+  std::string database_;  // postgresql
+  PostgresServer* server_ = nullptr;
+  std::string location_;  // what messages call the store: the path or the URL
   std::string url_;
 };
 
@@ -48,6 +177,35 @@ TEST_P(StoreContract, OpensAtTheCurrentSchemaAndKeepsDataAcrossReopens) {
   EXPECT_FALSE(again->GetCustomer("nobody")->has_value());
 }
 
+TEST_P(StoreContract, AStoreNewerThanTheBinaryIsRefused) {
+  ASSERT_NE(Open(), nullptr);
+  ExecRaw("INSERT INTO schema_version VALUES (99)");
+  // A password in the URL is never shown (the test server trusts everyone).
+  const std::string url = postgres() ? PostgresUrl(*server_, database_, "s3cret") : url_;
+  auto refused = OpenStore(url);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused.status().message(),
+            "store " + location_ + " has schema version 99, newer than this harmonia (" +
+                std::to_string(kSchemaVersion) + "): upgrade harmonia to use it");
+}
+
+TEST_P(StoreContract, ConcurrentOpenersOfANewStoreMigrateItOnce) {
+  std::vector<std::thread> threads;
+  std::atomic<int> opened{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([this, &opened] {
+      auto store = OpenStore(url_);
+      EXPECT_TRUE(store.ok()) << store.status();
+      if (store.ok() && (*store)->schema_version() == kSchemaVersion) ++opened;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(opened.load(), 4);
+  // One row per migration step, each applied once.
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM schema_version"), kSchemaVersion);
+  EXPECT_EQ(QueryInt("SELECT COUNT(DISTINCT version) FROM schema_version"), kSchemaVersion);
+}
+
 TEST_P(StoreContract, CustomerImportIsIdempotentAndReportsWhatChanged) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
@@ -65,6 +223,23 @@ TEST_P(StoreContract, CustomerImportIsIdempotentAndReportsWhatChanged) {
   EXPECT_EQ((*store->GetCustomer("C2"))->name, "B renamed");
 }
 
+TEST_P(StoreContract, TheLastCustomerRowOfABatchWins) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  auto s = store->UpsertCustomers({{"C1", "DE", "pcp", "gp", "first"},
+                                   {"C2", "DE", "pcp", "gp", "other"},
+                                   {"C1", "FR", "nurse", "x", "last"}});
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->written, 2);
+  EXPECT_EQ(s->unchanged, 0);
+  EXPECT_EQ((*store->GetCustomer("C1"))->name, "last");
+  EXPECT_EQ((*store->GetCustomer("C1"))->country, "FR");
+  auto again = store->UpsertCustomers(
+      {{"C1", "DE", "pcp", "gp", "first"}, {"C1", "FR", "nurse", "x", "last"}});
+  EXPECT_EQ(again->written, 0);
+  EXPECT_EQ(again->unchanged, 1);
+}
+
 TEST_P(StoreContract, InputsNeedTheirCustomerAndABadBatchWritesNothing) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
@@ -74,6 +249,18 @@ TEST_P(StoreContract, InputsNeedTheirCustomerAndABadBatchWritesNothing) {
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(bad.status().message(), "input of unknown customer 'C9': import customers first");
   EXPECT_EQ(*store->CountInputs(), 0);
+  // In a larger batch the first unknown customer in batch order is named.
+  std::vector<InputRow> rows;
+  for (int i = 0; i < 500; ++i) rows.push_back({"C1", "onc", true, "m", "1", "rep", 20000 + i});
+  rows.push_back({"C7", "onc", true, "m", "1", "rep", 1});
+  rows.push_back({"C1", "onc", true, "m", "2", "rep", 2});
+  rows.push_back({"C3", "onc", true, "m", "1", "rep", 1});
+  auto larger = store->UpsertInputs(rows);
+  EXPECT_EQ(larger.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(larger.status().message(), "input of unknown customer 'C7': import customers first");
+  EXPECT_EQ(*store->CountInputs(), 0);
+  // The store is still usable.
+  EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "4", "rep", 20000}})->written, 1);
 }
 
 TEST_P(StoreContract, SameKeyReimportedKeepsTheLastValue) {
@@ -93,6 +280,180 @@ TEST_P(StoreContract, SameKeyReimportedKeepsTheLastValue) {
   EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "3", "rep", 20000}})->written, 1);
   EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "3", "rep", 20001}})->written, 1)
       << "another as_of is another key";
+  EXPECT_EQ(store->UpsertInputs({{"C1", "onc", true, "q1", "3", "rep", 20001}})->written, 1)
+      << "is_metric is part of the value";
+}
+
+TEST_P(StoreContract, ABulkReimportCountsOnlyWhatChanged) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  std::vector<CustomerRow> customers;
+  std::vector<InputRow> inputs;
+  for (int i = 0; i < 5000; ++i) {
+    const std::string id = "C" + std::to_string(i);
+    customers.push_back({id, i % 2 ? "DE" : "FR", "pcp", "gp", "name " + id});
+    for (int q = 0; q < 6; ++q) {
+      inputs.push_back({id, "onc", q >= 4, "q" + std::to_string(q), std::to_string(i % 5),
+                        q % 2 ? "rep" : "external", 20000 + q});
+    }
+  }
+  ASSERT_EQ(store->UpsertCustomers(customers)->written, 5000);
+  auto first = store->UpsertInputs(inputs);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->written, 30000);
+  for (size_t i = 0; i < inputs.size(); i += 100) inputs[i].value += "!";
+  customers[10].specialty = "onc";
+  auto customers_again = store->UpsertCustomers(customers);
+  EXPECT_EQ(customers_again->written, 1);
+  EXPECT_EQ(customers_again->unchanged, 4999);
+  // New keys after stored ones in one batch: 1000 new as_of dates.
+  for (int i = 0; i < 1000; ++i) {
+    inputs.push_back({"C" + std::to_string(i), "onc", false, "q0", "1", "rep", 21000});
+  }
+  auto again = store->UpsertInputs(inputs);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->written, 1300);
+  EXPECT_EQ(again->unchanged, 29700);
+  EXPECT_EQ(*store->CountInputs(), 31000);
+  EXPECT_EQ(*store->CountCustomers(), 5000);
+}
+
+TEST_P(StoreContract, TextIsStoredVerbatim) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  const std::vector<std::string> texts = {
+      "tab\there", "line\nbreak", "cr\rreturn", "back\\slash",
+      "\\N",       "\\.",         "\\",         "trailing\\",
+      "quote\"d",  "it's",        "a, b; c",    "Grüße 東京",
+      "",          "{x,\"y\"}",   "$1",         "'); DROP TABLE customers; --"};
+  std::vector<CustomerRow> customers;
+  std::vector<InputRow> inputs;
+  std::vector<AssignmentRow> assignments;
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const std::string& t = texts[i];
+    const std::string id = "id" + std::to_string(i) + t;
+    customers.push_back({id, "DE", "pcp", t, t});
+    inputs.push_back({id, "onc", false, "q" + t, t, "rep", 20000});
+    AssignmentRow a;
+    a.customer_id = id;
+    a.segment = t;
+    a.rule_id = t;
+    a.scores = "s=" + t;
+    assignments.push_back(a);
+  }
+  ASSERT_TRUE(store->UpsertCustomers(customers).ok());
+  auto in = store->UpsertInputs(inputs);
+  ASSERT_TRUE(in.ok()) << in.status();
+  for (const CustomerRow& c : customers) {
+    auto got = store->GetCustomer(c.customer_id);
+    ASSERT_TRUE(got.ok() && got->has_value()) << c.customer_id;
+    EXPECT_EQ((*got)->name, c.name);
+    EXPECT_EQ((*got)->specialty, c.specialty);
+  }
+  std::vector<std::string> scanned, expected;
+  ASSERT_TRUE(store
+                  ->ScanInputs("DE", "onc",
+                               [&](const InputRow& r) {
+                                 scanned.push_back(r.customer_id + "|" + r.input_id + "|" +
+                                                   r.value);
+                               })
+                  .ok());
+  for (const InputRow& r : inputs)
+    expected.push_back(r.customer_id + "|" + r.input_id + "|" + r.value);
+  std::sort(scanned.begin(), scanned.end());
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(scanned, expected);
+  EXPECT_EQ(store->UpsertInputs(inputs)->unchanged, static_cast<int64_t>(inputs.size()));
+
+  const std::string odd = "line\nbreak\tand \\ backslash, 'quotes' \"too\"";
+  ASSERT_TRUE(store->PublishRuleSet({odd, 1, odd, odd, odd, 1}).ok());
+  EXPECT_EQ((*store->GetRuleSet(odd, std::nullopt))->source_text, odd);
+  CycleRecord cycle{0, "DE", odd, 20000, 1, odd, odd, 0, odd, 7};
+  auto id = store->CommitCycle(cycle, assignments);
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto got_cycle = store->GetCycle("DE", odd, std::nullopt);
+  ASSERT_TRUE(got_cycle.ok() && got_cycle->has_value());
+  EXPECT_EQ((*got_cycle)->options, odd);
+  EXPECT_EQ((*got_cycle)->country_config, odd);
+  EXPECT_EQ((*got_cycle)->summary, odd);
+  auto rows = store->GetAssignments(*id);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), assignments.size());
+  std::sort(
+      assignments.begin(), assignments.end(),
+      [](const AssignmentRow& a, const AssignmentRow& b) { return a.customer_id < b.customer_id; });
+  for (size_t i = 0; i < rows->size(); ++i) {
+    EXPECT_EQ((*rows)[i].customer_id, assignments[i].customer_id);
+    EXPECT_EQ((*rows)[i].segment, assignments[i].segment);
+    EXPECT_EQ((*rows)[i].rule_id, assignments[i].rule_id);
+    EXPECT_EQ((*rows)[i].scores, assignments[i].scores);
+  }
+}
+
+TEST_P(StoreContract, IdsComeInBytewiseOrder) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  const std::vector<std::string> ids = {"b",  "B", "a",  "Z", "é",   "e",  "a b", "ab",
+                                        "10", "9", "_x", "~", "a-b", "A1", "Ä",   "z"};
+  std::vector<CustomerRow> rows;
+  std::vector<AssignmentRow> assignments;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    rows.push_back({ids[i], i % 4 == 3 ? "FR" : "DE", i % 3 == 2 ? "nurse" : "pcp", "", ""});
+    AssignmentRow a;
+    a.customer_id = ids[i];
+    assignments.push_back(a);
+  }
+  ASSERT_TRUE(store->UpsertCustomers(rows).ok());
+  std::vector<std::string> sorted = ids;
+  std::sort(sorted.begin(), sorted.end());  // std::string compares bytes as unsigned char
+  EXPECT_EQ(*store->CustomerIds(), sorted);
+
+  std::vector<std::string> in_scope;
+  for (const std::string& id : sorted) {
+    const size_t i = std::find(ids.begin(), ids.end(), id) - ids.begin();
+    if (i % 4 != 3 && i % 3 != 2) in_scope.push_back(id);
+  }
+  EXPECT_EQ(*store->CustomersInScope("DE", {"pcp", "specialist"}), in_scope);
+  EXPECT_EQ(store->CustomersInScope("DE", {})->size(), 0u);
+  EXPECT_EQ(store->CustomersInScope("US", {"pcp"})->size(), 0u);
+
+  auto id = store->CommitCycle({0, "DE", "onc", 20000, 1, "", "", 0, "", 0}, assignments);
+  ASSERT_TRUE(id.ok()) << id.status();
+  std::vector<std::string> assigned;
+  auto got = store->GetAssignments(*id);
+  ASSERT_TRUE(got.ok()) << got.status();
+  for (const AssignmentRow& a : *got) assigned.push_back(a.customer_id);
+  EXPECT_EQ(assigned, sorted);
+}
+
+TEST_P(StoreContract, ScanInputsReadsOneCountryAndTherapyArea) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store
+                  ->UpsertCustomers({{"C1", "DE", "pcp", "gp", "A"},
+                                     {"C2", "DE", "specialist", "onc", "B"},
+                                     {"C3", "FR", "pcp", "gp", "C"}})
+                  .ok());
+  ASSERT_TRUE(store
+                  ->UpsertInputs({{"C1", "onc", false, "q1", "4", "rep", 20000},
+                                  {"C1", "onc", true, "trx_decile", "7", "external", 20001},
+                                  {"C2", "onc", false, "q1", "2", "local", 19000},
+                                  {"C1", "dia", false, "q1", "1", "rep", 20000},
+                                  {"C3", "onc", false, "q1", "5", "rep", 20000}})
+                  .ok());
+  std::vector<std::string> seen;
+  absl::Status s = store->ScanInputs("DE", "onc", [&](const InputRow& r) {
+    seen.push_back(r.customer_id + " " + r.therapy_area + " " + (r.is_metric ? "m " : "q ") +
+                   r.input_id + "=" + r.value + " " + r.source + " " + std::to_string(r.as_of));
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen,
+            (std::vector<std::string>{"C1 onc m trx_decile=7 external 20001",
+                                      "C1 onc q q1=4 rep 20000", "C2 onc q q1=2 local 19000"}));
+  int none = 0;
+  ASSERT_TRUE(store->ScanInputs("US", "onc", [&](const InputRow&) { ++none; }).ok());
+  EXPECT_EQ(none, 0);
 }
 
 TEST_P(StoreContract, RuleSetVersionsStrictlyIncrease) {
@@ -109,9 +470,38 @@ TEST_P(StoreContract, RuleSetVersionsStrictlyIncrease) {
   auto latest = store->GetRuleSet("onc", std::nullopt);
   ASSERT_TRUE(latest.ok() && latest->has_value());
   EXPECT_EQ((*latest)->version, 4);
+  EXPECT_EQ((*latest)->checksum, "c4");
+  EXPECT_EQ((*latest)->published_by, "ops");
+  EXPECT_EQ((*latest)->published_at_unix, 4);
   EXPECT_EQ((*store->GetRuleSet("onc", 3))->source_text, "text v3");
   EXPECT_FALSE(store->GetRuleSet("onc", 1)->has_value());
   EXPECT_FALSE(store->GetRuleSet("imm", std::nullopt)->has_value());
+}
+
+TEST_P(StoreContract, ConcurrentPublishersOfOneVersionOneWins) {
+  ASSERT_NE(Open(), nullptr);
+  std::atomic<int> won{0}, refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([this, t, &won, &refused] {
+      auto store = OpenStore(url_);
+      ASSERT_TRUE(store.ok()) << store.status();
+      for (int v = 1; v <= 5; ++v) {
+        absl::Status s =
+            (*store)->PublishRuleSet({"onc", v, "t" + std::to_string(t), "c", "ops", 0});
+        if (s.ok()) {
+          ++won;
+        } else {
+          EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+          ++refused;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(won.load(), 5);
+  EXPECT_EQ(refused.load(), 15);
+  EXPECT_EQ((*Open()->GetRuleSet("onc", std::nullopt))->version, 5);
 }
 
 TEST_P(StoreContract, ConcurrentImportersAllLand) {
@@ -136,25 +526,164 @@ TEST_P(StoreContract, ConcurrentImportersAllLand) {
   EXPECT_EQ(*Open()->CountCustomers(), 4 * 500);
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::Values("sqlite"));
-
-TEST(SqliteStore, AStoreNewerThanTheBinaryIsRefused) {
-  char tmpl[] = "/tmp/harmonia-store-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
-  const std::string path = dir + "/store.db";
-  ASSERT_TRUE(OpenStore("sqlite:" + path).ok());
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "INSERT INTO schema_version VALUES (99)", nullptr, nullptr, nullptr),
-            SQLITE_OK);
-  sqlite3_close(db);
-  auto refused = OpenStore("sqlite:" + path);
-  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(refused.status().message(),
-            "store " + path + " has schema version 99, newer than this harmonia (" +
-                std::to_string(kSchemaVersion) + "): upgrade harmonia to use it");
-  std::system(("rm -rf '" + dir + "'").c_str());
+// Overlapping batches from concurrent importers: each key is written once,
+// by whoever comes first, and counted unchanged for the others.
+TEST_P(StoreContract, ConcurrentImportersOfOverlappingRowsCountEachKeyOnce) {
+  ASSERT_NE(Open(), nullptr);
+  std::atomic<int64_t> written{0}, unchanged{0}, inputs_written{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([this, t, &written, &unchanged, &inputs_written] {
+      auto store = OpenStore(url_);
+      ASSERT_TRUE(store.ok()) << store.status();
+      std::vector<CustomerRow> customers;
+      std::vector<InputRow> inputs;
+      for (int i = t * 500; i < t * 500 + 2000; ++i) {
+        const std::string id = "C" + std::to_string(100000 + i);
+        customers.push_back({id, "DE", "pcp", "gp", "name " + id});
+        inputs.push_back({id, "onc", false, "q1", std::to_string(i % 5), "rep", 20000});
+      }
+      // Each thread in its own order: the store must not deadlock.
+      std::rotate(customers.begin(), customers.begin() + 400 * t, customers.end());
+      auto s = (*store)->UpsertCustomers(customers);
+      ASSERT_TRUE(s.ok()) << s.status();
+      written += s->written;
+      unchanged += s->unchanged;
+      auto in = (*store)->UpsertInputs(inputs);
+      ASSERT_TRUE(in.ok()) << in.status();
+      inputs_written += in->written;
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(written.load(), 3500);
+  EXPECT_EQ(unchanged.load(), 4 * 2000 - 3500);
+  EXPECT_EQ(inputs_written.load(), 3500);
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->CountCustomers(), 3500);
+  EXPECT_EQ(*store->CountInputs(), 3500);
 }
+
+TEST_P(StoreContract, CyclesAreKeptPerMarketAndTheLatestWins) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_FALSE(store->GetCycle("DE", "onc", std::nullopt)->has_value());
+  AssignmentRow a{"C1", "early", "A", 12, 4, 6, 1, "rules", "r1", 3, "d1", "innovation=1.5"};
+  AssignmentRow b{"C2", "", "C", 0, 0, 0, 0, "conflict", "r1|r2", 3, "d2", "innovation="};
+  auto first = store->CommitCycle(
+      {0, "DE", "onc", 20000, 3, "tier_bands=broad", "country: DE", 99, "summary 1", 111}, {b, a});
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto other = store->CommitCycle({0, "FR", "onc", 20001, 3, "", "", 0, "fr", 112}, {a});
+  ASSERT_TRUE(other.ok());
+  auto second = store->CommitCycle({0, "DE", "onc", 20002, 4, "o", "c", 0, "summary 2", 113}, {a});
+  ASSERT_TRUE(second.ok());
+  EXPECT_LT(*first, *other);
+  EXPECT_LT(*other, *second);
+
+  auto latest = store->GetCycle("DE", "onc", std::nullopt);
+  ASSERT_TRUE(latest.ok() && latest->has_value());
+  EXPECT_EQ((*latest)->cycle_id, *second);
+  EXPECT_EQ((*latest)->summary, "summary 2");
+  auto one = store->GetCycle("DE", "onc", *first);
+  ASSERT_TRUE(one.ok() && one->has_value());
+  const CycleRecord& c = **one;
+  EXPECT_EQ(c.country, "DE");
+  EXPECT_EQ(c.therapy_area, "onc");
+  EXPECT_EQ(c.as_of, 20000);
+  EXPECT_EQ(c.rule_set_version, 3);
+  EXPECT_EQ(c.options, "tier_bands=broad");
+  EXPECT_EQ(c.country_config, "country: DE");
+  EXPECT_EQ(c.customers, 2) << "the number of rows committed";
+  EXPECT_EQ(c.committed_at_unix, 111);
+  EXPECT_FALSE(store->GetCycle("FR", "onc", *first)->has_value()) << "another market's cycle";
+  EXPECT_FALSE(store->GetCycle("DE", "dia", std::nullopt)->has_value());
+
+  auto rows = store->GetAssignments(*first);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2u);
+  const AssignmentRow& r = (*rows)[0];
+  EXPECT_EQ(r.customer_id, "C1");
+  EXPECT_EQ(r.segment, "early");
+  EXPECT_EQ(r.tier, "A");
+  EXPECT_EQ(r.calls, 12);
+  EXPECT_EQ(r.remote, 4);
+  EXPECT_EQ(r.email, 6);
+  EXPECT_EQ(r.events, 1);
+  EXPECT_EQ(r.decided_by, "rules");
+  EXPECT_EQ(r.rule_id, "r1");
+  EXPECT_EQ(r.rule_set_version, 3);
+  EXPECT_EQ(r.inputs_digest, "d1");
+  EXPECT_EQ(r.scores, "innovation=1.5");
+  EXPECT_EQ((*rows)[1].segment, "");
+  EXPECT_EQ((*rows)[1].rule_id, "r1|r2");
+  EXPECT_EQ(store->GetAssignments(*second + 100)->size(), 0u);
+
+  // A cycle with a customer twice is refused whole.
+  auto twice = store->CommitCycle({0, "DE", "onc", 20003, 4, "", "", 0, "", 114}, {a, a});
+  EXPECT_EQ(twice.status().code(), absl::StatusCode::kFailedPrecondition) << twice.status();
+  EXPECT_EQ((*store->GetCycle("DE", "onc", std::nullopt))->cycle_id, *second);
+}
+
+// DESIGN §6.7: readers see the whole previous cycle or the whole new one.
+TEST_P(StoreContract, ACommittedCycleBecomesVisibleAllAtOnce) {
+  auto writer = Open();
+  ASSERT_NE(writer, nullptr);
+  constexpr int kRows = 60000;
+  constexpr int kCycles = 3;
+  std::vector<AssignmentRow> rows(kRows);
+  for (int i = 0; i < kRows; ++i) {
+    rows[i].customer_id = "C" + std::to_string(1000000 + i);
+    rows[i].decided_by = "rules";
+  }
+  std::atomic<bool> committing{false}, done{false}, reader_gone{false};
+  std::atomic<int> polls{0}, polls_during_commit{0}, partial{0};
+  auto read = [&] {
+    auto store = OpenStore(url_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    while (!done) {
+      const bool during = committing;
+      auto cycle = (*store)->GetCycle("DE", "onc", std::nullopt);
+      ASSERT_TRUE(cycle.ok()) << cycle.status();
+      if (cycle->has_value()) {
+        auto got = (*store)->GetAssignments((**cycle).cycle_id);
+        ASSERT_TRUE(got.ok()) << got.status();
+        // Every row of the cycle, each from that cycle's commit.
+        const bool whole =
+            static_cast<int64_t>(got->size()) == (**cycle).customers && got->size() == kRows &&
+            std::all_of(got->begin(), got->end(),
+                        [&](const AssignmentRow& r) { return r.segment == (**cycle).summary; });
+        if (!whole) ++partial;
+      }
+      ++polls;
+      if (during && committing) ++polls_during_commit;
+    }
+  };
+  std::thread reader([&] {
+    read();
+    reader_gone = true;
+  });
+  while (polls == 0 && !reader_gone) std::this_thread::yield();
+  for (int k = 1; k <= kCycles; ++k) {
+    const std::string tag = "cycle " + std::to_string(k);
+    for (AssignmentRow& r : rows) r.segment = tag;
+    committing = true;
+    auto id = writer->CommitCycle({0, "DE", "onc", 20000 + k, 1, "", "", 0, tag, k}, rows);
+    committing = false;
+    EXPECT_TRUE(id.ok()) << id.status();
+    if (!id.ok()) break;
+    const int after = polls;
+    while (polls < after + 2 && !reader_gone) std::this_thread::yield();  // the reader sees it
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(partial.load(), 0) << "a reader saw a cycle with rows missing or mixed";
+  EXPECT_GT(polls_during_commit.load(), 0) << "the reader never ran during a commit";
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::Values("sqlite", "postgresql"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
 
 TEST(OpenStore, UnknownSchemesAreRefusedWithTheAccepted) {
   auto s = OpenStore("mysql://x");
@@ -162,6 +691,115 @@ TEST(OpenStore, UnknownSchemesAreRefusedWithTheAccepted) {
   EXPECT_EQ(s.status().message(),
             "store URL 'mysql://x': expected sqlite:PATH or postgresql://USER@HOST:PORT/DB");
   EXPECT_EQ(OpenStore("sqlite:").status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(PostgresStore, SqlStatesMapToTheDocumentedCodes) {
+  const struct {
+    const char* state;
+    absl::StatusCode code;
+  } cases[] = {
+      {"23505", absl::StatusCode::kFailedPrecondition},  // unique_violation
+      {"23503", absl::StatusCode::kFailedPrecondition},  // foreign_key_violation
+      {"40001", absl::StatusCode::kAborted},             // serialization_failure
+      {"40P01", absl::StatusCode::kAborted},             // deadlock_detected
+      {"40002", absl::StatusCode::kInternal},          // transaction_integrity_constraint_violation
+      {"08006", absl::StatusCode::kUnavailable},       // connection_failure
+      {"53300", absl::StatusCode::kUnavailable},       // too_many_connections
+      {"57P01", absl::StatusCode::kUnavailable},       // admin_shutdown
+      {"57014", absl::StatusCode::kUnavailable},       // query_canceled
+      {"42P01", absl::StatusCode::kInternal},          // undefined_table
+      {"42601", absl::StatusCode::kInternal},          // syntax_error
+      {"42501", absl::StatusCode::kPermissionDenied},  // insufficient_privilege
+      {"22021", absl::StatusCode::kInvalidArgument},   // character_not_in_repertoire
+      {"XX001", absl::StatusCode::kDataLoss},          // data_corrupted
+      {"XX002", absl::StatusCode::kDataLoss},          // index_corrupted
+      {"XX000", absl::StatusCode::kInternal},          // internal_error
+      {"", absl::StatusCode::kInternal},
+  };
+  for (const auto& c : cases) {
+    EXPECT_EQ(internal::PostgresErrorCode(c.state), c.code) << c.state;
+  }
+}
+
+TEST(PostgresStore, UrlsAreShownWithoutTheirPassword) {
+  const struct {
+    const char* url;
+    const char* shown;
+  } cases[] = {
+      {"postgresql://u:secret@db:5432/h", "postgresql://u@db:5432/h"},
+      {"postgres://u:p%40ss@db/h?sslmode=require", "postgres://u@db/h?sslmode=require"},
+      {"postgresql://u@db/h?password=secret&sslmode=disable",
+       "postgresql://u@db/h?sslmode=disable"},
+      {"postgresql://db/h?password=x", "postgresql://db/h"},
+      {"postgresql://db:5432", "postgresql://db:5432"},
+      {"postgresql:///h?host=/tmp", "postgresql:///h?host=/tmp"},
+      {"postgresql://u:pw@h1:1,h2:2/db", "postgresql://u@h1:1,h2:2/db"},
+      {"postgresql://u@db/h@x", "postgresql://u@db/h@x"},
+  };
+  for (const auto& c : cases) EXPECT_EQ(internal::RedactPostgresUrl(c.url), c.shown) << c.url;
+}
+
+TEST(PostgresStore, AMalformedUrlIsInvalidArgument) {
+  auto s = OpenStore("postgresql://u:secret@db/h?no_such_option=1");
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << s.status();
+  EXPECT_EQ(s.status().message().rfind(
+                "postgresql: store URL 'postgresql://u@db/h?no_such_option=1': ", 0),
+            0u)
+      << s.status();
+}
+
+TEST(PostgresStore, AnUnreachableServerIsUnavailable) {
+  for (const char* scheme : {"postgresql", "postgres"}) {
+    // Nothing listens on port 1 (privileged, never a test server).
+    const std::string url =
+        std::string(scheme) + "://harmonia:secret@127.0.0.1:1/db?connect_timeout=5";
+    auto s = OpenStore(url);
+    EXPECT_EQ(s.status().code(), absl::StatusCode::kUnavailable) << s.status();
+    const std::string shown = std::string(scheme) + "://harmonia@127.0.0.1:1/db?connect_timeout=5";
+    EXPECT_EQ(s.status().message().rfind("postgresql: cannot connect to " + shown + ": ", 0), 0u)
+        << s.status();
+    EXPECT_EQ(s.status().message().find("secret"), std::string::npos) << s.status();
+  }
+}
+
+TEST(PostgresStore, ThePostgresSchemeIsAccepted) {
+  PostgresServer* server = SharedPostgres::Get();
+  ASSERT_NE(server, nullptr);
+  const std::string url =
+      "postgres://harmonia@127.0.0.1:" + std::to_string(server->port()) + "/" + server->database();
+  auto store = OpenStore(url);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->schema_version(), kSchemaVersion);
+}
+
+TEST(PostgresStore, ALostServerIsUnavailable) {
+  // Its own server: this test stops it.
+  auto server = PostgresServer::Start({});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto store = OpenStore((*server)->url());
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->UpsertCustomers({{"C1", "DE", "pcp", "gp", "A"}}).ok());
+  ASSERT_TRUE((*server)->Stop().ok());
+  auto count = (*store)->CountCustomers();
+  EXPECT_EQ(count.status().code(), absl::StatusCode::kUnavailable) << count.status();
+  EXPECT_EQ(count.status().message().rfind("postgresql: ", 0), 0u) << count.status();
+  auto write = (*store)->UpsertCustomers({{"C2", "DE", "pcp", "gp", "B"}});
+  EXPECT_EQ(write.status().code(), absl::StatusCode::kUnavailable) << write.status();
+  auto reopen = OpenStore((*server)->url());
+  EXPECT_EQ(reopen.status().code(), absl::StatusCode::kUnavailable) << reopen.status();
+}
+
+TEST(PostgresStore, TextThatIsNotUtf8IsInvalidArgument) {
+  PostgresServer* server = SharedPostgres::Get();
+  ASSERT_NE(server, nullptr);
+  auto store = OpenStore(server->url());
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto s = (*store)->UpsertCustomers({{"bad\xff", "DE", "pcp", "gp", "A"}});
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument) << s.status();
+  EXPECT_EQ(s.status().message().rfind("postgresql: importing customers: ", 0), 0u) << s.status();
+  auto lookup = (*store)->GetCustomer(std::string("nul\0id", 6));
+  EXPECT_EQ(lookup.status().code(), absl::StatusCode::kInvalidArgument) << lookup.status();
+  EXPECT_TRUE((*store)->UpsertCustomers({{"good", "DE", "pcp", "gp", "A"}}).ok());
 }
 
 }  // namespace

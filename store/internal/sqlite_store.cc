@@ -6,16 +6,19 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
-#include <tuple>
+#include <thread>
 #include <utility>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "store/internal/last_per_key.h"
 
 namespace harmonia::store::internal {
 namespace {
+
+constexpr int kBusyTimeoutMs = 30000;  // how long a writer waits for another
 
 // Schema migrations, applied in order inside one transaction each. Never edit
 // a released step: add a new one (and bump kSchemaVersion).
@@ -143,25 +146,6 @@ class Statement {
   int rc_ = SQLITE_OK;
 };
 
-// The rows of `rows`, keeping for each key (customer, therapy area, input,
-// source, as_of) only the last, in their original order.
-std::vector<const InputRow*> LastPerKey(const std::vector<InputRow>& rows) {
-  using Key = std::tuple<absl::string_view, absl::string_view, absl::string_view, absl::string_view,
-                         int32_t>;
-  absl::flat_hash_set<Key> seen;
-  seen.reserve(rows.size());
-  std::vector<const InputRow*> out;
-  out.reserve(rows.size());
-  for (size_t i = rows.size(); i-- > 0;) {
-    const InputRow& r = rows[i];
-    if (seen.insert(Key{r.customer_id, r.therapy_area, r.input_id, r.source, r.as_of}).second) {
-      out.push_back(&r);
-    }
-  }
-  std::reverse(out.begin(), out.end());
-  return out;
-}
-
 // BEGIN IMMEDIATE … COMMIT. Rolls back on destruction unless committed, so
 // every early return leaves the store as it was.
 class Transaction {
@@ -210,11 +194,20 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
       path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   std::unique_ptr<SqliteStore> store(new SqliteStore(db));
   if (rc != SQLITE_OK) return SqliteError(db, rc, absl::StrCat("cannot open ", path));
-  sqlite3_busy_timeout(db, 30000);
-  HARMONIA_RETURN_IF_ERROR(
-      store->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
-                  "PRAGMA cache_size=-262144;",
-                  absl::StrCat("configuring ", path)));
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  // Turning a new file to WAL takes an exclusive lock, for which SQLite does
+  // not wait when another opener holds the file (it would risk a deadlock):
+  // retry then, up to the busy timeout. The pragmas are idempotent.
+  absl::Status configured;
+  for (int waited = 0; waited <= kBusyTimeoutMs; waited += 10) {
+    configured = store->Exec(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+        "PRAGMA cache_size=-262144;",
+        absl::StrCat("configuring ", path));
+    if (configured.code() != absl::StatusCode::kUnavailable) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  HARMONIA_RETURN_IF_ERROR(configured);
   HARMONIA_RETURN_IF_ERROR(store->Migrate(path));
   return store;
 }
@@ -248,7 +241,9 @@ absl::Status SqliteStore::Migrate(const std::string& path) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<WriteStats> SqliteStore::UpsertCustomers(const std::vector<CustomerRow>& rows) {
+absl::StatusOr<WriteStats> SqliteStore::UpsertCustomers(const std::vector<CustomerRow>& all_rows) {
+  // Rows of one batch with the same customer_id: the last one is the value.
+  const std::vector<const CustomerRow*> rows = LastPerKey(all_rows);
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "a customer import"));
   WriteStats stats;
   // The WHERE makes an identical row a no-op, which sqlite3_changes() reports as 0.
@@ -260,7 +255,8 @@ absl::StatusOr<WriteStats> SqliteStore::UpsertCustomers(const std::vector<Custom
                 "(country, customer_type, specialty, name) IS NOT (excluded.country, "
                 "excluded.customer_type, excluded.specialty, excluded.name)");
   HARMONIA_RETURN_IF_ERROR(put.status("preparing the customer import"));
-  for (const CustomerRow& r : rows) {
+  for (const CustomerRow* row : rows) {
+    const CustomerRow& r = *row;
     put.Bind(1, r.customer_id);
     put.Bind(2, r.country);
     put.Bind(3, r.customer_type);

@@ -1,0 +1,994 @@
+// The PostgreSQL backend: one libpq connection, parameterized statements
+// everywhere (user text reaches SQL only as parameters or COPY data), bulk
+// writes through COPY, large reads through a cursor.
+//
+// Text columns are declared COLLATE "C", so every ORDER BY and every key
+// index orders bytewise, as SQLite does — whatever the database's locale.
+#include "store/internal/postgres_store.h"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstddef>
+#include <cstring>
+#include <optional>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+#include "store/internal/last_per_key.h"
+
+namespace harmonia::store::internal {
+namespace {
+
+// Schema migrations, applied in order inside one transaction. Never edit a
+// released step: add a new one (and bump kSchemaVersion). The tables, columns
+// and keys are SQLite's (sqlite_store.cc); integers are BIGINT, flags BOOLEAN.
+//
+// Unlike SQLite's, the tables declare no FOREIGN KEY: PostgreSQL checks one
+// with a trigger per inserted row (about 8 µs each, two thirds of a bulk
+// import). The store keeps the same guarantees in bulk instead: an input
+// import checks all its customers with one query inside its transaction
+// (customers are never deleted), and a cycle's assignments are written with
+// the cycle id created in the same transaction.
+constexpr const char* kMigrations[] = {
+    // 1: customers, their raw inputs, published rule sets.
+    R"sql(
+CREATE TABLE customers (
+  customer_id   TEXT COLLATE "C" PRIMARY KEY,
+  country       TEXT COLLATE "C" NOT NULL,
+  customer_type TEXT COLLATE "C" NOT NULL,
+  specialty     TEXT COLLATE "C" NOT NULL,
+  name          TEXT COLLATE "C" NOT NULL
+);
+CREATE INDEX customers_by_country ON customers (country, customer_id);
+CREATE TABLE inputs (
+  customer_id  TEXT COLLATE "C" NOT NULL,
+  therapy_area TEXT COLLATE "C" NOT NULL,
+  input_id     TEXT COLLATE "C" NOT NULL,
+  source       TEXT COLLATE "C" NOT NULL,
+  as_of        BIGINT NOT NULL,
+  is_metric    BOOLEAN NOT NULL,
+  value        TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (customer_id, therapy_area, input_id, source, as_of)
+);
+CREATE TABLE rule_sets (
+  therapy_area TEXT COLLATE "C" NOT NULL,
+  version      BIGINT NOT NULL,
+  source_text  TEXT COLLATE "C" NOT NULL,
+  checksum     TEXT COLLATE "C" NOT NULL,
+  published_by TEXT COLLATE "C" NOT NULL,
+  published_at BIGINT NOT NULL,
+  PRIMARY KEY (therapy_area, version)
+);
+)sql",
+    // 2: committed cycles and their assignments.
+    R"sql(
+CREATE TABLE cycles (
+  cycle_id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  country          TEXT COLLATE "C" NOT NULL,
+  therapy_area     TEXT COLLATE "C" NOT NULL,
+  as_of            BIGINT NOT NULL,
+  rule_set_version BIGINT NOT NULL,
+  options          TEXT COLLATE "C" NOT NULL,
+  country_config   TEXT COLLATE "C" NOT NULL,
+  customers        BIGINT NOT NULL,
+  summary          TEXT COLLATE "C" NOT NULL,
+  committed_at     BIGINT NOT NULL
+);
+CREATE INDEX cycles_by_market ON cycles (country, therapy_area, cycle_id);
+CREATE TABLE assignments (
+  cycle_id         BIGINT NOT NULL,
+  customer_id      TEXT COLLATE "C" NOT NULL,
+  segment          TEXT COLLATE "C" NOT NULL,
+  tier             TEXT COLLATE "C" NOT NULL,
+  calls            BIGINT NOT NULL,
+  remote           BIGINT NOT NULL,
+  email            BIGINT NOT NULL,
+  events           BIGINT NOT NULL,
+  decided_by       TEXT COLLATE "C" NOT NULL,
+  rule_id          TEXT COLLATE "C" NOT NULL,
+  rule_set_version BIGINT NOT NULL,
+  inputs_digest    TEXT COLLATE "C" NOT NULL,
+  scores           TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (cycle_id, customer_id)
+);
+)sql",
+};
+static_assert(std::size(kMigrations) == kSchemaVersion);
+
+// The advisory lock (any fixed key) that serializes concurrent migrations.
+constexpr int64_t kMigrationLock = 0x4861726d6f6e6961;  // "Harmonia"
+
+// Type OIDs of the parameters we send (PostgreSQL's pg_type.h; fixed forever).
+constexpr Oid kInt8Oid = 20;
+constexpr Oid kTextOid = 25;
+constexpr Oid kTextArrayOid = 1009;
+
+constexpr int kFetchRows = 10000;       // rows per FETCH from a cursor
+constexpr size_t kCopyChunk = 1 << 20;  // bytes per PQputCopyData
+constexpr char kCursor[] = "harmonia_rows";
+
+struct ResultDeleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using Result = std::unique_ptr<PGresult, ResultDeleter>;
+
+// libpq's messages end in a newline and may span lines: one line, with runs
+// of whitespace collapsed.
+std::string OneLine(const char* text) {
+  std::string out;
+  for (const char* c = text != nullptr ? text : ""; *c != '\0'; ++c) {
+    const bool space = *c == ' ' || *c == '\n' || *c == '\t';
+    if (!space) {
+      out.push_back(*c);
+    } else if (!out.empty() && out.back() != ' ') {
+      out.push_back(' ');
+    }
+  }
+  if (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
+// The status for a failed command: `res` is its result (null when libpq had
+// none to give). A lost connection is Unavailable whatever the SQLSTATE.
+absl::Status PgError(PGconn* conn, const PGresult* res, std::string_view what) {
+  std::string message = absl::StrCat("postgresql: ", Sv(what), ": ");
+  const char* state = res != nullptr ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  const char* primary = res != nullptr ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  const char* detail = res != nullptr ? PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL) : nullptr;
+  if (primary != nullptr) {
+    absl::StrAppend(&message, primary);
+    if (detail != nullptr) absl::StrAppend(&message, " (", OneLine(detail), ")");
+  } else if (res != nullptr && *PQresultErrorMessage(res) == '\0') {
+    absl::StrAppend(&message, "unexpected result ", PQresStatus(PQresultStatus(res)));
+  } else {
+    const std::string text =
+        OneLine(res != nullptr ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    absl::StrAppend(&message, text.empty() ? "no result (out of memory?)" : text);
+  }
+  absl::StatusCode code = absl::StatusCode::kInternal;
+  if (PQstatus(conn) == CONNECTION_BAD) {
+    code = absl::StatusCode::kUnavailable;
+  } else if (state != nullptr) {
+    code = PostgresErrorCode(state);
+  }
+  return absl::Status(code, message);
+}
+
+int64_t IntAt(const PGresult* r, int row, int col) {
+  const char* text = PQgetvalue(r, row, col);
+  int64_t v = 0;
+  std::from_chars(text, text + PQgetlength(r, row, col), v);
+  return v;
+}
+
+std::string TextAt(const PGresult* r, int row, int col) {
+  return std::string(PQgetvalue(r, row, col), static_cast<size_t>(PQgetlength(r, row, col)));
+}
+
+bool BoolAt(const PGresult* r, int row, int col) { return PQgetvalue(r, row, col)[0] == 't'; }
+
+// The row count of an INSERT or COPY ("INSERT 0 42" → 42).
+int64_t CommandRows(const PGresult* r) {
+  const char* text = PQcmdTuples(const_cast<PGresult*>(r));
+  int64_t n = 0;
+  std::from_chars(text, text + std::strlen(text), n);
+  return n;
+}
+
+// One text-format array element: double-quoted, `"` and `\` escaped.
+void AppendArrayElement(std::string* out, const std::string& s) {
+  out->push_back('"');
+  for (char c : s) {
+    if (c == '"' || c == '\\') out->push_back('\\');
+    out->push_back(c);
+  }
+  out->push_back('"');
+}
+
+// Runs a command without parameters (possibly several, separated by `;`).
+absl::Status Exec(PGconn* conn, const char* sql, std::string_view what) {
+  Result r(PQexec(conn, sql));
+  const ExecStatusType status = r != nullptr ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
+  if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return absl::OkStatus();
+  return PgError(conn, r.get(), what);
+}
+
+// BEGIN … COMMIT. Rolls back on destruction unless committed, so every early
+// return leaves the store as it was.
+class Transaction {
+ public:
+  static absl::StatusOr<Transaction> Begin(PGconn* conn, const char* begin, std::string_view what) {
+    HARMONIA_RETURN_IF_ERROR(Exec(conn, begin, absl::StrCat("starting ", Sv(what))));
+    return Transaction(conn);
+  }
+  Transaction(Transaction&& other) noexcept : conn_(std::exchange(other.conn_, nullptr)) {}
+  Transaction& operator=(Transaction&&) = delete;
+  ~Transaction() {
+    if (conn_ != nullptr) PQclear(PQexec(conn_, "ROLLBACK"));
+  }
+
+  absl::Status Commit(std::string_view what) {
+    PGconn* conn = std::exchange(conn_, nullptr);
+    const std::string context = absl::StrCat("committing ", Sv(what));
+    Result r(PQexec(conn, "COMMIT"));
+    if (r == nullptr || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+      return PgError(conn, r.get(), context);
+    }
+    // COMMIT of a failed transaction "succeeds" as ROLLBACK.
+    if (std::string_view(PQcmdStatus(r.get())) != "COMMIT") {
+      return absl::InternalError(
+          absl::StrCat("postgresql: ", context, ": the transaction was rolled back"));
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  explicit Transaction(PGconn* conn) : conn_(conn) {}
+  PGconn* conn_;
+};
+
+// COPY … FROM STDIN in text format: fields separated by tabs, rows by
+// newlines, and backslash, tab, newline and carriage return escaped. (No
+// column is nullable, so \N is never written, and a value "\N" arrives as
+// itself.) The COPY is aborted on destruction unless finished.
+class CopyIn {
+ public:
+  explicit CopyIn(PGconn* conn) : conn_(conn) {}
+  ~CopyIn() {
+    if (active_) Abort("abandoned by harmonia").IgnoreError();
+  }
+  CopyIn(const CopyIn&) = delete;
+  CopyIn& operator=(const CopyIn&) = delete;
+
+  absl::Status Start(const char* sql, std::string_view what) {
+    what_ = std::string(what);
+    Result r(PQexec(conn_, sql));
+    if (r == nullptr || PQresultStatus(r.get()) != PGRES_COPY_IN) {
+      return PgError(conn_, r.get(), what_);
+    }
+    active_ = true;
+    buffer_.reserve(kCopyChunk + 4096);
+    return absl::OkStatus();
+  }
+
+  void Text(std::string_view s) {
+    Separate();
+    size_t from = 0;
+    for (size_t i = 0; i < s.size(); ++i) {
+      char escaped;
+      switch (s[i]) {
+        case '\\':
+          escaped = '\\';
+          break;
+        case '\t':
+          escaped = 't';
+          break;
+        case '\n':
+          escaped = 'n';
+          break;
+        case '\r':
+          escaped = 'r';
+          break;
+        default:
+          continue;
+      }
+      buffer_.append(s.data() + from, i - from);
+      buffer_.push_back('\\');
+      buffer_.push_back(escaped);
+      from = i + 1;
+    }
+    buffer_.append(s.data() + from, s.size() - from);
+  }
+  void Int(int64_t v) {
+    Separate();
+    char digits[24];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, v);
+    buffer_.append(digits, end);
+  }
+  void Bool(bool b) {
+    Separate();
+    buffer_.push_back(b ? 't' : 'f');
+  }
+  absl::Status EndRow() {
+    buffer_.push_back('\n');
+    row_started_ = false;
+    return buffer_.size() >= kCopyChunk ? Flush() : absl::OkStatus();
+  }
+
+  // The SQLSTATE of the server's error when the COPY failed, else empty.
+  const std::string& failed_sqlstate() const { return failed_sqlstate_; }
+
+  // Sends what is buffered and ends the COPY: the number of rows copied.
+  absl::StatusOr<int64_t> Finish() {
+    HARMONIA_RETURN_IF_ERROR(Flush());
+    active_ = false;
+    absl::Status status =
+        PQputCopyEnd(conn_, nullptr) == 1 ? Drain() : PgError(conn_, nullptr, what_);
+    if (!status.ok()) return status;
+    return rows_;
+  }
+
+ private:
+  void Separate() {
+    if (row_started_) buffer_.push_back('\t');
+    row_started_ = true;
+  }
+
+  absl::Status Flush() {
+    if (buffer_.empty()) return absl::OkStatus();
+    const int sent = PQputCopyData(conn_, buffer_.data(), static_cast<int>(buffer_.size()));
+    buffer_.clear();
+    // -1: the connection failed, or the server ended the COPY with an error,
+    // which the results now tell.
+    return sent == 1 ? absl::OkStatus() : Abort("");
+  }
+
+  // Ends the COPY early and returns why it failed.
+  absl::Status Abort(const char* reason) {
+    active_ = false;
+    PQputCopyEnd(conn_, reason[0] != '\0' ? reason : "aborted by harmonia");
+    absl::Status status = Drain();
+    return status.ok() ? absl::InternalError(absl::StrCat("postgresql: ", what_, ": COPY aborted"))
+                       : status;
+  }
+
+  // Reads the COPY's results until libpq has none left: OK when it
+  // completed (rows_ = rows copied), else its first error.
+  absl::Status Drain() {
+    absl::Status status;
+    bool completed = false;
+    for (int guard = 0; guard < 100; ++guard) {
+      Result r(PQgetResult(conn_));
+      if (r == nullptr) break;
+      switch (PQresultStatus(r.get())) {
+        case PGRES_COPY_IN:  // still copying: end it
+          if (PQputCopyEnd(conn_, "aborted by harmonia") != 1 && status.ok()) {
+            status = PgError(conn_, nullptr, what_);
+          }
+          break;
+        case PGRES_COMMAND_OK:
+          completed = true;
+          rows_ = CommandRows(r.get());
+          break;
+        default:
+          if (status.ok()) {
+            status = PgError(conn_, r.get(), what_);
+            const char* state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
+            failed_sqlstate_ = state != nullptr ? state : "";
+          }
+      }
+      if (PQstatus(conn_) == CONNECTION_BAD && !status.ok()) break;
+    }
+    if (status.ok() && !completed) status = PgError(conn_, nullptr, what_);
+    return status;
+  }
+
+  PGconn* conn_;
+  std::string what_;
+  std::string buffer_;
+  bool active_ = false;
+  bool row_started_ = false;
+  int64_t rows_ = 0;
+  std::string failed_sqlstate_;
+};
+
+// A bulk write into one table: the rows, in key order, go straight in with
+// COPY — the cheapest way in, and what a first import is. When one of their
+// keys is already stored, that COPY fails (unique_violation) and is rolled
+// back, and the rows go the upsert way instead: COPY into a temporary table,
+// then one INSERT … SELECT … ON CONFLICT … DO UPDATE whose WHERE makes an
+// identical row a no-op, so its row count is WriteStats::written. (The rows
+// are deduplicated first: ON CONFLICT cannot touch one row twice.) A
+// re-import meets a stored key at its first rows, so little work is done in
+// vain; a batch mixing new keys with stored ones pays for both ways. Key
+// order keeps index pages hot and makes concurrent importers take row locks
+// in one order, so they never deadlock each other.
+struct BulkTable {
+  const char* copy;         // COPY table (columns) FROM STDIN
+  const char* stage;        // CREATE TEMP TABLE table_in …
+  const char* copy_staged;  // COPY table_in (columns) FROM STDIN
+  const char* upsert;       // INSERT INTO table … SELECT … FROM table_in ON CONFLICT …
+  const char* what;         // for messages
+};
+
+constexpr BulkTable kCustomers = {
+    .copy = "COPY customers (customer_id, country, customer_type, specialty, name) FROM STDIN",
+    .stage = "CREATE TEMP TABLE customers_in (LIKE customers) ON COMMIT DROP",
+    .copy_staged =
+        "COPY customers_in (customer_id, country, customer_type, specialty, name) FROM STDIN",
+    .upsert =
+        "INSERT INTO customers AS c (customer_id, country, customer_type, specialty, name) "
+        "SELECT customer_id, country, customer_type, specialty, name FROM customers_in "
+        "ORDER BY customer_id "
+        "ON CONFLICT (customer_id) DO UPDATE SET country = excluded.country, "
+        "customer_type = excluded.customer_type, specialty = excluded.specialty, "
+        "name = excluded.name WHERE (c.country, c.customer_type, c.specialty, c.name) "
+        "IS DISTINCT FROM (excluded.country, excluded.customer_type, excluded.specialty, "
+        "excluded.name)",
+    .what = "importing customers",
+};
+
+constexpr BulkTable kInputs = {
+    .copy =
+        "COPY inputs (customer_id, therapy_area, input_id, source, as_of, is_metric, value) "
+        "FROM STDIN",
+    .stage = "CREATE TEMP TABLE inputs_in (LIKE inputs) ON COMMIT DROP",
+    .copy_staged =
+        "COPY inputs_in (customer_id, therapy_area, input_id, source, as_of, "
+        "is_metric, value) FROM STDIN",
+    .upsert =
+        "INSERT INTO inputs AS i (customer_id, therapy_area, input_id, source, as_of, "
+        "is_metric, value) SELECT customer_id, therapy_area, input_id, source, as_of, "
+        "is_metric, value FROM inputs_in ORDER BY customer_id, therapy_area, input_id, "
+        "source, as_of ON CONFLICT (customer_id, therapy_area, input_id, source, as_of) DO "
+        "UPDATE SET value = excluded.value, is_metric = excluded.is_metric WHERE (i.value, "
+        "i.is_metric) IS DISTINCT FROM (excluded.value, excluded.is_metric)",
+    .what = "importing inputs",
+};
+
+void Put(CopyIn& copy, const CustomerRow& r) {
+  copy.Text(r.customer_id);
+  copy.Text(r.country);
+  copy.Text(r.customer_type);
+  copy.Text(r.specialty);
+  copy.Text(r.name);
+}
+
+void Put(CopyIn& copy, const InputRow& r) {
+  copy.Text(r.customer_id);
+  copy.Text(r.therapy_area);
+  copy.Text(r.input_id);
+  copy.Text(r.source);
+  copy.Int(r.as_of);
+  copy.Bool(r.is_metric);
+  copy.Text(r.value);
+}
+
+// Key order, bytewise as COLLATE "C" compares.
+bool KeyLess(const CustomerRow* a, const CustomerRow* b) { return a->customer_id < b->customer_id; }
+bool KeyLess(const InputRow* a, const InputRow* b) {
+  return std::tie(a->customer_id, a->therapy_area, a->input_id, a->source, a->as_of) <
+         std::tie(b->customer_id, b->therapy_area, b->input_id, b->source, b->as_of);
+}
+
+// Sorts `rows` by key. Files usually list a customer's rows together and
+// customers in order: then only each customer's few rows need sorting.
+template <typename Row>
+void SortByKey(std::vector<const Row*>& rows) {
+  auto less = [](const Row* a, const Row* b) { return KeyLess(a, b); };
+  auto customer_less = [](const Row* a, const Row* b) { return a->customer_id < b->customer_id; };
+  if (!std::is_sorted(rows.begin(), rows.end(), customer_less)) {
+    std::sort(rows.begin(), rows.end(), less);
+    return;
+  }
+  for (auto run = rows.begin(); run != rows.end();) {
+    auto end = std::find_if(run, rows.end(),
+                            [&](const Row* r) { return r->customer_id != (*run)->customer_id; });
+    std::sort(run, end, less);
+    run = end;
+  }
+}
+
+template <typename Row>
+absl::StatusOr<int64_t> CopyRows(CopyIn& copy, const char* sql, std::string_view what,
+                                 const std::vector<const Row*>& rows) {
+  HARMONIA_RETURN_IF_ERROR(copy.Start(sql, what));
+  for (const Row* r : rows) {
+    Put(copy, *r);
+    HARMONIA_RETURN_IF_ERROR(copy.EndRow());
+  }
+  return copy.Finish();
+}
+
+// Writes `rows` (one per key) into `table` inside the caller's transaction:
+// the rows written.
+template <typename Row>
+absl::StatusOr<int64_t> BulkWrite(PGconn* conn, const BulkTable& table,
+                                  std::vector<const Row*> rows) {
+  SortByKey(rows);
+  HARMONIA_RETURN_IF_ERROR(Exec(conn, "SAVEPOINT new_keys", table.what));
+  {
+    CopyIn direct(conn);
+    absl::StatusOr<int64_t> copied = CopyRows(direct, table.copy, table.what, rows);
+    if (copied.ok() || direct.failed_sqlstate() != "23505") return copied;
+  }
+  HARMONIA_RETURN_IF_ERROR(Exec(conn, "ROLLBACK TO SAVEPOINT new_keys", table.what));
+  HARMONIA_RETURN_IF_ERROR(Exec(conn, table.stage, table.what));
+  {
+    CopyIn staged(conn);
+    HARMONIA_RETURN_IF_ERROR(CopyRows(staged, table.copy_staged, table.what, rows).status());
+  }
+  Result upserted(PQexec(conn, table.upsert));
+  if (upserted == nullptr || PQresultStatus(upserted.get()) != PGRES_COMMAND_OK) {
+    return PgError(conn, upserted.get(), table.what);
+  }
+  return CommandRows(upserted.get());
+}
+
+}  // namespace
+
+absl::StatusCode PostgresErrorCode(std::string_view sqlstate) {
+  if (sqlstate == "40001" || sqlstate == "40P01") return absl::StatusCode::kAborted;
+  if (sqlstate == "XX001" || sqlstate == "XX002") return absl::StatusCode::kDataLoss;
+  if (sqlstate == "42501") return absl::StatusCode::kPermissionDenied;
+  const std::string_view cls = sqlstate.substr(0, 2);
+  if (cls == "23") return absl::StatusCode::kFailedPrecondition;
+  if (cls == "08" || cls == "53" || cls == "57") return absl::StatusCode::kUnavailable;
+  if (cls == "22") return absl::StatusCode::kInvalidArgument;
+  return absl::StatusCode::kInternal;
+}
+
+std::string RedactPostgresUrl(const std::string& url) {
+  const size_t scheme = url.find("://");
+  if (scheme == std::string::npos) return url;
+  // libpq reads user info up to the first '@' before the path's '/'.
+  const size_t begin = scheme + 3;
+  const size_t slash = std::min(url.find('/', begin), url.size());
+  const size_t at = url.find('@', begin);
+  std::string out = url.substr(0, begin);
+  size_t rest = begin;
+  if (at < slash) {
+    const size_t colon = url.find(':', begin);
+    out.append(url, begin, std::min(colon, at) - begin);
+    rest = at;
+  }
+  const size_t query = url.find('?', rest);
+  out.append(url, rest, std::min(query, url.size()) - rest);
+  if (query == std::string::npos) return out;
+  std::vector<std::string> kept;
+  for (absl::string_view p : absl::StrSplit(absl::string_view(url).substr(query + 1), '&')) {
+    if (!absl::StartsWith(p, "password=")) kept.emplace_back(p);
+  }
+  if (!kept.empty()) absl::StrAppend(&out, "?", absl::StrJoin(kept, "&"));
+  return out;
+}
+
+// Parameters of one statement: text travels in binary format (its raw bytes,
+// so nothing is cut at a NUL and the server checks the encoding), integers
+// and array literals in text format. Types are explicit.
+class PostgresStore::Params {
+ public:
+  Params& Text(const std::string& s) { return Add(kTextOid, s, 1); }
+  Params& Int(int64_t v) { return Add(kInt8Oid, absl::StrCat(v), 0); }
+  // A text[]; elements holding a NUL (which no stored text can) are left out.
+  Params& TextArray(const std::vector<std::string>& items) {
+    std::string literal = "{";
+    bool first = true;
+    for (const std::string& s : items) {
+      if (s.find('\0') != std::string::npos) continue;
+      if (!first) literal.push_back(',');
+      first = false;
+      AppendArrayElement(&literal, s);
+    }
+    literal.push_back('}');
+    return Add(kTextArrayOid, std::move(literal), 0);
+  }
+
+  PGresult* Exec(PGconn* conn, const char* sql) const {
+    std::vector<const char*> values;
+    std::vector<int> lengths;
+    values.reserve(values_.size());
+    lengths.reserve(values_.size());
+    for (const std::string& v : values_) {
+      values.push_back(v.c_str());
+      lengths.push_back(static_cast<int>(v.size()));
+    }
+    return PQexecParams(conn, sql, static_cast<int>(values_.size()), types_.data(), values.data(),
+                        lengths.data(), formats_.data(), 0);
+  }
+
+ private:
+  Params& Add(Oid type, std::string value, int format) {
+    types_.push_back(type);
+    values_.push_back(std::move(value));
+    formats_.push_back(format);
+    return *this;
+  }
+
+  std::vector<Oid> types_;
+  std::vector<std::string> values_;
+  std::vector<int> formats_;
+};
+
+namespace {
+
+// Runs `sql` with `params`; OK when the result has status `expect`.
+template <typename P>
+absl::StatusOr<Result> Run(PGconn* conn, const char* sql, const P& params, ExecStatusType expect,
+                           std::string_view what) {
+  Result r(params.Exec(conn, sql));
+  if (r == nullptr || PQresultStatus(r.get()) != expect) return PgError(conn, r.get(), what);
+  return r;
+}
+
+}  // namespace
+
+PostgresStore::~PostgresStore() { PQfinish(conn_); }
+
+absl::StatusOr<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& url) {
+  const std::string shown = RedactPostgresUrl(url);
+  char* parse_error = nullptr;
+  PQconninfoOption* parsed = PQconninfoParse(url.c_str(), &parse_error);
+  if (parsed == nullptr) {
+    const std::string why = parse_error != nullptr ? OneLine(parse_error) : "out of memory";
+    PQfreemem(parse_error);
+    return absl::InvalidArgumentError(absl::StrCat("postgresql: store URL '", shown, "': ", why));
+  }
+  PQconninfoFree(parsed);
+  PGconn* conn = PQconnectdb(url.c_str());
+  std::unique_ptr<PostgresStore> store(new PostgresStore(conn, shown));
+  if (conn == nullptr || PQstatus(conn) != CONNECTION_OK) {
+    return absl::UnavailableError(
+        absl::StrCat("postgresql: cannot connect to ", shown, ": ",
+                     conn != nullptr ? OneLine(PQerrorMessage(conn)) : "out of memory"));
+  }
+  // Notices (e.g. "relation already exists, skipping") are not errors.
+  PQsetNoticeProcessor(
+      conn, [](void*, const char*) {}, nullptr);
+  if (PQsetClientEncoding(conn, "UTF8") != 0) {
+    return PgError(conn, nullptr, absl::StrCat("setting the client encoding for ", shown));
+  }
+  HARMONIA_RETURN_IF_ERROR(store->Migrate());
+  return store;
+}
+
+absl::Status PostgresStore::Migrate() {
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx,
+                            Transaction::Begin(conn_, "BEGIN", "the schema migration"));
+  // Concurrent openers of a new database migrate one after the other, and
+  // the second finds the work done.
+  HARMONIA_RETURN_IF_ERROR(Run(conn_, "SELECT pg_advisory_xact_lock($1)",
+                               Params().Int(kMigrationLock), PGRES_TUPLES_OK,
+                               "locking the schema for migration")
+                               .status());
+  // Checked first: a role without CREATE may open an up-to-date store.
+  HARMONIA_ASSIGN_OR_RETURN(Result exists,
+                            Run(conn_, "SELECT to_regclass('schema_version') IS NOT NULL", Params(),
+                                PGRES_TUPLES_OK, "reading the schema version"));
+  if (!BoolAt(exists.get(), 0, 0)) {
+    HARMONIA_RETURN_IF_ERROR(
+        Exec(conn_, "CREATE TABLE schema_version (version BIGINT NOT NULL)", "schema_version"));
+  }
+  HARMONIA_ASSIGN_OR_RETURN(Result current_result,
+                            Run(conn_, "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+                                Params(), PGRES_TUPLES_OK, "reading the schema version"));
+  const int64_t current = IntAt(current_result.get(), 0, 0);
+  if (current > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "store ", display_url_, " has schema version ", current, ", newer than this harmonia (",
+        kSchemaVersion, "): upgrade harmonia to use it"));
+  }
+  for (int64_t v = current; v < kSchemaVersion; ++v) {
+    HARMONIA_RETURN_IF_ERROR(
+        Exec(conn_, kMigrations[v], absl::StrCat("schema migration to version ", v + 1)));
+    HARMONIA_RETURN_IF_ERROR(Run(conn_, "INSERT INTO schema_version (version) VALUES ($1)",
+                                 Params().Int(v + 1), PGRES_COMMAND_OK, "schema_version")
+                                 .status());
+  }
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("the schema migration"));
+  schema_version_ = kSchemaVersion;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<WriteStats> PostgresStore::UpsertCustomers(
+    const std::vector<CustomerRow>& all_rows) {
+  // Rows of one batch with the same customer_id: the last one is the value.
+  std::vector<const CustomerRow*> rows = LastPerKey(all_rows);
+  if (rows.empty()) return WriteStats{};
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx,
+                            Transaction::Begin(conn_, "BEGIN", "a customer import"));
+  const int64_t n = static_cast<int64_t>(rows.size());
+  HARMONIA_ASSIGN_OR_RETURN(const int64_t written, BulkWrite(conn_, kCustomers, std::move(rows)));
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("a customer import"));
+  return WriteStats{.written = written, .unchanged = n - written};
+}
+
+absl::StatusOr<WriteStats> PostgresStore::UpsertInputs(const std::vector<InputRow>& all_rows) {
+  // Rows of one batch with the same key: the last one is the value (§6.1);
+  // writing only it keeps a re-import of the same file a no-op.
+  std::vector<const InputRow*> rows = LastPerKey(all_rows);
+  if (rows.empty()) return WriteStats{};
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(conn_, "BEGIN", "an input import"));
+  // Every row's customer must exist: one query for the batch, in the
+  // transaction (customers are never deleted, so none can vanish before the
+  // commit).
+  HARMONIA_ASSIGN_OR_RETURN(std::optional<std::string> unknown, FirstUnknownCustomer(rows));
+  if (unknown) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("input of unknown customer '", *unknown, "': import customers first"));
+  }
+  const int64_t n = static_cast<int64_t>(rows.size());
+  HARMONIA_ASSIGN_OR_RETURN(const int64_t written, BulkWrite(conn_, kInputs, std::move(rows)));
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("an input import"));
+  return WriteStats{.written = written, .unchanged = n - written};
+}
+
+absl::StatusOr<std::optional<std::string>> PostgresStore::FirstUnknownCustomer(
+    const std::vector<const InputRow*>& rows) {
+  // Each customer once, in key order so the index lookups walk forward.
+  absl::flat_hash_set<absl::string_view> distinct;
+  for (const InputRow* r : rows) distinct.insert(r->customer_id);
+  std::vector<std::string> ids(distinct.begin(), distinct.end());
+  std::sort(ids.begin(), ids.end());
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result missing,
+      Run(conn_,
+          "SELECT u.id FROM unnest($1::text[]) AS u (id) WHERE NOT EXISTS (SELECT 1 FROM "
+          "customers c WHERE c.customer_id = u.id)",
+          Params().TextArray(ids), PGRES_TUPLES_OK, "looking up the customers of inputs"));
+  if (PQntuples(missing.get()) == 0) return std::optional<std::string>();
+  absl::flat_hash_set<std::string> unknown;
+  for (int i = 0; i < PQntuples(missing.get()); ++i) unknown.insert(TextAt(missing.get(), i, 0));
+  for (const InputRow* r : rows) {
+    if (unknown.contains(r->customer_id)) return std::optional<std::string>(r->customer_id);
+  }
+  // Not reached: every id returned is one of the rows'.
+  return std::optional<std::string>();
+}
+
+absl::Status PostgresStore::ForEachRow(const char* sql, const Params& params, std::string_view what,
+                                       const std::function<void(const PGresult*, int)>& fn) {
+  // A cursor keeps at most two batches of kFetchRows rows in memory. Planned
+  // for the whole result (cursor_tuple_fraction), not for the first rows,
+  // with room for a hash of a million ids (work_mem) so joins stay in memory.
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx,
+                            Transaction::Begin(conn_,
+                                               "BEGIN READ ONLY; SET LOCAL cursor_tuple_fraction = "
+                                               "1; SET LOCAL work_mem = '256MB'",
+                                               what));
+  const std::string declare = absl::StrCat("DECLARE ", kCursor, " NO SCROLL CURSOR FOR ", sql);
+  HARMONIA_RETURN_IF_ERROR(Run(conn_, declare.c_str(), params, PGRES_COMMAND_OK, what).status());
+  // Each batch is requested before the previous one is handed to fn, so the
+  // server produces it while fn runs.
+  const std::string fetch = absl::StrCat("FETCH FORWARD ", kFetchRows, " FROM ", kCursor);
+  auto request = [&] {
+    return PQsendQueryParams(conn_, fetch.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) == 1
+               ? absl::OkStatus()
+               : PgError(conn_, nullptr, what);
+  };
+  HARMONIA_RETURN_IF_ERROR(request());
+  for (;;) {
+    Result batch(PQgetResult(conn_));
+    // Read to the end of the command's results before anything else is sent.
+    for (Result extra(PQgetResult(conn_)); extra != nullptr; extra.reset(PQgetResult(conn_))) {
+    }
+    if (batch == nullptr || PQresultStatus(batch.get()) != PGRES_TUPLES_OK) {
+      return PgError(conn_, batch.get(), what);
+    }
+    const int n = PQntuples(batch.get());
+    const bool more = n == kFetchRows;
+    if (more) HARMONIA_RETURN_IF_ERROR(request());
+    for (int i = 0; i < n; ++i) fn(batch.get(), i);
+    if (!more) break;
+  }
+  return tx.Commit(what);
+}
+
+absl::StatusOr<int64_t> PostgresStore::CountRows(const char* sql) {
+  HARMONIA_ASSIGN_OR_RETURN(Result r, Run(conn_, sql, Params(), PGRES_TUPLES_OK, "counting"));
+  return IntAt(r.get(), 0, 0);
+}
+
+absl::StatusOr<std::vector<std::string>> PostgresStore::CustomerIds() {
+  std::vector<std::string> ids;
+  HARMONIA_RETURN_IF_ERROR(ForEachRow(
+      "SELECT customer_id FROM customers ORDER BY customer_id", Params(), "listing customers",
+      [&](const PGresult* r, int i) { ids.push_back(TextAt(r, i, 0)); }));
+  return ids;
+}
+
+absl::StatusOr<int64_t> PostgresStore::CountCustomers() {
+  return CountRows("SELECT COUNT(*) FROM customers");
+}
+
+absl::StatusOr<int64_t> PostgresStore::CountInputs() {
+  return CountRows("SELECT COUNT(*) FROM inputs");
+}
+
+absl::StatusOr<std::optional<CustomerRow>> PostgresStore::GetCustomer(const std::string& id) {
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result r, Run(conn_,
+                    "SELECT country, customer_type, specialty, name FROM customers WHERE "
+                    "customer_id = $1",
+                    Params().Text(id), PGRES_TUPLES_OK, "reading a customer"));
+  if (PQntuples(r.get()) == 0) return std::optional<CustomerRow>();
+  const PGresult* q = r.get();
+  return std::optional<CustomerRow>(
+      CustomerRow{id, TextAt(q, 0, 0), TextAt(q, 0, 1), TextAt(q, 0, 2), TextAt(q, 0, 3)});
+}
+
+absl::Status PostgresStore::PublishRuleSet(const RuleSetRecord& r) {
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(conn_, "BEGIN", "a publish"));
+  // Publishers queue here (readers do not), so "versions increase" holds in
+  // commit order, as with SQLite's single writer.
+  HARMONIA_RETURN_IF_ERROR(
+      Exec(conn_, "LOCK TABLE rule_sets IN SHARE ROW EXCLUSIVE MODE", "publishing"));
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result latest,
+      Run(conn_, "SELECT COALESCE(MAX(version), 0) FROM rule_sets WHERE therapy_area = $1",
+          Params().Text(r.therapy_area), PGRES_TUPLES_OK, "publishing"));
+  const int64_t current = IntAt(latest.get(), 0, 0);
+  if (r.version <= current) {
+    return absl::FailedPreconditionError(absl::StrCat("rule set ", r.therapy_area, " v", r.version,
+                                                      ": versions must increase; the store holds v",
+                                                      current));
+  }
+  HARMONIA_RETURN_IF_ERROR(Run(conn_,
+                               "INSERT INTO rule_sets (therapy_area, version, source_text, "
+                               "checksum, published_by, published_at) VALUES ($1, $2, $3, $4, "
+                               "$5, $6)",
+                               Params()
+                                   .Text(r.therapy_area)
+                                   .Int(r.version)
+                                   .Text(r.source_text)
+                                   .Text(r.checksum)
+                                   .Text(r.published_by)
+                                   .Int(r.published_at_unix),
+                               PGRES_COMMAND_OK, "publishing")
+                               .status());
+  return tx.Commit("a publish");
+}
+
+absl::StatusOr<std::optional<RuleSetRecord>> PostgresStore::GetRuleSet(
+    const std::string& therapy_area, std::optional<int64_t> version) {
+  Params params;
+  params.Text(therapy_area);
+  if (version) params.Int(*version);
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result r,
+      Run(conn_,
+          version ? "SELECT version, source_text, checksum, published_by, published_at FROM "
+                    "rule_sets WHERE therapy_area = $1 AND version = $2"
+                  : "SELECT version, source_text, checksum, published_by, published_at FROM "
+                    "rule_sets WHERE therapy_area = $1 ORDER BY version DESC LIMIT 1",
+          params, PGRES_TUPLES_OK, "reading a rule set"));
+  if (PQntuples(r.get()) == 0) return std::optional<RuleSetRecord>();
+  const PGresult* q = r.get();
+  return std::optional<RuleSetRecord>(RuleSetRecord{therapy_area, IntAt(q, 0, 0), TextAt(q, 0, 1),
+                                                    TextAt(q, 0, 2), TextAt(q, 0, 3),
+                                                    IntAt(q, 0, 4)});
+}
+
+absl::StatusOr<std::vector<std::string>> PostgresStore::CustomersInScope(
+    const std::string& country, const std::vector<std::string>& types) {
+  std::vector<std::string> ids;
+  HARMONIA_RETURN_IF_ERROR(
+      ForEachRow("SELECT customer_id FROM customers WHERE country = $1 AND customer_type = "
+                 "ANY ($2) ORDER BY customer_id",
+                 Params().Text(country).TextArray(types), "reading customers in scope",
+                 [&](const PGresult* r, int i) { ids.push_back(TextAt(r, i, 0)); }));
+  return ids;
+}
+
+absl::Status PostgresStore::ScanInputs(const std::string& country, const std::string& therapy_area,
+                                       const std::function<void(const InputRow&)>& fn) {
+  InputRow row;
+  row.therapy_area = therapy_area;
+  return ForEachRow(
+      "SELECT i.customer_id, i.input_id, i.source, i.as_of, i.is_metric, i.value FROM inputs i "
+      "JOIN customers c ON c.customer_id = i.customer_id WHERE c.country = $1 AND "
+      "i.therapy_area = $2",
+      Params().Text(country).Text(therapy_area), "reading inputs", [&](const PGresult* r, int i) {
+        row.customer_id.assign(PQgetvalue(r, i, 0), static_cast<size_t>(PQgetlength(r, i, 0)));
+        row.input_id.assign(PQgetvalue(r, i, 1), static_cast<size_t>(PQgetlength(r, i, 1)));
+        row.source.assign(PQgetvalue(r, i, 2), static_cast<size_t>(PQgetlength(r, i, 2)));
+        row.as_of = static_cast<int32_t>(IntAt(r, i, 3));
+        row.is_metric = BoolAt(r, i, 4);
+        row.value.assign(PQgetvalue(r, i, 5), static_cast<size_t>(PQgetlength(r, i, 5)));
+        fn(row);
+      });
+}
+
+absl::StatusOr<int64_t> PostgresStore::CommitCycle(const CycleRecord& c,
+                                                   const std::vector<AssignmentRow>& rows) {
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(conn_, "BEGIN", "a cycle commit"));
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result inserted,
+      Run(conn_,
+          "INSERT INTO cycles (country, therapy_area, as_of, rule_set_version, options, "
+          "country_config, customers, summary, committed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+          "$8, $9) RETURNING cycle_id",
+          Params()
+              .Text(c.country)
+              .Text(c.therapy_area)
+              .Int(c.as_of)
+              .Int(c.rule_set_version)
+              .Text(c.options)
+              .Text(c.country_config)
+              .Int(static_cast<int64_t>(rows.size()))
+              .Text(c.summary)
+              .Int(c.committed_at_unix),
+          PGRES_TUPLES_OK, "committing a cycle"));
+  const int64_t cycle_id = IntAt(inserted.get(), 0, 0);
+  CopyIn copy(conn_);
+  HARMONIA_RETURN_IF_ERROR(
+      copy.Start("COPY assignments (cycle_id, customer_id, segment, tier, calls, remote, email, "
+                 "events, decided_by, rule_id, rule_set_version, inputs_digest, scores) FROM STDIN",
+                 "committing assignments"));
+  for (const AssignmentRow& r : rows) {
+    copy.Int(cycle_id);
+    copy.Text(r.customer_id);
+    copy.Text(r.segment);
+    copy.Text(r.tier);
+    copy.Int(r.calls);
+    copy.Int(r.remote);
+    copy.Int(r.email);
+    copy.Int(r.events);
+    copy.Text(r.decided_by);
+    copy.Text(r.rule_id);
+    copy.Int(r.rule_set_version);
+    copy.Text(r.inputs_digest);
+    copy.Text(r.scores);
+    HARMONIA_RETURN_IF_ERROR(copy.EndRow());
+  }
+  HARMONIA_RETURN_IF_ERROR(copy.Finish().status());
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("a cycle"));
+  return cycle_id;
+}
+
+absl::StatusOr<std::optional<CycleRecord>> PostgresStore::GetCycle(
+    const std::string& country, const std::string& therapy_area, std::optional<int64_t> cycle_id) {
+  Params params;
+  params.Text(country).Text(therapy_area);
+  if (cycle_id) params.Int(*cycle_id);
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result r, Run(conn_,
+                    cycle_id ? "SELECT cycle_id, as_of, rule_set_version, options, country_config, "
+                               "customers, summary, committed_at FROM cycles WHERE country = $1 "
+                               "AND therapy_area = $2 AND cycle_id = $3"
+                             : "SELECT cycle_id, as_of, rule_set_version, options, country_config, "
+                               "customers, summary, committed_at FROM cycles WHERE country = $1 "
+                               "AND therapy_area = $2 ORDER BY cycle_id DESC LIMIT 1",
+                    params, PGRES_TUPLES_OK, "reading a cycle"));
+  if (PQntuples(r.get()) == 0) return std::optional<CycleRecord>();
+  const PGresult* q = r.get();
+  CycleRecord c;
+  c.cycle_id = IntAt(q, 0, 0);
+  c.country = country;
+  c.therapy_area = therapy_area;
+  c.as_of = static_cast<int32_t>(IntAt(q, 0, 1));
+  c.rule_set_version = IntAt(q, 0, 2);
+  c.options = TextAt(q, 0, 3);
+  c.country_config = TextAt(q, 0, 4);
+  c.customers = IntAt(q, 0, 5);
+  c.summary = TextAt(q, 0, 6);
+  c.committed_at_unix = IntAt(q, 0, 7);
+  return std::optional<CycleRecord>(std::move(c));
+}
+
+absl::StatusOr<std::vector<AssignmentRow>> PostgresStore::GetAssignments(int64_t cycle_id) {
+  std::vector<AssignmentRow> out;
+  HARMONIA_RETURN_IF_ERROR(ForEachRow(
+      "SELECT customer_id, segment, tier, calls, remote, email, events, decided_by, rule_id, "
+      "rule_set_version, inputs_digest, scores FROM assignments WHERE cycle_id = $1 ORDER BY "
+      "customer_id",
+      Params().Int(cycle_id), "reading assignments", [&](const PGresult* q, int i) {
+        AssignmentRow r;
+        r.customer_id = TextAt(q, i, 0);
+        r.segment = TextAt(q, i, 1);
+        r.tier = TextAt(q, i, 2);
+        r.calls = static_cast<int32_t>(IntAt(q, i, 3));
+        r.remote = static_cast<int32_t>(IntAt(q, i, 4));
+        r.email = static_cast<int32_t>(IntAt(q, i, 5));
+        r.events = static_cast<int32_t>(IntAt(q, i, 6));
+        r.decided_by = TextAt(q, i, 7);
+        r.rule_id = TextAt(q, i, 8);
+        r.rule_set_version = IntAt(q, i, 9);
+        r.inputs_digest = TextAt(q, i, 10);
+        r.scores = TextAt(q, i, 11);
+        out.push_back(std::move(r));
+      }));
+  return out;
+}
+
+}  // namespace harmonia::store::internal

@@ -1,0 +1,84 @@
+// The PostgreSQL backend of store.h (libpq, PostgreSQL 15). INTERNAL to
+// store/: use OpenStore("postgresql://…").
+//
+// One connection per Store. Bulk writes go through COPY into a temporary
+// table and one INSERT … ON CONFLICT; large reads stream through a server-side
+// cursor, so no result set is held in client memory at once.
+#ifndef HARMONIA_STORE_INTERNAL_POSTGRES_STORE_H_
+#define HARMONIA_STORE_INTERNAL_POSTGRES_STORE_H_
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "store/store.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace harmonia::store::internal {
+
+// The absl code for a PostgreSQL SQLSTATE (the table in store.h):
+// class 23 → FailedPrecondition, 40001 / 40P01 → Aborted, classes 08, 53, 57
+// → Unavailable, 22 → InvalidArgument, 42501 → PermissionDenied, XX001 /
+// XX002 → DataLoss, anything else (42 included) → Internal.
+absl::StatusCode PostgresErrorCode(std::string_view sqlstate);
+
+// `url` with any password removed (from the user info and from a `password=`
+// query parameter), for messages and logs.
+std::string RedactPostgresUrl(const std::string& url);
+
+class PostgresStore final : public Store {
+ public:
+  // `url` is a libpq connection URI (postgresql:// or postgres://).
+  // InvalidArgument when libpq cannot parse it, Unavailable when the server
+  // cannot be reached, FailedPrecondition when its schema is newer than this
+  // binary.
+  static absl::StatusOr<std::unique_ptr<PostgresStore>> Open(const std::string& url);
+  ~PostgresStore() override;
+
+  int schema_version() const override { return schema_version_; }
+  absl::StatusOr<WriteStats> UpsertCustomers(const std::vector<CustomerRow>& rows) override;
+  absl::StatusOr<WriteStats> UpsertInputs(const std::vector<InputRow>& rows) override;
+  absl::StatusOr<std::vector<std::string>> CustomerIds() override;
+  absl::StatusOr<int64_t> CountCustomers() override;
+  absl::StatusOr<int64_t> CountInputs() override;
+  absl::StatusOr<std::optional<CustomerRow>> GetCustomer(const std::string& id) override;
+  absl::Status PublishRuleSet(const RuleSetRecord& record) override;
+  absl::StatusOr<std::optional<RuleSetRecord>> GetRuleSet(const std::string& therapy_area,
+                                                          std::optional<int64_t> version) override;
+  absl::StatusOr<std::vector<std::string>> CustomersInScope(
+      const std::string& country, const std::vector<std::string>& types) override;
+  absl::Status ScanInputs(const std::string& country, const std::string& therapy_area,
+                          const std::function<void(const InputRow&)>& fn) override;
+  absl::StatusOr<int64_t> CommitCycle(const CycleRecord& cycle,
+                                      const std::vector<AssignmentRow>& rows) override;
+  absl::StatusOr<std::optional<CycleRecord>> GetCycle(const std::string& country,
+                                                      const std::string& therapy_area,
+                                                      std::optional<int64_t> cycle_id) override;
+  absl::StatusOr<std::vector<AssignmentRow>> GetAssignments(int64_t cycle_id) override;
+
+ private:
+  class Params;
+
+  PostgresStore(pg_conn* conn, std::string display_url)
+      : conn_(conn), display_url_(std::move(display_url)) {}
+  absl::Status Migrate();
+  absl::StatusOr<int64_t> CountRows(const char* sql);
+  // Runs `sql` (a SELECT) through a cursor in a read-only transaction and
+  // calls fn(result, row) for every row, a batch of rows at a time.
+  absl::Status ForEachRow(const char* sql, const Params& params, std::string_view what,
+                          const std::function<void(const pg_result*, int)>& fn);
+  // The first customer of `rows` (in order) the store does not know, if any.
+  absl::StatusOr<std::optional<std::string>> FirstUnknownCustomer(
+      const std::vector<const InputRow*>& rows);
+
+  pg_conn* conn_;
+  std::string display_url_;  // the URL without its password
+  int schema_version_ = 0;
+};
+
+}  // namespace harmonia::store::internal
+
+#endif  // HARMONIA_STORE_INTERNAL_POSTGRES_STORE_H_
