@@ -20,6 +20,10 @@ int RunRulesPublish(int argc, char** argv, int first);
 int RunCycleRun(int argc, char** argv, int first);
 int RunExport(int argc, char** argv, int first);
 
+// Who runs this command, for the store's records and audit log: $USER, or
+// "uid:N" when it is not set.
+std::string CliPrincipal();
+
 // Compiles a rule-set file, printing its issues to stderr. Null on errors.
 std::shared_ptr<const engine::RuleSet> LoadRuleSetFile(const std::string& path,
                                                        bool print_warnings);

@@ -14,8 +14,10 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "common/json.h"
 #include "common/strings.h"
 #include "exchange/exchange.h"
 #include "store/store.h"
@@ -192,6 +194,11 @@ int RunImport(int argc, char** argv, int first) {
   const size_t customer_problems = problems.size();
   absl::StatusOr<store::WriteStats> written = db.UpsertCustomers(customers);
   if (!written.ok()) return finish(1, std::string(written.status().message()));
+  JsonObject audit;  // what the import changed, for the audit log
+  audit.Add("customers.csv", JsonObject()
+                                 .Add("loaded", static_cast<int64_t>(customers.size()))
+                                 .Add("written", written->written)
+                                 .Add("rejected", static_cast<int64_t>(customer_problems)));
   absl::StrAppendFormat(
       &summary, "  customers.csv: %d rows loaded (%s), %d rejected\n", customers.size(),
       Describe(*written, static_cast<int64_t>(customers.size())), customer_problems);
@@ -241,13 +248,20 @@ int RunImport(int argc, char** argv, int first) {
     const store::WriteStats total = writer.total();
     absl::StrAppendFormat(&summary, "  %s: %d rows loaded (%s), %d rejected\n", file, loaded,
                           Describe(total, loaded), problems.size() - before);
+    audit.Add(file, JsonObject()
+                        .Add("loaded", loaded)
+                        .Add("written", total.written)
+                        .Add("rejected", static_cast<int64_t>(problems.size() - before)));
   }
+  absl::StatusOr<int64_t> audited = db.AppendAudit(
+      {0, absl::ToUnixSeconds(absl::Now()), CliPrincipal(), "import", dir, "", audit.str()});
+  if (!audited.ok()) return finish(1, std::string(audited.status().message()));
 
   finish(0, "");
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::fprintf(stderr, "import: %s into %s in %.1f s\n%s", dir.c_str(), args->Get("store").c_str(),
-               seconds, summary.c_str());
+  std::fprintf(stderr, "import: %s into %s in %.1f s\n%s", dir.c_str(),
+               store::DisplayUrl(args->Get("store")).c_str(), seconds, summary.c_str());
   return 0;
 }
 

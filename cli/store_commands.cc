@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -47,16 +48,17 @@ absl::StatusOr<std::unique_ptr<store::Store>> OpenFromArgs(const Args& args) {
   return store::OpenStore(args.Get("store"));
 }
 
-std::string Principal() {
+}  // namespace
+
+std::string CliPrincipal() {
   if (const char* u = std::getenv("USER"); u != nullptr && *u) return u;
   return absl::StrCat("uid:", getuid());
 }
 
-}  // namespace
-
 int RunRulesPublish(int argc, char** argv, int first) {
-  const std::vector<FlagSpec> specs = {{"store", "URL", "the store: sqlite:PATH or postgresql://…", true},
-                                       {"help", "", "show this help"}};
+  const std::vector<FlagSpec> specs = {
+      {"store", "URL", "the store: sqlite:PATH or postgresql://…", true},
+      {"help", "", "show this help"}};
   const char* usage =
       "usage: harmonia rules publish --store URL FILE…\n\nCompiles each rule set (its test "
       "cases must pass) and stores it as a new, immutable version; versions must increase.\n";
@@ -92,7 +94,7 @@ int RunRulesPublish(int argc, char** argv, int first) {
                   static_cast<unsigned long long>(h.high64),
                   static_cast<unsigned long long>(h.low64));
     absl::Status s = (*db)->PublishRuleSet({rules->therapy_area, rules->version, *text, checksum,
-                                            Principal(), absl::ToUnixSeconds(absl::Now())});
+                                            CliPrincipal(), absl::ToUnixSeconds(absl::Now())});
     if (!s.ok()) {
       std::fprintf(stderr, "%s: not published: %s\n", path.c_str(),
                    std::string(s.message()).c_str());
@@ -113,12 +115,15 @@ int RunCycleRun(int argc, char** argv, int first) {
       {"ta", "TA", "the therapy area", true},
       {"countries", "DIR", "folder of country files (default: countries)"},
       {"as-of", "DATE", "the cycle date, YYYY-MM-DD (default: today in the country's time zone)"},
+      {"refinements", "FILE",
+       "refinements.csv to submit to the store first (kept; applied by this and later cycles)"},
       {"threads", "N", "threads for evaluation (default: all cores)"},
       {"help", "", "show this help"}};
   const char* usage =
       "usage: harmonia cycle run --store URL --country CC --ta TA [--countries DIR] "
-      "[--as-of DATE]\n\nRuns one cycle in-process against the store with the latest rule-set "
-      "version the country's pin allows, and commits all assignments in one transaction.\n";
+      "[--as-of DATE] [--refinements FILE]\n\nRuns one cycle in-process against the store with "
+      "the latest rule-set version the country's pin allows, applies the market's stored "
+      "refinements, and commits all assignments in one transaction.\n";
   if (WantsHelp(argc, argv, first, usage, specs)) return 0;
   absl::StatusOr<Args> args = ParseArgs("cycle run", specs, argc, argv, first);
   if (!args.ok()) return Fail(args.status());
@@ -160,12 +165,44 @@ int RunCycleRun(int argc, char** argv, int first) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   absl::StatusOr<long long> threads = args->GetInt("threads", cores, 1, 256);
   if (!threads.ok()) return Fail(threads.status());
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  // --refinements: stored first (durable whatever the cycle does), each
+  // row's request id remembered to name its line in the report.
+  absl::flat_hash_map<std::string, int64_t> line_of_request;
+  std::string ref_file;
+  if (args->Has("refinements")) {
+    const std::string ref_path = args->Get("refinements");
+    ref_file = ref_path.substr(ref_path.find_last_of('/') + 1);
+    std::vector<exchange::RowProblem> problems;
+    absl::StatusOr<std::vector<engine::Refinement>> rows =
+        exchange::ReadRefinements(ref_path, &problems);
+    for (const exchange::RowProblem& p : problems) {
+      std::fprintf(stderr, "%s\n", exchange::FormatProblem(p).c_str());
+    }
+    if (!rows.ok()) return Fail(rows.status());
+    absl::StatusOr<std::vector<store::Store::Submitted>> stored =
+        store::SubmitRefinementRows(**db, *country.config, *rows, now);
+    if (!stored.ok()) return Fail(stored.status());
+    int64_t fresh = 0, again = 0;
+    for (size_t k = 0; k < stored->size(); ++k) {
+      const store::Store::Submitted& sub = (*stored)[k];
+      line_of_request.emplace(sub.record.request_id, (*rows)[k].line);
+      ++(sub.duplicate ? again : fresh);
+      if (!sub.duplicate && sub.record.status == store::RefinementStatus::kRejected) {
+        std::fprintf(stderr, "%s:%lld: refinement rejected: %s\n", ref_file.c_str(),
+                     static_cast<long long>((*rows)[k].line), sub.record.status_reason.c_str());
+      }
+    }
+    std::fprintf(stderr, "%s: %lld refinements stored, %lld already in the store\n",
+                 ref_file.c_str(), static_cast<long long>(fresh), static_cast<long long>(again));
+  }
   store::StoreCycleOptions options{.country = &*country.config,
                                    .country_text = *text,
                                    .therapy_area = args->Get("ta"),
                                    .as_of = as_of,
                                    .threads = static_cast<int>(*threads),
-                                   .now_unix = absl::ToUnixSeconds(absl::Now())};
+                                   .now_unix = now,
+                                   .run_by = CliPrincipal()};
   absl::StatusOr<store::StoreCycleResult> result = store::RunStoreCycle(**db, options);
   if (!result.ok()) return Fail(result.status());
   const store::CycleRecord& c = result->cycle;
@@ -173,6 +210,29 @@ int RunCycleRun(int argc, char** argv, int first) {
                static_cast<long long>(c.cycle_id), c.country.c_str(), c.therapy_area.c_str(),
                static_cast<long long>(c.rule_set_version), FormatIsoDate(c.as_of).c_str(),
                static_cast<long long>(c.customers), c.summary.c_str());
+  for (const store::RefinementResult& r : result->refinements) {
+    auto line = line_of_request.find(r.request_id);
+    const std::string where = line != line_of_request.end()
+                                  ? absl::StrCat(ref_file, ":", line->second, ": ")
+                                  : std::string();
+    const char* what = r.status == store::RefinementStatus::kApplied   ? "applied"
+                       : r.status == store::RefinementStatus::kExpired ? "expired"
+                                                                       : "rejected";
+    std::fprintf(stderr, "%srefinement %s %s%s%s\n", where.c_str(), r.request_id.c_str(), what,
+                 r.message.empty() ? "" : ": ", r.message.c_str());
+  }
+  if (!result->refinements.empty() || result->awaiting_approval > 0) {
+    int64_t applied = 0;
+    for (const store::RefinementResult& r : result->refinements) {
+      applied += r.status == store::RefinementStatus::kApplied;
+    }
+    std::fprintf(stderr,
+                 "  refinements: %lld applied of %zu considered (quota %lld); %lld "
+                 "awaiting approval\n",
+                 static_cast<long long>(applied), result->refinements.size(),
+                 static_cast<long long>(result->refinement_quota),
+                 static_cast<long long>(result->awaiting_approval));
+  }
   if (result->unknown_inputs > 0) {
     std::fprintf(stderr, "  %lld stored value%s for inputs this rule set does not have\n",
                  static_cast<long long>(result->unknown_inputs),

@@ -341,7 +341,8 @@ CycleOutput RunCycle(const CycleInput& in) {
       // Latest valid refinement wins; the same customer uses no more quota.
       out.refinements[it->second].status = RefinementOutcome::Status::kSuperseded;
       out.refinements[it->second].message =
-          absl::StrCat("superseded by the later refinement on line ", ref.line);
+          ref.label.empty() ? absl::StrCat("superseded by the later refinement on line ", ref.line)
+                            : absl::StrCat("superseded by the later refinement, ", ref.label);
       it->second = r;
     } else {
       if (distinct >= out.refinement_quota) {
@@ -374,6 +375,17 @@ CycleOutput RunCycle(const CycleInput& in) {
     ++out.refined;
   }
   return out;
+}
+
+std::string OutOfScopeReason(std::string_view country, std::string_view type,
+                             std::string_view cycle_country,
+                             const std::vector<std::string>& applies_to) {
+  if (country != cycle_country) return absl::StrCat("country is ", Sv(country));
+  if (std::find(applies_to.begin(), applies_to.end(), type) == applies_to.end()) {
+    return absl::StrCat("customer type ", Quoted(type), " is not in the rule set's applies_to (",
+                        absl::StrJoin(applies_to, ", "), ")");
+  }
+  return "";
 }
 
 }  // namespace harmonia::engine

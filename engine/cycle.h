@@ -111,6 +111,9 @@ struct Refinement {
   std::string comment;
   std::string submitted_by;
   int64_t line = 0;  // where it came from, for messages
+  // How messages name it when it does not come from a file line (e.g.
+  // "request r-17" for one from the store); empty = "line N".
+  std::string label;
 };
 
 struct RefinementOutcome {
@@ -146,6 +149,12 @@ struct CycleOutput {
 };
 
 CycleOutput RunCycle(const CycleInput& input);
+
+// Why a customer of `country` and `type` is not in scope of a cycle of
+// `cycle_country` whose rule set applies to `applies_to`; empty when it is.
+std::string OutOfScopeReason(std::string_view country, std::string_view type,
+                             std::string_view cycle_country,
+                             const std::vector<std::string>& applies_to);
 
 // The inputs_digest of one customer: a 128-bit XXH3 of the therapy area, the
 // input ids, the options' canonical text and the customer's effective values.

@@ -192,13 +192,9 @@ absl::StatusOr<Universe> ReadCustomers(const std::string& path, const std::strin
           ++u.rejected;
           return;
         }
-        if (cc != country) {
-          u.out_of_scope.emplace(std::string(id), absl::StrCat("country is ", std::string(cc)));
-        } else if (std::find(applies_to.begin(), applies_to.end(), type) == applies_to.end()) {
-          u.out_of_scope.emplace(
-              std::string(id),
-              absl::StrCat("customer type ", Quoted(type), " is not in the rule set's applies_to (",
-                           absl::StrJoin(applies_to, ", "), ")"));
+        if (std::string why = engine::OutOfScopeReason(cc, type, country, applies_to);
+            !why.empty()) {
+          u.out_of_scope.emplace(std::string(id), std::move(why));
         } else {
           u.ids.emplace_back(id);
         }

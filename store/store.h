@@ -10,8 +10,11 @@
 //
 // The store holds customers, their answers and metrics (raw, as imported:
 // validation against a rule set happens when a cycle selects inputs),
-// published rule-set versions, and committed cycles with their assignments.
-// Refinements and the audit log follow (issue #3).
+// published rule-set versions, committed cycles with their assignments and
+// quality figures, field refinements with their lifecycle, and an
+// append-only audit log. Every mutation that the audit log records (publish,
+// refinement submitted or decided, cycle) is written in the same transaction
+// as its audit entry: there is never a change without its entry.
 //
 // Errors: absl::Status codes per STYLE.md — InvalidArgument (bad URL or
 // rows, e.g. text that is not UTF-8 for PostgreSQL), NotFound,
@@ -34,6 +37,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -42,7 +46,7 @@
 namespace harmonia::store {
 
 // The schema version this binary writes; a store at a higher version is refused.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 struct CustomerRow {
   std::string customer_id;
@@ -53,8 +57,9 @@ struct CustomerRow {
 };
 
 // One answer or metric value as users exchange them (DESIGN §7). The key is
-// (customer, therapy area, input, source, as_of): importing a row with the
-// same key again replaces its value (the row imported last wins a tie, §6.1).
+// (customer, therapy area, answer or metric, input, source, as_of): importing
+// a row with the same key again replaces its value (the row imported last
+// wins a tie, §6.1).
 struct InputRow {
   std::string customer_id;
   std::string therapy_area;
@@ -83,6 +88,18 @@ struct RuleSetRecord {
   int64_t published_at_unix = 0;
 };
 
+// One entry of the append-only audit log (DESIGN §8): who did what, when,
+// and the state before and after (JSON objects; "" when there is none).
+struct AuditEntry {
+  int64_t audit_id = 0;  // assigned by the store, increasing
+  int64_t at_unix = 0;
+  std::string principal;  // who
+  std::string action;     // e.g. rules.publish, refinement.submit, cycle.commit, import
+  std::string object;     // what, e.g. "oncology v3", "DE/oncology cycle 7", a request id
+  std::string before;
+  std::string after;
+};
+
 // One committed cycle of one (country, therapy area).
 struct CycleRecord {
   int64_t cycle_id = 0;  // assigned by CommitCycle, increasing
@@ -95,6 +112,65 @@ struct CycleRecord {
   int64_t customers = 0;
   std::string summary;  // human-readable counts (decided by, data quality)
   int64_t committed_at_unix = 0;
+  std::string status = "committed";  // the only status a stored cycle has so far
+  std::string quality;               // the quality figures, a JSON object
+  std::string run_by;                // the principal that ran it (audited)
+};
+
+// A field refinement's lifecycle (DESIGN §2, §6.6):
+//
+//   submitted ─┬─▶ accepted ─┬─▶ applied ─▶ expired
+//              ├─▶ approved ─┘
+//              ├─▶ rejected
+//              └─▶ withdrawn
+//   and from accepted, approved or applied: ─▶ rejected (by a cycle: over
+//   the quota, say), ─▶ expired (superseded), ─▶ withdrawn; applied ─▶
+//   applied (one more cycle). rejected, expired and withdrawn are final.
+//
+// accepted: valid and no approval needed; approved: valid and approved by
+// country ops. A cycle applies accepted, approved and applied refinements; a
+// refinement applied in `valid_cycles` cycles, or superseded by a later one
+// for the same customer, expires. RefinementTransitionAllowed is the rule.
+enum class RefinementStatus : uint8_t {
+  kSubmitted,
+  kAccepted,
+  kApproved,
+  kRejected,
+  kApplied,
+  kExpired,
+  kWithdrawn,
+};
+const char* RefinementStatusName(RefinementStatus status);
+std::optional<RefinementStatus> ParseRefinementStatus(std::string_view name);
+// Whether the lifecycle above allows `from` → `to`.
+bool RefinementTransitionAllowed(RefinementStatus from, RefinementStatus to);
+
+struct RefinementRecord {
+  int64_t refinement_id = 0;  // assigned by the store: submission order
+  std::string request_id;     // the submitter's idempotency key, unique in the store
+  std::string country;
+  std::string therapy_area;
+  std::string customer_id;
+  std::string segment;  // empty = keep the segment, change calls only
+  int32_t calls_delta = 0;
+  std::string reason;
+  std::string comment;
+  std::string submitted_by;
+  int64_t submitted_at_unix = 0;
+  RefinementStatus status = RefinementStatus::kSubmitted;
+  std::string status_reason;  // why rejected / expired / withdrawn
+  std::string decided_by;     // who approved, rejected or withdrew it
+  int64_t updated_at_unix = 0;
+  int32_t cycles_applied = 0;  // cycles whose assignments it changed
+  int64_t last_cycle_id = 0;   // the latest of them, 0 = none
+};
+
+// What a cycle commit does to one refinement.
+struct RefinementUpdate {
+  int64_t refinement_id = 0;
+  RefinementStatus status = RefinementStatus::kApplied;
+  std::string status_reason;
+  bool applied = false;  // counts the cycle in cycles_applied / last_cycle_id
 };
 
 // One row of assignments.csv (DESIGN §7) plus the scores.
@@ -135,8 +211,9 @@ class Store {
   virtual absl::StatusOr<int64_t> CountInputs() = 0;
   virtual absl::StatusOr<std::optional<CustomerRow>> GetCustomer(const std::string& id) = 0;
 
-  // Stores a new version. FailedPrecondition when `version` is not above the
-  // latest stored version of the therapy area (versions strictly increase).
+  // Stores a new version with its audit entry (rules.publish, by
+  // published_by). FailedPrecondition when `version` is not above the latest
+  // stored version of the therapy area (versions strictly increase).
   virtual absl::Status PublishRuleSet(const RuleSetRecord& record) = 0;
 
   // A stored version, or the latest when `version` is nullopt; nullopt when
@@ -154,10 +231,15 @@ class Store {
   virtual absl::Status ScanInputs(const std::string& country, const std::string& therapy_area,
                                   const std::function<void(const InputRow&)>& fn) = 0;
 
-  // Writes the cycle and all its assignments in one transaction: readers see
-  // the whole previous cycle or the whole new one. Returns the new cycle_id.
+  // Writes the cycle, all its assignments, the refinements' new statuses and
+  // an audit entry (cycle.commit, by cycle.run_by) in one transaction:
+  // readers see the whole previous cycle or the whole new one. Returns the
+  // new cycle_id. NotFound (nothing written) when an update names an unknown
+  // refinement; FailedPrecondition when the lifecycle forbids the change.
+  // REQUIRES: each refinement appears in `refinements` at most once.
   virtual absl::StatusOr<int64_t> CommitCycle(const CycleRecord& cycle,
-                                              const std::vector<AssignmentRow>& rows) = 0;
+                                              const std::vector<AssignmentRow>& rows,
+                                              const std::vector<RefinementUpdate>& refinements) = 0;
 
   // The latest committed cycle of (country, therapy area), or the one with
   // `cycle_id`; nullopt when there is none.
@@ -167,12 +249,66 @@ class Store {
 
   // A cycle's assignments in customer-id order.
   virtual absl::StatusOr<std::vector<AssignmentRow>> GetAssignments(int64_t cycle_id) = 0;
+
+  // The committed cycles of (country, therapy area), oldest first.
+  virtual absl::StatusOr<std::vector<CycleRecord>> ListCycles(const std::string& country,
+                                                              const std::string& therapy_area) = 0;
+
+  // One customer's assignment in a cycle (history: "segment of X as of cycle
+  // N"); nullopt when the cycle does not hold the customer.
+  virtual absl::StatusOr<std::optional<AssignmentRow>> GetAssignment(
+      int64_t cycle_id, const std::string& customer_id) = 0;
+
+  // Stores new refinements in one transaction, each with its audit entry
+  // (refinement.submit, by submitted_by), and returns them as stored, in
+  // order. A request_id already stored is not written again: its original
+  // record is returned (idempotent retries), and `duplicate` says so. The
+  // status given is kept (the caller validated: submitted, accepted or
+  // rejected; InvalidArgument for any other, nothing written);
+  // refinement_id, cycles_applied and last_cycle_id are assigned.
+  struct Submitted {
+    RefinementRecord record;
+    bool duplicate = false;
+  };
+  virtual absl::StatusOr<std::vector<Submitted>> SubmitRefinements(
+      const std::vector<RefinementRecord>& rows) = 0;
+
+  // The refinements of (country, therapy area) whose status is in
+  // `statuses` (all when empty), in submission order.
+  virtual absl::StatusOr<std::vector<RefinementRecord>> ListRefinements(
+      const std::string& country, const std::string& therapy_area,
+      const std::vector<RefinementStatus>& statuses) = 0;
+
+  virtual absl::StatusOr<std::optional<RefinementRecord>> GetRefinement(
+      const std::string& request_id) = 0;
+
+  // Moves one refinement to `status` (approve, reject, withdraw) with its
+  // audit entry (refinement.<status>, by `by`), and returns it as stored.
+  // NotFound for an unknown request_id; FailedPrecondition, naming both
+  // statuses, when the lifecycle forbids the change.
+  virtual absl::StatusOr<RefinementRecord> DecideRefinement(const std::string& request_id,
+                                                            RefinementStatus status,
+                                                            const std::string& reason,
+                                                            const std::string& by,
+                                                            int64_t at_unix) = 0;
+
+  // Appends an entry to the audit log for a change the store does not audit
+  // itself (e.g. an import); returns its audit_id.
+  virtual absl::StatusOr<int64_t> AppendAudit(const AuditEntry& entry) = 0;
+
+  // Audit entries with audit_id > after_id, oldest first, at most `limit`
+  // (all when negative). Ids increase in commit order, so paging with the
+  // last id seen never misses an entry.
+  virtual absl::StatusOr<std::vector<AuditEntry>> ListAudit(int64_t after_id, int64_t limit) = 0;
 };
 
 // Opens (creating if needed) the store at `url` and brings its schema up to
 // kSchemaVersion, never destroying data. FailedPrecondition for a store whose
 // schema is newer than this binary; InvalidArgument for an unknown URL scheme.
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url);
+
+// `url` as messages and logs may show it: without any password.
+std::string DisplayUrl(const std::string& url);
 
 }  // namespace harmonia::store
 

@@ -1,10 +1,13 @@
 #include "store/store_cycle.h"
 
+#include <xxhash.h>
+
 #include <charconv>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/json.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 
@@ -31,7 +34,101 @@ std::string JoinIssues(const std::vector<Issue>& issues) {
   return out;
 }
 
+// The quality figures stored with the cycle (a JSON object): what the cycle
+// decided and how, and the data quality of its inputs.
+std::string QualityJson(const engine::RuleSet& rules, const std::vector<AssignmentRow>& rows,
+                        const StoreCycleResult& r) {
+  JsonObject decided;
+  for (int d = 0; d < static_cast<int>(r.decided_by.size()); ++d) {
+    decided.Add(engine::DecidedByName(static_cast<engine::DecidedBy>(d)), r.decided_by[d]);
+  }
+  // Segment and tier sizes, in rule-set order ("" = no segment: a conflict).
+  absl::flat_hash_map<std::string, int64_t> segment_count, tier_count;
+  for (const AssignmentRow& a : rows) {
+    ++segment_count[a.segment];
+    ++tier_count[a.tier];
+  }
+  JsonObject segments, tiers;
+  for (const engine::Segment& seg : rules.segments) segments.Add(seg.id, segment_count[seg.id]);
+  if (segment_count[""] > 0) segments.Add("", segment_count[""]);
+  for (const std::string& t : rules.tiers) tiers.Add(t, tier_count[t]);
+  JsonObject quality, candidates;
+  for (int k = 0; k < engine::kNumInputIssues; ++k) {
+    JsonObject by_source;
+    for (int src = 0; src < engine::kNumSources; ++src) {
+      by_source.Add(engine::SourceName(static_cast<engine::Source>(src)),
+                    r.quality.by_kind_source[k][src]);
+    }
+    quality.Add(engine::InputIssueName(static_cast<engine::InputIssue>(k)), by_source);
+  }
+  for (int src = 0; src < engine::kNumSources; ++src) {
+    candidates.Add(engine::SourceName(static_cast<engine::Source>(src)),
+                   r.quality.candidates_by_source[src]);
+  }
+  std::array<int64_t, 7> by_status{};
+  for (const RefinementResult& ref : r.refinements) ++by_status[static_cast<int>(ref.status)];
+  JsonObject refinements;
+  refinements.Add("applied", by_status[static_cast<int>(RefinementStatus::kApplied)])
+      .Add("rejected", by_status[static_cast<int>(RefinementStatus::kRejected)])
+      .Add("expired", by_status[static_cast<int>(RefinementStatus::kExpired)])
+      .Add("awaiting_approval", r.awaiting_approval)
+      .Add("quota", r.refinement_quota);
+  return JsonObject()
+      .Add("customers", static_cast<int64_t>(rows.size()))
+      .Add("decided_by", decided)
+      .Add("segments", segments)
+      .Add("tiers", tiers)
+      .Add("data_quality", quality)
+      .Add("candidates_by_source", candidates)
+      .Add("unknown_inputs", r.unknown_inputs)
+      .Add("refinements", refinements)
+      .str();
+}
+
 }  // namespace
+
+absl::StatusOr<std::vector<Store::Submitted>> SubmitRefinementRows(
+    Store& store, const engine::CountryConfig& country, const std::vector<engine::Refinement>& rows,
+    int64_t now_unix) {
+  std::vector<RefinementRecord> records;
+  records.reserve(rows.size());
+  for (const engine::Refinement& row : rows) {
+    RefinementRecord r;
+    r.request_id = row.request_id;
+    if (r.request_id.empty()) {
+      // Content-derived, so the same file submitted twice is stored once.
+      const std::string content =
+          absl::StrCat(country.country, "\x1f", row.customer_id, "\x1f", row.therapy_area, "\x1f",
+                       row.segment, "\x1f", row.calls_delta, "\x1f", row.reason, "\x1f",
+                       row.comment, "\x1f", row.submitted_by);
+      const XXH128_hash_t h = XXH3_128bits(content.data(), content.size());
+      r.request_id = absl::StrFormat("auto-%016x%016x", h.high64, h.low64);
+    }
+    r.country = country.country;
+    r.therapy_area = row.therapy_area;
+    r.customer_id = row.customer_id;
+    r.segment = row.segment;
+    r.reason = row.reason;
+    r.comment = row.comment;
+    r.submitted_by = row.submitted_by;
+    r.submitted_at_unix = now_unix;
+    r.status = country.refinement.requires_approval ? RefinementStatus::kSubmitted
+                                                    : RefinementStatus::kAccepted;
+    if (!row.calls_delta.empty()) {
+      const char* b = row.calls_delta.data();
+      const char* e = b + row.calls_delta.size();
+      auto [ptr, ec] = std::from_chars(b, e, r.calls_delta);
+      if (ec != std::errc() || ptr != e || r.calls_delta < -10000 || r.calls_delta > 10000) {
+        r.calls_delta = 0;
+        r.status = RefinementStatus::kRejected;
+        r.status_reason = absl::StrCat("calls_delta ", Quoted(row.calls_delta),
+                                       " is not a whole number from -10000 to 10000");
+      }
+    }
+    records.push_back(std::move(r));
+  }
+  return store.SubmitRefinements(records);
+}
 
 absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOptions& o) {
   const engine::CountryConfig& country = *o.country;
@@ -112,6 +209,42 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
     }
   }
 
+  // Refinements (§6.6): the market's live ones, in submission order.
+  HARMONIA_ASSIGN_OR_RETURN(
+      std::vector<RefinementRecord> stored,
+      store.ListRefinements(country.country, o.therapy_area,
+                            {RefinementStatus::kSubmitted, RefinementStatus::kAccepted,
+                             RefinementStatus::kApproved, RefinementStatus::kApplied}));
+  std::vector<RefinementUpdate> updates;
+  std::vector<engine::Refinement> refinements;
+  std::vector<const RefinementRecord*> considered;
+  for (const RefinementRecord& ref : stored) {
+    if (ref.status == RefinementStatus::kSubmitted) {
+      ++result.awaiting_approval;
+      continue;
+    }
+    if (ref.status == RefinementStatus::kApplied &&
+        ref.cycles_applied >= country.refinement.valid_cycles) {
+      std::string why = absl::StrCat("applied in ", ref.cycles_applied, " cycles (valid_cycles ",
+                                     country.refinement.valid_cycles, ")");
+      updates.push_back({ref.refinement_id, RefinementStatus::kExpired, why, false});
+      result.refinements.push_back(
+          {ref.request_id, ref.customer_id, RefinementStatus::kExpired, std::move(why)});
+      continue;
+    }
+    refinements.push_back({ref.request_id, ref.customer_id, ref.therapy_area, ref.segment,
+                           absl::StrCat(ref.calls_delta), ref.reason, ref.comment, ref.submitted_by,
+                           0, absl::StrCat("request ", ref.request_id)});
+    considered.push_back(&ref);
+  }
+  in.refinements = &refinements;
+  in.out_of_scope_reason = [&](const std::string& id) -> std::string {
+    absl::StatusOr<std::optional<CustomerRow>> c = store.GetCustomer(id);
+    if (!c.ok() || !c->has_value()) return "";
+    return engine::OutOfScopeReason((*c)->country, (*c)->customer_type, country.country,
+                                    rules->applies_to);
+  };
+
   const engine::Batch batch = selector.batch();
   engine::Evaluator evaluator(rules, options);
   in.evaluator = &evaluator;
@@ -151,6 +284,25 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
     ++result.decided_by[static_cast<int>(r.decided_by[i])];
   }
   result.quality = selector.quality();
+  result.refinement_quota = out.refinement_quota;
+  for (size_t k = 0; k < considered.size(); ++k) {
+    const RefinementRecord& ref = *considered[k];
+    const engine::RefinementOutcome& outcome = out.refinements[k];
+    RefinementUpdate u{ref.refinement_id, RefinementStatus::kApplied, "", true};
+    switch (outcome.status) {
+      case engine::RefinementOutcome::Status::kApplied:
+        break;
+      case engine::RefinementOutcome::Status::kSuperseded:
+        u = {ref.refinement_id, RefinementStatus::kExpired, outcome.message, false};
+        break;
+      case engine::RefinementOutcome::Status::kRejected:
+      case engine::RefinementOutcome::Status::kOtherTherapyArea:  // not listed for this TA
+        u = {ref.refinement_id, RefinementStatus::kRejected, outcome.message, false};
+        break;
+    }
+    result.refinements.push_back({ref.request_id, ref.customer_id, u.status, u.status_reason});
+    updates.push_back(std::move(u));
+  }
 
   CycleRecord& c = result.cycle;
   c.country = country.country;
@@ -161,6 +313,8 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
   c.country_config = o.country_text;
   c.customers = static_cast<int64_t>(ids.size());
   c.committed_at_unix = o.now_unix;
+  c.run_by = o.run_by;
+  c.quality = QualityJson(*rules, rows, result);
   const auto& d = result.decided_by;
   c.summary = absl::StrFormat(
       "decided by: rules %d, unprofiled %d, pull_through %d, refinement %d, conflict %d; data "
@@ -169,7 +323,7 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
       result.quality.Total(engine::InputIssue::kStale),
       result.quality.Total(engine::InputIssue::kFuture),
       result.quality.Total(engine::InputIssue::kSourceNotUsed));
-  HARMONIA_ASSIGN_OR_RETURN(c.cycle_id, store.CommitCycle(c, rows));
+  HARMONIA_ASSIGN_OR_RETURN(c.cycle_id, store.CommitCycle(c, rows, updates));
   return result;
 }
 

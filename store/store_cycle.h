@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/country_config.h"
@@ -24,20 +25,52 @@ struct StoreCycleOptions {
   int32_t as_of = 0;  // the cycle date, days since 1970-01-01
   int threads = 1;
   int64_t now_unix = 0;  // commit time to record
+  std::string run_by;    // the principal, for the cycle record and the audit log
+};
+
+// What the cycle did with one stored refinement.
+struct RefinementResult {
+  std::string request_id;
+  std::string customer_id;
+  RefinementStatus status;  // applied, rejected or expired
+  std::string message;      // why rejected or expired
 };
 
 struct StoreCycleResult {
-  CycleRecord cycle;  // as committed, with its cycle_id
+  CycleRecord cycle;  // as committed, with its cycle_id and quality figures
   engine::DataQuality quality;
   std::array<int64_t, 5> decided_by{};  // by engine::DecidedBy
   int64_t unknown_inputs = 0;           // stored values for ids the rule set does not have
+  // The refinements the cycle considered: those expired for their age first,
+  // then the others in submission order.
+  std::vector<RefinementResult> refinements;
+  int64_t refinement_quota = 0;
+  int64_t awaiting_approval = 0;  // submitted, not yet approved: not applied
 };
 
+// Runs the cycle. Refinements (§6.6): the stored accepted, approved and
+// applied refinements of the market, in submission order, go through the
+// engine's checks; the cycle commits their new statuses with the
+// assignments — applied (one more cycle counted), rejected with the engine's
+// reason, or expired (superseded by a later one for the customer, or applied
+// in `valid_cycles` cycles already).
+//
 // NotFound: no published rule set (or not the pinned version) for the therapy
 // area. FailedPrecondition: the country does not run the therapy area.
 // InvalidArgument: the stored rule set no longer compiles, or the country's
 // options are not on its menu (the message lists the issues).
 absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOptions& options);
+
+// Stores the rows of a refinements.csv (DESIGN §7) as refinements of
+// `country`, each under its therapy area: accepted, or submitted (awaiting
+// approval) when the country requires approval; rejected at once when
+// calls_delta is not a whole number from -10000 to 10000. A row without a
+// request_id gets one derived from its content ("auto-" and a hash), so a
+// file submitted twice is stored once. Returns the stored records, parallel
+// to `rows` (duplicates report the original).
+absl::StatusOr<std::vector<Store::Submitted>> SubmitRefinementRows(
+    Store& store, const engine::CountryConfig& country, const std::vector<engine::Refinement>& rows,
+    int64_t now_unix);
 
 }  // namespace harmonia::store
 

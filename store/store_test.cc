@@ -123,6 +123,19 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
     ASSERT_EQ(rc, SQLITE_OK) << sql;
   }
 
+  // Runs `sql` behind the Store's back; the error message, empty when it worked.
+  std::string RawError(const std::string& sql) {
+    if (postgres()) return PgExec(url_, sql);
+    sqlite3* db = nullptr;
+    char* error = nullptr;
+    sqlite3_open(location_.c_str(), &db);
+    const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
+    std::string message = rc == SQLITE_OK ? "" : (error != nullptr ? error : "error");
+    sqlite3_free(error);
+    sqlite3_close(db);
+    return message;
+  }
+
   // The integer that `sql` (one row, one column) returns, read behind the
   // Store's back; -1 on failure (which the test reports).
   int64_t QueryInt(const std::string& sql) {
@@ -280,8 +293,21 @@ TEST_P(StoreContract, SameKeyReimportedKeepsTheLastValue) {
   EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "3", "rep", 20000}})->written, 1);
   EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "3", "rep", 20001}})->written, 1)
       << "another as_of is another key";
-  EXPECT_EQ(store->UpsertInputs({{"C1", "onc", true, "q1", "3", "rep", 20001}})->written, 1)
-      << "is_metric is part of the value";
+  EXPECT_EQ(*store->CountInputs(), 3);
+  // An answer and a metric with one id are two keys: neither replaces the other.
+  EXPECT_EQ(store->UpsertInputs({{"C1", "onc", true, "q1", "9", "rep", 20001}})->written, 1);
+  EXPECT_EQ(*store->CountInputs(), 4);
+  std::vector<std::string> seen;
+  ASSERT_TRUE(store
+                  ->ScanInputs("DE", "onc",
+                               [&](const InputRow& r) {
+                                 if (r.input_id == "q1" && r.as_of == 20001) {
+                                   seen.push_back((r.is_metric ? "metric=" : "answer=") + r.value);
+                                 }
+                               })
+                  .ok());
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::string>{"answer=3", "metric=9"}));
 }
 
 TEST_P(StoreContract, ABulkReimportCountsOnlyWhatChanged) {
@@ -369,7 +395,7 @@ TEST_P(StoreContract, TextIsStoredVerbatim) {
   ASSERT_TRUE(store->PublishRuleSet({odd, 1, odd, odd, odd, 1}).ok());
   EXPECT_EQ((*store->GetRuleSet(odd, std::nullopt))->source_text, odd);
   CycleRecord cycle{0, "DE", odd, 20000, 1, odd, odd, 0, odd, 7};
-  auto id = store->CommitCycle(cycle, assignments);
+  auto id = store->CommitCycle(cycle, assignments, {});
   ASSERT_TRUE(id.ok()) << id.status();
   auto got_cycle = store->GetCycle("DE", odd, std::nullopt);
   ASSERT_TRUE(got_cycle.ok() && got_cycle->has_value());
@@ -417,7 +443,7 @@ TEST_P(StoreContract, IdsComeInBytewiseOrder) {
   EXPECT_EQ(store->CustomersInScope("DE", {})->size(), 0u);
   EXPECT_EQ(store->CustomersInScope("US", {"pcp"})->size(), 0u);
 
-  auto id = store->CommitCycle({0, "DE", "onc", 20000, 1, "", "", 0, "", 0}, assignments);
+  auto id = store->CommitCycle({0, "DE", "onc", 20000, 1, "", "", 0, "", 0}, assignments, {});
   ASSERT_TRUE(id.ok()) << id.status();
   std::vector<std::string> assigned;
   auto got = store->GetAssignments(*id);
@@ -571,11 +597,13 @@ TEST_P(StoreContract, CyclesAreKeptPerMarketAndTheLatestWins) {
   AssignmentRow a{"C1", "early", "A", 12, 4, 6, 1, "rules", "r1", 3, "d1", "innovation=1.5"};
   AssignmentRow b{"C2", "", "C", 0, 0, 0, 0, "conflict", "r1|r2", 3, "d2", "innovation="};
   auto first = store->CommitCycle(
-      {0, "DE", "onc", 20000, 3, "tier_bands=broad", "country: DE", 99, "summary 1", 111}, {b, a});
+      {0, "DE", "onc", 20000, 3, "tier_bands=broad", "country: DE", 99, "summary 1", 111}, {b, a},
+      {});
   ASSERT_TRUE(first.ok()) << first.status();
-  auto other = store->CommitCycle({0, "FR", "onc", 20001, 3, "", "", 0, "fr", 112}, {a});
+  auto other = store->CommitCycle({0, "FR", "onc", 20001, 3, "", "", 0, "fr", 112}, {a}, {});
   ASSERT_TRUE(other.ok());
-  auto second = store->CommitCycle({0, "DE", "onc", 20002, 4, "o", "c", 0, "summary 2", 113}, {a});
+  auto second =
+      store->CommitCycle({0, "DE", "onc", 20002, 4, "o", "c", 0, "summary 2", 113}, {a}, {});
   ASSERT_TRUE(second.ok());
   EXPECT_LT(*first, *other);
   EXPECT_LT(*other, *second);
@@ -619,7 +647,7 @@ TEST_P(StoreContract, CyclesAreKeptPerMarketAndTheLatestWins) {
   EXPECT_EQ(store->GetAssignments(*second + 100)->size(), 0u);
 
   // A cycle with a customer twice is refused whole.
-  auto twice = store->CommitCycle({0, "DE", "onc", 20003, 4, "", "", 0, "", 114}, {a, a});
+  auto twice = store->CommitCycle({0, "DE", "onc", 20003, 4, "", "", 0, "", 114}, {a, a}, {});
   EXPECT_EQ(twice.status().code(), absl::StatusCode::kFailedPrecondition) << twice.status();
   EXPECT_EQ((*store->GetCycle("DE", "onc", std::nullopt))->cycle_id, *second);
 }
@@ -667,7 +695,7 @@ TEST_P(StoreContract, ACommittedCycleBecomesVisibleAllAtOnce) {
     const std::string tag = "cycle " + std::to_string(k);
     for (AssignmentRow& r : rows) r.segment = tag;
     committing = true;
-    auto id = writer->CommitCycle({0, "DE", "onc", 20000 + k, 1, "", "", 0, tag, k}, rows);
+    auto id = writer->CommitCycle({0, "DE", "onc", 20000 + k, 1, "", "", 0, tag, k}, rows, {});
     committing = false;
     EXPECT_TRUE(id.ok()) << id.status();
     if (!id.ok()) break;
@@ -678,6 +706,344 @@ TEST_P(StoreContract, ACommittedCycleBecomesVisibleAllAtOnce) {
   reader.join();
   EXPECT_EQ(partial.load(), 0) << "a reader saw a cycle with rows missing or mixed";
   EXPECT_GT(polls_during_commit.load(), 0) << "the reader never ran during a commit";
+}
+
+// A store written by schema v2 (the tables as that release created them):
+// opening it migrates to the current schema and keeps every row.
+constexpr const char* kSqliteV2 = R"sql(
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+INSERT INTO schema_version VALUES (1), (2);
+CREATE TABLE customers (customer_id TEXT PRIMARY KEY, country TEXT NOT NULL,
+  customer_type TEXT NOT NULL, specialty TEXT NOT NULL, name TEXT NOT NULL) WITHOUT ROWID;
+CREATE INDEX customers_by_country ON customers (country, customer_id);
+CREATE TABLE inputs (customer_id TEXT NOT NULL REFERENCES customers (customer_id),
+  therapy_area TEXT NOT NULL, input_id TEXT NOT NULL, source TEXT NOT NULL,
+  as_of INTEGER NOT NULL, is_metric INTEGER NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY (customer_id, therapy_area, input_id, source, as_of)) WITHOUT ROWID;
+CREATE TABLE rule_sets (therapy_area TEXT NOT NULL, version INTEGER NOT NULL,
+  source_text TEXT NOT NULL, checksum TEXT NOT NULL, published_by TEXT NOT NULL,
+  published_at INTEGER NOT NULL, PRIMARY KEY (therapy_area, version));
+CREATE TABLE cycles (cycle_id INTEGER PRIMARY KEY, country TEXT NOT NULL,
+  therapy_area TEXT NOT NULL, as_of INTEGER NOT NULL, rule_set_version INTEGER NOT NULL,
+  options TEXT NOT NULL, country_config TEXT NOT NULL, customers INTEGER NOT NULL,
+  summary TEXT NOT NULL, committed_at INTEGER NOT NULL);
+CREATE INDEX cycles_by_market ON cycles (country, therapy_area, cycle_id);
+CREATE TABLE assignments (cycle_id INTEGER NOT NULL REFERENCES cycles (cycle_id),
+  customer_id TEXT NOT NULL, segment TEXT NOT NULL, tier TEXT NOT NULL,
+  calls INTEGER NOT NULL, remote INTEGER NOT NULL, email INTEGER NOT NULL,
+  events INTEGER NOT NULL, decided_by TEXT NOT NULL, rule_id TEXT NOT NULL,
+  rule_set_version INTEGER NOT NULL, inputs_digest TEXT NOT NULL, scores TEXT NOT NULL,
+  PRIMARY KEY (cycle_id, customer_id)) WITHOUT ROWID;
+)sql";
+
+constexpr const char* kPostgresV2 = R"sql(
+CREATE TABLE schema_version (version INTEGER NOT NULL);
+INSERT INTO schema_version VALUES (1), (2);
+CREATE TABLE customers (customer_id TEXT COLLATE "C" PRIMARY KEY,
+  country TEXT COLLATE "C" NOT NULL, customer_type TEXT COLLATE "C" NOT NULL,
+  specialty TEXT COLLATE "C" NOT NULL, name TEXT COLLATE "C" NOT NULL);
+CREATE INDEX customers_by_country ON customers (country, customer_id);
+CREATE TABLE inputs (customer_id TEXT COLLATE "C" NOT NULL,
+  therapy_area TEXT COLLATE "C" NOT NULL, input_id TEXT COLLATE "C" NOT NULL,
+  source TEXT COLLATE "C" NOT NULL, as_of BIGINT NOT NULL, is_metric BOOLEAN NOT NULL,
+  value TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (customer_id, therapy_area, input_id, source, as_of));
+CREATE TABLE rule_sets (therapy_area TEXT COLLATE "C" NOT NULL, version BIGINT NOT NULL,
+  source_text TEXT COLLATE "C" NOT NULL, checksum TEXT COLLATE "C" NOT NULL,
+  published_by TEXT COLLATE "C" NOT NULL, published_at BIGINT NOT NULL,
+  PRIMARY KEY (therapy_area, version));
+CREATE TABLE cycles (cycle_id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  country TEXT COLLATE "C" NOT NULL, therapy_area TEXT COLLATE "C" NOT NULL,
+  as_of BIGINT NOT NULL, rule_set_version BIGINT NOT NULL, options TEXT COLLATE "C" NOT NULL,
+  country_config TEXT COLLATE "C" NOT NULL, customers BIGINT NOT NULL,
+  summary TEXT COLLATE "C" NOT NULL, committed_at BIGINT NOT NULL);
+CREATE INDEX cycles_by_market ON cycles (country, therapy_area, cycle_id);
+CREATE TABLE assignments (cycle_id BIGINT NOT NULL, customer_id TEXT COLLATE "C" NOT NULL,
+  segment TEXT COLLATE "C" NOT NULL, tier TEXT COLLATE "C" NOT NULL, calls BIGINT NOT NULL,
+  remote BIGINT NOT NULL, email BIGINT NOT NULL, events BIGINT NOT NULL,
+  decided_by TEXT COLLATE "C" NOT NULL, rule_id TEXT COLLATE "C" NOT NULL,
+  rule_set_version BIGINT NOT NULL, inputs_digest TEXT COLLATE "C" NOT NULL,
+  scores TEXT COLLATE "C" NOT NULL, PRIMARY KEY (cycle_id, customer_id));
+)sql";
+
+TEST_P(StoreContract, AVersion2StoreIsMigratedWithEveryRowKept) {
+  ExecRaw(postgres() ? kPostgresV2 : kSqliteV2);
+  const std::string t = postgres() ? "true" : "1";
+  ExecRaw("INSERT INTO customers VALUES ('C1', 'DE', 'pcp', 'gp', 'Dr. A')");
+  ExecRaw("INSERT INTO inputs VALUES ('C1', 'onc', 'q1', 'rep', 20000, " + t + ", '7')");
+  ExecRaw("INSERT INTO rule_sets VALUES ('onc', 1, 'text', 'sum', 'ops', 5)");
+  ExecRaw(std::string("INSERT INTO cycles (") + (postgres() ? "" : "cycle_id, ") +
+          "country, therapy_area, as_of, rule_set_version, options, country_config, customers, "
+          "summary, committed_at) VALUES (" +
+          (postgres() ? "" : "1, ") + "'DE', 'onc', 20000, 1, 'o', 'c', 1, 's', 6)");
+  ExecRaw(
+      "INSERT INTO assignments VALUES (1, 'C1', 'early', 'A', 1, 2, 3, 4, 'rules', 'r1', 1, "
+      "'d', 'x=1')");
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->schema_version(), kSchemaVersion);
+  EXPECT_EQ((*store->GetCustomer("C1"))->name, "Dr. A");
+  EXPECT_EQ(*store->CountInputs(), 1);
+  EXPECT_EQ((*store->GetRuleSet("onc", 1))->checksum, "sum");
+  auto cycle = store->GetCycle("DE", "onc", std::nullopt);
+  ASSERT_TRUE(cycle.ok() && cycle->has_value()) << cycle.status();
+  EXPECT_EQ((*cycle)->summary, "s");
+  EXPECT_EQ((*cycle)->status, "committed");
+  EXPECT_EQ((*cycle)->quality, "{}");
+  EXPECT_EQ((*store->GetAssignment(1, "C1"))->segment, "early");
+  // The migrated key tells an answer from a metric.
+  EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "3", "rep", 20000}})->written, 1);
+  EXPECT_EQ(*store->CountInputs(), 2);
+  EXPECT_EQ(QueryInt("SELECT MAX(version) FROM schema_version"), kSchemaVersion);
+}
+
+TEST_P(StoreContract, CycleHistoryIsQueryableWithStatusQualityAndWhoRanIt) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  AssignmentRow a{"C1", "early", "A", 12, 4, 6, 1, "rules", "r1", 3, "d1", ""};
+  AssignmentRow b{"C2", "late", "B", 1, 0, 0, 0, "rules", "r2", 3, "d2", ""};
+  CycleRecord c{0, "DE", "onc", 20000, 3, "o", "cfg", 0, "s1", 100};
+  c.quality = R"({"customers":2})";
+  c.run_by = "ops@de";
+  auto first = store->CommitCycle(c, {a, b}, {});
+  ASSERT_TRUE(first.ok()) << first.status();
+  a.segment = "late";
+  c.as_of = 20090;
+  c.quality = R"({"customers":1})";
+  auto second = store->CommitCycle(c, {a}, {});
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(store->CommitCycle({0, "FR", "onc", 20000, 3, "", "", 0, "", 1}, {a}, {}).ok());
+
+  auto cycles = store->ListCycles("DE", "onc");
+  ASSERT_TRUE(cycles.ok()) << cycles.status();
+  ASSERT_EQ(cycles->size(), 2u);
+  EXPECT_EQ((*cycles)[0].cycle_id, *first);
+  EXPECT_EQ((*cycles)[1].cycle_id, *second);
+  EXPECT_EQ((*cycles)[0].quality, R"({"customers":2})");
+  EXPECT_EQ((*cycles)[0].run_by, "ops@de");
+  EXPECT_EQ((*cycles)[0].status, "committed");
+  EXPECT_EQ((*cycles)[1].as_of, 20090);
+  EXPECT_TRUE(store->ListCycles("SE", "onc")->empty());
+  // "Segment of C1 in onc as of cycle N".
+  EXPECT_EQ((*store->GetAssignment(*first, "C1"))->segment, "early");
+  EXPECT_EQ((*store->GetAssignment(*second, "C1"))->segment, "late");
+  EXPECT_EQ((*store->GetAssignment(*first, "C2"))->tier, "B");
+  EXPECT_FALSE(store->GetAssignment(*second, "C2")->has_value());
+}
+
+RefinementRecord Refinement(const std::string& request_id, const std::string& customer,
+                            RefinementStatus status = RefinementStatus::kAccepted) {
+  RefinementRecord r;
+  r.request_id = request_id;
+  r.country = "DE";
+  r.therapy_area = "onc";
+  r.customer_id = customer;
+  r.segment = "early";
+  r.calls_delta = -2;
+  r.reason = "knows_customer";
+  r.comment = "met at congress, \"quoted\"";
+  r.submitted_by = "rep@de";
+  r.submitted_at_unix = 1000;
+  r.status = status;
+  return r;
+}
+
+TEST_P(StoreContract, RefinementSubmissionIsIdempotentByRequestId) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  RefinementRecord rejected = Refinement("req-2", "C9", RefinementStatus::kRejected);
+  rejected.status_reason = "unknown customer C9";
+  auto first = store->SubmitRefinements({Refinement("req-1", "C1"), rejected});
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->size(), 2u);
+  EXPECT_FALSE((*first)[0].duplicate);
+  EXPECT_GT((*first)[0].record.refinement_id, 0);
+  EXPECT_LT((*first)[0].record.refinement_id, (*first)[1].record.refinement_id);
+  EXPECT_EQ((*first)[1].record.status, RefinementStatus::kRejected);
+
+  // A retry (same request id, even with other content) returns the original.
+  RefinementRecord retry = Refinement("req-1", "C1");
+  retry.segment = "late";
+  auto second = store->SubmitRefinements({retry, Refinement("req-3", "C2")});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_TRUE((*second)[0].duplicate);
+  EXPECT_EQ((*second)[0].record.segment, "early");
+  EXPECT_EQ((*second)[0].record.refinement_id, (*first)[0].record.refinement_id);
+  EXPECT_FALSE((*second)[1].duplicate);
+
+  auto all = store->ListRefinements("DE", "onc", {});
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].request_id, "req-1");
+  EXPECT_EQ((*all)[1].request_id, "req-2");
+  EXPECT_EQ((*all)[2].request_id, "req-3");
+  const RefinementRecord& r = (*all)[0];
+  EXPECT_EQ(r.customer_id, "C1");
+  EXPECT_EQ(r.calls_delta, -2);
+  EXPECT_EQ(r.reason, "knows_customer");
+  EXPECT_EQ(r.comment, "met at congress, \"quoted\"");
+  EXPECT_EQ(r.submitted_by, "rep@de");
+  EXPECT_EQ(r.submitted_at_unix, 1000);
+  EXPECT_EQ(r.updated_at_unix, 1000);
+  EXPECT_EQ(r.cycles_applied, 0);
+  EXPECT_EQ((*all)[1].status_reason, "unknown customer C9");
+  auto active = store->ListRefinements("DE", "onc", {RefinementStatus::kAccepted});
+  ASSERT_EQ(active->size(), 2u);
+  EXPECT_EQ((*active)[1].request_id, "req-3");
+  EXPECT_TRUE(store->ListRefinements("FR", "onc", {})->empty());
+  // Only a validated status may be submitted, and a request id is required.
+  auto applied = store->SubmitRefinements({Refinement("req-9", "C1", RefinementStatus::kApplied)});
+  EXPECT_EQ(applied.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(applied.status().message(),
+            "refinement req-9: cannot be submitted as applied; expected one of: submitted, "
+            "accepted, rejected");
+  EXPECT_EQ(store->SubmitRefinements({Refinement("", "C1")}).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(store->GetRefinement("req-9")->has_value());
+  EXPECT_EQ((*store->GetRefinement("req-3"))->customer_id, "C2");
+  EXPECT_FALSE(store->GetRefinement("nope")->has_value());
+}
+
+TEST_P(StoreContract, ConcurrentSubmittersOfOneRequestIdStoreItOnce) {
+  std::vector<std::thread> threads;
+  std::atomic<int> originals{0}, duplicates{0};
+  ASSERT_NE(Open(), nullptr);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      auto store = OpenStore(url_);
+      ASSERT_TRUE(store.ok()) << store.status();
+      for (int k = 0; k < 20; ++k) {
+        auto got = (*store)->SubmitRefinements({Refinement("req-" + std::to_string(k), "C1")});
+        ASSERT_TRUE(got.ok()) << got.status();
+        ++((*got)[0].duplicate ? duplicates : originals);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(originals.load(), 20);
+  EXPECT_EQ(duplicates.load(), 60);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM refinements"), 20);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM audit_log WHERE action = 'refinement.submit'"), 20);
+}
+
+TEST_P(StoreContract, TheRefinementLifecycleIsEnforced) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  auto submitted = store->SubmitRefinements({Refinement("a", "C1", RefinementStatus::kSubmitted),
+                                             Refinement("b", "C2", RefinementStatus::kAccepted),
+                                             Refinement("c", "C3", RefinementStatus::kAccepted)});
+  ASSERT_TRUE(submitted.ok()) << submitted.status();
+  const int64_t id_a = (*submitted)[0].record.refinement_id;
+  const int64_t id_b = (*submitted)[1].record.refinement_id;
+  const int64_t id_c = (*submitted)[2].record.refinement_id;
+
+  auto approved = store->DecideRefinement("a", RefinementStatus::kApproved, "", "ops@de", 2000);
+  ASSERT_TRUE(approved.ok()) << approved.status();
+  EXPECT_EQ(approved->status, RefinementStatus::kApproved);
+  EXPECT_EQ(approved->decided_by, "ops@de");
+  EXPECT_EQ(approved->updated_at_unix, 2000);
+  auto again = store->DecideRefinement("a", RefinementStatus::kApproved, "", "ops@de", 2001);
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(again.status().message(), "refinement a is approved: it cannot become approved");
+  EXPECT_EQ(store->DecideRefinement("zz", RefinementStatus::kRejected, "", "x", 1).status().code(),
+            absl::StatusCode::kNotFound);
+
+  // A cycle applies a and b and rejects c (over the quota, say).
+  const AssignmentRow row{"C1", "early", "A", 1, 0, 0, 0, "refinement", "r1", 1, "d", ""};
+  CycleRecord cycle{0, "DE", "onc", 20000, 1, "", "", 0, "", 3000};
+  auto first = store->CommitCycle(cycle, {row},
+                                  {{id_a, RefinementStatus::kApplied, "", true},
+                                   {id_b, RefinementStatus::kApplied, "", true},
+                                   {id_c, RefinementStatus::kRejected, "over the quota", false}});
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto a = *store->GetRefinement("a");
+  EXPECT_EQ(a->status, RefinementStatus::kApplied);
+  EXPECT_EQ(a->cycles_applied, 1);
+  EXPECT_EQ(a->last_cycle_id, *first);
+  EXPECT_EQ(a->updated_at_unix, 3000);
+  EXPECT_EQ(a->decided_by, "ops@de") << "the approver is kept";
+  auto c = *store->GetRefinement("c");
+  EXPECT_EQ(c->status, RefinementStatus::kRejected);
+  EXPECT_EQ(c->status_reason, "over the quota");
+  EXPECT_EQ(c->cycles_applied, 0);
+
+  // A commit whose update the lifecycle forbids writes nothing at all.
+  cycle.committed_at_unix = 4000;
+  auto forbidden = store->CommitCycle(
+      cycle, {row},
+      {{id_a, RefinementStatus::kApplied, "", true}, {id_c, RefinementStatus::kApplied, "", true}});
+  EXPECT_EQ(forbidden.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(forbidden.status().message(), "refinement c is rejected: it cannot become applied");
+  auto unknown =
+      store->CommitCycle(cycle, {row}, {{id_c + 100, RefinementStatus::kApplied, "", true}});
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store->ListCycles("DE", "onc")->size(), 1u);
+  EXPECT_EQ((*store->GetRefinement("a"))->cycles_applied, 1);
+
+  // Applied again, then expired; withdrawn is final.
+  auto second = store->CommitCycle(cycle, {row},
+                                   {{id_a, RefinementStatus::kApplied, "", true},
+                                    {id_b, RefinementStatus::kExpired, "superseded", false}});
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ((*store->GetRefinement("a"))->cycles_applied, 2);
+  EXPECT_EQ((*store->GetRefinement("a"))->last_cycle_id, *second);
+  EXPECT_EQ((*store->GetRefinement("b"))->status, RefinementStatus::kExpired);
+  auto withdrawn = store->DecideRefinement("a", RefinementStatus::kWithdrawn, "left", "rep@de", 5);
+  ASSERT_TRUE(withdrawn.ok()) << withdrawn.status();
+  EXPECT_EQ(store->DecideRefinement("a", RefinementStatus::kApproved, "", "x", 6).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_P(StoreContract, EveryChangeIsAuditedAndTheLogIsAppendOnly) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->PublishRuleSet({"onc", 1, "text", "sum1", "global@hq", 10}).ok());
+  ASSERT_TRUE(store->PublishRuleSet({"onc", 2, "text", "sum2", "global@hq", 11}).ok());
+  auto submitted = store->SubmitRefinements({Refinement("r1", "C1", RefinementStatus::kSubmitted)});
+  ASSERT_TRUE(submitted.ok());
+  ASSERT_TRUE(store->DecideRefinement("r1", RefinementStatus::kApproved, "ok", "ops@de", 12).ok());
+  CycleRecord cycle{0, "DE", "onc", 20000, 2, "pull_through=on", "", 0, "", 13};
+  cycle.run_by = "scheduler";
+  auto id = store->CommitCycle(
+      cycle, {}, {{(*submitted)[0].record.refinement_id, RefinementStatus::kApplied, "", true}});
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto appended = store->AppendAudit({0, 14, "ops@de", "import", "customers.csv", "", "{}"});
+  ASSERT_TRUE(appended.ok()) << appended.status();
+  // Failed changes leave no entry.
+  EXPECT_FALSE(store->PublishRuleSet({"onc", 2, "again", "x", "global@hq", 15}).ok());
+
+  auto log = store->ListAudit(0, 100);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_EQ(log->size(), 6u);
+  std::vector<std::string> actions;
+  for (const AuditEntry& e : *log)
+    actions.push_back(e.action + " " + e.object + " by " + e.principal);
+  EXPECT_EQ(actions, (std::vector<std::string>{
+                         "rules.publish onc v1 by global@hq", "rules.publish onc v2 by global@hq",
+                         "refinement.submit DE/onc refinement r1 by rep@de",
+                         "refinement.approved DE/onc refinement r1 by ops@de",
+                         "cycle.commit DE/onc cycle " + std::to_string(*id) + " by scheduler",
+                         "import customers.csv by ops@de"}));
+  EXPECT_EQ((*log)[0].before, "");
+  EXPECT_EQ((*log)[1].before, R"({"version":1})");
+  EXPECT_EQ((*log)[1].after, R"({"version":2,"checksum":"sum2"})");
+  EXPECT_EQ((*log)[3].before, R"({"status":"submitted","cycles_applied":0})");
+  EXPECT_EQ((*log)[3].after,
+            R"({"status":"approved","reason":"ok","decided_by":"ops@de","cycles_applied":0})");
+  EXPECT_EQ((*log)[4].after,
+            R"({"cycle_id":)" + std::to_string(*id) +
+                R"(,"as_of":20000,"rule_set_version":2,"options":"pull_through=on",)"
+                R"("assignments":0,"refinements":{"applied":1}})");
+  EXPECT_EQ((*log)[5].audit_id, *appended);
+  EXPECT_EQ((*log)[4].at_unix, 13);
+  auto page = store->ListAudit((*log)[1].audit_id, 2);
+  ASSERT_EQ(page->size(), 2u);
+  EXPECT_EQ((*page)[0].audit_id, (*log)[2].audit_id);
+
+  // The database itself refuses to change or remove an entry.
+  EXPECT_NE(RawError("UPDATE audit_log SET principal = 'someone else'"), "");
+  EXPECT_NE(RawError("DELETE FROM audit_log"), "");
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM audit_log WHERE principal = 'global@hq'"), 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::Values("sqlite", "postgresql"),

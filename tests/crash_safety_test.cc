@@ -1,7 +1,9 @@
 // Crash safety of the SQLite store (issue #3): `harmonia import` and
 // `harmonia cycle run` are killed with SIGKILL at random moments, again and
 // again. After every kill the store must open, pass SQLite's integrity check,
-// hold no partial cycle, and keep every cycle a run reported as committed.
+// hold no partial cycle, keep every cycle a run reported as committed, and
+// hold each cycle's refinement updates and audit entry exactly when it holds
+// the cycle.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
@@ -76,6 +78,9 @@ struct StoreState {
   int64_t partial_cycles = -1;  // cycles whose assignment count differs from `customers`
   std::set<int64_t> cycles;
   int64_t customers = -1;
+  int64_t refinements = -1;
+  int64_t orphan_refinements = -1;  // counting a cycle the store does not hold
+  int64_t unaudited_cycles = -1;    // cycles minus cycle.commit audit entries
 };
 
 StoreState Inspect(const std::string& path) {
@@ -104,6 +109,13 @@ StoreState Inspect(const std::string& path) {
       while (sqlite3_step(st) == SQLITE_ROW) s.cycles.insert(sqlite3_column_int64(st, 0));
     }
     sqlite3_finalize(st);
+    s.refinements = Query(db, "SELECT COUNT(*) FROM refinements");
+    s.orphan_refinements = Query(db,
+                                 "SELECT COUNT(*) FROM refinements WHERE last_cycle_id > 0 AND "
+                                 "last_cycle_id NOT IN (SELECT cycle_id FROM cycles)");
+    s.unaudited_cycles = Query(db,
+                               "SELECT (SELECT COUNT(*) FROM cycles) - (SELECT COUNT(*) FROM "
+                               "audit_log WHERE action = 'cycle.commit')");
   } else {
     s.partial_cycles = 0;
   }
@@ -186,8 +198,18 @@ TEST_F(CrashSafety, KilledImportsAndCyclesNeverLeaveAPartialOrCorruptStore) {
   ASSERT_EQ(Wait(Spawn({"rules", "publish", "--store", url_, "rules/oncology.yaml"},
                        dir_ + "/publish.err")),
             0);
-  const std::vector<std::string> cycle = {"cycle", "run",  "--store",  url_,      "--country",
-                                          "DE",    "--ta", "oncology", "--as-of", "2026-11-01"};
+  const std::vector<std::string> cycle = {
+      "cycle", "run",      "--store", url_,         "--country",     "DE",
+      "--ta",  "oncology", "--as-of", "2026-11-01", "--refinements", data_ + "/refinements.csv"};
+  // Refinement rows of the file (all for DE oncology): stored in one transaction.
+  const int64_t refinement_rows = [&] {
+    std::istringstream in(ReadAll(data_ + "/refinements.csv"));
+    std::string line;
+    int64_t n = -1;  // the header
+    while (std::getline(in, line)) n += !line.empty();
+    return n;
+  }();
+  ASSERT_GT(refinement_rows, 0);
   const double cycle_time = Time(cycle);
   std::set<int64_t> reported = {1};  // the timed run
   for (int i = 0, cycle_kills = 0; cycle_kills < 10 && i < 40; ++i) {
@@ -200,6 +222,9 @@ TEST_F(CrashSafety, KilledImportsAndCyclesNeverLeaveAPartialOrCorruptStore) {
     StoreState s = Inspect(path_);
     EXPECT_TRUE(s.integrity_ok) << "after cycle run " << i;
     EXPECT_EQ(s.partial_cycles, 0) << "after cycle run " << i;
+    EXPECT_EQ(s.refinements, refinement_rows) << "after cycle run " << i;
+    EXPECT_EQ(s.orphan_refinements, 0) << "after cycle run " << i;
+    EXPECT_EQ(s.unaudited_cycles, 0) << "after cycle run " << i;
     for (int64_t id : reported) EXPECT_TRUE(s.cycles.count(id)) << "lost reported cycle " << id;
   }
   EXPECT_GE(kills, 20) << "too few runs were actually killed mid-way to prove anything";

@@ -216,6 +216,68 @@ TEST_F(EvaluateGolden, StoreCycleExportEqualsEvaluate) {
   EXPECT_NE(missing.err.find("no committed cycle of FR oncology in the store"), std::string::npos);
 }
 
+// Refinements through the store: stored first, checked by the cycle exactly as
+// `evaluate` checks them, and kept with their lifecycle across cycles.
+TEST_F(EvaluateGolden, StoreCycleAppliesStoredRefinementsAsEvaluateDoes) {
+  const std::string url = "sqlite:" + dir_ + "/store.db";
+  ASSERT_EQ(Harmonia("rules publish --store " + url + " rules/oncology.yaml").status, 0);
+  ASSERT_EQ(Harmonia("import --quiet --store " + url + " tests/golden/data").status, 0);
+  const std::string cycle = "cycle run --store " + url +
+                            " --country DE --ta oncology --countries tests/golden "
+                            "--as-of 2026-11-01 --refinements tests/golden/data/refinements.csv";
+  CliRun run = Harmonia(cycle);
+  ASSERT_EQ(run.status, 0) << run.err;
+  for (const char* line :
+       {"refinements.csv: 5 refinements stored, 0 already in the store\n",
+        "refinements.csv:2: refinement R1 expired: superseded by the later refinement, "
+        "request R5\n",
+        "refinements.csv:3: refinement R2 rejected: customer 'F001' is out of scope: country "
+        "is FR\n",
+        "refinements.csv:4: refinement R3 rejected: unknown segment 'teleporter'",
+        "refinements.csv:5: refinement R4 rejected: over quota: at most 1 customer",
+        "refinements.csv:6: refinement R5 applied\n",
+        "  refinements: 1 applied of 5 considered (quota 1); 0 awaiting approval\n"}) {
+    EXPECT_NE(run.err.find(line), std::string::npos) << line << "\nin:\n" << run.err;
+  }
+  const std::string exported = dir_ + "/export.csv";
+  ASSERT_EQ(
+      Harmonia("export --store " + url + " --country DE --ta oncology --out " + exported).status,
+      0);
+  EXPECT_EQ(ReadAll(exported), ReadAll(kGolden + "/expected/cycle1.csv"));
+
+  // The same file again is stored once; R5 (valid for 1 cycle) expires, and
+  // the cycle equals `evaluate --previous <cycle 1>` without refinements.
+  run = Harmonia(cycle);
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.err.find("refinements.csv: 0 refinements stored, 5 already in the store"),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("refinements.csv:6: refinement R5 expired: applied in 1 cycles "
+                         "(valid_cycles 1)"),
+            std::string::npos)
+      << run.err;
+  const std::string second = dir_ + "/export2.csv", evaluated = dir_ + "/evaluate2.csv";
+  ASSERT_EQ(
+      Harmonia("export --store " + url + " --country DE --ta oncology --out " + second).status, 0);
+  ASSERT_EQ(Harmonia(std::string(kBase) + "--previous " + exported + " --out " + evaluated).status,
+            0);
+  EXPECT_EQ(ReadAll(second), ReadAll(evaluated));
+
+  // A bad calls_delta is rejected when stored, with its line.
+  std::ofstream(dir_ + "/bad.csv")
+      << "request_id,customer_id,therapy_area,segment,calls_delta,reason,comment,submitted_by\n"
+         "B1,D001,oncology,,lots,new_information,,rep.anna\n";
+  run = Harmonia("cycle run --store " + url +
+                 " --country DE --ta oncology --countries tests/golden --as-of 2026-11-01 "
+                 "--refinements " +
+                 dir_ + "/bad.csv");
+  EXPECT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.err.find("bad.csv:2: refinement rejected: calls_delta 'lots' is not a whole "
+                         "number from -10000 to 10000"),
+            std::string::npos)
+      << run.err;
+}
+
 TEST(RulesValidate, ShippedFilesAreValidAndBrokenOnesFailWithEveryError) {
   CliRun ok =
       Harmonia("rules validate rules/oncology.yaml rules/diabetes.yaml rules/immunology.yaml");

@@ -34,18 +34,19 @@ inline std::vector<const CustomerRow*> LastPerKey(const std::vector<CustomerRow>
 }
 
 // The rows of `rows`, keeping for each key (customer, therapy area, input,
-// source, as_of) only the last, in their original order. The pointers point
+// source, as_of, answer or metric) only the last, in their original order. The pointers point
 // into `rows`.
 inline std::vector<const InputRow*> LastPerKey(const std::vector<InputRow>& rows) {
   using Key = std::tuple<absl::string_view, absl::string_view, absl::string_view, absl::string_view,
-                         int32_t>;
+                         int32_t, bool>;
   absl::flat_hash_set<Key> seen;
   seen.reserve(rows.size());
   std::vector<const InputRow*> out;
   out.reserve(rows.size());
   for (size_t i = rows.size(); i-- > 0;) {
     const InputRow& r = rows[i];
-    if (seen.insert(Key{r.customer_id, r.therapy_area, r.input_id, r.source, r.as_of}).second) {
+    if (seen.insert(Key{r.customer_id, r.therapy_area, r.input_id, r.source, r.as_of, r.is_metric})
+            .second) {
       out.push_back(&r);
     }
   }

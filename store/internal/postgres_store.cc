@@ -24,6 +24,7 @@
 #include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "store/internal/audit.h"
 #include "store/internal/last_per_key.h"
 
 namespace harmonia::store::internal {
@@ -102,16 +103,67 @@ CREATE TABLE assignments (
   PRIMARY KEY (cycle_id, customer_id)
 );
 )sql",
+    // 3: answers and metrics keyed apart; cycle status, quality and who ran
+    // it; refinements with their lifecycle; the append-only audit log.
+    R"sql(
+ALTER TABLE inputs DROP CONSTRAINT inputs_pkey;
+ALTER TABLE inputs ADD PRIMARY KEY (customer_id, therapy_area, input_id, source, as_of, is_metric);
+ALTER TABLE cycles ADD COLUMN status TEXT COLLATE "C" NOT NULL DEFAULT 'committed';
+ALTER TABLE cycles ADD COLUMN quality TEXT COLLATE "C" NOT NULL DEFAULT '{}';
+ALTER TABLE cycles ADD COLUMN run_by TEXT COLLATE "C" NOT NULL DEFAULT '';
+CREATE TABLE refinements (
+  refinement_id  BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  request_id     TEXT COLLATE "C" NOT NULL UNIQUE,
+  country        TEXT COLLATE "C" NOT NULL,
+  therapy_area   TEXT COLLATE "C" NOT NULL,
+  customer_id    TEXT COLLATE "C" NOT NULL,
+  segment        TEXT COLLATE "C" NOT NULL,
+  calls_delta    BIGINT NOT NULL,
+  reason         TEXT COLLATE "C" NOT NULL,
+  comment        TEXT COLLATE "C" NOT NULL,
+  submitted_by   TEXT COLLATE "C" NOT NULL,
+  submitted_at   BIGINT NOT NULL,
+  status         TEXT COLLATE "C" NOT NULL CHECK (status IN ('submitted', 'accepted',
+                   'approved', 'rejected', 'applied', 'expired', 'withdrawn')),
+  status_reason  TEXT COLLATE "C" NOT NULL,
+  decided_by     TEXT COLLATE "C" NOT NULL,
+  updated_at     BIGINT NOT NULL,
+  cycles_applied BIGINT NOT NULL,
+  last_cycle_id  BIGINT NOT NULL
+);
+CREATE INDEX refinements_by_market ON refinements (country, therapy_area, refinement_id);
+CREATE TABLE audit_log (
+  audit_id     BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at           BIGINT NOT NULL,
+  principal    TEXT COLLATE "C" NOT NULL,
+  action       TEXT COLLATE "C" NOT NULL,
+  object       TEXT COLLATE "C" NOT NULL,
+  state_before TEXT COLLATE "C" NOT NULL,
+  state_after  TEXT COLLATE "C" NOT NULL
+);
+CREATE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'audit_log is append-only' USING ERRCODE = 'integrity_constraint_violation';
+END $$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
 // The advisory lock (any fixed key) that serializes concurrent migrations.
 constexpr int64_t kMigrationLock = 0x4861726d6f6e6961;  // "Harmonia"
+// The advisory lock held from a transaction's first audit entry (a
+// submission's: from its start) to its end, so audit ids are assigned in
+// commit order: a reader that saw entry N and asks for those after N misses
+// none (an identity is taken when a row is inserted, not when it commits).
+constexpr int64_t kAuditLock = 0x4861726d2d617564;  // "Harm-aud"
 
 // Type OIDs of the parameters we send (PostgreSQL's pg_type.h; fixed forever).
 constexpr Oid kInt8Oid = 20;
 constexpr Oid kTextOid = 25;
 constexpr Oid kTextArrayOid = 1009;
+constexpr Oid kInt8ArrayOid = 1016;
 
 constexpr int kFetchRows = 10000;       // rows per FETCH from a cursor
 constexpr size_t kCopyChunk = 1 << 20;  // bytes per PQputCopyData
@@ -430,9 +482,9 @@ constexpr BulkTable kInputs = {
         "INSERT INTO inputs AS i (customer_id, therapy_area, input_id, source, as_of, "
         "is_metric, value) SELECT customer_id, therapy_area, input_id, source, as_of, "
         "is_metric, value FROM inputs_in ORDER BY customer_id, therapy_area, input_id, "
-        "source, as_of ON CONFLICT (customer_id, therapy_area, input_id, source, as_of) DO "
-        "UPDATE SET value = excluded.value, is_metric = excluded.is_metric WHERE (i.value, "
-        "i.is_metric) IS DISTINCT FROM (excluded.value, excluded.is_metric)",
+        "source, as_of, is_metric ON CONFLICT (customer_id, therapy_area, input_id, source, "
+        "as_of, is_metric) DO UPDATE SET value = excluded.value WHERE i.value IS DISTINCT FROM "
+        "excluded.value",
     .what = "importing inputs",
 };
 
@@ -454,11 +506,12 @@ void Put(CopyIn& copy, const InputRow& r) {
   copy.Text(r.value);
 }
 
-// Key order, bytewise as COLLATE "C" compares.
+// Key order, bytewise as COLLATE "C" compares (and false before true, as
+// PostgreSQL orders booleans).
 bool KeyLess(const CustomerRow* a, const CustomerRow* b) { return a->customer_id < b->customer_id; }
 bool KeyLess(const InputRow* a, const InputRow* b) {
-  return std::tie(a->customer_id, a->therapy_area, a->input_id, a->source, a->as_of) <
-         std::tie(b->customer_id, b->therapy_area, b->input_id, b->source, b->as_of);
+  return std::tie(a->customer_id, a->therapy_area, a->input_id, a->source, a->as_of, a->is_metric) <
+         std::tie(b->customer_id, b->therapy_area, b->input_id, b->source, b->as_of, b->is_metric);
 }
 
 // Sorts `rows` by key. Files usually list a customer's rows together and
@@ -573,6 +626,9 @@ class PostgresStore::Params {
     literal.push_back('}');
     return Add(kTextArrayOid, std::move(literal), 0);
   }
+  Params& IntArray(const std::vector<int64_t>& items) {
+    return Add(kInt8ArrayOid, absl::StrCat("{", absl::StrJoin(items, ","), "}"), 0);
+  }
 
   PGresult* Exec(PGconn* conn, const char* sql) const {
     std::vector<const char*> values;
@@ -608,6 +664,85 @@ absl::StatusOr<Result> Run(PGconn* conn, const char* sql, const P& params, ExecS
                            std::string_view what) {
   Result r(params.Exec(conn, sql));
   if (r == nullptr || PQresultStatus(r.get()) != expect) return PgError(conn, r.get(), what);
+  return r;
+}
+
+constexpr const char* kSelectRefinement =
+    "SELECT refinement_id, request_id, country, therapy_area, customer_id, segment, calls_delta, "
+    "reason, comment, submitted_by, submitted_at, status, status_reason, decided_by, updated_at, "
+    "cycles_applied, last_cycle_id FROM refinements";
+
+RefinementRecord ReadRefinement(const PGresult* q, int i) {
+  RefinementRecord r;
+  r.refinement_id = IntAt(q, i, 0);
+  r.request_id = TextAt(q, i, 1);
+  r.country = TextAt(q, i, 2);
+  r.therapy_area = TextAt(q, i, 3);
+  r.customer_id = TextAt(q, i, 4);
+  r.segment = TextAt(q, i, 5);
+  r.calls_delta = static_cast<int32_t>(IntAt(q, i, 6));
+  r.reason = TextAt(q, i, 7);
+  r.comment = TextAt(q, i, 8);
+  r.submitted_by = TextAt(q, i, 9);
+  r.submitted_at_unix = IntAt(q, i, 10);
+  // The CHECK constraint admits only the names ParseRefinementStatus knows.
+  r.status = ParseRefinementStatus(TextAt(q, i, 11)).value_or(RefinementStatus::kSubmitted);
+  r.status_reason = TextAt(q, i, 12);
+  r.decided_by = TextAt(q, i, 13);
+  r.updated_at_unix = IntAt(q, i, 14);
+  r.cycles_applied = static_cast<int32_t>(IntAt(q, i, 15));
+  r.last_cycle_id = IntAt(q, i, 16);
+  return r;
+}
+
+// The record with `id` in `records` (sorted by id), or null.
+RefinementRecord* FindRefinement(std::vector<RefinementRecord>& records, int64_t id) {
+  auto it =
+      std::lower_bound(records.begin(), records.end(), id,
+                       [](const RefinementRecord& r, int64_t v) { return r.refinement_id < v; });
+  return it != records.end() && it->refinement_id == id ? &*it : nullptr;
+}
+
+constexpr const char* kCycleColumns =
+    "SELECT cycle_id, country, therapy_area, as_of, rule_set_version, options, country_config, "
+    "customers, summary, committed_at, status, quality, run_by FROM cycles";
+
+CycleRecord ReadCycle(const PGresult* q, int i) {
+  CycleRecord c;
+  c.cycle_id = IntAt(q, i, 0);
+  c.country = TextAt(q, i, 1);
+  c.therapy_area = TextAt(q, i, 2);
+  c.as_of = static_cast<int32_t>(IntAt(q, i, 3));
+  c.rule_set_version = IntAt(q, i, 4);
+  c.options = TextAt(q, i, 5);
+  c.country_config = TextAt(q, i, 6);
+  c.customers = IntAt(q, i, 7);
+  c.summary = TextAt(q, i, 8);
+  c.committed_at_unix = IntAt(q, i, 9);
+  c.status = TextAt(q, i, 10);
+  c.quality = TextAt(q, i, 11);
+  c.run_by = TextAt(q, i, 12);
+  return c;
+}
+
+constexpr const char* kAssignmentColumns =
+    "SELECT customer_id, segment, tier, calls, remote, email, events, decided_by, rule_id, "
+    "rule_set_version, inputs_digest, scores FROM assignments";
+
+AssignmentRow ReadAssignment(const PGresult* q, int i) {
+  AssignmentRow r;
+  r.customer_id = TextAt(q, i, 0);
+  r.segment = TextAt(q, i, 1);
+  r.tier = TextAt(q, i, 2);
+  r.calls = static_cast<int32_t>(IntAt(q, i, 3));
+  r.remote = static_cast<int32_t>(IntAt(q, i, 4));
+  r.email = static_cast<int32_t>(IntAt(q, i, 5));
+  r.events = static_cast<int32_t>(IntAt(q, i, 6));
+  r.decided_by = TextAt(q, i, 7);
+  r.rule_id = TextAt(q, i, 8);
+  r.rule_set_version = IntAt(q, i, 9);
+  r.inputs_digest = TextAt(q, i, 10);
+  r.scores = TextAt(q, i, 11);
   return r;
 }
 
@@ -836,6 +971,7 @@ absl::Status PostgresStore::PublishRuleSet(const RuleSetRecord& r) {
                                    .Int(r.published_at_unix),
                                PGRES_COMMAND_OK, "publishing")
                                .status());
+  HARMONIA_RETURN_IF_ERROR(InsertAudit(PublishAudit(r, current)).status());
   return tx.Commit("a publish");
 }
 
@@ -890,14 +1026,34 @@ absl::Status PostgresStore::ScanInputs(const std::string& country, const std::st
 }
 
 absl::StatusOr<int64_t> PostgresStore::CommitCycle(const CycleRecord& c,
-                                                   const std::vector<AssignmentRow>& rows) {
+                                                   const std::vector<AssignmentRow>& rows,
+                                                   const std::vector<RefinementUpdate>& updates) {
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(conn_, "BEGIN", "a cycle commit"));
+  // Commits of one market queue here (those of others do not), so each one
+  // reads the one before it as its previous cycle, and the market's cycle
+  // ids increase in commit order, as with SQLite's single writer. The read
+  // is a statement of its own: a statement sees what was committed when it
+  // started, which must be after the wait.
+  HARMONIA_RETURN_IF_ERROR(Run(conn_, "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))",
+                               Params().Text(c.country).Text(c.therapy_area), PGRES_TUPLES_OK,
+                               "committing a cycle")
+                               .status());
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result previous,
+      Run(conn_,
+          "SELECT COALESCE(MAX(cycle_id), 0) FROM cycles WHERE country = $1 AND therapy_area = $2",
+          Params().Text(c.country).Text(c.therapy_area), PGRES_TUPLES_OK, "committing a cycle"));
+  const int64_t previous_cycle_id = IntAt(previous.get(), 0, 0);
+  // The refinements are checked before the cycle is inserted: a commit the
+  // lifecycle refuses does not use up a cycle id (SQLite's ids have no gaps).
+  HARMONIA_ASSIGN_OR_RETURN(std::vector<RefinementRecord> refinements,
+                            LockRefinements(updates, c.committed_at_unix));
   HARMONIA_ASSIGN_OR_RETURN(
       Result inserted,
       Run(conn_,
           "INSERT INTO cycles (country, therapy_area, as_of, rule_set_version, options, "
-          "country_config, customers, summary, committed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-          "$8, $9) RETURNING cycle_id",
+          "country_config, customers, summary, committed_at, status, quality, run_by) VALUES ($1, "
+          "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING cycle_id",
           Params()
               .Text(c.country)
               .Text(c.therapy_area)
@@ -907,7 +1063,10 @@ absl::StatusOr<int64_t> PostgresStore::CommitCycle(const CycleRecord& c,
               .Text(c.country_config)
               .Int(static_cast<int64_t>(rows.size()))
               .Text(c.summary)
-              .Int(c.committed_at_unix),
+              .Int(c.committed_at_unix)
+              .Text(c.status)
+              .Text(c.quality)
+              .Text(c.run_by),
           PGRES_TUPLES_OK, "committing a cycle"));
   const int64_t cycle_id = IntAt(inserted.get(), 0, 0);
   CopyIn copy(conn_);
@@ -932,8 +1091,94 @@ absl::StatusOr<int64_t> PostgresStore::CommitCycle(const CycleRecord& c,
     HARMONIA_RETURN_IF_ERROR(copy.EndRow());
   }
   HARMONIA_RETURN_IF_ERROR(copy.Finish().status());
+  HARMONIA_RETURN_IF_ERROR(
+      WriteRefinements(updates, cycle_id, c.committed_at_unix, std::move(refinements)));
+  CycleRecord committed = c;
+  committed.cycle_id = cycle_id;
+  HARMONIA_RETURN_IF_ERROR(InsertAudit(CycleAudit(committed, static_cast<int64_t>(rows.size()),
+                                                  previous_cycle_id, updates))
+                               .status());
   HARMONIA_RETURN_IF_ERROR(tx.Commit("a cycle"));
   return cycle_id;
+}
+
+absl::StatusOr<std::vector<RefinementRecord>> PostgresStore::LockRefinements(
+    const std::vector<RefinementUpdate>& updates, int64_t at_unix) {
+  if (updates.empty()) return std::vector<RefinementRecord>();
+  constexpr std::string_view kWhat = "committing refinement statuses";
+  std::vector<int64_t> ids;
+  ids.reserve(updates.size());
+  for (const RefinementUpdate& u : updates) ids.push_back(u.refinement_id);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  // One read for all, locking the rows in id order (concurrent commits never
+  // deadlock): a decision taken meanwhile (a withdrawal, say) is waited for
+  // and seen, never overwritten.
+  const std::string read = absl::StrCat(
+      kSelectRefinement, " WHERE refinement_id = ANY ($1) ORDER BY refinement_id FOR UPDATE");
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result found, Run(conn_, read.c_str(), Params().IntArray(ids), PGRES_TUPLES_OK, kWhat));
+  std::vector<RefinementRecord> records;
+  records.reserve(static_cast<size_t>(PQntuples(found.get())));
+  for (int i = 0; i < PQntuples(found.get()); ++i) {
+    records.push_back(ReadRefinement(found.get(), i));
+  }
+  // Checked on a copy, in the caller's order as SQLite applies them: the
+  // first unknown or forbidden update fails the commit.
+  std::vector<RefinementRecord> checked = records;
+  for (const RefinementUpdate& u : updates) {
+    RefinementRecord* r = FindRefinement(checked, u.refinement_id);
+    if (r == nullptr) {
+      return absl::NotFoundError(absl::StrCat("cycle commit: no refinement ", u.refinement_id));
+    }
+    HARMONIA_RETURN_IF_ERROR(ApplyUpdate(u, 0, at_unix, r));
+  }
+  return records;
+}
+
+absl::Status PostgresStore::WriteRefinements(const std::vector<RefinementUpdate>& updates,
+                                             int64_t cycle_id, int64_t at_unix,
+                                             std::vector<RefinementRecord> records) {
+  if (updates.empty()) return absl::OkStatus();
+  constexpr std::string_view kWhat = "committing refinement statuses";
+  for (const RefinementUpdate& u : updates) {
+    RefinementRecord* r = FindRefinement(records, u.refinement_id);
+    if (r == nullptr) {
+      return absl::NotFoundError(absl::StrCat("cycle commit: no refinement ", u.refinement_id));
+    }
+    HARMONIA_RETURN_IF_ERROR(ApplyUpdate(u, cycle_id, at_unix, r));
+  }
+  // One write for all: the new states through COPY (text of any size and
+  // content, as everywhere else), then one UPDATE.
+  HARMONIA_RETURN_IF_ERROR(Exec(conn_,
+                                "CREATE TEMP TABLE refinements_in (refinement_id BIGINT NOT NULL, "
+                                "status TEXT COLLATE \"C\" NOT NULL, status_reason TEXT COLLATE "
+                                "\"C\" NOT NULL, updated_at BIGINT NOT NULL, cycles_applied "
+                                "BIGINT NOT NULL, last_cycle_id BIGINT NOT NULL) ON COMMIT DROP",
+                                kWhat));
+  {
+    CopyIn copy(conn_);
+    HARMONIA_RETURN_IF_ERROR(copy.Start(
+        "COPY refinements_in (refinement_id, status, status_reason, updated_at, cycles_applied, "
+        "last_cycle_id) FROM STDIN",
+        kWhat));
+    for (const RefinementRecord& r : records) {
+      copy.Int(r.refinement_id);
+      copy.Text(RefinementStatusName(r.status));
+      copy.Text(r.status_reason);
+      copy.Int(r.updated_at_unix);
+      copy.Int(r.cycles_applied);
+      copy.Int(r.last_cycle_id);
+      HARMONIA_RETURN_IF_ERROR(copy.EndRow());
+    }
+    HARMONIA_RETURN_IF_ERROR(copy.Finish().status());
+  }
+  return Run(conn_,
+             "UPDATE refinements r SET status = u.status, status_reason = u.status_reason, "
+             "updated_at = u.updated_at, cycles_applied = u.cycles_applied, last_cycle_id = "
+             "u.last_cycle_id FROM refinements_in u WHERE r.refinement_id = u.refinement_id",
+             Params(), PGRES_COMMAND_OK, kWhat)
+      .status();
 }
 
 absl::StatusOr<std::optional<CycleRecord>> PostgresStore::GetCycle(
@@ -941,52 +1186,231 @@ absl::StatusOr<std::optional<CycleRecord>> PostgresStore::GetCycle(
   Params params;
   params.Text(country).Text(therapy_area);
   if (cycle_id) params.Int(*cycle_id);
-  HARMONIA_ASSIGN_OR_RETURN(
-      Result r, Run(conn_,
-                    cycle_id ? "SELECT cycle_id, as_of, rule_set_version, options, country_config, "
-                               "customers, summary, committed_at FROM cycles WHERE country = $1 "
-                               "AND therapy_area = $2 AND cycle_id = $3"
-                             : "SELECT cycle_id, as_of, rule_set_version, options, country_config, "
-                               "customers, summary, committed_at FROM cycles WHERE country = $1 "
-                               "AND therapy_area = $2 ORDER BY cycle_id DESC LIMIT 1",
-                    params, PGRES_TUPLES_OK, "reading a cycle"));
+  const std::string sql =
+      absl::StrCat(kCycleColumns, cycle_id ? " WHERE country = $1 AND therapy_area = $2 AND "
+                                             "cycle_id = $3"
+                                           : " WHERE country = $1 AND therapy_area = $2 ORDER BY "
+                                             "cycle_id DESC LIMIT 1");
+  HARMONIA_ASSIGN_OR_RETURN(Result r,
+                            Run(conn_, sql.c_str(), params, PGRES_TUPLES_OK, "reading a cycle"));
   if (PQntuples(r.get()) == 0) return std::optional<CycleRecord>();
-  const PGresult* q = r.get();
-  CycleRecord c;
-  c.cycle_id = IntAt(q, 0, 0);
-  c.country = country;
-  c.therapy_area = therapy_area;
-  c.as_of = static_cast<int32_t>(IntAt(q, 0, 1));
-  c.rule_set_version = IntAt(q, 0, 2);
-  c.options = TextAt(q, 0, 3);
-  c.country_config = TextAt(q, 0, 4);
-  c.customers = IntAt(q, 0, 5);
-  c.summary = TextAt(q, 0, 6);
-  c.committed_at_unix = IntAt(q, 0, 7);
-  return std::optional<CycleRecord>(std::move(c));
+  return std::optional<CycleRecord>(ReadCycle(r.get(), 0));
+}
+
+absl::StatusOr<std::vector<CycleRecord>> PostgresStore::ListCycles(
+    const std::string& country, const std::string& therapy_area) {
+  const std::string sql =
+      absl::StrCat(kCycleColumns, " WHERE country = $1 AND therapy_area = $2 ORDER BY cycle_id");
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result r, Run(conn_, sql.c_str(), Params().Text(country).Text(therapy_area), PGRES_TUPLES_OK,
+                    "listing cycles"));
+  std::vector<CycleRecord> out;
+  out.reserve(static_cast<size_t>(PQntuples(r.get())));
+  for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(ReadCycle(r.get(), i));
+  return out;
 }
 
 absl::StatusOr<std::vector<AssignmentRow>> PostgresStore::GetAssignments(int64_t cycle_id) {
   std::vector<AssignmentRow> out;
+  const std::string sql =
+      absl::StrCat(kAssignmentColumns, " WHERE cycle_id = $1 ORDER BY customer_id");
+  HARMONIA_RETURN_IF_ERROR(
+      ForEachRow(sql.c_str(), Params().Int(cycle_id), "reading assignments",
+                 [&](const PGresult* q, int i) { out.push_back(ReadAssignment(q, i)); }));
+  return out;
+}
+
+absl::StatusOr<std::optional<AssignmentRow>> PostgresStore::GetAssignment(
+    int64_t cycle_id, const std::string& customer_id) {
+  const std::string sql =
+      absl::StrCat(kAssignmentColumns, " WHERE cycle_id = $1 AND customer_id = $2");
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result r, Run(conn_, sql.c_str(), Params().Int(cycle_id).Text(customer_id), PGRES_TUPLES_OK,
+                    "reading an assignment"));
+  if (PQntuples(r.get()) == 0) return std::optional<AssignmentRow>();
+  return std::optional<AssignmentRow>(ReadAssignment(r.get(), 0));
+}
+
+absl::StatusOr<std::vector<PostgresStore::Submitted>> PostgresStore::SubmitRefinements(
+    const std::vector<RefinementRecord>& rows) {
+  HARMONIA_RETURN_IF_ERROR(CheckSubmission(rows));
+  constexpr std::string_view kWhat = "submitting refinements";
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx,
+                            Transaction::Begin(conn_, "BEGIN", "a refinement submission"));
+  // The audit lock first, not at the first audit entry: a submitter holding
+  // it never waits for another's uncommitted request id (which would wait
+  // for the lock in turn: a deadlock), and submissions queue as SQLite's do.
+  HARMONIA_RETURN_IF_ERROR(Run(conn_, "SELECT pg_advisory_xact_lock($1)", Params().Int(kAuditLock),
+                               PGRES_TUPLES_OK, kWhat)
+                               .status());
+  const std::string find = absl::StrCat(kSelectRefinement, " WHERE request_id = $1");
+  std::vector<Submitted> out;
+  out.reserve(rows.size());
+  for (const RefinementRecord& r : rows) {
+    HARMONIA_ASSIGN_OR_RETURN(Result existing, Run(conn_, find.c_str(), Params().Text(r.request_id),
+                                                   PGRES_TUPLES_OK, kWhat));
+    if (PQntuples(existing.get()) > 0) {
+      out.push_back({ReadRefinement(existing.get(), 0), true});
+      continue;
+    }
+    const std::string what = absl::StrCat("submitting refinement ", r.request_id);
+    HARMONIA_ASSIGN_OR_RETURN(
+        Result inserted,
+        Run(conn_,
+            "INSERT INTO refinements (request_id, country, therapy_area, customer_id, segment, "
+            "calls_delta, reason, comment, submitted_by, submitted_at, status, status_reason, "
+            "decided_by, updated_at, cycles_applied, last_cycle_id) VALUES ($1, $2, $3, $4, $5, "
+            "$6, $7, $8, $9, $10, $11, $12, $13, $10, 0, 0) ON CONFLICT (request_id) DO NOTHING "
+            "RETURNING refinement_id",
+            Params()
+                .Text(r.request_id)
+                .Text(r.country)
+                .Text(r.therapy_area)
+                .Text(r.customer_id)
+                .Text(r.segment)
+                .Int(r.calls_delta)
+                .Text(r.reason)
+                .Text(r.comment)
+                .Text(r.submitted_by)
+                .Int(r.submitted_at_unix)
+                .Text(RefinementStatusName(r.status))
+                .Text(r.status_reason)
+                .Text(r.decided_by),
+            PGRES_TUPLES_OK, what));
+    if (PQntuples(inserted.get()) == 0) {
+      // Stored by a concurrent submission since the read (which waited for
+      // it to commit): its record is the one, as for any retry. A statement
+      // of its own, so that it sees that commit.
+      HARMONIA_ASSIGN_OR_RETURN(Result winner, Run(conn_, find.c_str(), Params().Text(r.request_id),
+                                                   PGRES_TUPLES_OK, what));
+      if (PQntuples(winner.get()) == 0) {
+        return absl::AbortedError(absl::StrCat("postgresql: ", what, ": lost a race; retry"));
+      }
+      out.push_back({ReadRefinement(winner.get(), 0), true});
+      continue;
+    }
+    Submitted stored{r, false};
+    stored.record.refinement_id = IntAt(inserted.get(), 0, 0);
+    stored.record.updated_at_unix = r.submitted_at_unix;
+    stored.record.cycles_applied = 0;
+    stored.record.last_cycle_id = 0;
+    HARMONIA_RETURN_IF_ERROR(InsertAudit(SubmitAudit(stored.record)).status());
+    out.push_back(std::move(stored));
+  }
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("a refinement submission"));
+  return out;
+}
+
+absl::StatusOr<std::vector<RefinementRecord>> PostgresStore::ListRefinements(
+    const std::string& country, const std::string& therapy_area,
+    const std::vector<RefinementStatus>& statuses) {
+  Params params;
+  params.Text(country).Text(therapy_area);
+  if (!statuses.empty()) {
+    std::vector<std::string> names;
+    names.reserve(statuses.size());
+    for (const RefinementStatus s : statuses) names.emplace_back(RefinementStatusName(s));
+    params.TextArray(names);
+  }
+  const std::string sql =
+      absl::StrCat(kSelectRefinement, " WHERE country = $1 AND therapy_area = $2",
+                   statuses.empty() ? "" : " AND status = ANY ($3)", " ORDER BY refinement_id");
+  std::vector<RefinementRecord> out;
+  HARMONIA_RETURN_IF_ERROR(
+      ForEachRow(sql.c_str(), params, "listing refinements",
+                 [&](const PGresult* q, int i) { out.push_back(ReadRefinement(q, i)); }));
+  return out;
+}
+
+absl::StatusOr<std::optional<RefinementRecord>> PostgresStore::GetRefinement(
+    const std::string& request_id) {
+  const std::string sql = absl::StrCat(kSelectRefinement, " WHERE request_id = $1");
+  HARMONIA_ASSIGN_OR_RETURN(Result r, Run(conn_, sql.c_str(), Params().Text(request_id),
+                                          PGRES_TUPLES_OK, "reading a refinement"));
+  if (PQntuples(r.get()) == 0) return std::optional<RefinementRecord>();
+  return std::optional<RefinementRecord>(ReadRefinement(r.get(), 0));
+}
+
+absl::StatusOr<RefinementRecord> PostgresStore::DecideRefinement(const std::string& request_id,
+                                                                 RefinementStatus status,
+                                                                 const std::string& reason,
+                                                                 const std::string& by,
+                                                                 int64_t at_unix) {
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx,
+                            Transaction::Begin(conn_, "BEGIN", "a refinement decision"));
+  // Locked: a concurrent decision or cycle commit waits, then sees this one.
+  const std::string sql = absl::StrCat(kSelectRefinement, " WHERE request_id = $1 FOR UPDATE");
+  HARMONIA_ASSIGN_OR_RETURN(Result found, Run(conn_, sql.c_str(), Params().Text(request_id),
+                                              PGRES_TUPLES_OK, "reading a refinement"));
+  if (PQntuples(found.get()) == 0) {
+    return absl::NotFoundError(absl::StrCat("no refinement with request id ", request_id));
+  }
+  const RefinementRecord before = ReadRefinement(found.get(), 0);
+  if (!RefinementTransitionAllowed(before.status, status)) {
+    return ForbiddenTransition(before, status);
+  }
+  RefinementRecord after = before;
+  after.status = status;
+  after.status_reason = reason;
+  after.decided_by = by;
+  after.updated_at_unix = at_unix;
+  HARMONIA_RETURN_IF_ERROR(Run(conn_,
+                               "UPDATE refinements SET status = $1, status_reason = $2, "
+                               "decided_by = $3, updated_at = $4 WHERE refinement_id = $5",
+                               Params()
+                                   .Text(RefinementStatusName(status))
+                                   .Text(reason)
+                                   .Text(by)
+                                   .Int(at_unix)
+                                   .Int(after.refinement_id),
+                               PGRES_COMMAND_OK, "deciding a refinement")
+                               .status());
+  HARMONIA_RETURN_IF_ERROR(InsertAudit(DecideAudit(before, after)).status());
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("a refinement decision"));
+  return after;
+}
+
+absl::StatusOr<int64_t> PostgresStore::AppendAudit(const AuditEntry& entry) {
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(conn_, "BEGIN", "an audit entry"));
+  HARMONIA_ASSIGN_OR_RETURN(const int64_t id, InsertAudit(entry));
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("an audit entry"));
+  return id;
+}
+
+absl::StatusOr<int64_t> PostgresStore::InsertAudit(const AuditEntry& e) {
+  // The lock is taken (the materialized CTE is read) before the row's
+  // identity is, and held to the end of the transaction.
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result r, Run(conn_,
+                    "WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock($7)) INSERT INTO "
+                    "audit_log (at, principal, action, object, state_before, state_after) SELECT "
+                    "$1, $2, $3, $4, $5, $6 FROM locked RETURNING audit_id",
+                    Params()
+                        .Int(e.at_unix)
+                        .Text(e.principal)
+                        .Text(e.action)
+                        .Text(e.object)
+                        .Text(e.before)
+                        .Text(e.after)
+                        .Int(kAuditLock),
+                    PGRES_TUPLES_OK, "writing the audit log"));
+  return IntAt(r.get(), 0, 0);
+}
+
+absl::StatusOr<std::vector<AuditEntry>> PostgresStore::ListAudit(int64_t after_id, int64_t limit) {
+  // As SQLite reads LIMIT: a negative one is none.
+  Params params;
+  params.Int(after_id);
+  if (limit >= 0) params.Int(limit);
+  std::vector<AuditEntry> out;
   HARMONIA_RETURN_IF_ERROR(ForEachRow(
-      "SELECT customer_id, segment, tier, calls, remote, email, events, decided_by, rule_id, "
-      "rule_set_version, inputs_digest, scores FROM assignments WHERE cycle_id = $1 ORDER BY "
-      "customer_id",
-      Params().Int(cycle_id), "reading assignments", [&](const PGresult* q, int i) {
-        AssignmentRow r;
-        r.customer_id = TextAt(q, i, 0);
-        r.segment = TextAt(q, i, 1);
-        r.tier = TextAt(q, i, 2);
-        r.calls = static_cast<int32_t>(IntAt(q, i, 3));
-        r.remote = static_cast<int32_t>(IntAt(q, i, 4));
-        r.email = static_cast<int32_t>(IntAt(q, i, 5));
-        r.events = static_cast<int32_t>(IntAt(q, i, 6));
-        r.decided_by = TextAt(q, i, 7);
-        r.rule_id = TextAt(q, i, 8);
-        r.rule_set_version = IntAt(q, i, 9);
-        r.inputs_digest = TextAt(q, i, 10);
-        r.scores = TextAt(q, i, 11);
-        out.push_back(std::move(r));
+      limit >= 0 ? "SELECT audit_id, at, principal, action, object, state_before, state_after "
+                   "FROM audit_log WHERE audit_id > $1 ORDER BY audit_id LIMIT $2"
+                 : "SELECT audit_id, at, principal, action, object, state_before, state_after "
+                   "FROM audit_log WHERE audit_id > $1 ORDER BY audit_id",
+      params, "reading the audit log", [&](const PGresult* q, int i) {
+        out.push_back(AuditEntry{IntAt(q, i, 0), IntAt(q, i, 1), TextAt(q, i, 2), TextAt(q, i, 3),
+                                 TextAt(q, i, 4), TextAt(q, i, 5), TextAt(q, i, 6)});
       }));
   return out;
 }

@@ -53,11 +53,30 @@ class PostgresStore final : public Store {
   absl::Status ScanInputs(const std::string& country, const std::string& therapy_area,
                           const std::function<void(const InputRow&)>& fn) override;
   absl::StatusOr<int64_t> CommitCycle(const CycleRecord& cycle,
-                                      const std::vector<AssignmentRow>& rows) override;
+                                      const std::vector<AssignmentRow>& rows,
+                                      const std::vector<RefinementUpdate>& refinements) override;
   absl::StatusOr<std::optional<CycleRecord>> GetCycle(const std::string& country,
                                                       const std::string& therapy_area,
                                                       std::optional<int64_t> cycle_id) override;
   absl::StatusOr<std::vector<AssignmentRow>> GetAssignments(int64_t cycle_id) override;
+  absl::StatusOr<std::vector<CycleRecord>> ListCycles(const std::string& country,
+                                                      const std::string& therapy_area) override;
+  absl::StatusOr<std::optional<AssignmentRow>> GetAssignment(
+      int64_t cycle_id, const std::string& customer_id) override;
+  absl::StatusOr<std::vector<Submitted>> SubmitRefinements(
+      const std::vector<RefinementRecord>& rows) override;
+  absl::StatusOr<std::vector<RefinementRecord>> ListRefinements(
+      const std::string& country, const std::string& therapy_area,
+      const std::vector<RefinementStatus>& statuses) override;
+  absl::StatusOr<std::optional<RefinementRecord>> GetRefinement(
+      const std::string& request_id) override;
+  absl::StatusOr<RefinementRecord> DecideRefinement(const std::string& request_id,
+                                                    RefinementStatus status,
+                                                    const std::string& reason,
+                                                    const std::string& by,
+                                                    int64_t at_unix) override;
+  absl::StatusOr<int64_t> AppendAudit(const AuditEntry& entry) override;
+  absl::StatusOr<std::vector<AuditEntry>> ListAudit(int64_t after_id, int64_t limit) override;
 
  private:
   class Params;
@@ -70,6 +89,18 @@ class PostgresStore final : public Store {
   // calls fn(result, row) for every row, a batch of rows at a time.
   absl::Status ForEachRow(const char* sql, const Params& params, std::string_view what,
                           const std::function<void(const pg_result*, int)>& fn);
+  // Inside a cycle commit, before the cycle is written: the refinements that
+  // `updates` name, locked and sorted by id; NotFound or FailedPrecondition
+  // (the lifecycle) as CommitCycle documents.
+  absl::StatusOr<std::vector<RefinementRecord>> LockRefinements(
+      const std::vector<RefinementUpdate>& updates, int64_t at_unix);
+  // Then: `updates` applied to `records` (from LockRefinements) at cycle
+  // `cycle_id`, written in bulk.
+  absl::Status WriteRefinements(const std::vector<RefinementUpdate>& updates, int64_t cycle_id,
+                                int64_t at_unix, std::vector<RefinementRecord> records);
+  // Inside a transaction: appends one audit entry and returns its id. Holds
+  // the audit lock (postgres_store.cc) until the transaction ends.
+  absl::StatusOr<int64_t> InsertAudit(const AuditEntry& entry);
   // The first customer of `rows` (in order) the store does not know, if any.
   absl::StatusOr<std::optional<std::string>> FirstUnknownCustomer(
       const std::vector<const InputRow*>& rows);

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "store/internal/audit.h"
 #include "store/internal/last_per_key.h"
 
 namespace harmonia::store::internal {
@@ -85,6 +86,61 @@ CREATE TABLE assignments (
   PRIMARY KEY (cycle_id, customer_id)
 ) WITHOUT ROWID;
 )sql",
+    // 3: answers and metrics keyed apart; cycle status, quality and who ran
+    // it; refinements with their lifecycle; the append-only audit log.
+    R"sql(
+CREATE TABLE inputs_v3 (
+  customer_id  TEXT NOT NULL REFERENCES customers (customer_id),
+  therapy_area TEXT NOT NULL,
+  input_id     TEXT NOT NULL,
+  source       TEXT NOT NULL,
+  as_of        INTEGER NOT NULL,
+  is_metric    INTEGER NOT NULL,
+  value        TEXT NOT NULL,
+  PRIMARY KEY (customer_id, therapy_area, input_id, source, as_of, is_metric)
+) WITHOUT ROWID;
+INSERT INTO inputs_v3 (customer_id, therapy_area, input_id, source, as_of, is_metric, value)
+  SELECT customer_id, therapy_area, input_id, source, as_of, is_metric, value FROM inputs;
+DROP TABLE inputs;
+ALTER TABLE inputs_v3 RENAME TO inputs;
+ALTER TABLE cycles ADD COLUMN status TEXT NOT NULL DEFAULT 'committed';
+ALTER TABLE cycles ADD COLUMN quality TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE cycles ADD COLUMN run_by TEXT NOT NULL DEFAULT '';
+CREATE TABLE refinements (
+  refinement_id  INTEGER PRIMARY KEY,
+  request_id     TEXT NOT NULL UNIQUE,
+  country        TEXT NOT NULL,
+  therapy_area   TEXT NOT NULL,
+  customer_id    TEXT NOT NULL,
+  segment        TEXT NOT NULL,
+  calls_delta    INTEGER NOT NULL,
+  reason         TEXT NOT NULL,
+  comment        TEXT NOT NULL,
+  submitted_by   TEXT NOT NULL,
+  submitted_at   INTEGER NOT NULL,
+  status         TEXT NOT NULL CHECK (status IN ('submitted', 'accepted', 'approved',
+                   'rejected', 'applied', 'expired', 'withdrawn')),
+  status_reason  TEXT NOT NULL,
+  decided_by     TEXT NOT NULL,
+  updated_at     INTEGER NOT NULL,
+  cycles_applied INTEGER NOT NULL,
+  last_cycle_id  INTEGER NOT NULL
+);
+CREATE INDEX refinements_by_market ON refinements (country, therapy_area, refinement_id);
+CREATE TABLE audit_log (
+  audit_id     INTEGER PRIMARY KEY,
+  at           INTEGER NOT NULL,
+  principal    TEXT NOT NULL,
+  action       TEXT NOT NULL,
+  object       TEXT NOT NULL,
+  state_before TEXT NOT NULL,
+  state_after  TEXT NOT NULL
+);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+  BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+  BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -122,9 +178,12 @@ class Statement {
   absl::Status status(std::string_view what) const {
     return rc_ == SQLITE_OK ? absl::OkStatus() : SqliteError(db_, rc_, what);
   }
+  // SQLITE_STATIC: `s` must outlive the step, so temporaries are refused.
   void Bind(int i, const std::string& s) {
     sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
   }
+  void Bind(int i, std::string&& s) = delete;
+  void Bind(int i, const char* s) = delete;
   void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int Step() { return sqlite3_step(stmt_); }
@@ -174,6 +233,52 @@ class Transaction {
   sqlite3* db_;
 };
 
+constexpr const char* kSelectRefinement =
+    "SELECT refinement_id, request_id, country, therapy_area, customer_id, segment, calls_delta, "
+    "reason, comment, submitted_by, submitted_at, status, status_reason, decided_by, updated_at, "
+    "cycles_applied, last_cycle_id FROM refinements";
+
+RefinementRecord ReadRefinement(const Statement& q) {
+  RefinementRecord r;
+  r.refinement_id = q.Int(0);
+  r.request_id = q.Text(1);
+  r.country = q.Text(2);
+  r.therapy_area = q.Text(3);
+  r.customer_id = q.Text(4);
+  r.segment = q.Text(5);
+  r.calls_delta = static_cast<int32_t>(q.Int(6));
+  r.reason = q.Text(7);
+  r.comment = q.Text(8);
+  r.submitted_by = q.Text(9);
+  r.submitted_at_unix = q.Int(10);
+  // The CHECK constraint admits only the names ParseRefinementStatus knows.
+  r.status = ParseRefinementStatus(q.Text(11)).value_or(RefinementStatus::kSubmitted);
+  r.status_reason = q.Text(12);
+  r.decided_by = q.Text(13);
+  r.updated_at_unix = q.Int(14);
+  r.cycles_applied = static_cast<int32_t>(q.Int(15));
+  r.last_cycle_id = q.Int(16);
+  return r;
+}
+
+// Inside a transaction: appends one audit entry and returns its id.
+absl::StatusOr<int64_t> InsertAudit(sqlite3* db, const AuditEntry& e) {
+  Statement put(db,
+                "INSERT INTO audit_log (at, principal, action, object, state_before, "
+                "state_after) VALUES (?, ?, ?, ?, ?, ?)");
+  HARMONIA_RETURN_IF_ERROR(put.status("writing the audit log"));
+  put.Bind(1, e.at_unix);
+  put.Bind(2, e.principal);
+  put.Bind(3, e.action);
+  put.Bind(4, e.object);
+  put.Bind(5, e.before);
+  put.Bind(6, e.after);
+  if (const int rc = put.Step(); rc != SQLITE_DONE) {
+    return SqliteError(db, rc, "writing the audit log");
+  }
+  return sqlite3_last_insert_rowid(db);
+}
+
 }  // namespace
 
 SqliteStore::~SqliteStore() { sqlite3_close_v2(db_); }
@@ -213,22 +318,46 @@ absl::StatusOr<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string
 }
 
 absl::Status SqliteStore::Migrate(const std::string& path) {
-  // BEGIN IMMEDIATE: two processes opening a new store at once migrate one
-  // after the other, and the second finds the work done.
+  // The schema version, read without a write lock: opening an up-to-date
+  // store (every open but the first after an upgrade) must not queue behind
+  // a long import or cycle commit of another process.
+  auto read_version = [&]() -> absl::StatusOr<int64_t> {
+    Statement exists(db_,
+                     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = "
+                     "'schema_version'");
+    HARMONIA_RETURN_IF_ERROR(exists.status(absl::StrCat("reading ", path)));
+    const int rc = exists.Step();
+    if (rc == SQLITE_DONE) return int64_t{0};  // a new, empty store
+    if (rc != SQLITE_ROW) return SqliteError(db_, rc, absl::StrCat("reading ", path));
+    Statement q(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+    HARMONIA_RETURN_IF_ERROR(q.status("reading the schema version"));
+    if (const int vrc = q.Step(); vrc != SQLITE_ROW) {
+      return SqliteError(db_, vrc, "reading the schema version");
+    }
+    return q.Int(0);
+  };
+  auto too_new = [&](int64_t current) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "store ", path, " has schema version ", current, ", newer than this harmonia (",
+        kSchemaVersion, "): upgrade harmonia to use it"));
+  };
+  HARMONIA_ASSIGN_OR_RETURN(int64_t current, read_version());
+  if (current > kSchemaVersion) return too_new(current);
+  if (current == kSchemaVersion) {
+    schema_version_ = kSchemaVersion;
+    return absl::OkStatus();
+  }
+  // BEGIN IMMEDIATE: two processes opening an old or new store at once
+  // migrate one after the other, and the second finds the work done.
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "the schema migration"));
   HARMONIA_RETURN_IF_ERROR(Exec(
       "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)", "schema_version"));
-  int64_t current = 0;
   {
     Statement q(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
     HARMONIA_RETURN_IF_ERROR(q.status("reading the schema version"));
     if (q.Step() == SQLITE_ROW) current = q.Int(0);
   }
-  if (current > kSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "store ", path, " has schema version ", current, ", newer than this harmonia (",
-        kSchemaVersion, "): upgrade harmonia to use it"));
-  }
+  if (current > kSchemaVersion) return too_new(current);
   for (int64_t v = current; v < kSchemaVersion; ++v) {
     HARMONIA_RETURN_IF_ERROR(
         Exec(kMigrations[v], absl::StrCat("schema migration to version ", v + 1)));
@@ -288,9 +417,9 @@ absl::StatusOr<WriteStats> SqliteStore::UpsertInputs(const std::vector<InputRow>
         "value) VALUES ";
     for (size_t i = 0; i < n; ++i) absl::StrAppend(&text, i ? ", " : "", "(?, ?, ?, ?, ?, ?, ?)");
     absl::StrAppend(&text,
-                    " ON CONFLICT (customer_id, therapy_area, input_id, source, as_of) DO UPDATE "
-                    "SET value = excluded.value, is_metric = excluded.is_metric WHERE (value, "
-                    "is_metric) IS NOT (excluded.value, excluded.is_metric)");
+                    " ON CONFLICT (customer_id, therapy_area, input_id, source, as_of, "
+                    "is_metric) DO UPDATE SET value = excluded.value WHERE value IS NOT "
+                    "excluded.value");
     return text;
   };
   Statement full(db_, sql(kRowsPerStatement).c_str());
@@ -400,6 +529,7 @@ absl::Status SqliteStore::PublishRuleSet(const RuleSetRecord& r) {
   if (const int rc = put.Step(); rc != SQLITE_DONE) {
     return SqliteError(db_, rc, "publishing");
   }
+  HARMONIA_RETURN_IF_ERROR(InsertAudit(db_, PublishAudit(r, current)).status());
   return tx.Commit("a publish");
 }
 
@@ -462,12 +592,24 @@ absl::Status SqliteStore::ScanInputs(const std::string& country, const std::stri
 }
 
 absl::StatusOr<int64_t> SqliteStore::CommitCycle(const CycleRecord& c,
-                                                 const std::vector<AssignmentRow>& rows) {
+                                                 const std::vector<AssignmentRow>& rows,
+                                                 const std::vector<RefinementUpdate>& updates) {
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "a cycle commit"));
+  int64_t previous_cycle_id = 0;
+  {
+    Statement q(db_,
+                "SELECT COALESCE(MAX(cycle_id), 0) FROM cycles WHERE country = ? AND "
+                "therapy_area = ?");
+    HARMONIA_RETURN_IF_ERROR(q.status("committing a cycle"));
+    q.Bind(1, c.country);
+    q.Bind(2, c.therapy_area);
+    if (const int rc = q.Step(); rc != SQLITE_ROW) return SqliteError(db_, rc, "cycle");
+    previous_cycle_id = q.Int(0);
+  }
   Statement cyc(db_,
                 "INSERT INTO cycles (country, therapy_area, as_of, rule_set_version, options, "
-                "country_config, customers, summary, committed_at) VALUES (?, ?, ?, ?, ?, ?, ?, "
-                "?, ?)");
+                "country_config, customers, summary, committed_at, status, quality, run_by) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   HARMONIA_RETURN_IF_ERROR(cyc.status("committing a cycle"));
   cyc.Bind(1, c.country);
   cyc.Bind(2, c.therapy_area);
@@ -478,6 +620,9 @@ absl::StatusOr<int64_t> SqliteStore::CommitCycle(const CycleRecord& c,
   cyc.Bind(7, static_cast<int64_t>(rows.size()));
   cyc.Bind(8, c.summary);
   cyc.Bind(9, c.committed_at_unix);
+  cyc.Bind(10, c.status);
+  cyc.Bind(11, c.quality);
+  cyc.Bind(12, c.run_by);
   if (const int rc = cyc.Step(); rc != SQLITE_DONE) return SqliteError(db_, rc, "cycle");
   const int64_t cycle_id = sqlite3_last_insert_rowid(db_);
   Statement put(db_,
@@ -503,19 +648,101 @@ absl::StatusOr<int64_t> SqliteStore::CommitCycle(const CycleRecord& c,
     put.Reset();
     if (rc != SQLITE_DONE) return SqliteError(db_, rc, "committing assignments");
   }
+  // The refinements' new statuses, each checked against the lifecycle.
+  {
+    Statement get(db_, absl::StrCat(kSelectRefinement, " WHERE refinement_id = ?").c_str());
+    HARMONIA_RETURN_IF_ERROR(get.status("committing refinement statuses"));
+    Statement set(db_,
+                  "UPDATE refinements SET status = ?, status_reason = ?, updated_at = ?, "
+                  "cycles_applied = ?, last_cycle_id = ? WHERE refinement_id = ?");
+    HARMONIA_RETURN_IF_ERROR(set.status("committing refinement statuses"));
+    for (const RefinementUpdate& u : updates) {
+      get.Bind(1, u.refinement_id);
+      const int rc = get.Step();
+      if (rc == SQLITE_DONE) {
+        return absl::NotFoundError(absl::StrCat("cycle commit: no refinement ", u.refinement_id));
+      }
+      if (rc != SQLITE_ROW) return SqliteError(db_, rc, "committing refinement statuses");
+      RefinementRecord record = ReadRefinement(get);
+      get.Reset();
+      HARMONIA_RETURN_IF_ERROR(ApplyUpdate(u, cycle_id, c.committed_at_unix, &record));
+      const std::string status = RefinementStatusName(record.status);
+      set.Bind(1, status);
+      set.Bind(2, record.status_reason);
+      set.Bind(3, record.updated_at_unix);
+      set.Bind(4, int64_t{record.cycles_applied});
+      set.Bind(5, record.last_cycle_id);
+      set.Bind(6, record.refinement_id);
+      const int urc = set.Step();
+      set.Reset();
+      if (urc != SQLITE_DONE) return SqliteError(db_, urc, "committing refinement statuses");
+    }
+  }
+  CycleRecord committed = c;
+  committed.cycle_id = cycle_id;
+  HARMONIA_RETURN_IF_ERROR(InsertAudit(db_, CycleAudit(committed, static_cast<int64_t>(rows.size()),
+                                                       previous_cycle_id, updates))
+                               .status());
   HARMONIA_RETURN_IF_ERROR(tx.Commit("a cycle"));
   return cycle_id;
 }
 
+namespace {
+
+constexpr const char* kCycleColumns =
+    "SELECT cycle_id, country, therapy_area, as_of, rule_set_version, options, country_config, "
+    "customers, summary, committed_at, status, quality, run_by FROM cycles";
+
+CycleRecord ReadCycle(const Statement& q) {
+  CycleRecord c;
+  c.cycle_id = q.Int(0);
+  c.country = q.Text(1);
+  c.therapy_area = q.Text(2);
+  c.as_of = static_cast<int32_t>(q.Int(3));
+  c.rule_set_version = q.Int(4);
+  c.options = q.Text(5);
+  c.country_config = q.Text(6);
+  c.customers = q.Int(7);
+  c.summary = q.Text(8);
+  c.committed_at_unix = q.Int(9);
+  c.status = q.Text(10);
+  c.quality = q.Text(11);
+  c.run_by = q.Text(12);
+  return c;
+}
+
+constexpr const char* kAssignmentColumns =
+    "SELECT customer_id, segment, tier, calls, remote, email, events, decided_by, rule_id, "
+    "rule_set_version, inputs_digest, scores FROM assignments";
+
+AssignmentRow ReadAssignment(const Statement& q) {
+  AssignmentRow r;
+  r.customer_id = q.Text(0);
+  r.segment = q.Text(1);
+  r.tier = q.Text(2);
+  r.calls = static_cast<int32_t>(q.Int(3));
+  r.remote = static_cast<int32_t>(q.Int(4));
+  r.email = static_cast<int32_t>(q.Int(5));
+  r.events = static_cast<int32_t>(q.Int(6));
+  r.decided_by = q.Text(7);
+  r.rule_id = q.Text(8);
+  r.rule_set_version = q.Int(9);
+  r.inputs_digest = q.Text(10);
+  r.scores = q.Text(11);
+  return r;
+}
+
+}  // namespace
+
 absl::StatusOr<std::optional<CycleRecord>> SqliteStore::GetCycle(const std::string& country,
                                                                  const std::string& therapy_area,
                                                                  std::optional<int64_t> cycle_id) {
-  Statement q(db_, cycle_id ? "SELECT cycle_id, as_of, rule_set_version, options, country_config, "
-                              "customers, summary, committed_at FROM cycles WHERE country = ? AND "
-                              "therapy_area = ? AND cycle_id = ?"
-                            : "SELECT cycle_id, as_of, rule_set_version, options, country_config, "
-                              "customers, summary, committed_at FROM cycles WHERE country = ? AND "
-                              "therapy_area = ? ORDER BY cycle_id DESC LIMIT 1");
+  Statement q(db_,
+              absl::StrCat(kCycleColumns,
+                           cycle_id ? " WHERE country = ? AND therapy_area = ? AND cycle_id = ?"
+                                    : " WHERE country = ? AND therapy_area = ? ORDER BY "
+                                      "cycle_id DESC LIMIT 1")
+                  .c_str());
   HARMONIA_RETURN_IF_ERROR(q.status("reading a cycle"));
   q.Bind(1, country);
   q.Bind(2, therapy_area);
@@ -523,46 +750,203 @@ absl::StatusOr<std::optional<CycleRecord>> SqliteStore::GetCycle(const std::stri
   const int rc = q.Step();
   if (rc == SQLITE_DONE) return std::optional<CycleRecord>();
   if (rc != SQLITE_ROW) return SqliteError(db_, rc, "reading a cycle");
-  CycleRecord c;
-  c.cycle_id = q.Int(0);
-  c.country = country;
-  c.therapy_area = therapy_area;
-  c.as_of = static_cast<int32_t>(q.Int(1));
-  c.rule_set_version = q.Int(2);
-  c.options = q.Text(3);
-  c.country_config = q.Text(4);
-  c.customers = q.Int(5);
-  c.summary = q.Text(6);
-  c.committed_at_unix = q.Int(7);
-  return std::optional<CycleRecord>(std::move(c));
+  return std::optional<CycleRecord>(ReadCycle(q));
+}
+
+absl::StatusOr<std::vector<CycleRecord>> SqliteStore::ListCycles(const std::string& country,
+                                                                 const std::string& therapy_area) {
+  Statement q(
+      db_, absl::StrCat(kCycleColumns, " WHERE country = ? AND therapy_area = ? ORDER BY cycle_id")
+               .c_str());
+  HARMONIA_RETURN_IF_ERROR(q.status("listing cycles"));
+  q.Bind(1, country);
+  q.Bind(2, therapy_area);
+  std::vector<CycleRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadCycle(q));
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc, "listing cycles");
+  return out;
+}
+
+absl::StatusOr<std::optional<AssignmentRow>> SqliteStore::GetAssignment(
+    int64_t cycle_id, const std::string& customer_id) {
+  Statement q(db_,
+              absl::StrCat(kAssignmentColumns, " WHERE cycle_id = ? AND customer_id = ?").c_str());
+  HARMONIA_RETURN_IF_ERROR(q.status("reading an assignment"));
+  q.Bind(1, cycle_id);
+  q.Bind(2, customer_id);
+  const int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::optional<AssignmentRow>();
+  if (rc != SQLITE_ROW) return SqliteError(db_, rc, "reading an assignment");
+  return std::optional<AssignmentRow>(ReadAssignment(q));
 }
 
 absl::StatusOr<std::vector<AssignmentRow>> SqliteStore::GetAssignments(int64_t cycle_id) {
   Statement q(db_,
-              "SELECT customer_id, segment, tier, calls, remote, email, events, decided_by, "
-              "rule_id, rule_set_version, inputs_digest, scores FROM assignments WHERE "
-              "cycle_id = ? ORDER BY customer_id");
+              absl::StrCat(kAssignmentColumns, " WHERE cycle_id = ? ORDER BY customer_id").c_str());
   HARMONIA_RETURN_IF_ERROR(q.status("reading assignments"));
   q.Bind(1, cycle_id);
   std::vector<AssignmentRow> out;
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) {
-    AssignmentRow r;
-    r.customer_id = q.Text(0);
-    r.segment = q.Text(1);
-    r.tier = q.Text(2);
-    r.calls = static_cast<int32_t>(q.Int(3));
-    r.remote = static_cast<int32_t>(q.Int(4));
-    r.email = static_cast<int32_t>(q.Int(5));
-    r.events = static_cast<int32_t>(q.Int(6));
-    r.decided_by = q.Text(7);
-    r.rule_id = q.Text(8);
-    r.rule_set_version = q.Int(9);
-    r.inputs_digest = q.Text(10);
-    r.scores = q.Text(11);
-    out.push_back(std::move(r));
-  }
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadAssignment(q));
   if (rc != SQLITE_DONE) return SqliteError(db_, rc, "reading assignments");
+  return out;
+}
+
+absl::StatusOr<std::vector<SqliteStore::Submitted>> SqliteStore::SubmitRefinements(
+    const std::vector<RefinementRecord>& rows) {
+  HARMONIA_RETURN_IF_ERROR(CheckSubmission(rows));
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "a refinement submission"));
+  Statement find(db_, absl::StrCat(kSelectRefinement, " WHERE request_id = ?").c_str());
+  HARMONIA_RETURN_IF_ERROR(find.status("submitting refinements"));
+  Statement put(db_,
+                "INSERT INTO refinements (request_id, country, therapy_area, customer_id, "
+                "segment, calls_delta, reason, comment, submitted_by, submitted_at, status, "
+                "status_reason, decided_by, updated_at, cycles_applied, last_cycle_id) VALUES "
+                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)");
+  HARMONIA_RETURN_IF_ERROR(put.status("submitting refinements"));
+  std::vector<Submitted> out;
+  out.reserve(rows.size());
+  for (const RefinementRecord& r : rows) {
+    find.Bind(1, r.request_id);
+    const int rc = find.Step();
+    if (rc == SQLITE_ROW) {
+      out.push_back({ReadRefinement(find), true});
+      find.Reset();
+      continue;
+    }
+    find.Reset();
+    if (rc != SQLITE_DONE) return SqliteError(db_, rc, "submitting refinements");
+    const std::string status = RefinementStatusName(r.status);
+    put.Bind(1, r.request_id);
+    put.Bind(2, r.country);
+    put.Bind(3, r.therapy_area);
+    put.Bind(4, r.customer_id);
+    put.Bind(5, r.segment);
+    put.Bind(6, int64_t{r.calls_delta});
+    put.Bind(7, r.reason);
+    put.Bind(8, r.comment);
+    put.Bind(9, r.submitted_by);
+    put.Bind(10, r.submitted_at_unix);
+    put.Bind(11, status);
+    put.Bind(12, r.status_reason);
+    put.Bind(13, r.decided_by);
+    put.Bind(14, r.submitted_at_unix);
+    const int prc = put.Step();
+    put.Reset();
+    if (prc != SQLITE_DONE) {
+      return SqliteError(db_, prc, absl::StrCat("submitting refinement ", r.request_id));
+    }
+    Submitted stored{r, false};
+    stored.record.refinement_id = sqlite3_last_insert_rowid(db_);
+    stored.record.updated_at_unix = r.submitted_at_unix;
+    stored.record.cycles_applied = 0;
+    stored.record.last_cycle_id = 0;
+    HARMONIA_RETURN_IF_ERROR(InsertAudit(db_, SubmitAudit(stored.record)).status());
+    out.push_back(std::move(stored));
+  }
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("a refinement submission"));
+  return out;
+}
+
+absl::StatusOr<std::vector<RefinementRecord>> SqliteStore::ListRefinements(
+    const std::string& country, const std::string& therapy_area,
+    const std::vector<RefinementStatus>& statuses) {
+  Statement q(db_, absl::StrCat(kSelectRefinement,
+                                " WHERE country = ? AND therapy_area = ? ORDER BY refinement_id")
+                       .c_str());
+  HARMONIA_RETURN_IF_ERROR(q.status("listing refinements"));
+  q.Bind(1, country);
+  q.Bind(2, therapy_area);
+  std::vector<RefinementRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    RefinementRecord r = ReadRefinement(q);
+    if (statuses.empty() ||
+        std::find(statuses.begin(), statuses.end(), r.status) != statuses.end()) {
+      out.push_back(std::move(r));
+    }
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc, "listing refinements");
+  return out;
+}
+
+absl::StatusOr<std::optional<RefinementRecord>> SqliteStore::GetRefinement(
+    const std::string& request_id) {
+  Statement q(db_, absl::StrCat(kSelectRefinement, " WHERE request_id = ?").c_str());
+  HARMONIA_RETURN_IF_ERROR(q.status("reading a refinement"));
+  q.Bind(1, request_id);
+  const int rc = q.Step();
+  if (rc == SQLITE_DONE) return std::optional<RefinementRecord>();
+  if (rc != SQLITE_ROW) return SqliteError(db_, rc, "reading a refinement");
+  return std::optional<RefinementRecord>(ReadRefinement(q));
+}
+
+absl::StatusOr<RefinementRecord> SqliteStore::DecideRefinement(const std::string& request_id,
+                                                               RefinementStatus status,
+                                                               const std::string& reason,
+                                                               const std::string& by,
+                                                               int64_t at_unix) {
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "a refinement decision"));
+  RefinementRecord before;
+  {
+    Statement q(db_, absl::StrCat(kSelectRefinement, " WHERE request_id = ?").c_str());
+    HARMONIA_RETURN_IF_ERROR(q.status("reading a refinement"));
+    q.Bind(1, request_id);
+    const int rc = q.Step();
+    if (rc == SQLITE_DONE) {
+      return absl::NotFoundError(absl::StrCat("no refinement with request id ", request_id));
+    }
+    if (rc != SQLITE_ROW) return SqliteError(db_, rc, "reading a refinement");
+    before = ReadRefinement(q);
+  }
+  if (!RefinementTransitionAllowed(before.status, status)) {
+    return ForbiddenTransition(before, status);
+  }
+  RefinementRecord after = before;
+  after.status = status;
+  after.status_reason = reason;
+  after.decided_by = by;
+  after.updated_at_unix = at_unix;
+  Statement set(db_,
+                "UPDATE refinements SET status = ?, status_reason = ?, decided_by = ?, "
+                "updated_at = ? WHERE refinement_id = ?");
+  HARMONIA_RETURN_IF_ERROR(set.status("deciding a refinement"));
+  const std::string name = RefinementStatusName(status);
+  set.Bind(1, name);
+  set.Bind(2, reason);
+  set.Bind(3, by);
+  set.Bind(4, at_unix);
+  set.Bind(5, after.refinement_id);
+  if (const int rc = set.Step(); rc != SQLITE_DONE) {
+    return SqliteError(db_, rc, "deciding a refinement");
+  }
+  HARMONIA_RETURN_IF_ERROR(InsertAudit(db_, DecideAudit(before, after)).status());
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("a refinement decision"));
+  return after;
+}
+
+absl::StatusOr<int64_t> SqliteStore::AppendAudit(const AuditEntry& entry) {
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "an audit entry"));
+  HARMONIA_ASSIGN_OR_RETURN(const int64_t id, InsertAudit(db_, entry));
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("an audit entry"));
+  return id;
+}
+
+absl::StatusOr<std::vector<AuditEntry>> SqliteStore::ListAudit(int64_t after_id, int64_t limit) {
+  Statement q(db_,
+              "SELECT audit_id, at, principal, action, object, state_before, state_after FROM "
+              "audit_log WHERE audit_id > ? ORDER BY audit_id LIMIT ?");
+  HARMONIA_RETURN_IF_ERROR(q.status("reading the audit log"));
+  q.Bind(1, after_id);
+  q.Bind(2, limit);
+  std::vector<AuditEntry> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    out.push_back(
+        AuditEntry{q.Int(0), q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5), q.Text(6)});
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc, "reading the audit log");
   return out;
 }
 

@@ -32,11 +32,30 @@ class SqliteStore final : public Store {
   absl::Status ScanInputs(const std::string& country, const std::string& therapy_area,
                           const std::function<void(const InputRow&)>& fn) override;
   absl::StatusOr<int64_t> CommitCycle(const CycleRecord& cycle,
-                                      const std::vector<AssignmentRow>& rows) override;
+                                      const std::vector<AssignmentRow>& rows,
+                                      const std::vector<RefinementUpdate>& refinements) override;
   absl::StatusOr<std::optional<CycleRecord>> GetCycle(const std::string& country,
                                                       const std::string& therapy_area,
                                                       std::optional<int64_t> cycle_id) override;
   absl::StatusOr<std::vector<AssignmentRow>> GetAssignments(int64_t cycle_id) override;
+  absl::StatusOr<std::vector<CycleRecord>> ListCycles(const std::string& country,
+                                                      const std::string& therapy_area) override;
+  absl::StatusOr<std::optional<AssignmentRow>> GetAssignment(
+      int64_t cycle_id, const std::string& customer_id) override;
+  absl::StatusOr<std::vector<Submitted>> SubmitRefinements(
+      const std::vector<RefinementRecord>& rows) override;
+  absl::StatusOr<std::vector<RefinementRecord>> ListRefinements(
+      const std::string& country, const std::string& therapy_area,
+      const std::vector<RefinementStatus>& statuses) override;
+  absl::StatusOr<std::optional<RefinementRecord>> GetRefinement(
+      const std::string& request_id) override;
+  absl::StatusOr<RefinementRecord> DecideRefinement(const std::string& request_id,
+                                                    RefinementStatus status,
+                                                    const std::string& reason,
+                                                    const std::string& by,
+                                                    int64_t at_unix) override;
+  absl::StatusOr<int64_t> AppendAudit(const AuditEntry& entry) override;
+  absl::StatusOr<std::vector<AuditEntry>> ListAudit(int64_t after_id, int64_t limit) override;
 
  private:
   explicit SqliteStore(sqlite3* db) : db_(db) {}

@@ -1,0 +1,125 @@
+#include "store/internal/audit.h"
+
+#include <array>
+
+#include "absl/strings/str_cat.h"
+#include "common/json.h"
+
+namespace harmonia::store::internal {
+namespace {
+
+JsonObject RefinementState(const RefinementRecord& r) {
+  JsonObject o;
+  o.Add("status", RefinementStatusName(r.status));
+  if (!r.status_reason.empty()) o.Add("reason", r.status_reason);
+  if (!r.decided_by.empty()) o.Add("decided_by", r.decided_by);
+  o.Add("cycles_applied", r.cycles_applied);
+  return o;
+}
+
+}  // namespace
+
+AuditEntry PublishAudit(const RuleSetRecord& r, int64_t previous_version) {
+  AuditEntry e;
+  e.at_unix = r.published_at_unix;
+  e.principal = r.published_by;
+  e.action = "rules.publish";
+  e.object = absl::StrCat(r.therapy_area, " v", r.version);
+  if (previous_version > 0) e.before = JsonObject().Add("version", previous_version).str();
+  e.after = JsonObject().Add("version", r.version).Add("checksum", r.checksum).str();
+  return e;
+}
+
+AuditEntry SubmitAudit(const RefinementRecord& r) {
+  AuditEntry e;
+  e.at_unix = r.submitted_at_unix;
+  e.principal = r.submitted_by;
+  e.action = "refinement.submit";
+  e.object = absl::StrCat(r.country, "/", r.therapy_area, " refinement ", r.request_id);
+  JsonObject after = RefinementState(r);
+  after.Add("customer_id", r.customer_id)
+      .Add("segment", r.segment)
+      .Add("calls_delta", r.calls_delta)
+      .Add("reason_code", r.reason)
+      .Add("comment", r.comment);
+  e.after = after.str();
+  return e;
+}
+
+AuditEntry DecideAudit(const RefinementRecord& before, const RefinementRecord& after) {
+  AuditEntry e;
+  e.at_unix = after.updated_at_unix;
+  e.principal = after.decided_by;
+  e.action = absl::StrCat("refinement.", RefinementStatusName(after.status));
+  e.object = absl::StrCat(after.country, "/", after.therapy_area, " refinement ", after.request_id);
+  e.before = RefinementState(before).str();
+  e.after = RefinementState(after).str();
+  return e;
+}
+
+AuditEntry CycleAudit(const CycleRecord& c, int64_t assignments, int64_t previous_cycle_id,
+                      const std::vector<RefinementUpdate>& updates) {
+  AuditEntry e;
+  e.at_unix = c.committed_at_unix;
+  e.principal = c.run_by;
+  e.action = "cycle.commit";
+  e.object = absl::StrCat(c.country, "/", c.therapy_area, " cycle ", c.cycle_id);
+  if (previous_cycle_id > 0) e.before = JsonObject().Add("cycle_id", previous_cycle_id).str();
+  std::array<int64_t, 7> by_status{};
+  for (const RefinementUpdate& u : updates) ++by_status[static_cast<int>(u.status)];
+  JsonObject refinements;
+  for (size_t s = 0; s < by_status.size(); ++s) {
+    if (by_status[s] > 0) {
+      refinements.Add(RefinementStatusName(static_cast<RefinementStatus>(s)), by_status[s]);
+    }
+  }
+  e.after = JsonObject()
+                .Add("cycle_id", c.cycle_id)
+                .Add("as_of", int64_t{c.as_of})
+                .Add("rule_set_version", c.rule_set_version)
+                .Add("options", c.options)
+                .Add("assignments", assignments)
+                .Add("refinements", refinements)
+                .str();
+  return e;
+}
+
+absl::Status CheckSubmission(const std::vector<RefinementRecord>& rows) {
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const RefinementRecord& r = rows[i];
+    if (r.request_id.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("refinement ", i + 1, " of the submission: empty request_id"));
+    }
+    if (r.status != RefinementStatus::kSubmitted && r.status != RefinementStatus::kAccepted &&
+        r.status != RefinementStatus::kRejected) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "refinement ", r.request_id, ": cannot be submitted as ", RefinementStatusName(r.status),
+          "; expected one of: submitted, accepted, rejected"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ForbiddenTransition(const RefinementRecord& r, RefinementStatus to) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("refinement ", r.request_id, " is ", RefinementStatusName(r.status),
+                   ": it cannot become ", RefinementStatusName(to)));
+}
+
+absl::Status ApplyUpdate(const RefinementUpdate& update, int64_t cycle_id, int64_t at_unix,
+                         RefinementRecord* record) {
+  if (!RefinementTransitionAllowed(record->status, update.status)) {
+    return ForbiddenTransition(*record, update.status);
+  }
+  record->status = update.status;
+  record->status_reason = update.status_reason;
+  record->updated_at_unix = at_unix;
+  if (update.applied) {
+    ++record->cycles_applied;
+    record->last_cycle_id = cycle_id;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace harmonia::store::internal

@@ -1,0 +1,44 @@
+// The audit entries both backends write, built in one place so that a
+// SQLite and a PostgreSQL store record the same change the same way.
+// INTERNAL to store/.
+#ifndef HARMONIA_STORE_INTERNAL_AUDIT_H_
+#define HARMONIA_STORE_INTERNAL_AUDIT_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "store/store.h"
+
+namespace harmonia::store::internal {
+
+// rules.publish of `r`; `previous_version` 0 = the therapy area's first.
+AuditEntry PublishAudit(const RuleSetRecord& r, int64_t previous_version);
+
+// refinement.submit of a new record (as stored, with its id).
+AuditEntry SubmitAudit(const RefinementRecord& r);
+
+// refinement.<status> (approved, rejected, withdrawn…) from `before` to `after`.
+AuditEntry DecideAudit(const RefinementRecord& before, const RefinementRecord& after);
+
+// cycle.commit of `c` (with its cycle_id): counts of assignments and of the
+// refinement updates by new status; `previous_cycle_id` 0 = the first.
+AuditEntry CycleAudit(const CycleRecord& c, int64_t assignments, int64_t previous_cycle_id,
+                      const std::vector<RefinementUpdate>& updates);
+
+// `record` after `update` at cycle `cycle_id`; FailedPrecondition when the
+// lifecycle forbids it.
+absl::Status ApplyUpdate(const RefinementUpdate& update, int64_t cycle_id, int64_t at_unix,
+                         RefinementRecord* record);
+
+// InvalidArgument, naming the row, when a row to submit has an empty
+// request_id or a status other than submitted, accepted or rejected.
+absl::Status CheckSubmission(const std::vector<RefinementRecord>& rows);
+
+// The message for a forbidden change.
+absl::Status ForbiddenTransition(const RefinementRecord& r, RefinementStatus to);
+
+}  // namespace harmonia::store::internal
+
+#endif  // HARMONIA_STORE_INTERNAL_AUDIT_H_
