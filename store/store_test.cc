@@ -926,6 +926,51 @@ TEST_P(StoreContract, ConcurrentSubmittersOfOneRequestIdStoreItOnce) {
   EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM audit_log WHERE action = 'refinement.submit'"), 20);
 }
 
+TEST_P(StoreContract, ARequestIdRepeatedInABatchIsStoredOnceByItsFirstRow) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->SubmitRefinements({Refinement("old", "C0")}).ok());
+  RefinementRecord a_again = Refinement("a", "C1");
+  a_again.segment = "late";
+  RefinementRecord old_again = Refinement("old", "C0");
+  old_again.segment = "late";
+  auto got = store->SubmitRefinements({Refinement("a", "C1"), old_again, Refinement("b", "C2"),
+                                       a_again, old_again, Refinement("c", "C3"), a_again});
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(got->size(), 7u);
+  std::vector<std::string> seen;
+  for (const Store::Submitted& s : *got) {
+    seen.push_back(s.record.request_id + (s.duplicate ? " duplicate " : " new ") +
+                   s.record.segment);
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"a new early", "old duplicate early", "b new early",
+                                            "a duplicate early", "old duplicate early",
+                                            "c new early", "a duplicate early"}));
+  // New rows get increasing ids in input order; a repeat returns its first
+  // row's record as stored.
+  const auto id = [&](size_t i) { return (*got)[i].record.refinement_id; };
+  EXPECT_LT(id(1), id(0));
+  EXPECT_LT(id(0), id(2));
+  EXPECT_LT(id(2), id(5));
+  EXPECT_EQ(id(3), id(0));
+  EXPECT_EQ(id(6), id(0));
+  EXPECT_EQ(id(4), id(1));
+  EXPECT_EQ((*got)[3].record.customer_id, "C1");
+  EXPECT_EQ((*got)[3].record.updated_at_unix, 1000);
+  EXPECT_EQ((*got)[3].record.status, RefinementStatus::kAccepted);
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM refinements"), 4);
+
+  // One audit entry per stored row, in input order.
+  auto log = store->ListAudit(0, -1);
+  ASSERT_TRUE(log.ok()) << log.status();
+  std::vector<std::string> objects;
+  for (const AuditEntry& e : *log) objects.push_back(e.action + " " + e.object);
+  EXPECT_EQ(objects,
+            (std::vector<std::string>{
+                "refinement.submit DE/onc refinement old", "refinement.submit DE/onc refinement a",
+                "refinement.submit DE/onc refinement b", "refinement.submit DE/onc refinement c"}));
+}
+
 TEST_P(StoreContract, TheRefinementLifecycleIsEnforced) {
   auto store = Open();
   ASSERT_NE(store, nullptr);

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# The store end to end on a generated data set (issue #3 targets, 1M
+# customers ≈ 12–14M input rows: import ≤ 60 s on SQLite and ≤ 90 s on
+# PostgreSQL; a full cycle ≤ 20 s on SQLite and ≤ 30 s on PostgreSQL).
+#   bench/store_bench.sh sqlite|postgresql [CUSTOMERS]     (default 1000000)
+# Steps, each timed: import into a fresh store, publish, a first cycle, a
+# second cycle with the data set's refinements.csv (pull-through reads the
+# first), export, and the same import again (nothing changes).
+# PostgreSQL: a throwaway PostgreSQL 15 server is started in a temp folder
+# (as the system user harmonia-pg when run as root; stock configuration,
+# fsync on), and stopped at the end. The data set is generated once into
+# $BENCH_DIR (default /tmp/harmonia-bench-N).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+backend=${1:?usage: bench/store_bench.sh sqlite|postgresql [CUSTOMERS]}
+customers=${2:-1000000}
+dir=${BENCH_DIR:-/tmp/harmonia-bench-$customers}
+harmonia=$PWD/build/cli/harmonia
+scripts/build.sh default >/dev/null
+
+if [[ ! -f $dir/metrics.csv ]]; then
+  echo "generating $customers customers into $dir"
+  "$harmonia" gen --rules rules/oncology.yaml --countries DE --customers "$customers" \
+    --seed 7 --out "$dir"
+fi
+
+work=$(mktemp -d /tmp/harmonia-store-bench-XXXXXX)
+pg_bin=/usr/lib/postgresql/15/bin
+as_pg=()
+cleanup() {
+  if [[ -f $work/pg/postmaster.pid ]]; then
+    "${as_pg[@]}" "$pg_bin/pg_ctl" stop -D "$work/pg" -m fast >/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+case $backend in
+  sqlite)
+    url=sqlite:$work/store.db
+    ;;
+  postgresql)
+    if [[ $(id -u) == 0 ]]; then
+      id harmonia-pg >/dev/null 2>&1 ||
+        useradd --system --no-create-home --home-dir /nonexistent harmonia-pg
+      chmod 755 "$work"
+      mkdir "$work/pg" && chown harmonia-pg "$work/pg"
+      as_pg=(runuser -u harmonia-pg --)
+    else
+      mkdir "$work/pg"
+    fi
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    "${as_pg[@]}" "$pg_bin/initdb" -D "$work/pg" --auth=trust --username=harmonia -E UTF8 >/dev/null
+    "${as_pg[@]}" "$pg_bin/pg_ctl" start -w -D "$work/pg" -l "$work/pg/server.log" \
+      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$work/pg -c max_wal_size=1GB" >/dev/null
+    "${as_pg[@]}" "$pg_bin/psql" -h 127.0.0.1 -p "$port" -U harmonia -d postgres -qc 'CREATE DATABASE bench' >/dev/null
+    url=postgresql://harmonia@127.0.0.1:$port/bench
+    ;;
+  *)
+    echo "unknown backend '$backend': expected sqlite or postgresql" >&2
+    exit 2
+    ;;
+esac
+
+answers=$(($(wc -l < "$dir/answers.csv") - 1))
+metrics=$(($(wc -l < "$dir/metrics.csv") - 1))
+echo "store bench on $backend: $customers customers, $((answers + metrics)) input rows"
+
+timed() {
+  local label=$1
+  shift
+  /usr/bin/time -f "$label: %e s wall, %U s user, %S s sys, %M KB peak RSS (client)" "$@" \
+    2>"$work/step.err" >/dev/null || { cat "$work/step.err" >&2; exit 1; }
+  grep -E "^(  (customers|answers|metrics)\.csv|cycle [0-9]+ committed|  refinements:|$label)" "$work/step.err"
+}
+cycle=(cycle run --store "$url" --country DE --ta oncology --as-of 2026-11-01)
+timed import "$harmonia" import --quiet --store "$url" "$dir"
+"$harmonia" rules publish --store "$url" rules/oncology.yaml >/dev/null
+timed "cycle 1" "$harmonia" "${cycle[@]}"
+timed "cycle 2 with refinements" "$harmonia" "${cycle[@]}" --refinements "$dir/refinements.csv"
+timed export "$harmonia" export --store "$url" --country DE --ta oncology --out "$work/export.csv"
+timed "import again" "$harmonia" import --quiet --store "$url" "$dir"
