@@ -7,8 +7,10 @@
 # second cycle with the data set's refinements.csv (pull-through reads the
 # first), export, and the same import again (nothing changes).
 # PostgreSQL: a throwaway PostgreSQL 15 server is started in a temp folder
-# (as the system user harmonia-pg when run as root; stock configuration,
-# fsync on), and stopped at the end. The data set is generated once into
+# (as the system user harmonia-pg when run as root) and stopped at the end.
+# Its configuration is PostgreSQL's stock one (shared_buffers 128MB, fsync,
+# synchronous_commit and full_page_writes on) but for max_wal_size = 1GB;
+# PG_SETTINGS="-c name=value …" adds or overrides settings. The data set is generated once into
 # $BENCH_DIR (default /tmp/harmonia-bench-N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,8 +53,9 @@ case $backend in
     fi
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     "${as_pg[@]}" "$pg_bin/initdb" -D "$work/pg" --auth=trust --username=harmonia -E UTF8 >/dev/null
+    sizing="-c max_wal_size=1GB ${PG_SETTINGS:-}"
     "${as_pg[@]}" "$pg_bin/pg_ctl" start -w -D "$work/pg" -l "$work/pg/server.log" \
-      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$work/pg -c max_wal_size=1GB" >/dev/null
+      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$work/pg $sizing" >/dev/null
     "${as_pg[@]}" "$pg_bin/psql" -h 127.0.0.1 -p "$port" -U harmonia -d postgres -qc 'CREATE DATABASE bench' >/dev/null
     url=postgresql://harmonia@127.0.0.1:$port/bench
     ;;

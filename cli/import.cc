@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
@@ -118,6 +119,9 @@ int RunImport(int argc, char** argv, int first) {
   const std::vector<FlagSpec> specs = {
       {"store", "URL", "the store: sqlite:PATH or postgresql://…", true},
       {"quiet", "", "print only the summary, not each rejected row"},
+      {"writers", "N",
+       "connections writing inputs at once (default: 1 for SQLite, which has one writer; "
+       "2 for PostgreSQL)"},
       {"help", "", "show this help"}};
   for (int i = first; i < argc; ++i) {
     if (std::string(argv[i]) == "--help") {
@@ -139,6 +143,12 @@ int RunImport(int argc, char** argv, int first) {
     return 2;
   }
   const std::string dir = args->positional[0];
+  const bool sqlite = args->Get("store").rfind("sqlite:", 0) == 0;
+  absl::StatusOr<long long> writers = args->GetInt("writers", sqlite ? 1 : 2, 1, 16);
+  if (!writers.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(writers.status().message()).c_str());
+    return 2;
+  }
   const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<std::unique_ptr<store::Store>> opened = store::OpenStore(args->Get("store"));
   if (!opened.ok()) {
@@ -210,14 +220,30 @@ int RunImport(int argc, char** argv, int first) {
   if (!ids.ok()) return finish(1, std::string(ids.status().message()));
   const absl::flat_hash_set<std::string> known(ids->begin(), ids->end());
   ids->clear();
+  // Writer lanes: one connection each. A customer's rows always take the
+  // same lane, in file order, so the row imported last still wins a key
+  // whatever the lanes' relative speed, and lanes never touch each other's
+  // rows (no lock waits between them).
+  std::vector<std::unique_ptr<store::Store>> extra;
+  std::vector<store::Store*> lanes = {&db};
+  for (long long k = 1; k < *writers; ++k) {
+    absl::StatusOr<std::unique_ptr<store::Store>> more = store::OpenStore(args->Get("store"));
+    if (!more.ok()) return finish(1, std::string(more.status().message()));
+    lanes.push_back(more->get());
+    extra.push_back(std::move(*more));
+  }
   for (auto [kind, file] : {std::pair{exchange::InputKind::kAnswers, "answers.csv"},
                             std::pair{exchange::InputKind::kMetrics, "metrics.csv"}}) {
     const bool is_metric =
         kind == exchange::InputKind::kMetrics;  // (clang 14: no binding captures)
     const size_t before = problems.size();
-    std::vector<store::InputRow> batch;
-    batch.reserve(kInputBatch);
-    BatchWriter writer(&db);
+    std::vector<std::vector<store::InputRow>> batches(lanes.size());
+    std::vector<std::unique_ptr<BatchWriter>> writer;
+    for (store::Store* lane : lanes) {
+      writer.push_back(std::make_unique<BatchWriter>(lane));
+      batches[writer.size() - 1].reserve(kInputBatch);
+    }
+    const absl::Hash<absl::string_view> hash;
     read = exchange::ForEachInput(
         absl::StrCat(dir, "/", file), kind, &problems,
         [&](const exchange::InputFields& in, const exchange::Reject& reject) {
@@ -228,24 +254,31 @@ int RunImport(int argc, char** argv, int first) {
           }
           if (in.therapy_area.empty()) return reject(in.therapy_area, "therapy_area: empty");
           if (in.input_id.empty()) return reject(in.input_id, "question or metric id: empty");
+          const size_t lane = lanes.size() == 1 ? 0 : hash(Sv(in.customer_id)) % lanes.size();
+          std::vector<store::InputRow>& batch = batches[lane];
           batch.push_back({std::string(in.customer_id), std::string(in.therapy_area), is_metric,
                            std::string(in.input_id), std::string(in.value),
                            engine::SourceName(in.source), in.as_of});
           if (batch.size() >= kInputBatch) {
-            writer.Push(std::move(batch));
+            writer[lane]->Push(std::move(batch));
             batch = {};
             batch.reserve(kInputBatch);
           }
         });
-    if (!batch.empty()) writer.Push(std::move(batch));
-    const absl::Status failed = writer.Finish();
+    absl::Status failed;
+    int64_t loaded = 0;
+    store::WriteStats total;
+    for (size_t lane = 0; lane < lanes.size(); ++lane) {
+      if (!batches[lane].empty()) writer[lane]->Push(std::move(batches[lane]));
+      if (absl::Status s = writer[lane]->Finish(); !s.ok() && failed.ok()) failed = s;
+      loaded += writer[lane]->loaded();
+      Add(&total, writer[lane]->total());
+    }
     if (!read.ok()) return finish(2, std::string(read.message()));
     if (!failed.ok()) {
       return finish(1, absl::StrCat(std::string(failed.message()),
                                     " (rows of earlier batches are committed; import again)"));
     }
-    const int64_t loaded = writer.loaded();
-    const store::WriteStats total = writer.total();
     absl::StrAppendFormat(&summary, "  %s: %d rows loaded (%s), %d rejected\n", file, loaded,
                           Describe(total, loaded), problems.size() - before);
     audit.Add(file, JsonObject()

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <string>
 
+#include "tests/support/postgres_server.h"
+
 namespace {
 
 const std::string kSource = HARMONIA_SOURCE_DIR;
@@ -276,6 +278,34 @@ TEST_F(EvaluateGolden, StoreCycleAppliesStoredRefinementsAsEvaluateDoes) {
                          "number from -10000 to 10000"),
             std::string::npos)
       << run.err;
+}
+
+// The same loop on PostgreSQL (a real server started here), importing with
+// three writer connections: the export is the golden first cycle.
+TEST_F(EvaluateGolden, PostgresStoreGivesTheGoldenCycleWithParallelImportWriters) {
+  absl::StatusOr<std::unique_ptr<harmonia::testing::PostgresServer>> server =
+      harmonia::testing::PostgresServer::Start({});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string url = (*server)->url();
+  ASSERT_EQ(Harmonia("rules publish --store " + url + " rules/oncology.yaml").status, 0);
+  CliRun import = Harmonia("import --quiet --writers 3 --store " + url + " tests/golden/data");
+  ASSERT_EQ(import.status, 0) << import.err;
+  EXPECT_NE(import.err.find("answers.csv: 45 rows loaded (45 written, 0 unchanged)"),
+            std::string::npos)
+      << import.err;
+  CliRun again = Harmonia("import --quiet --writers 3 --store " + url + " tests/golden/data");
+  EXPECT_NE(again.err.find("answers.csv: 45 rows loaded (0 written, 45 unchanged)"),
+            std::string::npos)
+      << again.err;
+  CliRun run = Harmonia("cycle run --store " + url +
+                        " --country DE --ta oncology --countries tests/golden --as-of 2026-11-01 "
+                        "--refinements tests/golden/data/refinements.csv");
+  ASSERT_EQ(run.status, 0) << run.err;
+  const std::string exported = dir_ + "/export.csv";
+  ASSERT_EQ(
+      Harmonia("export --store " + url + " --country DE --ta oncology --out " + exported).status,
+      0);
+  EXPECT_EQ(ReadAll(exported), ReadAll(kGolden + "/expected/cycle1.csv"));
 }
 
 TEST(RulesValidate, ShippedFilesAreValidAndBrokenOnesFailWithEveryError) {
