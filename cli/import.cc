@@ -268,8 +268,11 @@ int RunImport(int argc, char** argv, int first) {
     absl::Status failed;
     int64_t loaded = 0;
     store::WriteStats total;
+    // Every lane's last batch first, so they are written at the same time.
     for (size_t lane = 0; lane < lanes.size(); ++lane) {
       if (!batches[lane].empty()) writer[lane]->Push(std::move(batches[lane]));
+    }
+    for (size_t lane = 0; lane < lanes.size(); ++lane) {
       if (absl::Status s = writer[lane]->Finish(); !s.ok() && failed.ok()) failed = s;
       loaded += writer[lane]->loaded();
       Add(&total, writer[lane]->total());

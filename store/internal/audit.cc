@@ -101,6 +101,12 @@ absl::Status CheckSubmission(const std::vector<RefinementRecord>& rows) {
   return absl::OkStatus();
 }
 
+absl::Status VersionMustIncrease(const RuleSetRecord& r, int64_t current) {
+  return absl::FailedPreconditionError(absl::StrCat("rule set ", r.therapy_area, " v", r.version,
+                                                    ": versions must increase; the store holds v",
+                                                    current));
+}
+
 absl::Status ForbiddenTransition(const RefinementRecord& r, RefinementStatus to) {
   return absl::FailedPreconditionError(
       absl::StrCat("refinement ", r.request_id, " is ", RefinementStatusName(r.status),

@@ -36,6 +36,9 @@ absl::Status ApplyUpdate(const RefinementUpdate& update, int64_t cycle_id, int64
 // request_id or a status other than submitted, accepted or rejected.
 absl::Status CheckSubmission(const std::vector<RefinementRecord>& rows);
 
+// FailedPrecondition for publishing `r` over the stored version `current`.
+absl::Status VersionMustIncrease(const RuleSetRecord& r, int64_t current);
+
 // The message for a forbidden change.
 absl::Status ForbiddenTransition(const RefinementRecord& r, RefinementStatus to);
 

@@ -961,9 +961,7 @@ absl::Status PostgresStore::PublishRuleSet(const RuleSetRecord& r) {
           Params().Text(r.therapy_area), PGRES_TUPLES_OK, "publishing"));
   const int64_t current = IntAt(latest.get(), 0, 0);
   if (r.version <= current) {
-    return absl::FailedPreconditionError(absl::StrCat("rule set ", r.therapy_area, " v", r.version,
-                                                      ": versions must increase; the store holds v",
-                                                      current));
+    return VersionMustIncrease(r, current);
   }
   HARMONIA_RETURN_IF_ERROR(Run(conn_,
                                "INSERT INTO rule_sets (therapy_area, version, source_text, "

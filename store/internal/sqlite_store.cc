@@ -512,9 +512,7 @@ absl::Status SqliteStore::PublishRuleSet(const RuleSetRecord& r) {
   if (latest.Step() != SQLITE_ROW) return SqliteError(db_, SQLITE_ERROR, "publishing");
   const int64_t current = latest.Int(0);
   if (r.version <= current) {
-    return absl::FailedPreconditionError(absl::StrCat("rule set ", r.therapy_area, " v", r.version,
-                                                      ": versions must increase; the store holds v",
-                                                      current));
+    return VersionMustIncrease(r, current);
   }
   Statement put(db_,
                 "INSERT INTO rule_sets (therapy_area, version, source_text, checksum, "
