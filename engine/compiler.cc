@@ -12,16 +12,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/strings.h"
+#include "common/yaml_fields.h"
+#include "common/yaml_tree.h"
 #include "engine/evaluator.h"
 #include "engine/internal/table_analysis.h"
 #include "engine/internal/unary_test.h"
-#include "engine/internal/yaml_fields.h"
-#include "engine/internal/yaml_tree.h"
 #include "engine/rule_set.h"
 
 namespace harmonia::engine {
 
-using internal::YamlNode;
+using harmonia::YamlNode;
 
 namespace {
 
@@ -87,12 +87,12 @@ std::string FormatMicros(int64_t micros) {
   return absl::StrCat(out, ".", digits);
 }
 
-class Compiler : private internal::FieldReader {
+class Compiler : private FieldReader {
  public:
   explicit Compiler(const std::string& file) : FieldReader(file) {}
 
   CompileResult Run(std::string_view text) {
-    std::optional<YamlNode> root = internal::LoadYaml(text, &issues_);
+    std::optional<YamlNode> root = LoadYaml(text, &issues_);
     if (root.has_value()) CompileRoot(*root);
     CompileResult result;
     if (!issues_.has_errors()) {

@@ -9,22 +9,22 @@
 #include "absl/time/time.h"
 #include "common/cron.h"
 #include "common/strings.h"
-#include "engine/internal/yaml_fields.h"
-#include "engine/internal/yaml_tree.h"
+#include "common/yaml_fields.h"
+#include "common/yaml_tree.h"
 
 namespace harmonia::engine {
 
-using internal::YamlNode;
+using harmonia::YamlNode;
 
 namespace {
 
-class CountryLoader : private internal::FieldReader {
+class CountryLoader : private FieldReader {
  public:
   CountryLoader(const std::string& file, const RuleSetLookup& lookup, bool unknown_ok)
       : FieldReader(file), lookup_(lookup), unknown_ok_(unknown_ok) {}
 
   CountryLoadResult Run(std::string_view text) {
-    std::optional<YamlNode> root = internal::LoadYaml(text, &issues_);
+    std::optional<YamlNode> root = LoadYaml(text, &issues_);
     if (root.has_value()) Load(*root);
     CountryLoadResult result;
     if (!issues_.has_errors()) result.config = std::move(config_);
@@ -36,8 +36,7 @@ class CountryLoader : private internal::FieldReader {
  private:
   void Load(const YamlNode& root) {
     if (!root.is_map()) {
-      Error(root,
-            absl::StrCat("country file: expected a mapping, got ", internal::DescribeKind(root)));
+      Error(root, absl::StrCat("country file: expected a mapping, got ", DescribeKind(root)));
       return;
     }
     CheckKeys(root,

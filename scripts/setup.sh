@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev libpq-dev postgresql tzdata libxxhash-dev
+  libsqlite3-dev libpq-dev postgresql tzdata libxxhash-dev libssl-dev
   clang libclang-rt-14-dev time
 )
 

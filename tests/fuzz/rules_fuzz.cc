@@ -1,10 +1,13 @@
-// libFuzzer target: the rule-set compiler and the country loader on arbitrary
-// text. Any crash, hang, leak or sanitizer report is a bug; a found input goes
-// into tests/fuzz/regressions/rules/ and is replayed by every test run.
+// libFuzzer target: the rule-set compiler, the country loader and the tokens
+// file reader on arbitrary text. Any crash, hang, leak or sanitizer report is
+// a bug; a found input goes into tests/fuzz/regressions/rules/ and is
+// replayed by every test run.
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "auth/auth.h"
 #include "engine/country_config.h"
 #include "engine/rule_set.h"
 
@@ -15,5 +18,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   harmonia::engine::LoadCountryConfig(
       text, "fuzz.yaml",
       [&](const std::string&) -> const harmonia::engine::RuleSet* { return rules; });
+  std::vector<harmonia::Issue> issues;
+  harmonia::auth::TokenTable::Parse(text, "fuzz.yaml", &issues);
   return 0;
 }

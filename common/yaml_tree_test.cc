@@ -1,10 +1,10 @@
-#include "engine/internal/yaml_tree.h"
+#include "common/yaml_tree.h"
 
 #include <gtest/gtest.h>
 
 #include <string>
 
-namespace harmonia::engine::internal {
+namespace harmonia {
 namespace {
 
 std::string Errors(const IssueList& issues) {
@@ -116,4 +116,4 @@ TEST(YamlTree, LongAliasedTextIsCapped) {
 }
 
 }  // namespace
-}  // namespace harmonia::engine::internal
+}  // namespace harmonia

@@ -1,14 +1,13 @@
-// YAML → positioned syntax tree: the first stage of the rule-set pipeline.
+// YAML → positioned syntax tree: the first stage of reading every Harmonia
+// YAML file (rule sets, country files, tokens files).
 //
 // yaml-cpp does the parsing; this layer makes it safe on hostile text and gives
 // every node its 1-based line and column, so later stages can report
 // "file:line:column". Debian's yaml-cpp 0.7 overflows its stack on deep
 // nesting, so the text is screened (size, flow depth, indentation) before
 // yaml-cpp sees it, and only YAML::Load (never LoadAll) is used.
-//
-// INTERNAL to engine/: include only from engine/*.
-#ifndef HARMONIA_ENGINE_INTERNAL_YAML_TREE_H_
-#define HARMONIA_ENGINE_INTERNAL_YAML_TREE_H_
+#ifndef HARMONIA_COMMON_YAML_TREE_H_
+#define HARMONIA_COMMON_YAML_TREE_H_
 
 #include <optional>
 #include <string>
@@ -18,7 +17,7 @@
 
 #include "common/issue.h"
 
-namespace harmonia::engine::internal {
+namespace harmonia {
 
 struct YamlEntry;
 
@@ -61,6 +60,6 @@ std::optional<YamlNode> LoadYaml(std::string_view text, IssueList* issues,
 // Describes a node's kind for messages: "a mapping", "a list", "a scalar", "nothing".
 const char* DescribeKind(const YamlNode& node);
 
-}  // namespace harmonia::engine::internal
+}  // namespace harmonia
 
-#endif  // HARMONIA_ENGINE_INTERNAL_YAML_TREE_H_
+#endif  // HARMONIA_COMMON_YAML_TREE_H_

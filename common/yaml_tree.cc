@@ -1,10 +1,10 @@
-#include "engine/internal/yaml_tree.h"
+#include "common/yaml_tree.h"
 
 #include <yaml-cpp/yaml.h>
 
 #include "absl/strings/str_cat.h"
 
-namespace harmonia::engine::internal {
+namespace harmonia {
 namespace {
 
 // Screens the raw text before yaml-cpp parses it: yaml-cpp recurses once per
@@ -260,4 +260,4 @@ std::optional<YamlNode> LoadYaml(std::string_view text, IssueList* issues,
   return out;
 }
 
-}  // namespace harmonia::engine::internal
+}  // namespace harmonia

@@ -1,4 +1,4 @@
-#include "engine/internal/yaml_fields.h"
+#include "common/yaml_fields.h"
 
 #include <algorithm>
 #include <charconv>
@@ -8,7 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/strings.h"
 
-namespace harmonia::engine::internal {
+namespace harmonia {
 
 bool FieldReader::ExpectMap(const YamlNode& node, const std::string& what) {
   if (node.is_map()) return true;
@@ -73,4 +73,4 @@ bool FieldReader::GetIntInRange(const YamlNode& node, const std::string& what, i
   return true;
 }
 
-}  // namespace harmonia::engine::internal
+}  // namespace harmonia

@@ -1,20 +1,18 @@
-// Typed reading of a positioned YAML tree for the rule-set compiler and the
-// country loader: each helper checks one shape and, when it does not hold,
+// Typed reading of a positioned YAML tree (rule sets, country files, tokens
+// files): each helper checks one shape and, when it does not hold,
 // records an error at the node and returns false, so callers carry on and
 // report every mistake of a file in one run.
-//
-// INTERNAL to engine/.
-#ifndef HARMONIA_ENGINE_INTERNAL_YAML_FIELDS_H_
-#define HARMONIA_ENGINE_INTERNAL_YAML_FIELDS_H_
+#ifndef HARMONIA_COMMON_YAML_FIELDS_H_
+#define HARMONIA_COMMON_YAML_FIELDS_H_
 
 #include <cstdint>
 #include <initializer_list>
 #include <string>
 
 #include "common/issue.h"
-#include "engine/internal/yaml_tree.h"
+#include "common/yaml_tree.h"
 
-namespace harmonia::engine::internal {
+namespace harmonia {
 
 class FieldReader {
  public:
@@ -48,6 +46,6 @@ class FieldReader {
   IssueList issues_;
 };
 
-}  // namespace harmonia::engine::internal
+}  // namespace harmonia
 
-#endif  // HARMONIA_ENGINE_INTERNAL_YAML_FIELDS_H_
+#endif  // HARMONIA_COMMON_YAML_FIELDS_H_
