@@ -20,6 +20,15 @@ int RunRulesPublish(int argc, char** argv, int first);
 int RunCycleRun(int argc, char** argv, int first);
 int RunExport(int argc, char** argv, int first);
 
+// Against the rules service (--server).
+int RunRulesValidateRemote(int argc, char** argv, int first);
+int RunRulesPublishRemote(int argc, char** argv, int first);
+int RunRulesRollback(int argc, char** argv, int first);
+int RunRulesList(int argc, char** argv, int first);
+int RunRulesShow(int argc, char** argv, int first);
+int RunRulesDiff(int argc, char** argv, int first);
+int RunRulesPreview(int argc, char** argv, int first);
+
 // Who runs this command, for the store's records and audit log: $USER, or
 // "uid:N" when it is not set.
 std::string CliPrincipal();

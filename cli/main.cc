@@ -14,16 +14,33 @@ usage: harmonia <command> [flags] [args]
 commands:
   evaluate            run one cycle offline from CSV files (DESIGN §7)
   rules validate      compile rule-set files, run their tests, report every issue
+                      (offline, or on the rules service with --server)
   countries validate  check country files against the rule sets they use
   gen                 generate a synthetic, realistic data set
   import              load customers, answers and metrics into a store
-  rules publish       store a new rule-set version (its tests must pass)
+  rules publish       publish a new rule-set version (its tests must pass), into
+                      a store (--store) or through the rules service (--server)
+  rules list          the published versions (rules service)
+  rules show          a published version's text (rules service)
+  rules diff          what changed between two versions (rules service)
+  rules rollback      republish an earlier version as a new one (rules service)
+  rules preview       how a candidate rule set would move a country's customers
   cycle run           run one cycle against a store and commit it
   export              write a committed cycle's assignments.csv
   version             print the version
 
 `harmonia <command> --help` describes a command's flags.
 )";
+
+// Commands that work both offline and against a server choose by --server.
+bool HasServerFlag(int argc, char** argv) {
+  for (int i = 3; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--server") == 0 || std::strncmp(argv[i], "--server=", 9) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -39,9 +56,20 @@ int main(int argc, char** argv) {
   if (command == "gen") return RunGen(argc, argv, 2);
   if (command == "import") return RunImport(argc, argv, 2);
   if (command == "export") return RunExport(argc, argv, 2);
-  if (command == "rules" && sub == "publish") return RunRulesPublish(argc, argv, 3);
+  if (command == "rules" && sub == "publish") {
+    return HasServerFlag(argc, argv) ? RunRulesPublishRemote(argc, argv, 3)
+                                     : RunRulesPublish(argc, argv, 3);
+  }
+  if (command == "rules" && sub == "rollback") return RunRulesRollback(argc, argv, 3);
+  if (command == "rules" && sub == "list") return RunRulesList(argc, argv, 3);
+  if (command == "rules" && sub == "show") return RunRulesShow(argc, argv, 3);
+  if (command == "rules" && sub == "diff") return RunRulesDiff(argc, argv, 3);
+  if (command == "rules" && sub == "preview") return RunRulesPreview(argc, argv, 3);
   if (command == "cycle" && sub == "run") return RunCycleRun(argc, argv, 3);
-  if (command == "rules" && sub == "validate") return RunRulesValidate(argc, argv, 3);
+  if (command == "rules" && sub == "validate") {
+    return HasServerFlag(argc, argv) ? RunRulesValidateRemote(argc, argv, 3)
+                                     : RunRulesValidate(argc, argv, 3);
+  }
   if (command == "countries" && sub == "validate") return RunCountriesValidate(argc, argv, 3);
   if (command == "version" || command == "--version") {
     std::printf("harmonia %s\n", HARMONIA_VERSION);

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "auth/auth.h"
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "common/csv.h"
@@ -88,11 +89,7 @@ int RunRulesPublish(int argc, char** argv, int first) {
       invalid = true;
       continue;
     }
-    const XXH128_hash_t h = XXH3_128bits(text->data(), text->size());
-    char checksum[33];
-    std::snprintf(checksum, sizeof checksum, "%016llx%016llx",
-                  static_cast<unsigned long long>(h.high64),
-                  static_cast<unsigned long long>(h.low64));
+    const std::string checksum = auth::Sha256Hex(*text);
     absl::Status s = (*db)->PublishRuleSet({rules->therapy_area, rules->version, *text, checksum,
                                             CliPrincipal(), absl::ToUnixSeconds(absl::Now())});
     if (!s.ok()) {

@@ -8,7 +8,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libpq-dev postgresql tzdata libxxhash-dev libssl-dev
-  clang libclang-rt-14-dev time
+  clang libclang-rt-14-dev time openssl libdtl-dev python3-grpcio
 )
 
 missing=()

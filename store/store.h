@@ -221,6 +221,11 @@ class Store {
   virtual absl::StatusOr<std::optional<RuleSetRecord>> GetRuleSet(
       const std::string& therapy_area, std::optional<int64_t> version) = 0;
 
+  // The published versions of `therapy_area` (of every therapy area when
+  // empty), by therapy area then version, without their source_text.
+  virtual absl::StatusOr<std::vector<RuleSetRecord>> ListRuleSets(
+      const std::string& therapy_area) = 0;
+
   // Customer ids of `country` whose type is in `types`, bytewise ascending.
   virtual absl::StatusOr<std::vector<std::string>> CustomersInScope(
       const std::string& country, const std::vector<std::string>& types) = 0;

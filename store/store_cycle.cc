@@ -130,6 +130,27 @@ absl::StatusOr<std::vector<Store::Submitted>> SubmitRefinementRows(
   return store.SubmitRefinements(records);
 }
 
+absl::StatusOr<std::shared_ptr<const engine::RuleSet>> LoadPinnedRuleSet(
+    Store& store, const engine::CountryConfig& country, const engine::TherapyAreaConfig& ta) {
+  HARMONIA_ASSIGN_OR_RETURN(std::optional<RuleSetRecord> record,
+                            store.GetRuleSet(ta.therapy_area, ta.pinned_version));
+  if (!record) {
+    return absl::NotFoundError(
+        ta.pinned_version
+            ? absl::StrCat("country ", country.country, " pins ", ta.therapy_area, " v",
+                           *ta.pinned_version, ", which is not published in the store")
+            : absl::StrCat("no rule set for ", ta.therapy_area,
+                           " is published in the store (harmonia rules publish)"));
+  }
+  engine::CompileResult compiled = engine::CompileRuleSet(
+      record->source_text, absl::StrCat(ta.therapy_area, " v", record->version));
+  if (!compiled.rule_set) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("stored rule set does not compile: ", JoinIssues(compiled.issues)));
+  }
+  return compiled.rule_set;
+}
+
 absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOptions& o) {
   const engine::CountryConfig& country = *o.country;
   const engine::TherapyAreaConfig* ta = country.FindTherapyArea(o.therapy_area);
@@ -137,24 +158,13 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
     return absl::FailedPreconditionError(
         absl::StrCat("country ", country.country, " does not run therapy area ", o.therapy_area));
   }
-  // The rule set: the pinned version, or the latest.
-  HARMONIA_ASSIGN_OR_RETURN(std::optional<RuleSetRecord> record,
-                            store.GetRuleSet(o.therapy_area, ta->pinned_version));
-  if (!record) {
-    return absl::NotFoundError(
-        ta->pinned_version
-            ? absl::StrCat("country ", country.country, " pins ", o.therapy_area, " v",
-                           *ta->pinned_version, ", which is not published in the store")
-            : absl::StrCat("no rule set for ", o.therapy_area,
-                           " is published in the store (harmonia rules publish)"));
+  const auto progress = [&](const char* stage, int64_t done, int64_t total) {
+    if (o.progress) o.progress(stage, done, total);
+  };
+  std::shared_ptr<const engine::RuleSet> rules = o.rule_set;
+  if (rules == nullptr) {
+    HARMONIA_ASSIGN_OR_RETURN(rules, LoadPinnedRuleSet(store, country, *ta));
   }
-  engine::CompileResult compiled = engine::CompileRuleSet(
-      record->source_text, absl::StrCat(o.therapy_area, " v", record->version));
-  if (!compiled.rule_set) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("stored rule set does not compile: ", JoinIssues(compiled.issues)));
-  }
-  std::shared_ptr<const engine::RuleSet> rules = compiled.rule_set;
   IssueList option_issues(o.therapy_area);
   engine::Options options;
   if (!engine::ResolveOptions(*rules, ta->options, &option_issues, &options)) {
@@ -174,8 +184,11 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
   StoreCycleResult result;
   std::string reason;
   engine::InputIssue issue;
+  int64_t rows_read = 0;
+  progress("inputs", 0, 0);
   HARMONIA_RETURN_IF_ERROR(
       store.ScanInputs(country.country, o.therapy_area, [&](const InputRow& row) {
+        if (++rows_read % 262144 == 0) progress("inputs", rows_read, 0);
         auto customer = index.find(row.customer_id);
         if (customer == index.end()) return;  // a type out of scope
         auto column = columns.find(row.input_id);
@@ -252,7 +265,9 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
   in.customer_ids = &ids;
   in.country = country.country;
   in.threads = o.threads;
+  progress("evaluate", 0, static_cast<int64_t>(ids.size()));
   engine::CycleOutput out = engine::RunCycle(in);
+  progress("evaluate", static_cast<int64_t>(ids.size()), static_cast<int64_t>(ids.size()));
 
   // Rows as assignments.csv has them.
   const engine::Results& r = out.results;
@@ -323,7 +338,13 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
       result.quality.Total(engine::InputIssue::kStale),
       result.quality.Total(engine::InputIssue::kFuture),
       result.quality.Total(engine::InputIssue::kSourceNotUsed));
+  if (o.dry_run) {
+    result.rows = std::move(rows);
+    return result;
+  }
+  progress("commit", 0, static_cast<int64_t>(rows.size()));
   HARMONIA_ASSIGN_OR_RETURN(c.cycle_id, store.CommitCycle(c, rows, updates));
+  progress("commit", static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows.size()));
   return result;
 }
 

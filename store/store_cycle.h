@@ -8,6 +8,8 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -26,14 +28,23 @@ struct StoreCycleOptions {
   int threads = 1;
   int64_t now_unix = 0;  // commit time to record
   std::string run_by;    // the principal, for the cycle record and the audit log
+  // A rule set to run instead of the stored version the country's pin names
+  // (a preview's candidate); null = the stored one.
+  std::shared_ptr<const engine::RuleSet> rule_set;
+  // Evaluate only: nothing is committed (no cycle, no refinement changes) and
+  // the result holds the assignments in `rows`.
+  bool dry_run = false;
+  // Called as the cycle advances: stage "inputs" (rows read), "evaluate"
+  // (customers), "commit" (assignments); total 0 = unknown. May be null.
+  std::function<void(const char* stage, int64_t done, int64_t total)> progress;
 };
 
 // What the cycle did with one stored refinement.
 struct RefinementResult {
   std::string request_id;
   std::string customer_id;
-  RefinementStatus status;  // applied, rejected or expired
-  std::string message;      // why rejected or expired
+  RefinementStatus status = RefinementStatus::kApplied;  // applied, rejected or expired
+  std::string message;                                   // why rejected or expired
 };
 
 struct StoreCycleResult {
@@ -45,7 +56,8 @@ struct StoreCycleResult {
   // then the others in submission order.
   std::vector<RefinementResult> refinements;
   int64_t refinement_quota = 0;
-  int64_t awaiting_approval = 0;  // submitted, not yet approved: not applied
+  int64_t awaiting_approval = 0;    // submitted, not yet approved: not applied
+  std::vector<AssignmentRow> rows;  // dry_run only: what would have been committed
 };
 
 // Runs the cycle. Refinements (§6.6): the stored accepted, approved and
@@ -60,6 +72,12 @@ struct StoreCycleResult {
 // InvalidArgument: the stored rule set no longer compiles, or the country's
 // options are not on its menu (the message lists the issues).
 absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOptions& options);
+
+// The rule set a country's therapy area runs: its pinned version, or the
+// latest, compiled. NotFound when the store does not hold it; InvalidArgument
+// when it no longer compiles.
+absl::StatusOr<std::shared_ptr<const engine::RuleSet>> LoadPinnedRuleSet(
+    Store& store, const engine::CountryConfig& country, const engine::TherapyAreaConfig& ta);
 
 // Stores the rows of a refinements.csv (DESIGN §7) as refinements of
 // `country`, each under its therapy area: accepted, or submitted (awaiting

@@ -5,6 +5,7 @@
 // test.
 #include "store/store.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
@@ -18,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "store/internal/postgres_store.h"
 #include "tests/support/postgres_server.h"
 
@@ -25,6 +27,7 @@ namespace harmonia::store {
 namespace {
 
 using harmonia::testing::PostgresServer;
+using ::testing::ElementsAre;
 
 // The PostgreSQL server of this test process: started by the first test that
 // needs it, stopped when the tests end.
@@ -502,6 +505,19 @@ TEST_P(StoreContract, RuleSetVersionsStrictlyIncrease) {
   EXPECT_EQ((*store->GetRuleSet("onc", 3))->source_text, "text v3");
   EXPECT_FALSE(store->GetRuleSet("onc", 1)->has_value());
   EXPECT_FALSE(store->GetRuleSet("imm", std::nullopt)->has_value());
+
+  auto all = store->ListRuleSets("");
+  ASSERT_TRUE(all.ok()) << all.status();
+  std::vector<std::string> listed;
+  for (const RuleSetRecord& r : *all) {
+    listed.push_back(absl::StrCat(r.therapy_area, " v", r.version, " ", r.checksum));
+    EXPECT_EQ(r.source_text, "") << "listing leaves the text out";
+  }
+  EXPECT_THAT(listed, ElementsAre("dia v1 d1", "onc v3 c3", "onc v4 c4"));
+  auto onc = store->ListRuleSets("onc");
+  ASSERT_TRUE(onc.ok());
+  EXPECT_EQ(onc->size(), 2u);
+  EXPECT_TRUE(store->ListRuleSets("imm")->empty());
 }
 
 TEST_P(StoreContract, ConcurrentPublishersOfOneVersionOneWins) {

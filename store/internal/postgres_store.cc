@@ -1000,6 +1000,19 @@ absl::StatusOr<std::optional<RuleSetRecord>> PostgresStore::GetRuleSet(
                                                     IntAt(q, 0, 4)});
 }
 
+absl::StatusOr<std::vector<RuleSetRecord>> PostgresStore::ListRuleSets(
+    const std::string& therapy_area) {
+  std::vector<RuleSetRecord> out;
+  HARMONIA_RETURN_IF_ERROR(ForEachRow(
+      "SELECT therapy_area, version, checksum, published_by, published_at FROM rule_sets "
+      "WHERE $1 = '' OR therapy_area = $1 ORDER BY therapy_area COLLATE \"C\", version",
+      Params().Text(therapy_area), "listing rule sets", [&](const PGresult* r, int i) {
+        out.push_back(RuleSetRecord{TextAt(r, i, 0), IntAt(r, i, 1), "", TextAt(r, i, 2),
+                                    TextAt(r, i, 3), IntAt(r, i, 4)});
+      }));
+  return out;
+}
+
 absl::StatusOr<std::vector<std::string>> PostgresStore::CustomersInScope(
     const std::string& country, const std::vector<std::string>& types) {
   std::vector<std::string> ids;

@@ -548,6 +548,23 @@ absl::StatusOr<std::optional<RuleSetRecord>> SqliteStore::GetRuleSet(
       RuleSetRecord{therapy_area, q.Int(0), q.Text(1), q.Text(2), q.Text(3), q.Int(4)});
 }
 
+absl::StatusOr<std::vector<RuleSetRecord>> SqliteStore::ListRuleSets(
+    const std::string& therapy_area) {
+  Statement q(db_,
+              "SELECT therapy_area, version, checksum, published_by, published_at FROM rule_sets "
+              "WHERE ? = '' OR therapy_area = ? ORDER BY therapy_area, version");
+  HARMONIA_RETURN_IF_ERROR(q.status("listing rule sets"));
+  q.Bind(1, therapy_area);
+  q.Bind(2, therapy_area);
+  std::vector<RuleSetRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    out.push_back(RuleSetRecord{q.Text(0), q.Int(1), "", q.Text(2), q.Text(3), q.Int(4)});
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc, "listing rule sets");
+  return out;
+}
+
 absl::StatusOr<std::vector<std::string>> SqliteStore::CustomersInScope(
     const std::string& country, const std::vector<std::string>& types) {
   Statement q(db_,

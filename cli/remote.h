@@ -1,0 +1,55 @@
+// What every command that talks to a server shares: the connection flags
+// (--server, --token or $HARMONIA_TOKEN, TLS), calls with the bearer token
+// and a deadline, --json output, and exit codes from gRPC status codes.
+#ifndef HARMONIA_CLI_REMOTE_H_
+#define HARMONIA_CLI_REMOTE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cli/args.h"
+#include "google/protobuf/message.h"
+
+namespace harmonia::cli {
+
+// --server, --token, --tls-ca, --tls-cert, --tls-key, --tls-server-name,
+// --timeout, --json: appended to a command's own flags.
+std::vector<FlagSpec> WithRemoteFlags(std::vector<FlagSpec> specs);
+
+class Remote {
+ public:
+  // InvalidArgument for a missing --server or token, or bad TLS files.
+  static absl::StatusOr<Remote> Connect(const Args& args);
+
+  // A context carrying the token and the deadline (--timeout seconds; none
+  // for streams when `stream`).
+  std::unique_ptr<grpc::ClientContext> Context(bool stream = false) const;
+  const std::shared_ptr<grpc::Channel>& channel() const { return channel_; }
+  bool json() const { return json_; }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  std::string token_;
+  int timeout_seconds_ = 60;
+  bool json_ = false;
+};
+
+// Prints a failed call on stderr ("harmonia: <server>: CODE: message", the
+// issues of a rejected rule set one per line) and returns the exit status:
+// 2 when the request was refused (invalid, not found, not allowed, wrong
+// state), 1 when the machine failed (unavailable, internal).
+int FailCall(const grpc::Status& status, const std::string& what);
+
+// The message as JSON (proto3 JSON mapping, field names as in the .proto).
+std::string ToJson(const google::protobuf::Message& message);
+
+// "2026-11-24 23:40 UTC" for an instant in seconds.
+std::string FormatUnix(int64_t unix_seconds);
+
+}  // namespace harmonia::cli
+
+#endif  // HARMONIA_CLI_REMOTE_H_

@@ -1,0 +1,30 @@
+// What both daemons' main() share: TLS flags, the tokens file, waiting for
+// SIGTERM/SIGINT, and a graceful stop.
+#ifndef HARMONIA_SERVICES_DAEMON_H_
+#define HARMONIA_SERVICES_DAEMON_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace harmonia::services {
+
+// Blocks SIGTERM, SIGINT and SIGPIPE in the calling thread and every thread it
+// starts afterwards. REQUIRES: called first thing in main().
+void BlockStopSignals();
+// Waits for SIGTERM or SIGINT; returns its name.
+const char* WaitForStopSignal();
+
+// Lets flags be written with dashes (--tls-cert, as the docs do) as well as
+// with the underscores Abseil flag names need (--tls_cert): rewrites the name
+// part of every "--a-b[=v]" argument before absl::ParseCommandLine.
+void NormalizeFlagNames(int argc, char** argv);
+
+// Prints `status` as a structured log line and returns the exit code: 2 for
+// bad flags or files (InvalidArgument, NotFound, PermissionDenied,
+// FailedPrecondition), 1 otherwise.
+int ExitWith(const absl::Status& status, const char* event);
+
+}  // namespace harmonia::services
+
+#endif  // HARMONIA_SERVICES_DAEMON_H_
