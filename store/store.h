@@ -216,6 +216,15 @@ class Store {
   // stored version of the therapy area (versions strictly increase).
   virtual absl::Status PublishRuleSet(const RuleSetRecord& record) = 0;
 
+  // Stores a version published elsewhere (a country worker's copy of what the
+  // rules service sent), with its audit entry (rules.copy, by `by`). Versions
+  // may arrive in any order (a pinned older one after the latest). Returns
+  // false, writing nothing, when the store already holds the version with the
+  // same checksum (e.g. a store shared with the rules service);
+  // FailedPrecondition when it holds other content under that version.
+  virtual absl::StatusOr<bool> CopyRuleSet(const RuleSetRecord& record, const std::string& by,
+                                           int64_t at_unix) = 0;
+
   // A stored version, or the latest when `version` is nullopt; nullopt when
   // there is none.
   virtual absl::StatusOr<std::optional<RuleSetRecord>> GetRuleSet(

@@ -520,6 +520,34 @@ TEST_P(StoreContract, RuleSetVersionsStrictlyIncrease) {
   EXPECT_TRUE(store->ListRuleSets("imm")->empty());
 }
 
+TEST_P(StoreContract, CopiesOfPublishedVersionsArriveInAnyOrderOnce) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->PublishRuleSet({"onc", 5, "text v5", "c5", "ops", 1}).ok());
+  auto older = store->CopyRuleSet({"onc", 2, "text v2", "c2", "ops", 0}, "worker-de", 7);
+  ASSERT_TRUE(older.ok()) << older.status();
+  EXPECT_TRUE(*older) << "an older version is stored: a country may pin it";
+  EXPECT_EQ((*store->GetRuleSet("onc", 2))->source_text, "text v2");
+  EXPECT_EQ((*store->GetRuleSet("onc", std::nullopt))->version, 5);
+  auto same = store->CopyRuleSet({"onc", 5, "text v5", "c5", "ops", 1}, "worker-de", 8);
+  ASSERT_TRUE(same.ok());
+  EXPECT_FALSE(*same) << "already held: nothing written";
+  auto other = store->CopyRuleSet({"onc", 5, "forged", "cX", "ops", 1}, "worker-de", 9);
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*store->GetRuleSet("onc", 5))->source_text, "text v5");
+  auto audit = store->ListAudit(0, -1);
+  ASSERT_TRUE(audit.ok());
+  int copies = 0;
+  for (const AuditEntry& e : *audit) {
+    if (e.action == "rules.copy") {
+      ++copies;
+      EXPECT_EQ(e.principal, "worker-de");
+      EXPECT_EQ(e.object, "onc v2");
+    }
+  }
+  EXPECT_EQ(copies, 1);
+}
+
 TEST_P(StoreContract, ConcurrentPublishersOfOneVersionOneWins) {
   ASSERT_NE(Open(), nullptr);
   std::atomic<int> won{0}, refused{0};

@@ -19,6 +19,26 @@ JsonObject RefinementState(const RefinementRecord& r) {
 
 }  // namespace
 
+AuditEntry CopyAudit(const RuleSetRecord& r, const std::string& by, int64_t at_unix) {
+  AuditEntry e;
+  e.at_unix = at_unix;
+  e.principal = by;
+  e.action = "rules.copy";
+  e.object = absl::StrCat(r.therapy_area, " v", r.version);
+  e.after = JsonObject()
+                .Add("version", r.version)
+                .Add("checksum", r.checksum)
+                .Add("published_by", r.published_by)
+                .str();
+  return e;
+}
+
+absl::Status CopyConflict(const RuleSetRecord& r, const std::string& stored_checksum) {
+  return absl::FailedPreconditionError(absl::StrCat(
+      "rule set ", r.therapy_area, " v", r.version, ": the store holds other content (checksum ",
+      stored_checksum.substr(0, 12), ", received ", r.checksum.substr(0, 12), ")"));
+}
+
 AuditEntry PublishAudit(const RuleSetRecord& r, int64_t previous_version) {
   AuditEntry e;
   e.at_unix = r.published_at_unix;

@@ -14,6 +14,11 @@
 namespace harmonia::store::internal {
 
 // rules.publish of `r`; `previous_version` 0 = the therapy area's first.
+// rules.copy: a version received from the rules service and cached.
+AuditEntry CopyAudit(const RuleSetRecord& r, const std::string& by, int64_t at_unix);
+// FailedPrecondition: the store holds other content under r's version.
+absl::Status CopyConflict(const RuleSetRecord& r, const std::string& stored_checksum);
+
 AuditEntry PublishAudit(const RuleSetRecord& r, int64_t previous_version);
 
 // refinement.submit of a new record (as stored, with its id).

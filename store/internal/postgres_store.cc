@@ -980,6 +980,38 @@ absl::Status PostgresStore::PublishRuleSet(const RuleSetRecord& r) {
   return tx.Commit("a publish");
 }
 
+absl::StatusOr<bool> PostgresStore::CopyRuleSet(const RuleSetRecord& r, const std::string& by,
+                                                int64_t at_unix) {
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(conn_, "BEGIN", "a rule-set copy"));
+  HARMONIA_RETURN_IF_ERROR(
+      Exec(conn_, "LOCK TABLE rule_sets IN SHARE ROW EXCLUSIVE MODE", "copying a rule set"));
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result held,
+      Run(conn_, "SELECT checksum FROM rule_sets WHERE therapy_area = $1 AND version = $2",
+          Params().Text(r.therapy_area).Int(r.version), PGRES_TUPLES_OK, "copying a rule set"));
+  if (PQntuples(held.get()) > 0) {
+    const std::string stored = TextAt(held.get(), 0, 0);
+    if (stored != r.checksum) return CopyConflict(r, stored);
+    return false;
+  }
+  HARMONIA_RETURN_IF_ERROR(Run(conn_,
+                               "INSERT INTO rule_sets (therapy_area, version, source_text, "
+                               "checksum, published_by, published_at) VALUES ($1, $2, $3, $4, "
+                               "$5, $6)",
+                               Params()
+                                   .Text(r.therapy_area)
+                                   .Int(r.version)
+                                   .Text(r.source_text)
+                                   .Text(r.checksum)
+                                   .Text(r.published_by)
+                                   .Int(r.published_at_unix),
+                               PGRES_COMMAND_OK, "copying a rule set")
+                               .status());
+  HARMONIA_RETURN_IF_ERROR(InsertAudit(CopyAudit(r, by, at_unix)).status());
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("a rule-set copy"));
+  return true;
+}
+
 absl::StatusOr<std::optional<RuleSetRecord>> PostgresStore::GetRuleSet(
     const std::string& therapy_area, std::optional<int64_t> version) {
   Params params;

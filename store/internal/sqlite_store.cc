@@ -531,6 +531,37 @@ absl::Status SqliteStore::PublishRuleSet(const RuleSetRecord& r) {
   return tx.Commit("a publish");
 }
 
+absl::StatusOr<bool> SqliteStore::CopyRuleSet(const RuleSetRecord& r, const std::string& by,
+                                              int64_t at_unix) {
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "a rule-set copy"));
+  Statement held(db_, "SELECT checksum FROM rule_sets WHERE therapy_area = ? AND version = ?");
+  HARMONIA_RETURN_IF_ERROR(held.status("copying a rule set"));
+  held.Bind(1, r.therapy_area);
+  held.Bind(2, r.version);
+  const int rc = held.Step();
+  if (rc == SQLITE_ROW) {
+    if (held.Text(0) != r.checksum) return CopyConflict(r, held.Text(0));
+    return false;
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc, "copying a rule set");
+  Statement put(db_,
+                "INSERT INTO rule_sets (therapy_area, version, source_text, checksum, "
+                "published_by, published_at) VALUES (?, ?, ?, ?, ?, ?)");
+  HARMONIA_RETURN_IF_ERROR(put.status("copying a rule set"));
+  put.Bind(1, r.therapy_area);
+  put.Bind(2, r.version);
+  put.Bind(3, r.source_text);
+  put.Bind(4, r.checksum);
+  put.Bind(5, r.published_by);
+  put.Bind(6, r.published_at_unix);
+  if (const int put_rc = put.Step(); put_rc != SQLITE_DONE) {
+    return SqliteError(db_, put_rc, "copying a rule set");
+  }
+  HARMONIA_RETURN_IF_ERROR(InsertAudit(db_, CopyAudit(r, by, at_unix)).status());
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("a rule-set copy"));
+  return true;
+}
+
 absl::StatusOr<std::optional<RuleSetRecord>> SqliteStore::GetRuleSet(
     const std::string& therapy_area, std::optional<int64_t> version) {
   Statement q(db_, version

@@ -1,0 +1,304 @@
+#include "services/country_service.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/date.h"
+#include "common/status_macros.h"
+#include "engine/rule_set.h"
+#include "services/call.h"
+
+namespace harmonia::services {
+
+v1::RefinementStatus ToProto(store::RefinementStatus s) {
+  switch (s) {
+    case store::RefinementStatus::kSubmitted:
+      return v1::SUBMITTED;
+    case store::RefinementStatus::kAccepted:
+      return v1::ACCEPTED;
+    case store::RefinementStatus::kApproved:
+      return v1::APPROVED;
+    case store::RefinementStatus::kRejected:
+      return v1::REJECTED;
+    case store::RefinementStatus::kApplied:
+      return v1::APPLIED;
+    case store::RefinementStatus::kExpired:
+      return v1::EXPIRED;
+    case store::RefinementStatus::kWithdrawn:
+      return v1::WITHDRAWN;
+  }
+  return v1::REFINEMENT_STATUS_UNSPECIFIED;
+}
+
+std::optional<store::RefinementStatus> FromProto(v1::RefinementStatus s) {
+  for (auto status : {store::RefinementStatus::kSubmitted, store::RefinementStatus::kAccepted,
+                      store::RefinementStatus::kApproved, store::RefinementStatus::kRejected,
+                      store::RefinementStatus::kApplied, store::RefinementStatus::kExpired,
+                      store::RefinementStatus::kWithdrawn}) {
+    if (ToProto(status) == s) return status;
+  }
+  return std::nullopt;
+}
+
+void ToProto(const store::RefinementRecord& r, v1::Refinement* out) {
+  out->set_request_id(r.request_id);
+  out->set_country(r.country);
+  out->set_therapy_area(r.therapy_area);
+  out->set_customer_id(r.customer_id);
+  out->set_segment(r.segment);
+  out->set_calls_delta(r.calls_delta);
+  out->set_reason(r.reason);
+  out->set_comment(r.comment);
+  out->set_submitted_by(r.submitted_by);
+  out->set_submitted_at_unix(r.submitted_at_unix);
+  out->set_status(ToProto(r.status));
+  out->set_status_reason(r.status_reason);
+  out->set_decided_by(r.decided_by);
+  out->set_updated_at_unix(r.updated_at_unix);
+  out->set_cycles_applied(r.cycles_applied);
+  out->set_last_cycle_id(r.last_cycle_id);
+}
+
+void ToProto(const store::CycleRecord& c, v1::Cycle* out) {
+  out->set_cycle_id(c.cycle_id);
+  out->set_country(c.country);
+  out->set_therapy_area(c.therapy_area);
+  out->set_as_of(FormatIsoDate(c.as_of));
+  out->set_rule_set_version(c.rule_set_version);
+  out->set_options(c.options);
+  out->set_customers(c.customers);
+  out->set_summary(c.summary);
+  out->set_committed_at_unix(c.committed_at_unix);
+  out->set_run_by(c.run_by);
+  out->set_quality_json(c.quality);
+  out->set_status(c.status);
+}
+
+namespace {
+
+absl::StatusOr<std::optional<int32_t>> OptionalDate(const std::string& text, const char* field) {
+  if (text.empty()) return std::optional<int32_t>();
+  std::optional<int32_t> day = ParseIsoDate(text);
+  if (!day) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": '", text, "' is not a date (YYYY-MM-DD)"));
+  }
+  return day;
+}
+
+}  // namespace
+
+grpc::Status CountryServiceImpl::SubmitRefinements(grpc::ServerContext* ctx,
+                                                   const v1::SubmitRefinementsRequest* req,
+                                                   v1::SubmitRefinementsResponse* resp) {
+  return RunCall(ctx, *tokens_, "SubmitRefinements", CallKind::kMutation,
+                 [&](const auth::Principal& who) {
+                   std::vector<WorkerCore::RefinementInput> items;
+                   items.reserve(req->items_size());
+                   for (const v1::RefinementInput& in : req->items()) {
+                     items.push_back({in.request_id(), in.customer_id(), in.therapy_area(),
+                                      in.segment(), in.calls_delta(), in.reason(), in.comment()});
+                   }
+                   HARMONIA_ASSIGN_OR_RETURN(std::vector<store::Store::Submitted> results,
+                                             core_->SubmitRefinements(who, req->country(), items));
+                   for (const store::Store::Submitted& r : results) {
+                     v1::RefinementResult* out = resp->add_results();
+                     ToProto(r.record, out->mutable_refinement());
+                     out->set_duplicate(r.duplicate);
+                   }
+                   return absl::OkStatus();
+                 });
+}
+
+grpc::Status CountryServiceImpl::ListRefinements(grpc::ServerContext* ctx,
+                                                 const v1::ListRefinementsRequest* req,
+                                                 v1::ListRefinementsResponse* resp) {
+  return RunCall(ctx, *tokens_, "ListRefinements", CallKind::kRead,
+                 [&](const auth::Principal& who) {
+                   std::vector<store::RefinementStatus> statuses;
+                   for (int s : req->statuses()) {
+                     std::optional<store::RefinementStatus> status =
+                         FromProto(static_cast<v1::RefinementStatus>(s));
+                     if (!status) {
+                       return absl::InvalidArgumentError(
+                           absl::StrCat("statuses: ", s, " is not a refinement status"));
+                     }
+                     statuses.push_back(*status);
+                   }
+                   HARMONIA_ASSIGN_OR_RETURN(
+                       std::vector<store::RefinementRecord> all,
+                       core_->ListRefinements(who, req->country(), req->therapy_area(), statuses));
+                   for (const store::RefinementRecord& r : all) ToProto(r, resp->add_refinements());
+                   return absl::OkStatus();
+                 });
+}
+
+grpc::Status CountryServiceImpl::Decide(grpc::ServerContext* ctx, const char* method,
+                                        const v1::DecideRefinementRequest* req,
+                                        store::RefinementStatus to, v1::Refinement* resp) {
+  return RunCall(ctx, *tokens_, method, CallKind::kMutation, [&](const auth::Principal& who) {
+    HARMONIA_ASSIGN_OR_RETURN(
+        store::RefinementRecord r,
+        core_->DecideRefinement(who, req->country(), req->request_id(), to, req->reason()));
+    ToProto(r, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status CountryServiceImpl::ApproveRefinement(grpc::ServerContext* ctx,
+                                                   const v1::DecideRefinementRequest* req,
+                                                   v1::Refinement* resp) {
+  return Decide(ctx, "ApproveRefinement", req, store::RefinementStatus::kApproved, resp);
+}
+
+grpc::Status CountryServiceImpl::RejectRefinement(grpc::ServerContext* ctx,
+                                                  const v1::DecideRefinementRequest* req,
+                                                  v1::Refinement* resp) {
+  return Decide(ctx, "RejectRefinement", req, store::RefinementStatus::kRejected, resp);
+}
+
+grpc::Status CountryServiceImpl::WithdrawRefinement(grpc::ServerContext* ctx,
+                                                    const v1::DecideRefinementRequest* req,
+                                                    v1::Refinement* resp) {
+  return Decide(ctx, "WithdrawRefinement", req, store::RefinementStatus::kWithdrawn, resp);
+}
+
+grpc::Status CountryServiceImpl::RunCycle(grpc::ServerContext* ctx, const v1::RunCycleRequest* req,
+                                          grpc::ServerWriter<v1::RunCycleResponse>* writer) {
+  return RunCall(ctx, *tokens_, "RunCycle", CallKind::kMutation, [&](const auth::Principal& who) {
+    HARMONIA_ASSIGN_OR_RETURN(std::optional<int32_t> as_of, OptionalDate(req->as_of(), "as_of"));
+    // Progress goes out as it comes; a client that went away does not stop
+    // the cycle (it commits or fails as a whole either way).
+    auto progress = [&](const char* stage, int64_t done, int64_t total) {
+      v1::RunCycleResponse event;
+      event.mutable_progress()->set_stage(stage);
+      event.mutable_progress()->set_done(done);
+      event.mutable_progress()->set_total(total);
+      writer->Write(event);
+    };
+    HARMONIA_ASSIGN_OR_RETURN(
+        store::StoreCycleResult result,
+        core_->RunCycle(who, req->country(), req->therapy_area(), as_of, progress));
+    v1::RunCycleResponse last;
+    ToProto(result.cycle, last.mutable_summary());
+    writer->Write(last);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status CountryServiceImpl::GetCycle(grpc::ServerContext* ctx, const v1::GetCycleRequest* req,
+                                          v1::Cycle* resp) {
+  return RunCall(ctx, *tokens_, "GetCycle", CallKind::kRead, [&](const auth::Principal& who) {
+    HARMONIA_ASSIGN_OR_RETURN(
+        store::CycleRecord c,
+        core_->GetCycle(who, req->country(), req->therapy_area(), req->cycle_id()));
+    ToProto(c, resp);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status CountryServiceImpl::ListCycles(grpc::ServerContext* ctx,
+                                            const v1::ListCyclesRequest* req,
+                                            v1::ListCyclesResponse* resp) {
+  return RunCall(ctx, *tokens_, "ListCycles", CallKind::kRead, [&](const auth::Principal& who) {
+    HARMONIA_ASSIGN_OR_RETURN(std::vector<store::CycleRecord> all,
+                              core_->ListCycles(who, req->country(), req->therapy_area()));
+    for (const store::CycleRecord& c : all) ToProto(c, resp->add_cycles());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status CountryServiceImpl::QueryAssignments(grpc::ServerContext* ctx,
+                                                  const v1::QueryAssignmentsRequest* req,
+                                                  v1::QueryAssignmentsResponse* resp) {
+  return RunCall(
+      ctx, *tokens_, "QueryAssignments", CallKind::kRead, [&](const auth::Principal& who) {
+        WorkerCore::AssignmentQuery q;
+        q.country = req->country();
+        q.therapy_area = req->therapy_area();
+        q.cycle_id = req->cycle_id();
+        q.customer_ids.assign(req->customer_ids().begin(), req->customer_ids().end());
+        q.segment = req->segment();
+        q.tier = req->tier();
+        q.page_size = req->page_size();
+        q.after_customer_id = req->page_token();
+        HARMONIA_ASSIGN_OR_RETURN(WorkerCore::AssignmentPage page, core_->QueryAssignments(who, q));
+        resp->set_cycle_id(page.cycle_id);
+        resp->set_next_page_token(page.next_after);
+        for (const store::AssignmentRow& r : page.rows) {
+          v1::Assignment* a = resp->add_assignments();
+          a->set_customer_id(r.customer_id);
+          a->set_segment(r.segment);
+          auto label = page.labels.find(r.segment);
+          a->set_segment_label(label == page.labels.end() ? r.segment : label->second);
+          a->set_tier(r.tier);
+          a->set_calls(r.calls);
+          a->set_remote(r.remote);
+          a->set_email(r.email);
+          a->set_events(r.events);
+          a->set_decided_by(r.decided_by);
+          a->set_rule_id(r.rule_id);
+          a->set_rule_set_version(r.rule_set_version);
+          a->set_inputs_digest(r.inputs_digest);
+        }
+        return absl::OkStatus();
+      });
+}
+
+grpc::Status CountryServiceImpl::ExplainAssignment(grpc::ServerContext* ctx,
+                                                   const v1::ExplainAssignmentRequest*,
+                                                   v1::Explanation*) {
+  return RunCall(ctx, *tokens_, "ExplainAssignment", CallKind::kRead, [&](const auth::Principal&) {
+    return absl::UnimplementedError("ExplainAssignment: not served yet (issue #4, in progress)");
+  });
+}
+
+grpc::Status CountryServiceImpl::GetQuestionnaire(grpc::ServerContext* ctx,
+                                                  const v1::GetQuestionnaireRequest* req,
+                                                  v1::Questionnaire* resp) {
+  return RunCall(
+      ctx, *tokens_, "GetQuestionnaire", CallKind::kRead, [&](const auth::Principal& who) {
+        HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
+                                  core_->Questionnaire(who, req->country(), req->therapy_area()));
+        resp->set_therapy_area(rules->therapy_area);
+        resp->set_rule_set_version(rules->version);
+        for (const engine::InputDef& def : rules->inputs) {
+          if (!def.is_question) continue;
+          v1::Question* q = resp->add_questions();
+          q->set_id(def.id);
+          q->set_text(def.text);
+          q->set_type(engine::InputTypeName(def.type));
+          q->set_required(def.required);
+          if (def.type == engine::InputType::kLikert) {
+            q->set_scale_min(def.min);
+            q->set_scale_max(def.max);
+          }
+          for (const std::string& o : def.options) q->add_options(o);
+        }
+        return absl::OkStatus();
+      });
+}
+
+grpc::Status CountryServiceImpl::SubmitAnswers(grpc::ServerContext* ctx,
+                                               const v1::SubmitAnswersRequest* req,
+                                               v1::SubmitAnswersResponse* resp) {
+  return RunCall(
+      ctx, *tokens_, "SubmitAnswers", CallKind::kMutation, [&](const auth::Principal& who) {
+        std::vector<WorkerCore::AnswerInput> items;
+        for (const v1::AnswerInput& a : req->items()) {
+          items.push_back(
+              {a.customer_id(), a.therapy_area(), a.question_id(), a.value(), a.as_of()});
+        }
+        HARMONIA_ASSIGN_OR_RETURN(std::vector<WorkerCore::AnswerResult> results,
+                                  core_->SubmitAnswers(who, req->country(), items));
+        for (const WorkerCore::AnswerResult& r : results) {
+          v1::AnswerResult* out = resp->add_results();
+          out->set_accepted(r.accepted);
+          out->set_reason(r.reason);
+        }
+        return absl::OkStatus();
+      });
+}
+
+}  // namespace harmonia::services

@@ -1,0 +1,210 @@
+// Start here (country worker): the logic of a country worker (DESIGN §3,
+// §6), free of gRPC; CountryServiceImpl (country_service.h) only translates.
+//
+// A worker serves one or more countries: their country files (read at
+// start), refinements validated against the country's policy and stored
+// before they are acknowledged, cycles (on demand and, through the
+// Scheduler, on the country's cron), assignments and their explanations, and
+// profiling answers from the field. Rule sets come from the store, where the
+// worker caches every version the rules service sends (CacheRuleSet), so
+// cycles keep running on the cached version while the rules service is down.
+//
+// Every method takes the calling principal and checks its role for the
+// request's country first (PermissionDenied), then that the worker serves
+// the country (NotFound).
+//
+// One worker per market: the refinement quota is counted in this process
+// (from the store at first use), so two workers must not serve one country.
+//
+// Thread-safety: safe for concurrent use.
+#ifndef HARMONIA_SERVICES_WORKER_CORE_H_
+#define HARMONIA_SERVICES_WORKER_CORE_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "auth/auth.h"
+#include "common/cron.h"
+#include "engine/country_config.h"
+#include "engine/rule_set.h"
+#include "services/clock.h"
+#include "services/store_pool.h"
+#include "store/store.h"
+#include "store/store_cycle.h"
+
+namespace harmonia::services {
+
+struct WorkerCoreOptions {
+  std::string store_url;
+  int store_connections = 8;
+  std::vector<std::string> countries;       // served, e.g. {"DE", "AT"}
+  std::string countries_dir = "countries";  // holds CC.yaml for each
+  Clock* clock = nullptr;                   // null = RealClock()
+  int cycle_threads = 1;                    // evaluation threads per cycle
+};
+
+class WorkerCore {
+ public:
+  // Reads and checks every country file (shape, time zone, schedule; options
+  // are checked against the rule set when a cycle runs). InvalidArgument
+  // listing every issue; NotFound for a missing file.
+  static absl::StatusOr<std::unique_ptr<WorkerCore>> Create(const WorkerCoreOptions& options);
+
+  const std::vector<std::string>& countries() const { return options_.countries; }
+  const engine::CountryConfig* Country(const std::string& cc) const;
+
+  // ------------------------------------------------------------ rule sets
+  // Stores a version the rules service sent (idempotent). FailedPrecondition
+  // when the store holds other content under its version.
+  absl::Status CacheRuleSet(const store::RuleSetRecord& record, const std::string& by);
+  // The (therapy area, pinned version or 0 = latest) pairs the served
+  // countries need and the store lacks; empty = ready to run every cycle.
+  absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> MissingRuleSets();
+  // The latest version of `therapy_area` the store holds; nullopt = none.
+  absl::StatusOr<std::optional<int64_t>> LatestStoredVersion(const std::string& therapy_area);
+  // Every therapy area a served country runs.
+  std::vector<std::string> TherapyAreas() const;
+
+  // ---------------------------------------------------------- refinements
+  struct RefinementInput {
+    std::string request_id;
+    std::string customer_id;
+    std::string therapy_area;
+    std::string segment;
+    int32_t calls_delta = 0;
+    std::string reason;
+    std::string comment;
+  };
+  // One result per item, in order. Valid items are stored (accepted, or
+  // submitted when the country requires approval) before this returns;
+  // invalid ones are stored as rejected with their reason (or, without a
+  // request_id, only returned). A known request_id returns its original
+  // record with `duplicate`.
+  absl::StatusOr<std::vector<store::Store::Submitted>> SubmitRefinements(
+      const auth::Principal& who, const std::string& country,
+      const std::vector<RefinementInput>& items);
+  absl::StatusOr<std::vector<store::RefinementRecord>> ListRefinements(
+      const auth::Principal& who, const std::string& country, const std::string& therapy_area,
+      const std::vector<store::RefinementStatus>& statuses);
+  // `to` is kApproved, kRejected or kWithdrawn. NotFound for a request id of
+  // another country; FailedPrecondition when the lifecycle forbids it.
+  absl::StatusOr<store::RefinementRecord> DecideRefinement(const auth::Principal& who,
+                                                           const std::string& country,
+                                                           const std::string& request_id,
+                                                           store::RefinementStatus to,
+                                                           const std::string& reason);
+
+  // --------------------------------------------------------------- cycles
+  using Progress = std::function<void(const char* stage, int64_t done, int64_t total)>;
+  // Runs and commits one cycle. `as_of` nullopt = today in the country's
+  // zone. Aborted when a cycle of the (country, therapy area) is running.
+  absl::StatusOr<store::StoreCycleResult> RunCycle(const auth::Principal& who,
+                                                   const std::string& country,
+                                                   const std::string& therapy_area,
+                                                   std::optional<int32_t> as_of,
+                                                   const Progress& progress);
+  // The scheduler's entry point: runs as principal "scheduler", logs.
+  void RunScheduledCycle(const std::string& country, const std::string& therapy_area,
+                         absl::CivilDay as_of, const char* why);
+  // When the latest cycle committed (for the scheduler's catch-up).
+  std::optional<absl::Time> LastCycleTime(const std::string& country,
+                                          const std::string& therapy_area);
+
+  // `cycle_id` 0 = the latest. NotFound when there is none.
+  absl::StatusOr<store::CycleRecord> GetCycle(const auth::Principal& who,
+                                              const std::string& country,
+                                              const std::string& therapy_area, int64_t cycle_id);
+  absl::StatusOr<std::vector<store::CycleRecord>> ListCycles(const auth::Principal& who,
+                                                             const std::string& country,
+                                                             const std::string& therapy_area);
+
+  // ---------------------------------------------------------- assignments
+  struct AssignmentQuery {
+    std::string country, therapy_area;
+    int64_t cycle_id = 0;  // 0 = the latest
+    std::vector<std::string> customer_ids;
+    std::string segment, tier;
+    int page_size = 1000;
+    std::string after_customer_id;  // the page token
+  };
+  struct AssignmentPage {
+    int64_t cycle_id = 0;
+    std::vector<store::AssignmentRow> rows;
+    std::string next_after;                     // empty = no more
+    std::map<std::string, std::string> labels;  // segment → label shown
+  };
+  absl::StatusOr<AssignmentPage> QueryAssignments(const auth::Principal& who,
+                                                  const AssignmentQuery& query);
+
+  // ------------------------------------------------------------ profiling
+  absl::StatusOr<std::shared_ptr<const engine::RuleSet>> Questionnaire(
+      const auth::Principal& who, const std::string& country, const std::string& therapy_area);
+  struct AnswerInput {
+    std::string customer_id, therapy_area, question_id, value, as_of;
+  };
+  struct AnswerResult {
+    bool accepted = false;
+    std::string reason;
+  };
+  absl::StatusOr<std::vector<AnswerResult>> SubmitAnswers(const auth::Principal& who,
+                                                          const std::string& country,
+                                                          const std::vector<AnswerInput>& items);
+
+  Clock* clock() const { return clock_; }
+
+ private:
+  struct Market {
+    engine::CountryConfig config;
+    std::string text;
+    absl::TimeZone zone;
+    std::optional<CronSchedule> schedule;
+  };
+  // The cached assignments of one (country, therapy area)'s latest cycle.
+  struct CycleCache {
+    int64_t cycle_id = -1;
+    std::vector<store::AssignmentRow> rows;  // customer-id order
+    absl::Time checked = absl::InfinitePast();
+  };
+
+  WorkerCore(const WorkerCoreOptions& options, std::unique_ptr<StorePool> pool);
+  absl::StatusOr<const Market*> Served(const auth::Principal& who, const std::string& country,
+                                       std::string_view action,
+                                       std::initializer_list<auth::Role> roles) const;
+  absl::StatusOr<std::shared_ptr<const engine::RuleSet>> RuleSetFor(const Market& market,
+                                                                    const std::string& ta);
+  int32_t Today(const Market& market);
+  std::mutex& CycleLock(const std::string& country, const std::string& ta);
+  absl::StatusOr<std::shared_ptr<const CycleCache>> LatestCycle(const std::string& country,
+                                                                const std::string& ta);
+  // Customers with a live refinement, for the quota; REQUIRES: submit_mu_ held.
+  absl::StatusOr<std::set<std::string>*> LiveCustomers(store::Store& db, const std::string& country,
+                                                       const std::string& ta);
+
+  const WorkerCoreOptions options_;
+  Clock* clock_;
+  std::unique_ptr<StorePool> pool_;
+  std::map<std::string, Market> markets_;
+
+  std::mutex mu_;
+  // (therapy area, version) → compiled; guarded by mu_.
+  std::map<std::pair<std::string, int64_t>, std::shared_ptr<const engine::RuleSet>> compiled_;
+  std::mutex submit_mu_;  // serialises submissions: the quota is counted in order
+  // "CC/ta" → customers with a live refinement; guarded by submit_mu_.
+  std::map<std::string, std::set<std::string>> live_;
+  std::map<std::string, std::unique_ptr<std::mutex>> cycle_locks_;   // guarded by mu_
+  std::map<std::string, std::shared_ptr<const CycleCache>> cycles_;  // guarded by mu_
+};
+
+}  // namespace harmonia::services
+
+#endif  // HARMONIA_SERVICES_WORKER_CORE_H_

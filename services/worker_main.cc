@@ -1,0 +1,171 @@
+// harmonia-worker: a country worker (docs/operations.md).
+//
+//   harmonia-worker --listen 127.0.0.1:7441 --store sqlite:harmonia.db
+//       --rules-server 127.0.0.1:7440 --countries DE,AT --countries-dir countries
+//       --tokens tokens.yaml
+//
+// The token it presents to the rules service (a `service` principal's) comes
+// from --rules-token-file or $HARMONIA_RULES_TOKEN, never from a flag value.
+// Logs JSON lines on stderr; stops gracefully on SIGTERM or SIGINT: no new
+// calls, the running cycles finish (each commits whole or not at all), then
+// exit 0.
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/file.h"
+#include "common/json.h"
+#include "services/country_service.h"
+#include "services/daemon.h"
+#include "services/grpc_util.h"
+#include "services/log.h"
+#include "services/rules_follower.h"
+#include "services/scheduler.h"
+#include "services/worker_core.h"
+#include "store/store.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7441", "address:port to serve on (port 0: any free one)");
+ABSL_FLAG(std::string, store, "sqlite:harmonia.db", "the store: sqlite:PATH or postgresql://…");
+ABSL_FLAG(std::string, rules_server, "127.0.0.1:7440", "the rules service, host:port");
+ABSL_FLAG(std::string, rules_token_file, "",
+          "file holding the bearer token for the rules service (default: $HARMONIA_RULES_TOKEN)");
+ABSL_FLAG(std::string, rules_tls_ca, "", "PEM CA bundle: reach the rules service over TLS");
+ABSL_FLAG(std::string, rules_tls_cert, "", "PEM client certificate for the rules service (mTLS)");
+ABSL_FLAG(std::string, rules_tls_key, "", "PEM private key of --rules-tls-cert");
+ABSL_FLAG(std::string, countries, "", "the countries served, e.g. DE,AT (required)");
+ABSL_FLAG(std::string, countries_dir, "countries", "folder of country files CC.yaml");
+ABSL_FLAG(std::string, tokens, "tokens.yaml",
+          "tokens file: a YAML list of {principal, token_sha256, roles}");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
+ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA bundle: require client certificates (mTLS)");
+ABSL_FLAG(bool, scheduler, true, "run cycles on each country's schedule");
+ABSL_FLAG(int, cycle_threads, 2, "evaluation threads per cycle");
+ABSL_FLAG(int, store_connections, 8, "store connections for concurrent calls");
+ABSL_FLAG(int, max_threads, 64, "most threads serving calls at once");
+
+int main(int argc, char** argv) {
+  using namespace harmonia;
+  using namespace harmonia::services;
+  BlockStopSignals();
+  absl::SetProgramUsageMessage(
+      "a country worker: harmonia-worker --listen ADDR --store URL --rules-server ADDR "
+      "--countries CC[,CC…] --countries-dir DIR --tokens FILE");
+  NormalizeFlagNames(argc, argv);
+  absl::ParseCommandLine(argc, argv);
+
+  std::vector<std::string> countries =
+      absl::StrSplit(absl::GetFlag(FLAGS_countries), ',', absl::SkipWhitespace());
+  for (std::string& c : countries) c = absl::AsciiStrToUpper(absl::StripAsciiWhitespace(c));
+  std::string rules_token;
+  if (!absl::GetFlag(FLAGS_rules_token_file).empty()) {
+    absl::StatusOr<std::string> t = ReadFileToString(absl::GetFlag(FLAGS_rules_token_file), 4096);
+    if (!t.ok()) return ExitWith(t.status(), "rules_token");
+    rules_token = std::string(absl::StripAsciiWhitespace(*t));
+  } else if (const char* env = std::getenv("HARMONIA_RULES_TOKEN")) {
+    rules_token = env;
+  }
+  if (rules_token.empty()) {
+    return ExitWith(
+        absl::InvalidArgumentError("no token for the rules service: --rules-token-file or "
+                                   "$HARMONIA_RULES_TOKEN (a principal with role service)"),
+        "rules_token");
+  }
+  absl::StatusOr<std::unique_ptr<const auth::TokenTable>> tokens =
+      auth::TokenTable::Load(absl::GetFlag(FLAGS_tokens));
+  if (!tokens.ok()) return ExitWith(tokens.status(), "tokens");
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials({.cert_file = absl::GetFlag(FLAGS_tls_cert),
+                             .key_file = absl::GetFlag(FLAGS_tls_key),
+                             .client_ca_file = absl::GetFlag(FLAGS_tls_client_ca)});
+  if (!credentials.ok()) return ExitWith(credentials.status(), "tls");
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> rules_channel = MakeChannel(
+      absl::GetFlag(FLAGS_rules_server), {.ca_file = absl::GetFlag(FLAGS_rules_tls_ca),
+                                          .cert_file = absl::GetFlag(FLAGS_rules_tls_cert),
+                                          .key_file = absl::GetFlag(FLAGS_rules_tls_key)});
+  if (!rules_channel.ok()) return ExitWith(rules_channel.status(), "rules_tls");
+  absl::StatusOr<std::unique_ptr<WorkerCore>> core =
+      WorkerCore::Create({.store_url = absl::GetFlag(FLAGS_store),
+                          .store_connections = absl::GetFlag(FLAGS_store_connections),
+                          .countries = countries,
+                          .countries_dir = absl::GetFlag(FLAGS_countries_dir),
+                          .cycle_threads = absl::GetFlag(FLAGS_cycle_threads)});
+  if (!core.ok()) return ExitWith(core.status(), "countries");
+
+  CountryServiceImpl service(core->get(), tokens->get());
+  absl::StatusOr<StartedServer> server = StartServer(absl::GetFlag(FLAGS_listen), *credentials,
+                                                     {&service}, absl::GetFlag(FLAGS_max_threads));
+  if (!server.ok()) return ExitWith(server.status(), "listen");
+  grpc::HealthCheckServiceInterface* health = server->server->GetHealthCheckService();
+  const std::string name = absl::StrCat("worker:", absl::StrJoin(countries, ","));
+
+  // NOT_SERVING until every rule set the countries need is in the store.
+  std::mutex ready_mu;
+  bool ready = false;
+  auto update_health = [&] {
+    absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> missing =
+        (*core)->MissingRuleSets();
+    const bool now_ready = missing.ok() && missing->empty();
+    std::lock_guard<std::mutex> lock(ready_mu);
+    if (now_ready == ready) return;
+    ready = now_ready;
+    health->SetServingStatus("harmonia.v1.CountryService", ready);
+    health->SetServingStatus("", ready);
+    Log(LogLevel::kInfo, ready ? "serving" : "not_serving",
+        JsonObject().Add("reason", ready ? "rule sets loaded" : "waiting for rule sets"));
+  };
+  health->SetServingStatus("harmonia.v1.CountryService", false);
+  health->SetServingStatus("", false);
+  RulesFollower follower({.channel = *rules_channel, .token = rules_token, .cached_by = name},
+                         core->get(), update_health);
+  follower.Start();
+
+  std::vector<ScheduleEntry> entries;
+  for (const std::string& cc : countries) {
+    const engine::CountryConfig* c = (*core)->Country(cc);
+    if (c->schedule.empty()) continue;
+    ScheduleEntry e{cc, {}, *CronSchedule::Parse(c->schedule), absl::UTCTimeZone()};
+    absl::LoadTimeZone(c->timezone, &e.zone);
+    for (const auto& ta : c->therapy_areas) e.therapy_areas.push_back(ta.therapy_area);
+    entries.push_back(std::move(e));
+  }
+  WorkerCore* worker = core->get();
+  Scheduler scheduler(
+      entries, worker->clock(),
+      [worker](const std::string& cc, const std::string& ta, absl::CivilDay as_of,
+               const char* why) { worker->RunScheduledCycle(cc, ta, as_of, why); },
+      [worker](const std::string& cc, const std::string& ta) {
+        return worker->LastCycleTime(cc, ta);
+      });
+  if (absl::GetFlag(FLAGS_scheduler)) scheduler.Start();
+
+  Log(LogLevel::kInfo, "listening",
+      JsonObject()
+          .Add("service", "harmonia-worker")
+          .Add("address", server->address)
+          .Add("countries", absl::StrJoin(countries, ","))
+          .Add("store", store::DisplayUrl(absl::GetFlag(FLAGS_store)))
+          .Add("rules_server", absl::GetFlag(FLAGS_rules_server))
+          .Add("scheduled_countries", static_cast<int64_t>(entries.size()))
+          .Add("tls", !absl::GetFlag(FLAGS_tls_cert).empty())
+          .Add("mtls", !absl::GetFlag(FLAGS_tls_client_ca).empty()));
+
+  const char* signal = WaitForStopSignal();
+  Log(LogLevel::kInfo, "stopping", JsonObject().Add("signal", signal));
+  health->Shutdown();
+  scheduler.Stop();  // waits for a scheduled cycle in progress
+  follower.Stop();
+  // In-flight calls (a manual cycle included) get a minute to finish.
+  server->server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));
+  server->server->Wait();
+  Log(LogLevel::kInfo, "stopped");
+  return 0;
+}

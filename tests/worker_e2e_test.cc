@@ -1,0 +1,292 @@
+// A country worker as its users meet it: real harmonia-rules and
+// harmonia-worker processes on loopback, each with its own SQLite store, the
+// worker following the rules service's watch stream. Clients are gRPC stubs
+// (as a CRM integration would be) and the real CLI for publishing.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "auth/auth.h"
+#include "harmonia/v1/country.grpc.pb.h"
+#include "services/grpc_util.h"
+#include "tests/support/process.h"
+
+namespace harmonia {
+namespace {
+
+using testing::Daemon;
+using ::testing::HasSubstr;
+using testing::ProcessResult;
+using testing::WaitForLog;
+
+const std::string kSource = HARMONIA_SOURCE_DIR;
+
+void WriteFile(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+class WorkerE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           absl::StrCat("harmonia-worker-e2e-", getpid(), "-",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_ / "countries");
+    std::string tokens;
+    for (const auto& [principal, roles] :
+         std::vector<std::pair<std::string, std::string>>{{"ops@hq", "[global_ops]"},
+                                                          {"anna.rep", "[field:DE]"},
+                                                          {"olaf.ops", "[country_ops:DE]"},
+                                                          {"vera.view", "[viewer:DE]"},
+                                                          {"worker-de", "[service]"}}) {
+      absl::StrAppend(&tokens, "- principal: ", principal,
+                      "\n  token_sha256: ", auth::Sha256Hex(principal + "-token"),
+                      "\n  roles: ", roles, "\n");
+    }
+    WriteFile(dir_ / "tokens.yaml", tokens);
+    WriteFile(dir_ / "worker.token", "worker-de-token\n");
+    // The golden market, on demand (no schedule), refinements without approval.
+    WriteFile(dir_ / "countries" / "DE.yaml",
+              absl::StrReplaceAll(ReadFile(kSource + "/tests/golden/DE.yaml"),
+                                  {{"schedule: \"0 2 1 */3 *\"\n", ""}}));
+    // The worker's store holds the market's customers and inputs.
+    ProcessResult import = testing::Run({HARMONIA_CLI, "import", "--quiet", "--store",
+                                         WorkerStore(), kSource + "/tests/golden/data"});
+    ASSERT_EQ(import.exit_code, 0) << import.err;
+  }
+  void TearDown() override {
+    worker_.reset();
+    rules_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::string WorkerStore() const { return "sqlite:" + (dir_ / "worker.db").string(); }
+
+  void StartRules() {
+    auto d = Daemon::Start(
+        {HARMONIA_RULES, "--listen", rules_listen_, "--store",
+         "sqlite:" + (dir_ / "rules.db").string(), "--tokens", (dir_ / "tokens.yaml").string()},
+        (dir_ / "rules.log").string());
+    ASSERT_TRUE(d.ok()) << d.status();
+    rules_ = std::move(*d);
+    rules_listen_ = rules_->address();  // a restart comes back on the same port
+  }
+  void StartWorker() {
+    auto d =
+        Daemon::Start({HARMONIA_WORKER, "--listen", "127.0.0.1:0", "--store", WorkerStore(),
+                       "--rules-server", rules_listen_, "--rules-token-file",
+                       (dir_ / "worker.token").string(), "--countries", "DE", "--countries-dir",
+                       (dir_ / "countries").string(), "--tokens", (dir_ / "tokens.yaml").string()},
+                      (dir_ / "worker.log").string());
+    ASSERT_TRUE(d.ok()) << d.status();
+    worker_ = std::move(*d);
+    auto channel = services::MakeChannel(worker_->address(), {});
+    ASSERT_TRUE(channel.ok());
+    stub_ = v1::CountryService::NewStub(*channel);
+  }
+  int Publish(const std::string& file) {
+    ProcessResult r = testing::Run({HARMONIA_CLI, "rules", "publish", "--server", rules_->address(),
+                                    "--token", "ops@hq-token", file});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.exit_code;
+  }
+
+  std::unique_ptr<grpc::ClientContext> As(const std::string& principal) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->AddMetadata("authorization", "Bearer " + principal + "-token");
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    return ctx;
+  }
+
+  // Runs a cycle as country ops; the summary, and the progress stages seen.
+  grpc::Status RunCycle(v1::Cycle* summary, std::vector<std::string>* stages = nullptr,
+                        const std::string& as = "olaf.ops") {
+    v1::RunCycleRequest req;
+    req.set_country("DE");
+    req.set_therapy_area("oncology");
+    req.set_as_of("2026-11-01");
+    auto ctx = As(as);
+    auto stream = stub_->RunCycle(ctx.get(), req);
+    v1::RunCycleResponse event;
+    while (stream->Read(&event)) {
+      if (event.has_summary()) *summary = event.summary();
+      if (event.has_progress() && stages) stages->push_back(event.progress().stage());
+    }
+    return stream->Finish();
+  }
+
+  std::map<std::string, v1::Assignment> Assignments(const std::string& as = "vera.view") {
+    std::map<std::string, v1::Assignment> out;
+    v1::QueryAssignmentsRequest req;
+    req.set_country("DE");
+    req.set_therapy_area("oncology");
+    req.set_page_size(3);
+    for (int pages = 0; pages < 10; ++pages) {
+      v1::QueryAssignmentsResponse resp;
+      grpc::Status s = stub_->QueryAssignments(As(as).get(), req, &resp);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      if (!s.ok()) break;
+      EXPECT_LE(resp.assignments_size(), 3);
+      for (const auto& a : resp.assignments()) out[a.customer_id()] = a;
+      if (resp.next_page_token().empty()) break;
+      req.set_page_token(resp.next_page_token());
+    }
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  std::string rules_listen_ = "127.0.0.1:0";
+  std::unique_ptr<Daemon> rules_, worker_;
+  std::unique_ptr<v1::CountryService::Stub> stub_;
+};
+
+v1::RefinementInput Refinement(const std::string& id, const std::string& customer,
+                               const std::string& segment, const std::string& reason) {
+  v1::RefinementInput r;
+  r.set_request_id(id);
+  r.set_customer_id(customer);
+  r.set_therapy_area("oncology");
+  r.set_segment(segment);
+  r.set_reason(reason);
+  return r;
+}
+
+TEST_F(WorkerE2E, PublishWatchCycleQueryAndRefine) {
+  StartRules();
+  StartWorker();
+  v1::Cycle summary;
+  grpc::Status early = RunCycle(&summary);
+  EXPECT_EQ(early.error_code(), grpc::StatusCode::UNAVAILABLE) << "no rule set yet";
+  EXPECT_THAT(early.error_message(), HasSubstr("not loaded yet"));
+
+  ASSERT_EQ(Publish(kSource + "/rules/oncology.yaml"), 0);
+  const std::string log = (dir_ / "worker.log").string();
+  ASSERT_TRUE(WaitForLog(log, "\"event\":\"serving\"")) << worker_->Log();
+  EXPECT_THAT(worker_->Log(), HasSubstr("\"event\":\"rule_set_cached\",\"therapy_area\":"
+                                        "\"oncology\",\"version\":3"));
+
+  std::vector<std::string> stages;
+  grpc::Status s = RunCycle(&summary, &stages);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(summary.customers(), 7);
+  EXPECT_EQ(summary.rule_set_version(), 3);
+  EXPECT_EQ(summary.run_by(), "olaf.ops");
+  EXPECT_EQ(summary.as_of(), "2026-11-01");
+  EXPECT_THAT(stages, ::testing::IsSupersetOf({"inputs", "evaluate", "commit"}));
+
+  std::map<std::string, v1::Assignment> first = Assignments();
+  ASSERT_EQ(first.size(), 7u) << "all pages";
+  EXPECT_EQ(first["D001"].segment(), "early_adopter");
+  EXPECT_EQ(first["D001"].rule_id(), "r1");
+  EXPECT_EQ(first["D003"].segment(), "pragmatist");
+
+  // A field user refines one of their customers; one of another country's is
+  // refused, with the reason, and the good item still goes through.
+  v1::SubmitRefinementsRequest req;
+  req.set_country("DE");
+  *req.add_items() = Refinement("crm-1", "D003", "conservative", "new_information");
+  *req.add_items() = Refinement("crm-2", "F001", "conservative", "new_information");
+  *req.add_items() = Refinement("crm-3", "D004", "conservative", "because");
+  v1::SubmitRefinementsResponse resp;
+  s = stub_->SubmitRefinements(As("anna.rep").get(), req, &resp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  ASSERT_EQ(resp.results_size(), 3);
+  EXPECT_EQ(resp.results(0).refinement().status(), v1::ACCEPTED);
+  EXPECT_EQ(resp.results(0).refinement().submitted_by(), "anna.rep");
+  EXPECT_EQ(resp.results(1).refinement().status(), v1::REJECTED);
+  EXPECT_THAT(resp.results(1).refinement().status_reason(), HasSubstr("a customer of FR, not DE"));
+  EXPECT_EQ(resp.results(2).refinement().status(), v1::REJECTED);
+  EXPECT_THAT(resp.results(2).refinement().status_reason(),
+              HasSubstr("reason 'because': not a refinement reason; expected one of:"));
+
+  // A retry returns the original results.
+  v1::SubmitRefinementsResponse again;
+  ASSERT_TRUE(stub_->SubmitRefinements(As("anna.rep").get(), req, &again).ok());
+  EXPECT_TRUE(again.results(0).duplicate());
+  EXPECT_EQ(again.results(0).refinement().status(), v1::ACCEPTED);
+
+  // Roles: a viewer may not refine; a DE field user may not touch FR.
+  EXPECT_EQ(stub_->SubmitRefinements(As("vera.view").get(), req, &resp).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  v1::SubmitRefinementsRequest fr = req;
+  fr.set_country("FR");
+  grpc::Status denied = stub_->SubmitRefinements(As("anna.rep").get(), fr, &resp);
+  EXPECT_EQ(denied.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_THAT(denied.error_message(),
+              HasSubstr("principal 'anna.rep': submitting refinements needs role field:FR or "
+                        "country_ops:FR"));
+  EXPECT_EQ(RunCycle(&summary, nullptr, "anna.rep").error_code(),
+            grpc::StatusCode::PERMISSION_DENIED)
+      << "field users do not run cycles";
+
+  ASSERT_TRUE(RunCycle(&summary).ok());
+  EXPECT_EQ(summary.cycle_id(), 2);
+  std::map<std::string, v1::Assignment> second = Assignments("anna.rep");
+  EXPECT_EQ(second["D003"].segment(), "conservative");
+  EXPECT_EQ(second["D003"].decided_by(), "refinement");
+  EXPECT_EQ(second["D001"].decided_by(), "pull_through");
+
+  v1::ListRefinementsRequest list;
+  list.set_country("DE");
+  list.set_therapy_area("oncology");
+  v1::ListRefinementsResponse listed;
+  ASSERT_TRUE(stub_->ListRefinements(As("olaf.ops").get(), list, &listed).ok());
+  ASSERT_EQ(listed.refinements_size(), 3) << "rejected items are kept, with their reason";
+  EXPECT_EQ(listed.refinements(0).status(), v1::APPLIED);
+  EXPECT_EQ(listed.refinements(0).last_cycle_id(), 2);
+  EXPECT_EQ(listed.refinements(1).status(), v1::REJECTED);
+  EXPECT_EQ(listed.refinements(2).status(), v1::REJECTED);
+
+  stub_.reset();  // an idle client connection would hold up the graceful stop
+  EXPECT_EQ(worker_->Stop(), 0);
+  EXPECT_THAT(worker_->Log(), HasSubstr("\"event\":\"stopped\""));
+}
+
+TEST_F(WorkerE2E, CyclesRunOnTheCachedRuleSetWhileTheRulesServiceIsDown) {
+  StartRules();
+  StartWorker();
+  ASSERT_EQ(Publish(kSource + "/rules/oncology.yaml"), 0);
+  ASSERT_TRUE(WaitForLog((dir_ / "worker.log").string(), "\"event\":\"serving\""));
+  ASSERT_EQ(rules_->Stop(), 0);
+  ASSERT_TRUE(WaitForLog((dir_ / "worker.log").string(), "\"event\":\"rules_stream_lost\""));
+
+  v1::Cycle summary;
+  grpc::Status s = RunCycle(&summary);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(summary.rule_set_version(), 3);
+
+  // A restarted worker is ready at once from its store, rules service or not.
+  stub_.reset();
+  ASSERT_EQ(worker_->Stop(), 0);
+  StartWorker();
+  ASSERT_TRUE(WaitForLog((dir_ / "worker.log").string(), "\"event\":\"serving\""));
+  s = RunCycle(&summary);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(summary.cycle_id(), 2);
+
+  // The rules service comes back with a new version: the worker picks it up.
+  StartRules();
+  const std::string v4 = absl::StrReplaceAll(ReadFile(kSource + "/rules/oncology.yaml"),
+                                             {{"version: 3", "version: 4"}});
+  WriteFile(dir_ / "v4.yaml", v4);
+  ASSERT_EQ(Publish((dir_ / "v4.yaml").string()), 0);
+  ASSERT_TRUE(WaitForLog((dir_ / "worker.log").string(), "\"version\":4", absl::Seconds(60)))
+      << worker_->Log();
+  ASSERT_TRUE(RunCycle(&summary).ok());
+  EXPECT_EQ(summary.rule_set_version(), 4);
+}
+
+}  // namespace
+}  // namespace harmonia
