@@ -29,6 +29,17 @@ int RunRulesShow(int argc, char** argv, int first);
 int RunRulesDiff(int argc, char** argv, int first);
 int RunRulesPreview(int argc, char** argv, int first);
 
+// Against a country worker (--server).
+int RunRefineSubmit(int argc, char** argv, int first);
+int RunRefineList(int argc, char** argv, int first);
+int RunRefineDecide(int argc, char** argv, int first, const std::string& verb);
+int RunCycleRunRemote(int argc, char** argv, int first);
+int RunCycleStatus(int argc, char** argv, int first);
+int RunCycleList(int argc, char** argv, int first);
+int RunAssignments(int argc, char** argv, int first);
+int RunProfileSubmit(int argc, char** argv, int first);
+int RunExplain(int argc, char** argv, int first);
+
 // Who runs this command, for the store's records and audit log: $USER, or
 // "uid:N" when it is not set.
 std::string CliPrincipal();

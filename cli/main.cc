@@ -25,7 +25,16 @@ commands:
   rules diff          what changed between two versions (rules service)
   rules rollback      republish an earlier version as a new one (rules service)
   rules preview       how a candidate rule set would move a country's customers
-  cycle run           run one cycle against a store and commit it
+  cycle run           run one cycle: in-process against a store (--store), or on
+                      the country's worker (--server)
+  cycle status        a committed cycle and its quality figures (worker)
+  cycle list          the committed cycles (worker)
+  refine submit       submit field refinements: a CSV or one from flags (worker)
+  refine list         the country's refinements and their status (worker)
+  refine approve|reject|withdraw   decide on refinements (worker)
+  assignments         query a cycle's assignments (worker)
+  explain             one customer's assignment, layer by layer (worker)
+  profile submit      submit profiling answers captured in the field (worker)
   export              write a committed cycle's assignments.csv
   version             print the version
 
@@ -65,7 +74,20 @@ int main(int argc, char** argv) {
   if (command == "rules" && sub == "show") return RunRulesShow(argc, argv, 3);
   if (command == "rules" && sub == "diff") return RunRulesDiff(argc, argv, 3);
   if (command == "rules" && sub == "preview") return RunRulesPreview(argc, argv, 3);
-  if (command == "cycle" && sub == "run") return RunCycleRun(argc, argv, 3);
+  if (command == "cycle" && sub == "run") {
+    return HasServerFlag(argc, argv) ? RunCycleRunRemote(argc, argv, 3)
+                                     : RunCycleRun(argc, argv, 3);
+  }
+  if (command == "cycle" && sub == "status") return RunCycleStatus(argc, argv, 3);
+  if (command == "cycle" && sub == "list") return RunCycleList(argc, argv, 3);
+  if (command == "refine" && sub == "submit") return RunRefineSubmit(argc, argv, 3);
+  if (command == "refine" && sub == "list") return RunRefineList(argc, argv, 3);
+  if (command == "refine" && (sub == "approve" || sub == "reject" || sub == "withdraw")) {
+    return RunRefineDecide(argc, argv, 3, sub);
+  }
+  if (command == "assignments") return RunAssignments(argc, argv, 2);
+  if (command == "explain") return RunExplain(argc, argv, 2);
+  if (command == "profile" && sub == "submit") return RunProfileSubmit(argc, argv, 3);
   if (command == "rules" && sub == "validate") {
     return HasServerFlag(argc, argv) ? RunRulesValidateRemote(argc, argv, 3)
                                      : RunRulesValidate(argc, argv, 3);

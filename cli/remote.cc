@@ -1,6 +1,7 @@
 #include "cli/remote.h"
 
 #include <google/protobuf/util/json_util.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -67,6 +68,57 @@ std::unique_ptr<grpc::ClientContext> Remote::Context(bool stream) const {
     ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(timeout_seconds_));
   }
   return ctx;
+}
+
+std::optional<RemoteCommand> StartRemote(const char* name, const char* usage,
+                                         std::vector<FlagSpec> specs, int argc, char** argv,
+                                         int first, int* exit) {
+  specs.push_back({"help", "", "show this help"});
+  specs = WithRemoteFlags(std::move(specs));
+  for (int i = first; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help") {
+      std::printf("%s\n%s", usage, FlagHelp(specs).c_str());
+      *exit = 0;
+      return std::nullopt;
+    }
+  }
+  absl::StatusOr<Args> args = ParseArgs(name, specs, argc, argv, first);
+  if (!args.ok()) {
+    std::fprintf(stderr, "harmonia: %s\n", std::string(args.status().message()).c_str());
+    *exit = 2;
+    return std::nullopt;
+  }
+  absl::StatusOr<Remote> remote = Remote::Connect(*args);
+  if (!remote.ok()) {
+    std::fprintf(stderr, "harmonia: %s\n", std::string(remote.status().message()).c_str());
+    *exit = 2;
+    return std::nullopt;
+  }
+  return RemoteCommand{std::move(*args), std::move(*remote)};
+}
+
+ProgressBar::ProgressBar() : tty_(isatty(2) != 0) {}
+
+void ProgressBar::Update(int64_t done, int64_t total, const std::string& what) {
+  if (!tty_) return;
+  constexpr int kWidth = 30;
+  if (total > 0) {
+    const int filled = static_cast<int>(kWidth * std::min(done, total) / total);
+    std::string bar(filled, '=');
+    if (filled < kWidth) bar += '>';
+    bar.resize(kWidth, ' ');
+    std::fprintf(stderr, "\r[%s] %3lld%% %lld/%lld %s\x1b[K", bar.c_str(),
+                 static_cast<long long>(100 * std::min(done, total) / total),
+                 static_cast<long long>(done), static_cast<long long>(total), what.c_str());
+  } else {
+    std::fprintf(stderr, "\r%s %lld\x1b[K", what.c_str(), static_cast<long long>(done));
+  }
+  drawn_ = true;
+}
+
+void ProgressBar::Finish() {
+  if (drawn_) std::fputs("\r\x1b[K", stderr);
+  drawn_ = false;
 }
 
 int FailCall(const grpc::Status& status, const std::string& what) {

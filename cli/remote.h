@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,30 @@ class Remote {
   std::string token_;
   int timeout_seconds_ = 60;
   bool json_ = false;
+};
+
+// A remote command's parsed flags and connection.
+struct RemoteCommand {
+  Args args;
+  Remote remote;
+};
+// Parses `specs` plus the remote flags and connects. On --help (exit 0) or an
+// error (printed; exit 2) returns nullopt with *exit set.
+std::optional<RemoteCommand> StartRemote(const char* name, const char* usage,
+                                         std::vector<FlagSpec> specs, int argc, char** argv,
+                                         int first, int* exit);
+
+// A progress line on stderr when it is a terminal ("\r[=====>   ] 45% 4500/10000 what");
+// nothing otherwise. Finish() ends the line.
+class ProgressBar {
+ public:
+  ProgressBar();
+  void Update(int64_t done, int64_t total, const std::string& what);
+  void Finish();
+
+ private:
+  bool tty_;
+  bool drawn_ = false;
 };
 
 // Prints a failed call on stderr ("harmonia: <server>: CODE: message", the

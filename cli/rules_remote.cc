@@ -24,34 +24,14 @@ struct Command {
   std::unique_ptr<RulesService::Stub> stub;
 };
 
-// Parses flags and connects; prints the problem and returns nullopt (with
-// `exit` set) on --help or an error.
 std::optional<Command> Start(const char* name, const char* usage, std::vector<FlagSpec> specs,
                              int argc, char** argv, int first, int* exit) {
-  specs.push_back({"help", "", "show this help"});
-  specs = WithRemoteFlags(std::move(specs));
-  for (int i = first; i < argc; ++i) {
-    if (std::string(argv[i]) == "--help") {
-      std::printf("%s\n%s", usage, FlagHelp(specs).c_str());
-      *exit = 0;
-      return std::nullopt;
-    }
-  }
-  absl::StatusOr<Args> args = ParseArgs(name, specs, argc, argv, first);
-  if (!args.ok()) {
-    std::fprintf(stderr, "harmonia: %s\n", std::string(args.status().message()).c_str());
-    *exit = 2;
-    return std::nullopt;
-  }
-  absl::StatusOr<Remote> remote = Remote::Connect(*args);
-  if (!remote.ok()) {
-    std::fprintf(stderr, "harmonia: %s\n", std::string(remote.status().message()).c_str());
-    *exit = 2;
-    return std::nullopt;
-  }
-  Command c{std::move(*args), std::move(*remote), nullptr};
-  c.stub = RulesService::NewStub(c.remote.channel());
-  return c;
+  std::optional<RemoteCommand> c =
+      StartRemote(name, usage, std::move(specs), argc, argv, first, exit);
+  if (!c) return std::nullopt;
+  Command out{std::move(c->args), std::move(c->remote), nullptr};
+  out.stub = RulesService::NewStub(out.remote.channel());
+  return out;
 }
 
 Issue FromProto(const v1::Issue& i) {

@@ -75,6 +75,21 @@ void ToProto(const store::CycleRecord& c, v1::Cycle* out) {
   out->set_status(c.status);
 }
 
+void ToProto(const store::AssignmentRow& r, const std::string& label, v1::Assignment* a) {
+  a->set_customer_id(r.customer_id);
+  a->set_segment(r.segment);
+  a->set_segment_label(label);
+  a->set_tier(r.tier);
+  a->set_calls(r.calls);
+  a->set_remote(r.remote);
+  a->set_email(r.email);
+  a->set_events(r.events);
+  a->set_decided_by(r.decided_by);
+  a->set_rule_id(r.rule_id);
+  a->set_rule_set_version(r.rule_set_version);
+  a->set_inputs_digest(r.inputs_digest);
+}
+
 namespace {
 
 absl::StatusOr<std::optional<int32_t>> OptionalDate(const std::string& text, const char* field) {
@@ -227,31 +242,52 @@ grpc::Status CountryServiceImpl::QueryAssignments(grpc::ServerContext* ctx,
         resp->set_cycle_id(page.cycle_id);
         resp->set_next_page_token(page.next_after);
         for (const store::AssignmentRow& r : page.rows) {
-          v1::Assignment* a = resp->add_assignments();
-          a->set_customer_id(r.customer_id);
-          a->set_segment(r.segment);
           auto label = page.labels.find(r.segment);
-          a->set_segment_label(label == page.labels.end() ? r.segment : label->second);
-          a->set_tier(r.tier);
-          a->set_calls(r.calls);
-          a->set_remote(r.remote);
-          a->set_email(r.email);
-          a->set_events(r.events);
-          a->set_decided_by(r.decided_by);
-          a->set_rule_id(r.rule_id);
-          a->set_rule_set_version(r.rule_set_version);
-          a->set_inputs_digest(r.inputs_digest);
+          ToProto(r, label == page.labels.end() ? r.segment : label->second,
+                  resp->add_assignments());
         }
         return absl::OkStatus();
       });
 }
 
 grpc::Status CountryServiceImpl::ExplainAssignment(grpc::ServerContext* ctx,
-                                                   const v1::ExplainAssignmentRequest*,
-                                                   v1::Explanation*) {
-  return RunCall(ctx, *tokens_, "ExplainAssignment", CallKind::kRead, [&](const auth::Principal&) {
-    return absl::UnimplementedError("ExplainAssignment: not served yet (issue #4, in progress)");
-  });
+                                                   const v1::ExplainAssignmentRequest* req,
+                                                   v1::Explanation* resp) {
+  return RunCall(
+      ctx, *tokens_, "ExplainAssignment", CallKind::kRead, [&](const auth::Principal& who) {
+        HARMONIA_ASSIGN_OR_RETURN(WorkerCore::Explanation e,
+                                  core_->Explain(who, req->country(), req->therapy_area(),
+                                                 req->customer_id(), req->cycle_id()));
+        ToProto(e.assignment, e.segment_label, resp->mutable_assignment());
+        resp->set_cycle_id(e.cycle_id);
+        resp->set_as_of(FormatIsoDate(e.as_of));
+        for (const auto& in : e.inputs) {
+          v1::Explanation::Input* out = resp->add_inputs();
+          out->set_id(in.id);
+          out->set_is_metric(in.is_metric);
+          out->set_value(in.value);
+          out->set_source(in.source);
+          out->set_as_of(in.as_of);
+          for (const std::string& p : in.passed_over) out->add_passed_over(p);
+        }
+        for (const auto& s : e.scores) {
+          v1::Explanation::Score* out = resp->add_scores();
+          out->set_id(s.id);
+          out->set_value(s.missing ? 0 : s.value);
+          out->set_missing(s.missing);
+        }
+        resp->set_profiled(e.profiled);
+        resp->set_table(e.table);
+        resp->set_rule_fired(e.rule_fired);
+        resp->set_rule_when(e.rule_when);
+        resp->set_options(e.options);
+        resp->set_pulled_through(e.pulled_through);
+        resp->set_pulled_from_cycle_id(e.pulled_from_cycle_id);
+        if (e.refinement) ToProto(*e.refinement, resp->mutable_refinement());
+        resp->set_tier_metric(e.tier_metric);
+        resp->set_tier_band(e.tier_band);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status CountryServiceImpl::GetQuestionnaire(grpc::ServerContext* ctx,

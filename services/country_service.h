@@ -53,6 +53,7 @@ class CountryServiceImpl final : public v1::CountryService::Service {
 // Conversions shared with the CLI.
 void ToProto(const store::RefinementRecord& r, v1::Refinement* out);
 void ToProto(const store::CycleRecord& c, v1::Cycle* out);
+void ToProto(const store::AssignmentRow& r, const std::string& label, v1::Assignment* out);
 v1::RefinementStatus ToProto(store::RefinementStatus s);
 std::optional<store::RefinementStatus> FromProto(v1::RefinementStatus s);
 

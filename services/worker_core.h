@@ -146,6 +146,48 @@ class WorkerCore {
   absl::StatusOr<AssignmentPage> QueryAssignments(const auth::Principal& who,
                                                   const AssignmentQuery& query);
 
+  // One customer's assignment layer by layer: the effective inputs (and the
+  // candidates passed over, with why), scores, the table and rule that
+  // fired, the options, pull-through and the refinement applied. The inputs
+  // are those the store holds now, selected as of the cycle's date (values
+  // dated later are "future"), evaluated with the cycle's rule-set version
+  // and country file. NotFound when the cycle does not hold the customer;
+  // PermissionDenied for a customer of a country the caller may not read.
+  struct Explanation {
+    store::AssignmentRow assignment;
+    std::string segment_label;
+    int64_t cycle_id = 0;
+    int32_t as_of = 0;
+    struct Input {
+      std::string id;
+      bool is_metric = false;
+      std::string value;  // empty = missing
+      std::string source;
+      std::string as_of;
+      std::vector<std::string> passed_over;
+    };
+    std::vector<Input> inputs;
+    struct Score {
+      std::string id;
+      double value = 0;
+      bool missing = false;
+    };
+    std::vector<Score> scores;
+    bool profiled = false;
+    std::string table;
+    std::string rule_fired;
+    std::string rule_when;
+    std::string options;
+    bool pulled_through = false;
+    int64_t pulled_from_cycle_id = 0;
+    std::optional<store::RefinementRecord> refinement;
+    std::string tier_metric;
+    std::string tier_band;
+  };
+  absl::StatusOr<Explanation> Explain(const auth::Principal& who, const std::string& country,
+                                      const std::string& therapy_area,
+                                      const std::string& customer_id, int64_t cycle_id);
+
   // ------------------------------------------------------------ profiling
   absl::StatusOr<std::shared_ptr<const engine::RuleSet>> Questionnaire(
       const auth::Principal& who, const std::string& country, const std::string& therapy_area);
@@ -182,6 +224,10 @@ class WorkerCore {
                                        std::initializer_list<auth::Role> roles) const;
   absl::StatusOr<std::shared_ptr<const engine::RuleSet>> RuleSetFor(const Market& market,
                                                                     const std::string& ta);
+  // A stored version, compiled (cached).
+  absl::StatusOr<std::shared_ptr<const engine::RuleSet>> Compiled(store::Store& db,
+                                                                  const std::string& ta,
+                                                                  int64_t version);
   int32_t Today(const Market& market);
   std::mutex& CycleLock(const std::string& country, const std::string& ta);
   absl::StatusOr<std::shared_ptr<const CycleCache>> LatestCycle(const std::string& country,

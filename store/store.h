@@ -245,6 +245,11 @@ class Store {
   virtual absl::Status ScanInputs(const std::string& country, const std::string& therapy_area,
                                   const std::function<void(const InputRow&)>& fn) = 0;
 
+  // One customer's stored inputs of `therapy_area` (answers, then metrics, by
+  // input id, source and as_of), for explaining an assignment.
+  virtual absl::StatusOr<std::vector<InputRow>> CustomerInputs(const std::string& customer_id,
+                                                               const std::string& therapy_area) = 0;
+
   // Writes the cycle, all its assignments, the refinements' new statuses and
   // an audit entry (cycle.commit, by cycle.run_by) in one transaction:
   // readers see the whole previous cycle or the whole new one. Returns the

@@ -455,6 +455,31 @@ TEST_P(StoreContract, IdsComeInBytewiseOrder) {
   EXPECT_EQ(assigned, sorted);
 }
 
+TEST_P(StoreContract, CustomerInputsAreOneCustomersRowsOfOneTherapyArea) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(
+      store->UpsertCustomers({{"C1", "DE", "pcp", "gp", "A"}, {"C2", "DE", "pcp", "gp", "B"}})
+          .ok());
+  ASSERT_TRUE(store
+                  ->UpsertInputs({{"C1", "onc", true, "trx_decile", "7", "external", 20001},
+                                  {"C1", "onc", false, "q1", "4", "rep", 20000},
+                                  {"C1", "onc", false, "q1", "3", "external", 20002},
+                                  {"C1", "dia", false, "q1", "1", "rep", 20000},
+                                  {"C2", "onc", false, "q1", "5", "rep", 20000}})
+                  .ok());
+  auto rows = store->CustomerInputs("C1", "onc");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  std::vector<std::string> got;
+  for (const InputRow& r : *rows) {
+    got.push_back(absl::StrCat(r.customer_id, " ", r.therapy_area, " ", r.is_metric, " ",
+                               r.input_id, "=", r.value, " ", r.source, " ", r.as_of));
+  }
+  EXPECT_THAT(got, ElementsAre("C1 onc 0 q1=3 external 20002", "C1 onc 0 q1=4 rep 20000",
+                               "C1 onc 1 trx_decile=7 external 20001"));
+  EXPECT_TRUE(store->CustomerInputs("C9", "onc")->empty());
+}
+
 TEST_P(StoreContract, ScanInputsReadsOneCountryAndTherapyArea) {
   auto store = Open();
   ASSERT_NE(store, nullptr);

@@ -213,11 +213,9 @@ TEST_F(RulesServiceE2E, WatchStreamsTheLatestThenEveryNewVersion) {
   // A stopping server ends the stream instead of hanging on it.
   bool more = true;
   std::thread reader([&] { more = stream->Read(&got); });
-  const absl::Time start = absl::Now();
   EXPECT_EQ(rules_->Stop(), 0);
   reader.join();
   EXPECT_FALSE(more);
-  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
 }
 
 TEST_F(RulesServiceE2E, ServesTlsAndMutualTlsWhenGivenCertificates) {

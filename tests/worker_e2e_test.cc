@@ -288,5 +288,83 @@ TEST_F(WorkerE2E, CyclesRunOnTheCachedRuleSetWhileTheRulesServiceIsDown) {
   EXPECT_EQ(summary.rule_set_version(), 4);
 }
 
+TEST_F(WorkerE2E, TheCliDrivesEveryCountryJob) {
+  StartRules();
+  StartWorker();
+  ASSERT_EQ(Publish(kSource + "/rules/oncology.yaml"), 0);
+  ASSERT_TRUE(WaitForLog((dir_ / "worker.log").string(), "\"event\":\"serving\""));
+  auto cli = [&](std::vector<std::string> args, const std::string& who) {
+    args.insert(args.begin(), HARMONIA_CLI);
+    args.insert(args.end(), {"--server", worker_->address(), "--country", "DE"});
+    return testing::Run(args, {"HARMONIA_TOKEN=" + who + "-token"});
+  };
+  ProcessResult run =
+      cli({"cycle", "run", "--ta", "oncology", "--as-of", "2026-11-01"}, "olaf.ops");
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("DE oncology: cycle 1 committed as of 2026-11-01, rule set v3, "
+                                 "7 customers"));
+
+  const std::string file = kSource + "/tests/golden/data/refinements.csv";
+  ProcessResult refine = cli({"refine", "submit", file}, "anna.rep");
+  ASSERT_EQ(refine.exit_code, 0) << refine.err;
+  EXPECT_THAT(refine.err, HasSubstr(file + ":3: rejected: customer_id 'F001': a customer of FR"));
+  EXPECT_THAT(refine.err, HasSubstr(file + ":4: rejected: segment 'teleporter': unknown"));
+  EXPECT_THAT(refine.err, HasSubstr(file + ":5: rejected: over the refinement quota: 1 customers"));
+  EXPECT_THAT(refine.out, HasSubstr("refine submit: 5 sent: 2 accepted, 3 rejected"));
+  ProcessResult retry = cli({"refine", "submit", "--quiet", file}, "anna.rep");
+  EXPECT_THAT(retry.out, HasSubstr("2 duplicate of an earlier accepted, 3 duplicate of an earlier "
+                                   "rejected"));
+
+  ProcessResult listed =
+      cli({"refine", "list", "--ta", "oncology", "--status", "accepted"}, "vera.view");
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_THAT(listed.out, HasSubstr("R1 "));
+  EXPECT_THAT(listed.out, HasSubstr("R5 "));
+  EXPECT_EQ(listed.out.find("R2 "), std::string::npos);
+  ProcessResult withdraw = cli({"refine", "withdraw", "R1"}, "anna.rep");
+  EXPECT_EQ(withdraw.exit_code, 0) << withdraw.err;
+  EXPECT_EQ(withdraw.out, "R1: withdrawn\n");
+
+  ASSERT_EQ(
+      cli({"cycle", "run", "--ta", "oncology", "--as-of", "2026-11-01"}, "olaf.ops").exit_code, 0);
+  ProcessResult assignments =
+      cli({"assignments", "--ta", "oncology", "--customer", "D006,D001"}, "anna.rep");
+  ASSERT_EQ(assignments.exit_code, 0) << assignments.err;
+  EXPECT_THAT(assignments.out, HasSubstr("D006         conservative"));
+  EXPECT_THAT(assignments.out, HasSubstr("refinement"));
+
+  ProcessResult explain = cli({"explain", "--ta", "oncology", "--customer", "D001"}, "vera.view");
+  ASSERT_EQ(explain.exit_code, 0) << explain.err;
+  EXPECT_THAT(explain.out, HasSubstr("D001 in DE oncology, cycle 2 (as of 2026-11-01)"));
+  EXPECT_THAT(explain.out, HasSubstr("passed over: 1 (rep, 2026-11-15): future"));
+  EXPECT_THAT(explain.out, HasSubstr("pull-through: inputs unchanged since cycle 1"));
+  ProcessResult refined = cli({"explain", "--ta", "oncology", "--customer", "D006"}, "olaf.ops");
+  EXPECT_THAT(refined.out, HasSubstr("refinement R5 by anna.rep (practice_change: Back to old "
+                                     "habits): segment conservative, calls -5"));
+  ProcessResult foreign = cli({"explain", "--ta", "oncology", "--customer", "F001"}, "anna.rep");
+  EXPECT_EQ(foreign.exit_code, 2);
+  EXPECT_THAT(foreign.err, HasSubstr("PERMISSION_DENIED"));
+
+  ProcessResult cycles = cli({"cycle", "list", "--ta", "oncology"}, "vera.view");
+  EXPECT_THAT(cycles.out, HasSubstr("     2  2026-11-01       3          7"));
+  ProcessResult status = cli({"cycle", "status", "--ta", "oncology", "--json"}, "vera.view");
+  EXPECT_THAT(status.out, HasSubstr("\"cycle_id\": \"2\""));
+
+  WriteFile(dir_ / "answers.csv",
+            "customer_id,therapy_area,question_id,value,source,as_of\n"
+            "D008,oncology,q1,4,rep,2026-11-20\n"
+            "D008,oncology,q1,9,rep,2026-11-20\n"
+            "F001,oncology,q1,4,rep,2026-11-20\n"
+            "D008,oncology,q1,4,external,2026-11-20\n");
+  ProcessResult answers = cli({"profile", "submit", (dir_ / "answers.csv").string()}, "anna.rep");
+  ASSERT_EQ(answers.exit_code, 0) << answers.err;
+  EXPECT_THAT(answers.err, HasSubstr("answers.csv:3: rejected: value '9' for q1:"));
+  EXPECT_THAT(answers.err,
+              HasSubstr("answers.csv:4: rejected: customer_id 'F001': a customer of FR"));
+  EXPECT_THAT(answers.err, HasSubstr("answers.csv:5:"));
+  EXPECT_THAT(answers.out, HasSubstr("profile submit: 1 accepted, 2 rejected, 1 unreadable rows"));
+  stub_.reset();
+}
+
 }  // namespace
 }  // namespace harmonia

@@ -1045,6 +1045,21 @@ absl::StatusOr<std::vector<RuleSetRecord>> PostgresStore::ListRuleSets(
   return out;
 }
 
+absl::StatusOr<std::vector<InputRow>> PostgresStore::CustomerInputs(
+    const std::string& customer_id, const std::string& therapy_area) {
+  std::vector<InputRow> out;
+  HARMONIA_RETURN_IF_ERROR(ForEachRow(
+      "SELECT input_id, source, as_of, is_metric, value FROM inputs WHERE customer_id = $1 AND "
+      "therapy_area = $2 ORDER BY is_metric, input_id COLLATE \"C\", source COLLATE \"C\", "
+      "as_of",
+      Params().Text(customer_id).Text(therapy_area), "reading a customer's inputs",
+      [&](const PGresult* r, int i) {
+        out.push_back({customer_id, therapy_area, BoolAt(r, i, 3), TextAt(r, i, 0), TextAt(r, i, 4),
+                       TextAt(r, i, 1), static_cast<int32_t>(IntAt(r, i, 2))});
+      }));
+  return out;
+}
+
 absl::StatusOr<std::vector<std::string>> PostgresStore::CustomersInScope(
     const std::string& country, const std::vector<std::string>& types) {
   std::vector<std::string> ids;

@@ -49,6 +49,8 @@ class PostgresStore final : public Store {
   absl::StatusOr<std::vector<RuleSetRecord>> ListRuleSets(const std::string& therapy_area) override;
   absl::StatusOr<bool> CopyRuleSet(const RuleSetRecord& record, const std::string& by,
                                    int64_t at_unix) override;
+  absl::StatusOr<std::vector<InputRow>> CustomerInputs(const std::string& customer_id,
+                                                       const std::string& therapy_area) override;
   absl::StatusOr<std::optional<RuleSetRecord>> GetRuleSet(const std::string& therapy_area,
                                                           std::optional<int64_t> version) override;
   absl::StatusOr<std::vector<std::string>> CustomersInScope(

@@ -637,6 +637,24 @@ absl::Status SqliteStore::ScanInputs(const std::string& country, const std::stri
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<InputRow>> SqliteStore::CustomerInputs(const std::string& customer_id,
+                                                                  const std::string& therapy_area) {
+  Statement q(db_,
+              "SELECT input_id, source, as_of, is_metric, value FROM inputs WHERE customer_id = ? "
+              "AND therapy_area = ? ORDER BY is_metric, input_id, source, as_of");
+  HARMONIA_RETURN_IF_ERROR(q.status("reading a customer's inputs"));
+  q.Bind(1, customer_id);
+  q.Bind(2, therapy_area);
+  std::vector<InputRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    out.push_back({customer_id, therapy_area, q.Int(3) != 0, q.Text(0), q.Text(4), q.Text(1),
+                   static_cast<int32_t>(q.Int(2))});
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc, "reading a customer's inputs");
+  return out;
+}
+
 absl::StatusOr<int64_t> SqliteStore::CommitCycle(const CycleRecord& c,
                                                  const std::vector<AssignmentRow>& rows,
                                                  const std::vector<RefinementUpdate>& updates) {
