@@ -16,6 +16,7 @@
 #include "auth/auth.h"
 #include "harmonia/v1/country.grpc.pb.h"
 #include "services/grpc_util.h"
+#include "tests/support/harness.h"
 #include "tests/support/process.h"
 
 namespace harmonia {
@@ -40,65 +41,36 @@ std::string ReadFile(const std::filesystem::path& path) {
 class WorkerE2E : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           absl::StrCat("harmonia-worker-e2e-", getpid(), "-",
-                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_ / "countries");
-    std::string tokens;
-    for (const auto& [principal, roles] :
-         std::vector<std::pair<std::string, std::string>>{{"ops@hq", "[global_ops]"},
-                                                          {"anna.rep", "[field:DE]"},
-                                                          {"olaf.ops", "[country_ops:DE]"},
-                                                          {"vera.view", "[viewer:DE]"},
-                                                          {"worker-de", "[service]"}}) {
-      absl::StrAppend(&tokens, "- principal: ", principal,
-                      "\n  token_sha256: ", auth::Sha256Hex(principal + "-token"),
-                      "\n  roles: ", roles, "\n");
-    }
-    WriteFile(dir_ / "tokens.yaml", tokens);
-    WriteFile(dir_ / "worker.token", "worker-de-token\n");
-    // The golden market, on demand (no schedule), refinements without approval.
-    WriteFile(dir_ / "countries" / "DE.yaml",
-              absl::StrReplaceAll(ReadFile(kSource + "/tests/golden/DE.yaml"),
-                                  {{"schedule: \"0 2 1 */3 *\"\n", ""}}));
-    // The worker's store holds the market's customers and inputs.
-    ProcessResult import = testing::Run({HARMONIA_CLI, "import", "--quiet", "--store",
-                                         WorkerStore(), kSource + "/tests/golden/data"});
-    ASSERT_EQ(import.exit_code, 0) << import.err;
+    h_ = std::make_unique<testing::Harness>(testing::HarnessOptions{.cli = HARMONIA_CLI,
+                                                                    .rules = HARMONIA_RULES,
+                                                                    .worker = HARMONIA_WORKER,
+                                                                    .source_dir = kSource});
+    absl::Status s = h_->SetUp(absl::StrCat(
+        "worker-e2e-", ::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    ASSERT_TRUE(s.ok()) << s;
+    dir_ = h_->dir();
   }
   void TearDown() override {
-    worker_.reset();
-    rules_.reset();
-    std::filesystem::remove_all(dir_);
+    stub_.reset();
+    h_.reset();
   }
-  std::string WorkerStore() const { return "sqlite:" + (dir_ / "worker.db").string(); }
 
   void StartRules() {
-    auto d = Daemon::Start(
-        {HARMONIA_RULES, "--listen", rules_listen_, "--store",
-         "sqlite:" + (dir_ / "rules.db").string(), "--tokens", (dir_ / "tokens.yaml").string()},
-        (dir_ / "rules.log").string());
-    ASSERT_TRUE(d.ok()) << d.status();
-    rules_ = std::move(*d);
-    rules_listen_ = rules_->address();  // a restart comes back on the same port
+    absl::Status s = h_->StartRules();
+    ASSERT_TRUE(s.ok()) << s;
+    rules_ = h_->rules();
   }
   void StartWorker() {
-    auto d =
-        Daemon::Start({HARMONIA_WORKER, "--listen", "127.0.0.1:0", "--store", WorkerStore(),
-                       "--rules-server", rules_listen_, "--rules-token-file",
-                       (dir_ / "worker.token").string(), "--countries", "DE", "--countries-dir",
-                       (dir_ / "countries").string(), "--tokens", (dir_ / "tokens.yaml").string()},
-                      (dir_ / "worker.log").string());
-    ASSERT_TRUE(d.ok()) << d.status();
-    worker_ = std::move(*d);
+    stub_.reset();
+    absl::Status s = h_->StartWorker();
+    ASSERT_TRUE(s.ok()) << s;
+    worker_ = h_->worker();
     auto channel = services::MakeChannel(worker_->address(), {});
     ASSERT_TRUE(channel.ok());
     stub_ = v1::CountryService::NewStub(*channel);
   }
   int Publish(const std::string& file) {
-    ProcessResult r = testing::Run({HARMONIA_CLI, "rules", "publish", "--server", rules_->address(),
-                                    "--token", "ops@hq-token", file});
+    ProcessResult r = h_->Publish(file);
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return r.exit_code;
   }
@@ -146,9 +118,10 @@ class WorkerE2E : public ::testing::Test {
     return out;
   }
 
+  std::unique_ptr<testing::Harness> h_;
   std::filesystem::path dir_;
-  std::string rules_listen_ = "127.0.0.1:0";
-  std::unique_ptr<Daemon> rules_, worker_;
+  Daemon* rules_ = nullptr;
+  Daemon* worker_ = nullptr;
   std::unique_ptr<v1::CountryService::Stub> stub_;
 };
 
