@@ -168,9 +168,12 @@ bool Principal::Has(Role role, std::string_view country) const {
 }
 
 std::string Sha256Hex(std::string_view data) {
+  // Fetched once: OpenSSL 3's implicit fetch behind EVP_sha256() takes a
+  // lock on every call, which shows when every RPC hashes its token.
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr);
+  EVP_Digest(data.data(), data.size(), digest, &length, sha256, nullptr);
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(2 * length);

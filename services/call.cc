@@ -6,8 +6,9 @@
 
 namespace harmonia::services {
 
-void LogCall(std::string_view method, const auth::Principal* who, const grpc::ServerContext& ctx,
-             const absl::Status& status, absl::Duration took, bool mutation) {
+void LogCall(std::string_view method, const auth::Principal* who,
+             const grpc::ServerContextBase& ctx, const absl::Status& status, absl::Duration took,
+             bool mutation) {
   if (status.ok() && !mutation) return;
   JsonObject f;
   f.Add("method", method)

@@ -18,15 +18,16 @@ namespace harmonia::services {
 
 // Logs one finished call: always when it failed or `mutation`, so reads at
 // thousands per second do not flood the log.
-void LogCall(std::string_view method, const auth::Principal* who, const grpc::ServerContext& ctx,
-             const absl::Status& status, absl::Duration took, bool mutation);
+void LogCall(std::string_view method, const auth::Principal* who,
+             const grpc::ServerContextBase& ctx, const absl::Status& status, absl::Duration took,
+             bool mutation);
 
 enum class CallKind { kRead, kMutation };
 
 // Runs `body(const auth::Principal&) -> absl::Status` for an authenticated
 // caller.
 template <typename Body>
-grpc::Status RunCall(grpc::ServerContext* ctx, const auth::TokenTable& tokens,
+grpc::Status RunCall(grpc::ServerContextBase* ctx, const auth::TokenTable& tokens,
                      std::string_view method, CallKind kind, Body&& body) {
   const absl::Time start = absl::Now();
   absl::StatusOr<const auth::Principal*> who = Authenticate(*ctx, tokens);

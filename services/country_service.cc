@@ -224,11 +224,11 @@ grpc::Status CountryServiceImpl::ListCycles(grpc::ServerContext* ctx,
   });
 }
 
-grpc::Status CountryServiceImpl::QueryAssignments(grpc::ServerContext* ctx,
-                                                  const v1::QueryAssignmentsRequest* req,
-                                                  v1::QueryAssignmentsResponse* resp) {
-  return RunCall(
-      ctx, *tokens_, "QueryAssignments", CallKind::kRead, [&](const auth::Principal& who) {
+grpc::ServerUnaryReactor* CountryServiceImpl::QueryAssignments(
+    grpc::CallbackServerContext* ctx, const v1::QueryAssignmentsRequest* req,
+    v1::QueryAssignmentsResponse* resp) {
+  grpc::Status status =
+      RunCall(ctx, *tokens_, "QueryAssignments", CallKind::kRead, [&](const auth::Principal& who) {
         WorkerCore::AssignmentQuery q;
         q.country = req->country();
         q.therapy_area = req->therapy_area();
@@ -242,12 +242,15 @@ grpc::Status CountryServiceImpl::QueryAssignments(grpc::ServerContext* ctx,
         resp->set_cycle_id(page.cycle_id);
         resp->set_next_page_token(page.next_after);
         for (const store::AssignmentRow& r : page.rows) {
-          auto label = page.labels.find(r.segment);
-          ToProto(r, label == page.labels.end() ? r.segment : label->second,
+          auto label = page.labels->find(r.segment);
+          ToProto(r, label == page.labels->end() ? r.segment : label->second,
                   resp->add_assignments());
         }
         return absl::OkStatus();
       });
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
 }
 
 grpc::Status CountryServiceImpl::ExplainAssignment(grpc::ServerContext* ctx,

@@ -10,7 +10,12 @@
 
 namespace harmonia::services {
 
-class CountryServiceImpl final : public v1::CountryService::Service {
+// QueryAssignments, the hot read (a CRM asking for one customer at a time),
+// runs on gRPC's callback API: answered on the thread that received it, with
+// no hand-off to a pool thread. It reads the worker's cached latest cycle
+// (touching the store at most once a second), so it does not block for long.
+class CountryServiceImpl final
+    : public v1::CountryService::WithCallbackMethod_QueryAssignments<v1::CountryService::Service> {
  public:
   // REQUIRES: core and tokens outlive the service.
   CountryServiceImpl(WorkerCore* core, const auth::TokenTable* tokens)
@@ -32,8 +37,9 @@ class CountryServiceImpl final : public v1::CountryService::Service {
                         v1::Cycle* resp) override;
   grpc::Status ListCycles(grpc::ServerContext* ctx, const v1::ListCyclesRequest* req,
                           v1::ListCyclesResponse* resp) override;
-  grpc::Status QueryAssignments(grpc::ServerContext* ctx, const v1::QueryAssignmentsRequest* req,
-                                v1::QueryAssignmentsResponse* resp) override;
+  grpc::ServerUnaryReactor* QueryAssignments(grpc::CallbackServerContext* ctx,
+                                             const v1::QueryAssignmentsRequest* req,
+                                             v1::QueryAssignmentsResponse* resp) override;
   grpc::Status ExplainAssignment(grpc::ServerContext* ctx, const v1::ExplainAssignmentRequest* req,
                                  v1::Explanation* resp) override;
   grpc::Status GetQuestionnaire(grpc::ServerContext* ctx, const v1::GetQuestionnaireRequest* req,

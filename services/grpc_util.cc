@@ -42,7 +42,7 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
   return out;
 }
 
-absl::StatusOr<const auth::Principal*> Authenticate(const grpc::ServerContext& context,
+absl::StatusOr<const auth::Principal*> Authenticate(const grpc::ServerContextBase& context,
                                                     const auth::TokenTable& tokens) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");

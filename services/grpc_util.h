@@ -27,7 +27,7 @@ absl::Status FromGrpcStatus(const grpc::Status& status);
 // The principal of the call's "authorization: Bearer <token>" metadata;
 // Unauthenticated when the metadata is missing, malformed or the token is
 // unknown. The returned pointer lives as long as `tokens`.
-absl::StatusOr<const auth::Principal*> Authenticate(const grpc::ServerContext& context,
+absl::StatusOr<const auth::Principal*> Authenticate(const grpc::ServerContextBase& context,
                                                     const auth::TokenTable& tokens);
 
 // Server-side TLS. No cert_file = plaintext. With client_ca_file, clients

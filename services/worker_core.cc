@@ -230,7 +230,8 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
     std::shared_ptr<const engine::RuleSet> rules;
     absl::Status unavailable;
     std::optional<engine::Options> options;
-    std::set<std::string> in_scope;
+    std::shared_ptr<const Scope> in_scope;
+    std::set<std::string> imported_since;  // in scope, not yet in the cached scope
     int64_t quota = 0;
   };
   std::map<std::string, TaState> tas;
@@ -280,12 +281,11 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
           if (engine::ResolveOptions(*state->rules, ta->options, &issues, &options)) {
             state->options = options;
           }
-          absl::StatusOr<std::vector<std::string>> ids =
-              db->CustomersInScope(country, state->rules->applies_to);
-          if (!ids.ok()) return db.Check(ids.status());
-          state->in_scope.insert(ids->begin(), ids->end());
+          absl::StatusOr<std::shared_ptr<const Scope>> scope = InScope(*db, country, *state->rules);
+          if (!scope.ok()) return db.Check(scope.status());
+          state->in_scope = *scope;
           state->quota = static_cast<int64_t>(
-              (static_cast<__int128>(ids->size()) *
+              (static_cast<__int128>((*scope)->size()) *
                (state->options ? state->options->max_refinement_share_micros : 0)) /
               1000000);
         }
@@ -316,7 +316,8 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
       why = absl::StrCat("refinement window closed: ", country, " takes refinements in the first ",
                          cc.refinement.window_days, " days of a cycle period (schedule ",
                          Quoted(cc.schedule), ", ", cc.timezone, ")");
-    } else if (!state->in_scope.count(in.customer_id)) {
+    } else if (!state->in_scope->contains(in.customer_id) &&
+               !state->imported_since.count(in.customer_id)) {
       absl::StatusOr<std::optional<store::CustomerRow>> c = db->GetCustomer(in.customer_id);
       if (!c.ok()) return db.Check(c.status());
       if (!*c) {
@@ -328,7 +329,7 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
         std::string out = engine::OutOfScopeReason((*c)->country, (*c)->customer_type, country,
                                                    state->rules->applies_to);
         if (out.empty()) {
-          state->in_scope.insert(in.customer_id);  // imported since the scope was read
+          state->imported_since.insert(in.customer_id);  // imported since the scope was read
         } else {
           why = absl::StrCat("customer_id ", Quoted(in.customer_id), ": ", out);
         }
@@ -363,7 +364,7 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
       if (!live->count(in.customer_id) && static_cast<int64_t>(live->size()) >= state->quota) {
         why = absl::StrCat("over the refinement quota: ", state->quota, " customers per cycle in ",
                            country, " ", in.therapy_area, " (max_refinement_share of ",
-                           state->in_scope.size(), " in scope)");
+                           state->in_scope->size(), " in scope)");
       }
     }
     if (why.empty()) {
@@ -492,6 +493,12 @@ absl::StatusOr<store::StoreCycleResult> WorkerCore::RunCycle(const auth::Princip
   {
     std::lock_guard<std::mutex> lock(mu_);
     cycles_.erase(Key(country, therapy_area));
+    // The scope is read again after each cycle (an import may have changed it).
+    const std::string prefix = Key(country, therapy_area) + "/";
+    for (auto it = scopes_.lower_bound(prefix);
+         it != scopes_.end() && it->first.rfind(prefix, 0) == 0;) {
+      it = scopes_.erase(it);
+    }
   }
   if (!result.ok()) return db.Check(result.status());
   Log(LogLevel::kInfo, "cycle_committed",
@@ -562,43 +569,82 @@ absl::StatusOr<std::vector<store::CycleRecord>> WorkerCore::ListCycles(
 
 // ---------------------------------------------------------------- assignments
 
+std::map<std::string, std::string> WorkerCore::Labels(const Market& market, const std::string& ta,
+                                                      const engine::RuleSet& rules) const {
+  // The country's label, else the segment's name in the rule set.
+  std::map<std::string, std::string> labels;
+  for (const engine::Segment& s : rules.segments) labels[s.id] = s.name;
+  if (const engine::TherapyAreaConfig* config = market.config.FindTherapyArea(ta)) {
+    for (const auto& [segment, label] : config->labels) labels[segment] = label;
+  }
+  return labels;
+}
+
 absl::StatusOr<std::shared_ptr<const WorkerCore::CycleCache>> WorkerCore::LatestCycle(
-    const std::string& country, const std::string& ta) {
-  const std::string key = Key(country, ta);
+    const Market& market, const std::string& ta) {
+  const std::string key = Key(market.config.country, ta);
   const absl::Time now = absl::Now();
+  std::shared_ptr<const CycleCache> cached;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cycles_.find(key);
-    // Another process (harmonia cycle run --store) may commit too: look again
-    // at most once a second.
-    if (it != cycles_.end() && now - it->second->checked < absl::Seconds(1)) return it->second;
+    if (it != cycles_.end()) {
+      cached = it->second;
+      // Another process (harmonia cycle run --store) may commit too: look
+      // again at most once a second. One caller looks; the others go on
+      // with what is cached meanwhile.
+      absl::Time& checked = cycles_checked_[key];
+      if (now - checked < absl::Seconds(1)) return cached;
+      checked = now;
+    }
+  }
+  // Nothing cached yet: one caller loads, the others wait for it.
+  std::unique_lock<std::mutex> loading(loading_mu_, std::defer_lock);
+  if (cached == nullptr) {
+    loading.lock();
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cycles_.find(key);
+    if (it != cycles_.end()) return it->second;
   }
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::StatusOr<std::optional<store::CycleRecord>> latest =
-      db->GetCycle(country, ta, std::nullopt);
+      db->GetCycle(market.config.country, ta, std::nullopt);
   if (!latest.ok()) return db.Check(latest.status());
   const int64_t id = *latest ? (*latest)->cycle_id : 0;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = cycles_.find(key);
-    if (it != cycles_.end() && it->second->cycle_id == id) {
-      auto fresh = std::make_shared<CycleCache>(*it->second);
-      fresh->checked = now;
-      it->second = fresh;
-      return it->second;
+  if (cached == nullptr || cached->cycle_id != id) {
+    auto fresh = std::make_shared<CycleCache>();
+    fresh->cycle_id = id;
+    if (id != 0) {
+      absl::StatusOr<std::vector<store::AssignmentRow>> rows = db->GetAssignments(id);
+      if (!rows.ok()) return db.Check(rows.status());
+      fresh->rows = std::move(*rows);
+      HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
+                                Compiled(*db, ta, (*latest)->rule_set_version));
+      fresh->labels =
+          std::make_shared<const std::map<std::string, std::string>>(Labels(market, ta, *rules));
     }
-  }
-  auto cache = std::make_shared<CycleCache>();
-  cache->cycle_id = id;
-  cache->checked = now;
-  if (id != 0) {
-    absl::StatusOr<std::vector<store::AssignmentRow>> rows = db->GetAssignments(id);
-    if (!rows.ok()) return db.Check(rows.status());
-    cache->rows = std::move(*rows);
+    cached = std::move(fresh);
   }
   std::lock_guard<std::mutex> lock(mu_);
-  cycles_[key] = cache;
-  return std::shared_ptr<const CycleCache>(cache);
+  cycles_[key] = cached;
+  cycles_checked_[key] = now;
+  return cached;
+}
+
+absl::StatusOr<std::shared_ptr<const WorkerCore::Scope>> WorkerCore::InScope(
+    store::Store& db, const std::string& country, const engine::RuleSet& rules) {
+  const std::string key = absl::StrCat(Key(country, rules.therapy_area), "/", rules.version);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = scopes_.find(key);
+    if (it != scopes_.end()) return it->second;
+  }
+  HARMONIA_ASSIGN_OR_RETURN(std::vector<std::string> ids,
+                            db.CustomersInScope(country, rules.applies_to));
+  auto scope = std::make_shared<Scope>(std::make_move_iterator(ids.begin()),
+                                       std::make_move_iterator(ids.end()));
+  std::lock_guard<std::mutex> lock(mu_);
+  return scopes_.emplace(key, std::move(scope)).first->second;
 }
 
 absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const auth::Principal& who,
@@ -619,7 +665,7 @@ absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const au
   std::vector<store::AssignmentRow> history;
   std::shared_ptr<const CycleCache> latest;
   const std::vector<store::AssignmentRow>* rows = nullptr;
-  HARMONIA_ASSIGN_OR_RETURN(latest, LatestCycle(q.country, q.therapy_area));
+  HARMONIA_ASSIGN_OR_RETURN(latest, LatestCycle(*market, q.therapy_area));
   if (q.cycle_id == 0 || q.cycle_id == latest->cycle_id) {
     if (latest->cycle_id == 0) {
       return absl::NotFoundError(
@@ -627,6 +673,7 @@ absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const au
     }
     out.cycle_id = latest->cycle_id;
     rows = &latest->rows;
+    out.labels = latest->labels;
   } else {
     HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
     absl::StatusOr<std::optional<store::CycleRecord>> c =
@@ -641,6 +688,10 @@ absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const au
     history = std::move(*all);
     out.cycle_id = q.cycle_id;
     rows = &history;
+    HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
+                              Compiled(*db, q.therapy_area, (*c)->rule_set_version));
+    out.labels = std::make_shared<const std::map<std::string, std::string>>(
+        Labels(*market, q.therapy_area, *rules));
   }
   auto matches = [&](const store::AssignmentRow& r) {
     return (q.segment.empty() || r.segment == q.segment) && (q.tier.empty() || r.tier == q.tier);
@@ -679,13 +730,6 @@ absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const au
       out.rows.push_back(*it);
     }
   }
-  // Labels: the country's, else the segment's name in the rule set it runs.
-  absl::StatusOr<std::shared_ptr<const engine::RuleSet>> rules =
-      RuleSetFor(*market, q.therapy_area);
-  if (rules.ok()) {
-    for (const engine::Segment& s : (*rules)->segments) out.labels[s.id] = s.name;
-  }
-  for (const auto& [segment, label] : ta->labels) out.labels[segment] = label;
   return out;
 }
 

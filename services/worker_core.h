@@ -31,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "auth/auth.h"
@@ -140,8 +141,9 @@ class WorkerCore {
   struct AssignmentPage {
     int64_t cycle_id = 0;
     std::vector<store::AssignmentRow> rows;
-    std::string next_after;                     // empty = no more
-    std::map<std::string, std::string> labels;  // segment → label shown
+    std::string next_after;  // empty = no more
+    // segment → label shown (the country's, else the segment's name).
+    std::shared_ptr<const std::map<std::string, std::string>> labels;
   };
   absl::StatusOr<AssignmentPage> QueryAssignments(const auth::Principal& who,
                                                   const AssignmentQuery& query);
@@ -213,10 +215,12 @@ class WorkerCore {
   };
   // The cached assignments of one (country, therapy area)'s latest cycle.
   struct CycleCache {
-    int64_t cycle_id = -1;
+    int64_t cycle_id = 0;                    // 0 = no cycle yet
     std::vector<store::AssignmentRow> rows;  // customer-id order
-    absl::Time checked = absl::InfinitePast();
+    std::shared_ptr<const std::map<std::string, std::string>> labels;
   };
+  // The customers in scope of one (country, therapy area) for refinements.
+  using Scope = absl::flat_hash_set<std::string>;
 
   WorkerCore(const WorkerCoreOptions& options, std::unique_ptr<StorePool> pool);
   absl::StatusOr<const Market*> Served(const auth::Principal& who, const std::string& country,
@@ -230,8 +234,12 @@ class WorkerCore {
                                                                   int64_t version);
   int32_t Today(const Market& market);
   std::mutex& CycleLock(const std::string& country, const std::string& ta);
-  absl::StatusOr<std::shared_ptr<const CycleCache>> LatestCycle(const std::string& country,
+  absl::StatusOr<std::shared_ptr<const CycleCache>> LatestCycle(const Market& market,
                                                                 const std::string& ta);
+  absl::StatusOr<std::shared_ptr<const Scope>> InScope(store::Store& db, const std::string& country,
+                                                       const engine::RuleSet& rules);
+  std::map<std::string, std::string> Labels(const Market& market, const std::string& ta,
+                                            const engine::RuleSet& rules) const;
   // Customers with a live refinement, for the quota; REQUIRES: submit_mu_ held.
   absl::StatusOr<std::set<std::string>*> LiveCustomers(store::Store& db, const std::string& country,
                                                        const std::string& ta);
@@ -249,6 +257,10 @@ class WorkerCore {
   std::map<std::string, std::set<std::string>> live_;
   std::map<std::string, std::unique_ptr<std::mutex>> cycle_locks_;   // guarded by mu_
   std::map<std::string, std::shared_ptr<const CycleCache>> cycles_;  // guarded by mu_
+  std::map<std::string, absl::Time> cycles_checked_;                 // guarded by mu_
+  std::mutex loading_mu_;  // held while a cycle's assignments are first loaded
+  // "CC/ta/version" → customers in scope; guarded by mu_, dropped after a cycle.
+  std::map<std::string, std::shared_ptr<const Scope>> scopes_;
 };
 
 }  // namespace harmonia::services
