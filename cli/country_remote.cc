@@ -465,16 +465,16 @@ int RunAssignments(int argc, char** argv, int first) {
   }
   req.set_page_size(5000);
   v1::QueryAssignmentsResponse all;
-  if (!c->remote.json()) {
-    std::printf("%-12s %-18s %-22s %-4s %5s %6s %5s %6s  %-12s %-8s %s\n", "CUSTOMER", "SEGMENT",
-                "LABEL", "TIER", "CALLS", "REMOTE", "EMAIL", "EVENTS", "DECIDED BY", "RULE",
-                "VERSION");
-  }
   long long shown = 0;
-  for (;;) {
+  for (bool first = true;; first = false) {
     v1::QueryAssignmentsResponse resp;
     grpc::Status s = c->stub->QueryAssignments(c->remote.Context().get(), req, &resp);
     if (!s.ok()) return FailCall(s, "assignments");
+    if (first && !c->remote.json()) {
+      std::printf("%-12s %-18s %-22s %-4s %5s %6s %5s %6s  %-12s %-8s %s\n", "CUSTOMER", "SEGMENT",
+                  "LABEL", "TIER", "CALLS", "REMOTE", "EMAIL", "EVENTS", "DECIDED BY", "RULE",
+                  "VERSION");
+    }
     for (const v1::Assignment& a : resp.assignments()) {
       if (*limit > 0 && shown >= *limit) break;
       ++shown;

@@ -1,88 +1,189 @@
 #!/usr/bin/env bash
-# The main job, offline: validate the shipped rule sets and country files,
-# generate a realistic data set for three markets, run every (country,
-# therapy area) cycle with field refinements, then a month-later refresh with
-# pull-through, and print what happened. Outputs land in demo-out/.
-#   scripts/demo.sh [CUSTOMERS_PER_COUNTRY]   (default 20000)
+# The Harmonia demo — the README's main command:
+#
+#   scripts/demo.sh [--customers N] [--out DIR] [--bin DIR]
+#
+# Builds if needed (scripts/build.sh), generates a market for DE, FR and ES
+# and imports them into one harmonized store (SQLite, WAL), starts the central
+# rules service and one country worker per market as separate processes on
+# loopback, all on that store, publishes
+# the rule sets as global ops, submits refinements as a German field rep (one
+# of them for a French customer, which DE refuses), runs every market's
+# cycles through its worker, prints a per-country summary, exports each
+# cycle's assignments.csv and stops everything with SIGTERM.
+#
+# --customers N   customers per country (default 20000)
+# --out DIR       where the stores, logs and CSVs go (default /tmp/harmonia-demo;
+#                 emptied first)
+# --bin DIR       use the binaries in DIR/cli, DIR/services (default: build
+#                 with scripts/build.sh and use build/)
+#
+# The demo runs cycles on demand, so its copies of countries/*.yaml leave out
+# `schedule:` (a scheduled market takes refinements only in the first
+# window_days of each cycle period; docs/api.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-customers=${1:-20000}
-countries=(DE FR JP)
-out=demo-out
-harmonia=build/cli/harmonia
+root=$PWD
+customers=20000
+out=/tmp/harmonia-demo
+bin=""
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --customers) customers=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    --bin) bin=$2; shift 2 ;;
+    *) echo "usage: scripts/demo.sh [--customers N] [--out DIR] [--bin DIR]" >&2; exit 2 ;;
+  esac
+done
+if [[ -z $bin ]]; then
+  echo "== building (scripts/build.sh)"
+  scripts/build.sh default >/dev/null
+  bin=$root/build
+fi
+harmonia=$bin/cli/harmonia
+countries=(DE FR ES)
+today=$(date -u +%F)
 
-echo "== building (scripts/build.sh)"
-scripts/build.sh default >/dev/null
 rm -rf "$out"
-mkdir -p "$out/cycle1" "$out/cycle2"
+mkdir -p "$out"/{data,countries,logs,export}
+pids=()
+stop_all() {  # SIGTERM everything still running; their exit codes must be 0
+  local failed=0
+  for p in "${pids[@]}"; do
+    if kill -0 "$p" 2>/dev/null; then
+      kill -TERM "$p"
+      wait "$p" || failed=1
+    fi
+  done
+  pids=()
+  return $failed
+}
+trap 'stop_all || true' EXIT
 
-echo "== validating rule sets and country files"
-"$harmonia" rules validate rules/*.yaml
-for cc in "${countries[@]}"; do "$harmonia" countries validate "countries/$cc.yaml"; done
+echo "== generating $customers customers for each of ${countries[*]} (as of $today)"
+for i in "${!countries[@]}"; do
+  cc=${countries[$i]}
+  "$harmonia" gen --rules rules --countries "$cc" --customers "$customers" --seed $((i + 11)) \
+    --as-of "$today" --out "$out/data/$cc" >/dev/null 2>&1
+  grep -v '^schedule:' "countries/$cc.yaml" > "$out/countries/$cc.yaml"
+done
 
-echo "== generating ${customers} customers per market for ${countries[*]}"
-"$harmonia" gen --rules rules --countries "$(IFS=,; echo "${countries[*]}")" \
-  --customers "$customers" --seed 42 --as-of 2026-11-01 --out "$out/data"
+# Tokens: random secrets, only their SHA-256 in the tokens file.
+token() { head -c 18 /dev/urandom | base64 | tr '+/' '-_'; }
+declare -A tok
+{
+  for p in ops worker anna olaf; do tok[$p]=$(token); done
+  role_ops=global_ops; role_worker=service; role_anna=field:DE; role_olaf=country_ops:DE
+  for p in ops worker anna olaf; do
+    role_var=role_$p
+    printf -- '- principal: %s\n  token_sha256: %s\n  roles: [%s]\n' "$p" \
+      "$(printf %s "${tok[$p]}" | sha256sum | cut -d' ' -f1)" "${!role_var}"
+  done
+  for cc in FR ES; do
+    tok[ops_$cc]=$(token)
+    printf -- '- principal: ops.%s\n  token_sha256: %s\n  roles: [country_ops:%s]\n' \
+      "${cc,,}" "$(printf %s "${tok[ops_$cc]}" | sha256sum | cut -d' ' -f1)" "$cc"
+  done
+} > "$out/tokens.yaml"
+printf %s "${tok[worker]}" > "$out/worker.token"
+chmod 600 "$out/worker.token"
 
 # Therapy areas a country file configures: the keys under `therapy_areas:`.
 therapy_areas() {
   awk '/^therapy_areas:/{on=1; next} /^[^ #]/{on=0} on && /^  [a-z_]+:/{sub(/:.*/, ""); gsub(/ /, ""); print}' "$1"
 }
 
-segment_shares() {  # assignments.csv → "segment share%" pairs
-  awk -F, 'NR>1 {n++; c[$4==""?"(conflict)":$4]++} END {for (s in c) printf "%s %.1f%%\n", s, 100*c[s]/n}' "$1" |
-    sort -k2 -nr | tr '\n' ';' | sed 's/;$//; s/;/, /g'
+listening() {  # the address a daemon's JSON log says it listens on
+  for _ in $(seq 600); do
+    local a
+    a=$(grep -o '"event":"listening".*' "$1" 2>/dev/null | grep -o '"address":"[^"]*"' |
+        cut -d'"' -f4 || true)
+    if [[ -n $a ]]; then echo "$a"; return; fi
+    sleep 0.05
+  done
+  echo "demo: no 'listening' line in $1:" >&2; cat "$1" >&2; return 1
 }
 
-# Each country's field teams submit their own refinements (request ids carry
-# the country: REQ-DE-000001).
+echo "== starting the rules service and one worker per country (loopback)"
+store="sqlite:$out/harmonia.db"
 for cc in "${countries[@]}"; do
-  awk -F, -v p="REQ-$cc-" 'NR == 1 || index($1, p) == 1' "$out/data/refinements.csv" \
-    >"$out/data/refinements-$cc.csv"
+  "$harmonia" import --quiet --store "$store" "$out/data/$cc" >/dev/null 2>&1
+done
+echo "   one harmonized store: $out/harmonia.db ($((3 * customers)) customers)"
+"$bin/services/harmonia-rules" --listen 127.0.0.1:0 --store "$store" \
+  --tokens "$out/tokens.yaml" 2>"$out/logs/rules.log" &
+pids+=($!)
+rules=$(listening "$out/logs/rules.log")
+echo "   rules service  $rules"
+declare -A worker
+for cc in "${countries[@]}"; do
+  "$bin/services/harmonia-worker" --listen 127.0.0.1:0 --store "$store" \
+    --rules-server "$rules" --rules-token-file "$out/worker.token" --countries "$cc" \
+    --countries-dir "$out/countries" --tokens "$out/tokens.yaml" \
+    2>"$out/logs/worker-$cc.log" &
+  pids+=($!)
+  worker[$cc]=$(listening "$out/logs/worker-$cc.log")
+  echo "   worker $cc      ${worker[$cc]}"
 done
 
-run_cycle() {  # cycle country ta as_of extra-args…
-  local cycle=$1 cc=$2 ta=$3 as_of=$4
-  shift 4
-  "$harmonia" evaluate --rules "rules/$ta.yaml" --country "countries/$cc.yaml" \
-    --data "$out/data" --as-of "$as_of" --out "$out/$cycle/$cc-$ta.csv" --quiet "$@" \
-    2>"$out/$cycle/$cc-$ta.log"
-}
-
-echo
-echo "== cycle 1 (as of 2026-11-01), with the field teams' refinements"
-printf '%-3s %-11s %9s  %-60s %s\n' CC TA customers "decided by" "refinements"
-for cc in "${countries[@]}"; do
-  for ta in $(therapy_areas "countries/$cc.yaml"); do
-    run_cycle cycle1 "$cc" "$ta" 2026-11-01 --refinements "$out/data/refinements-$cc.csv"
-    log="$out/cycle1/$cc-$ta.log"
-    n=$(grep -o '[0-9]* customers in scope' "$log" | cut -d' ' -f1)
-    decided=$(grep 'decided by:' "$log" | sed 's/.*decided by: //; s/pull_through/pt/')
-    refs=$(grep 'refinements:' "$log" | sed 's/.*refinements: //; s/ (quota.*//; s/ superseded/ sup./')
-    printf '%-3s %-11s %9s  %-60s %s\n' "$cc" "$ta" "$n" "$decided" "$refs"
-    echo "    segments: $(segment_shares "$out/cycle1/$cc-$ta.csv")"
+echo "== publishing the rule sets as global ops"
+HARMONIA_TOKEN=${tok[ops]} "$harmonia" rules publish --server "$rules" rules/*.yaml | sed 's/^/   /'
+for cc in "${countries[@]}"; do  # each worker serves once it holds its rule sets
+  for i in $(seq 601); do
+    grep -q '"event":"serving"' "$out/logs/worker-$cc.log" && break
+    if ((i == 601)); then echo "demo: worker $cc is not serving:" >&2; cat "$out/logs/worker-$cc.log" >&2; exit 1; fi
+    sleep 0.05
   done
 done
 
-echo
-echo "== cycle 2 (as of 2026-12-01), same data: pull-through keeps unchanged customers"
+echo "== refinements from a German field rep (anna, field:DE)"
+ids=$(awk -F, 'NR > 1 && $3 == "specialist" {print $1; if (++n == 3) exit}' "$out/data/DE/customers.csv")
+fr=$(awk -F, 'NR == 2 {print $1}' "$out/data/FR/customers.csv")
+set -- $ids
+{
+  echo "request_id,customer_id,therapy_area,segment,calls_delta,reason,comment,submitted_by"
+  echo "demo-1,$1,oncology,early_adopter,2,new_information,Joined the regional tumour board,anna"
+  echo "demo-2,$2,oncology,,-3,practice_change,Fewer visits wanted,anna"
+  echo "demo-3,$3,oncology,conservative,,access_change,Formulary restriction,anna"
+  echo "demo-4,$fr,oncology,conservative,,access_change,A French customer: not DE's,anna"
+  echo "demo-5,$1,oncology,teleporter,,new_information,No such segment,anna"
+} > "$out/refinements-DE.csv"
+HARMONIA_TOKEN=${tok[anna]} "$harmonia" refine submit --server "${worker[DE]}" --country DE \
+  "$out/refinements-DE.csv" 2>&1 | sed 's/^/   /'
+
+echo "   … and anna may not read France's assignments:"
+HARMONIA_TOKEN=${tok[anna]} "$harmonia" assignments --server "${worker[FR]}" --country FR \
+  --ta oncology --limit 1 2>&1 | sed 's/^/   /' || true
+
+echo "== running every market's cycles through its worker"
 for cc in "${countries[@]}"; do
-  for ta in $(therapy_areas "countries/$cc.yaml"); do
-    run_cycle cycle2 "$cc" "$ta" 2026-12-01 --previous "$out/cycle1/$cc-$ta.csv"
-    decided=$(grep 'decided by:' "$out/cycle2/$cc-$ta.log" | sed 's/.*decided by: //')
-    printf '%-3s %-11s %s\n' "$cc" "$ta" "$decided"
+  t=${tok[ops_$cc]:-${tok[olaf]}}
+  for ta in $(therapy_areas "$out/countries/$cc.yaml"); do
+    HARMONIA_TOKEN=$t "$harmonia" cycle run --server "${worker[$cc]}" --country "$cc" --ta "$ta" \
+      --json > "$out/logs/cycle-$cc-$ta.json"
+    "$harmonia" export --store "$store" --country "$cc" --ta "$ta" \
+      --out "$out/export/assignments-$cc-$ta.csv" >/dev/null 2>&1
   done
 done
 
-echo
-echo "== refinements the DE field teams see rejected (first three)"
-"$harmonia" evaluate --rules rules/oncology.yaml --country countries/DE.yaml --data "$out/data" \
-  --as-of 2026-11-01 --refinements "$out/data/refinements-DE.csv" --out "$out/scratch.csv" 2>&1 |
-  grep 'refinement rejected' | head -n 3 | sed 's/^/  /'
+echo "== per-country summary"
+printf '   %-3s %-11s %5s %8s  %-40s %s\n' CC "THERAPY" "RULES" CUSTOMERS "SEGMENTS (share)" "DECIDED BY"
+for f in "$out"/logs/cycle-*.json; do
+  python3 - "$f" "$out" <<'PY'
+import collections, csv, json, sys
+c = json.load(open(sys.argv[1]))
+rows = list(csv.DictReader(open("%s/export/assignments-%s-%s.csv" % (sys.argv[2], c["country"], c["therapy_area"]))))
+seg = collections.Counter(r["segment"] or "(none)" for r in rows)
+by = collections.Counter(r["decided_by"] for r in rows)
+top = ", ".join("%s %.0f%%" % (s, 100.0 * n / len(rows)) for s, n in seg.most_common(3))
+dec = ", ".join("%s %d" % kv for kv in sorted(by.items()))
+print("   %-3s %-11s %5s %8d  %-40s %s" % (c["country"], c["therapy_area"], "v" + c["rule_set_version"], len(rows), top, dec))
+PY
+done
+refined=$(awk -F, '$10 == "refinement"' "$out/export/assignments-DE-oncology.csv" | wc -l)
+echo "   DE oncology: $refined customers carry a field refinement"
 
-echo "== engine throughput on the DE oncology batch (one thread)"
-"$harmonia" evaluate --rules rules/oncology.yaml --country countries/DE.yaml --data "$out/data" \
-  --as-of 2026-11-01 --out "$out/scratch.csv" --quiet --threads 1 --repeat 200 2>&1 | grep '^engine:'
-
-echo
-echo "demo: done. Assignments in $out/cycle1 and $out/cycle2, logs beside them, data in $out/data."
+echo "== stopping everything (SIGTERM)"
+stop_all
+echo "   all processes stopped cleanly"
+echo "== done: assignments in $out/export, logs in $out/logs"

@@ -60,9 +60,9 @@ void RulesFollower::Loop() {
   }
 }
 
-absl::Status RulesFollower::FollowOnce() {
-  auto stub = v1::RulesService::NewStub(options_.channel);
-  // Pinned versions the store lacks (the watch sends only the latest).
+absl::Status RulesFollower::FetchPinned(v1::RulesService::Stub& stub) {
+  // Pinned versions the store lacks (the watch sends only the latest). One
+  // not published yet is not an error: it is fetched once it is.
   HARMONIA_ASSIGN_OR_RETURN(auto missing, core_->MissingRuleSets());
   for (const auto& [ta, version] : missing) {
     if (version == 0) continue;
@@ -73,11 +73,18 @@ absl::Status RulesFollower::FollowOnce() {
     req.set_therapy_area(ta);
     req.set_version(version);
     v1::RuleSet got;
-    grpc::Status s = stub->GetRuleSet(&ctx, req, &got);
+    grpc::Status s = stub.GetRuleSet(&ctx, req, &got);
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) continue;
     if (!s.ok()) return FromGrpcStatus(s);
     HARMONIA_RETURN_IF_ERROR(core_->CacheRuleSet(FromProto(got), options_.cached_by));
     on_change_();
   }
+  return absl::OkStatus();
+}
+
+absl::Status RulesFollower::FollowOnce() {
+  auto stub = v1::RulesService::NewStub(options_.channel);
+  HARMONIA_RETURN_IF_ERROR(FetchPinned(*stub));
 
   v1::WatchRuleSetsRequest req;
   for (const std::string& ta : core_->TherapyAreas()) {
@@ -99,6 +106,7 @@ absl::Status RulesFollower::FollowOnce() {
   absl::Status result = absl::OkStatus();
   while (stream->Read(&got)) {
     result = core_->CacheRuleSet(FromProto(got), options_.cached_by);
+    if (result.ok()) result = FetchPinned(*stub);  // a pinned version may be out now
     if (!result.ok()) {
       ctx.TryCancel();
       break;

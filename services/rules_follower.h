@@ -17,6 +17,7 @@
 #include <string>
 #include <thread>
 
+#include "harmonia/v1/rules.grpc.pb.h"
 #include "services/worker_core.h"
 
 namespace harmonia::services {
@@ -42,6 +43,7 @@ class RulesFollower {
   void Loop();
   // One connection: fetch pinned versions, then watch until the stream ends.
   absl::Status FollowOnce();
+  absl::Status FetchPinned(v1::RulesService::Stub& stub);
 
   const RulesFollowerOptions options_;
   WorkerCore* const core_;

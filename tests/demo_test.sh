@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The README's main command, small: scripts/demo.sh on 2,000 customers per
+# market with the binaries of this build. Checks what a user should see.
+#   tests/demo_test.sh BUILD_DIR
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=$(mktemp -d /tmp/harmonia-demo-test-XXXXXX)
+trap 'rm -rf "$out"' EXIT
+log=$out/demo.log
+scripts/demo.sh --bin "$1" --customers 2000 --out "$out/run" >"$log" 2>&1 || {
+  cat "$log"; echo "demo_test: the demo failed" >&2; exit 1; }
+for expected in \
+  "rules/oncology.yaml: published oncology v3" \
+  "a customer of FR, not DE; refinements are per country" \
+  "refine submit: 5 sent: 3 accepted, 2 rejected" \
+  "PERMISSION_DENIED: principal 'anna'" \
+  "DE oncology: 3 customers carry a field refinement" \
+  "all processes stopped cleanly"; do
+  grep -qF "$expected" "$log" || { cat "$log"; echo "demo_test: missing: $expected" >&2; exit 1; }
+done
+for f in DE-oncology DE-diabetes DE-immunology FR-oncology FR-immunology ES-oncology ES-immunology; do
+  [[ -s $out/run/export/assignments-$f.csv ]] || { echo "demo_test: no export for $f" >&2; exit 1; }
+done
+echo "demo_test: ok"
