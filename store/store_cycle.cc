@@ -215,6 +215,10 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
     for (const AssignmentRow& p : previous_rows) {
       auto it = index.find(p.customer_id);
       if (it == index.end()) continue;
+      // A refined result is not carried forward: while its refinement is live
+      // the cycle applies it again; once it has expired or been withdrawn the
+      // customer is decided afresh (docs/decisions.md 11).
+      if (p.decided_by == engine::DecidedByName(engine::DecidedBy::kRefinement)) continue;
       previous[it->second] = {
           p.segment,          p.tier,         {p.calls, p.remote, p.email, p.events}, p.rule_id,
           p.rule_set_version, p.inputs_digest};

@@ -178,5 +178,35 @@ TEST_F(WorkerCrash, KilledMidCycleNoPartialCycleAndNoLostAcknowledgedRefinement)
   EXPECT_EQ(last.summary().customers(), static_cast<int64_t>(ids_.size()));
 }
 
+TEST_F(WorkerCrash, SigtermLetsTheRunningCycleFinishThenExitsCleanly) {
+  v1::RunCycleRequest req;
+  req.set_country("DE");
+  req.set_therapy_area("oncology");
+  req.set_as_of("2026-11-01");
+  auto ctx = As("olaf.ops");
+  auto stream = stub_->RunCycle(ctx.get(), req);
+  v1::RunCycleResponse event, last;
+  std::thread stopper;
+  int exit_code = -1;
+  testing::Daemon* worker = h_->worker();
+  while (stream->Read(&event)) {
+    if (!stopper.joinable() && event.has_progress()) {
+      stopper = std::thread([&] { exit_code = worker->Stop(); });
+    }
+    last = event;
+  }
+  grpc::Status s = stream->Finish();
+  ASSERT_TRUE(stopper.joinable()) << "the cycle reported progress";
+  stopper.join();
+  EXPECT_TRUE(s.ok()) << "the in-flight cycle completed: " << s.error_message();
+  EXPECT_TRUE(last.has_summary());
+  EXPECT_EQ(last.summary().customers(), static_cast<int64_t>(ids_.size()));
+  EXPECT_EQ(exit_code, 0);
+  const std::string log = worker->Log();
+  EXPECT_LT(log.find("\"event\":\"stopping\""), log.find("\"event\":\"cycle_committed\""))
+      << "SIGTERM arrived while the cycle ran";
+  EXPECT_NE(log.find("\"event\":\"stopped\""), std::string::npos);
+}
+
 }  // namespace
 }  // namespace harmonia

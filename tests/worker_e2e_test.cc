@@ -44,7 +44,8 @@ class WorkerE2E : public ::testing::Test {
     h_ = std::make_unique<testing::Harness>(testing::HarnessOptions{.cli = HARMONIA_CLI,
                                                                     .rules = HARMONIA_RULES,
                                                                     .worker = HARMONIA_WORKER,
-                                                                    .source_dir = kSource});
+                                                                    .source_dir = kSource,
+                                                                    .country_text = country_text_});
     absl::Status s = h_->SetUp(absl::StrCat(
         "worker-e2e-", ::testing::UnitTest::GetInstance()->current_test_info()->name()));
     ASSERT_TRUE(s.ok()) << s;
@@ -118,6 +119,7 @@ class WorkerE2E : public ::testing::Test {
     return out;
   }
 
+  std::string country_text_;  // empty: the golden DE market without its schedule
   std::unique_ptr<testing::Harness> h_;
   std::filesystem::path dir_;
   Daemon* rules_ = nullptr;
@@ -337,6 +339,128 @@ TEST_F(WorkerE2E, TheCliDrivesEveryCountryJob) {
   EXPECT_THAT(answers.err, HasSubstr("answers.csv:5:"));
   EXPECT_THAT(answers.out, HasSubstr("profile submit: 1 accepted, 2 rejected, 1 unreadable rows"));
   stub_.reset();
+}
+
+// A market that requires approval and keeps refinements for one cycle.
+class WorkerApprovalE2E : public WorkerE2E {
+ protected:
+  WorkerApprovalE2E() {
+    country_text_ = ReadFile(kSource + "/tests/golden/DE.yaml");
+    country_text_ =
+        country_text_.substr(0, country_text_.find("schedule:")) +
+        country_text_.substr(country_text_.find('\n', country_text_.find("schedule:")) + 1) +
+        "refinement: {window_days: 10, valid_cycles: 1, requires_approval: true}\n";
+  }
+};
+
+TEST_F(WorkerApprovalE2E, ApprovalThenOneCycleThenTheRulesDecideAgain) {
+  StartRules();
+  StartWorker();
+  ASSERT_EQ(Publish(kSource + "/rules/oncology.yaml"), 0);
+  ASSERT_TRUE(WaitForLog(h_->worker_log(), "\"event\":\"serving\""));
+  v1::Cycle summary;
+  ASSERT_TRUE(RunCycle(&summary).ok());
+
+  v1::SubmitRefinementsRequest req;
+  req.set_country("DE");
+  *req.add_items() = Refinement("ap-1", "D003", "conservative", "new_information");
+  v1::SubmitRefinementsResponse resp;
+  ASSERT_TRUE(stub_->SubmitRefinements(As("anna.rep").get(), req, &resp).ok());
+  EXPECT_EQ(resp.results(0).refinement().status(), v1::SUBMITTED) << "awaits approval";
+
+  ASSERT_TRUE(RunCycle(&summary).ok());
+  EXPECT_EQ(Assignments()["D003"].segment(), "pragmatist") << "not approved: not applied";
+
+  v1::DecideRefinementRequest decide;
+  decide.set_country("DE");
+  decide.set_request_id("ap-1");
+  v1::Refinement decided;
+  EXPECT_EQ(stub_->ApproveRefinement(As("anna.rep").get(), decide, &decided).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED)
+      << "field users do not approve";
+  ASSERT_TRUE(stub_->ApproveRefinement(As("olaf.ops").get(), decide, &decided).ok());
+  EXPECT_EQ(decided.status(), v1::APPROVED);
+  EXPECT_EQ(decided.decided_by(), "olaf.ops");
+  grpc::Status twice = stub_->ApproveRefinement(As("olaf.ops").get(), decide, &decided);
+  EXPECT_EQ(twice.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << twice.error_message();
+
+  ASSERT_TRUE(RunCycle(&summary).ok());
+  v1::Assignment refined = Assignments()["D003"];
+  EXPECT_EQ(refined.segment(), "conservative");
+  EXPECT_EQ(refined.decided_by(), "refinement");
+  v1::ExplainAssignmentRequest explain;
+  explain.set_country("DE");
+  explain.set_therapy_area("oncology");
+  explain.set_customer_id("D003");
+  v1::Explanation e;
+  ASSERT_TRUE(stub_->ExplainAssignment(As("vera.view").get(), explain, &e).ok());
+  EXPECT_EQ(e.refinement().request_id(), "ap-1");
+  EXPECT_EQ(e.refinement().decided_by(), "olaf.ops") << "approved by whom";
+
+  // valid_cycles 1: at the next cycle it expires, and D003's unchanged data
+  // does not carry the refined result forward.
+  ASSERT_TRUE(RunCycle(&summary).ok());
+  v1::Assignment after = Assignments()["D003"];
+  EXPECT_EQ(after.segment(), "pragmatist");
+  EXPECT_EQ(after.decided_by(), "unprofiled");
+  v1::ListRefinementsRequest list;
+  list.set_country("DE");
+  list.set_therapy_area("oncology");
+  v1::ListRefinementsResponse listed;
+  ASSERT_TRUE(stub_->ListRefinements(As("olaf.ops").get(), list, &listed).ok());
+  ASSERT_EQ(listed.refinements_size(), 1);
+  EXPECT_EQ(listed.refinements(0).status(), v1::EXPIRED);
+
+  // A withdrawn refinement is not applied either.
+  *req.mutable_items(0) = Refinement("ap-2", "D004", "conservative", "access_change");
+  ASSERT_TRUE(stub_->SubmitRefinements(As("anna.rep").get(), req, &resp).ok());
+  decide.set_request_id("ap-2");
+  grpc::Status other = stub_->WithdrawRefinement(As("vera.view").get(), decide, &decided);
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  ASSERT_TRUE(stub_->WithdrawRefinement(As("anna.rep").get(), decide, &decided).ok());
+  EXPECT_EQ(decided.status(), v1::WITHDRAWN);
+  stub_.reset();
+}
+
+// The worker reaches the rules service over mutual TLS, and serves TLS itself.
+TEST_F(WorkerE2E, WorkerAndRulesServiceTalkOverMutualTls) {
+  const std::string d = dir_.string() + "/";
+  for (const std::string& c : std::vector<std::string>{
+           "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=ca -keyout ca.key -out "
+           "ca.pem",
+           "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out "
+           "server.csr",
+           "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > server.ext",
+           "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+           "-extfile server.ext -out server.pem",
+           "openssl req -newkey rsa:2048 -nodes -subj /CN=worker-de -keyout client.key -out "
+           "client.csr",
+           "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+           "-out client.pem"}) {
+    ProcessResult r = testing::Run({"/bin/sh", "-c", "cd '" + d + "' && " + c + " 2>&1"});
+    ASSERT_EQ(r.exit_code, 0) << c << "\n" << r.out;
+  }
+  ASSERT_TRUE(h_->StartRules({"--tls-cert", d + "server.pem", "--tls-key", d + "server.key",
+                              "--tls-client-ca", d + "ca.pem"})
+                  .ok());
+  ASSERT_TRUE(h_->StartWorker({"--rules-tls-ca", d + "ca.pem", "--rules-tls-cert", d + "client.pem",
+                               "--rules-tls-key", d + "client.key", "--tls-cert", d + "server.pem",
+                               "--tls-key", d + "server.key"})
+                  .ok());
+  ProcessResult pub =
+      testing::Run({HARMONIA_CLI, "rules", "publish", "--server", h_->rules()->address(), "--token",
+                    "ops@hq-token", "--tls-ca", d + "ca.pem", "--tls-cert", d + "client.pem",
+                    "--tls-key", d + "client.key", kSource + "/rules/oncology.yaml"});
+  ASSERT_EQ(pub.exit_code, 0) << pub.err;
+  ASSERT_TRUE(WaitForLog(h_->worker_log(), "\"event\":\"serving\""))
+      << "the worker received the rule set over mTLS\n"
+      << h_->worker()->Log();
+  ProcessResult run =
+      h_->Cli({"cycle", "run", "--server", h_->worker()->address(), "--country", "DE", "--ta",
+               "oncology", "--as-of", "2026-11-01", "--tls-ca", d + "ca.pem"},
+              "olaf.ops");
+  EXPECT_EQ(run.exit_code, 0) << run.err;
+  EXPECT_THAT(run.out, HasSubstr("cycle 1 committed"));
 }
 
 }  // namespace

@@ -68,11 +68,16 @@ absl::Status Harness::SetUp(const std::string& name) {
   return absl::OkStatus();
 }
 
-absl::Status Harness::StartRules() {
-  auto d = Daemon::Start(
-      {options_.rules, "--listen", rules_listen_, "--store",
-       "sqlite:" + (dir_ / "rules.db").string(), "--tokens", (dir_ / "tokens.yaml").string()},
-      (dir_ / "rules.log").string());
+absl::Status Harness::StartRules(const std::vector<std::string>& extra) {
+  std::vector<std::string> argv = {options_.rules,
+                                   "--listen",
+                                   rules_listen_,
+                                   "--store",
+                                   "sqlite:" + (dir_ / "rules.db").string(),
+                                   "--tokens",
+                                   (dir_ / "tokens.yaml").string()};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto d = Daemon::Start(argv, (dir_ / "rules.log").string());
   if (!d.ok()) return d.status();
   rules_ = std::move(*d);
   rules_listen_ = rules_->address();  // a restart comes back on the same port

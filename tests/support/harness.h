@@ -45,7 +45,7 @@ class Harness {
   // Folder, tokens, country file, the worker's store imported. Call first.
   absl::Status SetUp(const std::string& name);
 
-  absl::Status StartRules();
+  absl::Status StartRules(const std::vector<std::string>& extra = {});
   absl::Status StartWorker(const std::vector<std::string>& extra = {});
   // `harmonia rules publish` as ops@hq; its exit code.
   ProcessResult Publish(const std::string& file);
