@@ -15,8 +15,8 @@
 #include "common/date.h"
 #include "common/file.h"
 #include "engine/country_config.h"
-#include "exchange/exchange.h"
 #include "store/store_cycle.h"
+#include "tests/support/golden_store.h"
 
 namespace harmonia::services {
 namespace {
@@ -69,39 +69,7 @@ class RulesCoreTest : public ::testing::Test {
   void CommitGoldenCycle() {
     auto db = store::OpenStore(url_);
     ASSERT_TRUE(db.ok());
-    const std::string data = std::string(HARMONIA_SOURCE_DIR) + "/tests/golden/data/";
-    std::vector<exchange::RowProblem> problems;
-    std::vector<store::CustomerRow> customers;
-    ASSERT_TRUE(exchange::ForEachCustomer(
-                    data + "customers.csv", &problems,
-                    [&](const exchange::CustomerFields& c, const exchange::Reject&) {
-                      customers.push_back({std::string(c.customer_id), std::string(c.country),
-                                           std::string(c.customer_type), std::string(c.specialty),
-                                           std::string(c.name)});
-                    })
-                    .ok());
-    ASSERT_TRUE((*db)->UpsertCustomers(customers).ok());
-    std::vector<store::InputRow> inputs;
-    for (auto [file, kind] : {std::pair{"answers.csv", exchange::InputKind::kAnswers},
-                              std::pair{"metrics.csv", exchange::InputKind::kMetrics}}) {
-      ASSERT_TRUE(exchange::ForEachInput(
-                      data + file, kind, &problems,
-                      [&, kind = kind](const exchange::InputFields& f, const exchange::Reject&) {
-                        inputs.push_back({std::string(f.customer_id), std::string(f.therapy_area),
-                                          kind == exchange::InputKind::kMetrics,
-                                          std::string(f.input_id), std::string(f.value),
-                                          engine::SourceName(f.source), f.as_of});
-                      })
-                      .ok());
-    }
-    auto known = [&](const store::InputRow& r) {
-      for (const auto& c : customers) {
-        if (c.customer_id == r.customer_id) return true;
-      }
-      return false;
-    };
-    std::erase_if(inputs, [&](const store::InputRow& r) { return !known(r); });
-    ASSERT_TRUE((*db)->UpsertInputs(inputs).ok());
+    ASSERT_TRUE(testing::ImportGolden(**db, HARMONIA_SOURCE_DIR).ok());
     ASSERT_TRUE(core_->Publish(Ops(), oncology_, "oncology.yaml").ok());
 
     country_text_ = Read("tests/golden/DE.yaml");

@@ -115,6 +115,10 @@ struct CycleRecord {
   std::string status = "committed";  // the only status a stored cycle has so far
   std::string quality;               // the quality figures, a JSON object
   std::string run_by;                // the principal that ran it (audited)
+  // For CommitCycle: the latest cycle of the market when the run read its
+  // previous assignments and refinements (0 = there was none); -1 = do not
+  // check. Not stored.
+  int64_t based_on_cycle_id = -1;
 };
 
 // A field refinement's lifecycle (DESIGN §2, §6.6):
@@ -253,7 +257,9 @@ class Store {
   // Writes the cycle, all its assignments, the refinements' new statuses and
   // an audit entry (cycle.commit, by cycle.run_by) in one transaction:
   // readers see the whole previous cycle or the whole new one. Returns the
-  // new cycle_id. NotFound (nothing written) when an update names an unknown
+  // new cycle_id. Aborted (nothing written; run the cycle again) when
+  // cycle.based_on_cycle_id >= 0 and another cycle of the market was
+  // committed since. NotFound (nothing written) when an update names an unknown
   // refinement; FailedPrecondition when the lifecycle forbids the change.
   // REQUIRES: each refinement appears in `refinements` at most once.
   virtual absl::StatusOr<int64_t> CommitCycle(const CycleRecord& cycle,

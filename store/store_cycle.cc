@@ -255,9 +255,16 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
     considered.push_back(&ref);
   }
   in.refinements = &refinements;
+  // A store error while looking a customer up fails the cycle (nothing is
+  // committed) rather than rejecting the refinement as "unknown customer".
+  absl::Status lookup_error;
   in.out_of_scope_reason = [&](const std::string& id) -> std::string {
     absl::StatusOr<std::optional<CustomerRow>> c = store.GetCustomer(id);
-    if (!c.ok() || !c->has_value()) return "";
+    if (!c.ok()) {
+      if (lookup_error.ok()) lookup_error = c.status();
+      return "";
+    }
+    if (!c->has_value()) return "";
     return engine::OutOfScopeReason((*c)->country, (*c)->customer_type, country.country,
                                     rules->applies_to);
   };
@@ -271,6 +278,7 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
   in.threads = o.threads;
   progress("evaluate", 0, static_cast<int64_t>(ids.size()));
   engine::CycleOutput out = engine::RunCycle(in);
+  HARMONIA_RETURN_IF_ERROR(lookup_error);
   progress("evaluate", static_cast<int64_t>(ids.size()), static_cast<int64_t>(ids.size()));
 
   // Rows as assignments.csv has them.
@@ -334,6 +342,7 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
   c.committed_at_unix = o.now_unix;
   c.run_by = o.run_by;
   c.quality = QualityJson(*rules, rows, result);
+  c.based_on_cycle_id = previous_cycle ? previous_cycle->cycle_id : 0;
   const auto& d = result.decided_by;
   c.summary = absl::StrFormat(
       "decided by: rules %d, unprofiled %d, pull_through %d, refinement %d, conflict %d; data "

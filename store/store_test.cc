@@ -1061,6 +1061,23 @@ TEST_P(StoreContract, TheRefinementLifecycleIsEnforced) {
   EXPECT_EQ(again.status().message(), "refinement a is approved: it cannot become approved");
   EXPECT_EQ(store->DecideRefinement("zz", RefinementStatus::kRejected, "", "x", 1).status().code(),
             absl::StatusCode::kNotFound);
+  auto not_a_decision = store->DecideRefinement("b", RefinementStatus::kApplied, "", "x", 1);
+  EXPECT_EQ(not_a_decision.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(not_a_decision.status().message(),
+            "refinement b: 'applied' is not a decision; expected approved, rejected or withdrawn");
+  EXPECT_EQ((*store->GetRefinement("b"))->status, RefinementStatus::kAccepted) << "unchanged";
+
+  // A cycle that started before another committed is refused whole.
+  {
+    CycleRecord stale{0, "DE", "onc", 20000, 1, "", "", 0, "", 2500};
+    stale.based_on_cycle_id = 7;
+    auto raced = store->CommitCycle(stale, {}, {});
+    EXPECT_EQ(raced.status().code(), absl::StatusCode::kAborted);
+    EXPECT_EQ(raced.status().message(),
+              "country DE onc: another cycle was committed while this one ran (latest cycle now "
+              "none, when it started 7); nothing was written, run it again");
+    EXPECT_TRUE(store->ListCycles("DE", "onc")->empty());
+  }
 
   // A cycle applies a and b and rejects c (over the quota, say).
   const AssignmentRow row{"C1", "early", "A", 1, 0, 0, 0, "refinement", "r1", 1, "d", ""};

@@ -19,6 +19,27 @@ JsonObject RefinementState(const RefinementRecord& r) {
 
 }  // namespace
 
+absl::Status CycleRace(const CycleRecord& c, int64_t latest_cycle_id) {
+  auto name = [](int64_t id) { return id == 0 ? std::string("none") : absl::StrCat(id); };
+  return absl::AbortedError(absl::StrCat("country ", c.country, " ", c.therapy_area,
+                                         ": another cycle was committed while this one ran "
+                                         "(latest cycle now ",
+                                         name(latest_cycle_id), ", when it started ",
+                                         name(c.based_on_cycle_id),
+                                         "); nothing was written, run it again"));
+}
+
+absl::Status CheckDecision(const std::string& request_id, RefinementStatus to) {
+  if (to == RefinementStatus::kApproved || to == RefinementStatus::kRejected ||
+      to == RefinementStatus::kWithdrawn) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat("refinement ", request_id, ": '",
+                                                 RefinementStatusName(to),
+                                                 "' is not a decision; expected approved, "
+                                                 "rejected or withdrawn"));
+}
+
 AuditEntry CopyAudit(const RuleSetRecord& r, const std::string& by, int64_t at_unix) {
   AuditEntry e;
   e.at_unix = at_unix;

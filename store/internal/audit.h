@@ -46,6 +46,12 @@ absl::Status VersionMustIncrease(const RuleSetRecord& r, int64_t current);
 
 // The message for a forbidden change.
 absl::Status ForbiddenTransition(const RefinementRecord& r, RefinementStatus to);
+// Aborted: a cycle of the market was committed while `c` ran.
+absl::Status CycleRace(const CycleRecord& c, int64_t latest_cycle_id);
+
+// InvalidArgument unless `to` is a decision a person makes: approved,
+// rejected or withdrawn (applied and expired are a cycle's to set).
+absl::Status CheckDecision(const std::string& request_id, RefinementStatus to);
 
 }  // namespace harmonia::store::internal
 

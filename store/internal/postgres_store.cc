@@ -1109,6 +1109,9 @@ absl::StatusOr<int64_t> PostgresStore::CommitCycle(const CycleRecord& c,
           "SELECT COALESCE(MAX(cycle_id), 0) FROM cycles WHERE country = $1 AND therapy_area = $2",
           Params().Text(c.country).Text(c.therapy_area), PGRES_TUPLES_OK, "committing a cycle"));
   const int64_t previous_cycle_id = IntAt(previous.get(), 0, 0);
+  if (c.based_on_cycle_id >= 0 && c.based_on_cycle_id != previous_cycle_id) {
+    return CycleRace(c, previous_cycle_id);
+  }
   // The refinements are checked before the cycle is inserted: a commit the
   // lifecycle refuses does not use up a cycle id (SQLite's ids have no gaps).
   HARMONIA_ASSIGN_OR_RETURN(std::vector<RefinementRecord> refinements,
@@ -1469,6 +1472,7 @@ absl::StatusOr<RefinementRecord> PostgresStore::DecideRefinement(const std::stri
                                                                  const std::string& reason,
                                                                  const std::string& by,
                                                                  int64_t at_unix) {
+  HARMONIA_RETURN_IF_ERROR(CheckDecision(request_id, status));
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx,
                             Transaction::Begin(conn_, "BEGIN", "a refinement decision"));
   // Locked: a concurrent decision or cycle commit waits, then sees this one.

@@ -670,6 +670,9 @@ absl::StatusOr<int64_t> SqliteStore::CommitCycle(const CycleRecord& c,
     if (const int rc = q.Step(); rc != SQLITE_ROW) return SqliteError(db_, rc, "cycle");
     previous_cycle_id = q.Int(0);
   }
+  if (c.based_on_cycle_id >= 0 && c.based_on_cycle_id != previous_cycle_id) {
+    return CycleRace(c, previous_cycle_id);
+  }
   Statement cyc(db_,
                 "INSERT INTO cycles (country, therapy_area, as_of, rule_set_version, options, "
                 "country_config, customers, summary, committed_at, status, quality, run_by) "
@@ -951,6 +954,7 @@ absl::StatusOr<RefinementRecord> SqliteStore::DecideRefinement(const std::string
                                                                const std::string& reason,
                                                                const std::string& by,
                                                                int64_t at_unix) {
+  HARMONIA_RETURN_IF_ERROR(CheckDecision(request_id, status));
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "a refinement decision"));
   RefinementRecord before;
   {

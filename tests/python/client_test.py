@@ -117,6 +117,33 @@ class ClientTest(unittest.TestCase):
     def auth(principal):
         return [("authorization", "Bearer %s-token" % principal)]
 
+    def health(self, channel, service):
+        """grpc.health.v1.Health/Check, from its published wire format:
+        request field 1 = service name; response field 1 = status
+        (1 SERVING, 2 NOT_SERVING)."""
+        name = service.encode()
+        check = channel.unary_unary("/grpc.health.v1.Health/Check",
+                                    request_serializer=lambda b: b,
+                                    response_deserializer=lambda b: b)
+        reply = check(b"\x0a" + bytes([len(name)]) + name, timeout=10)
+        return {b"": "UNKNOWN", b"\x08\x01": "SERVING", b"\x08\x02": "NOT_SERVING"}.get(
+            reply, reply)
+
+    def reflected_services(self, channel):
+        """grpc.reflection.v1alpha list_services (request field 7), raw."""
+        info = channel.stream_stream(
+            "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+            request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        return b"".join(info(iter([b"\x3a\x00"]), timeout=10))
+
+    def test_0_health_and_reflection(self):
+        self.assertEqual(self.health(self.rules_channel, ""), "SERVING")
+        self.assertEqual(self.health(self.rules_channel, "harmonia.v1.RulesService"), "SERVING")
+        self.assertEqual(self.health(self.worker_channel, "harmonia.v1.CountryService"),
+                         "NOT_SERVING", "a worker without its rule sets is not serving")
+        self.assertIn(b"harmonia.v1.RulesService", self.reflected_services(self.rules_channel))
+        self.assertIn(b"harmonia.v1.CountryService", self.reflected_services(self.worker_channel))
+
     def oncology(self):
         return read_text(os.path.join(ARGS.source, "rules/oncology.yaml"))
 
@@ -227,6 +254,8 @@ class ClientTest(unittest.TestCase):
             country_pb2.GetQuestionnaireRequest(country="DE", therapy_area="oncology"),
             metadata=self.auth("anna.rep"))
         self.assertEqual(questionnaire.questions[0].id, "q1")
+        self.assertEqual(self.health(self.worker_channel, "harmonia.v1.CountryService"),
+                         "SERVING")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,184 @@
+// WorkerCore without gRPC, on a real SQLite store holding the golden market
+// and a fake clock: the refinement policy at submission, one cycle at a
+// time, the country's pin, and who may do what.
+#include "services/worker_core.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "auth/auth.h"
+#include "common/date.h"
+#include "common/file.h"
+#include "tests/support/golden_store.h"
+
+namespace harmonia::services {
+namespace {
+
+using store::RefinementStatus;
+using ::testing::HasSubstr;
+
+auth::Principal Field() { return {"anna.rep", {{auth::Role::kField, "DE"}}}; }
+auth::Principal CountryOps() { return {"olaf.ops", {{auth::Role::kCountryOps, "DE"}}}; }
+
+absl::Time Utc(int y, int m, int d, int hh) {
+  return absl::FromCivil(absl::CivilHour(y, m, d, hh), absl::UTCTimeZone());
+}
+
+class WorkerCoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           absl::StrCat("worker_core_test_", getpid(), "_",
+                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    url_ = "sqlite:" + (dir_ / "store.db").string();
+    auto db = store::OpenStore(url_);
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE(testing::ImportGolden(**db, HARMONIA_SOURCE_DIR).ok());
+    oncology_ =
+        *ReadFileToString(std::string(HARMONIA_SOURCE_DIR) + "/rules/oncology.yaml", 1 << 20);
+    for (int v : {3, 4}) {
+      const std::string text =
+          absl::StrReplaceAll(oncology_, {{"version: 3", absl::StrCat("version: ", v)}});
+      ASSERT_TRUE(
+          (*db)->PublishRuleSet({"oncology", v, text, auth::Sha256Hex(text), "ops", 1}).ok());
+    }
+    golden_country_ =
+        *ReadFileToString(std::string(HARMONIA_SOURCE_DIR) + "/tests/golden/DE.yaml", 1 << 20);
+  }
+  void TearDown() override {
+    core_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // The golden DE market with `schedule` (none when empty) and extra lines.
+  void Start(const std::string& schedule, const std::string& extra = "") {
+    std::string text = golden_country_;
+    const size_t at = text.find("schedule:");
+    text.erase(at, text.find('\n', at) + 1 - at);
+    if (!schedule.empty()) text += "schedule: \"" + schedule + "\"\n";
+    text += extra;
+    std::ofstream(dir_ / "DE.yaml") << text;
+    auto core = WorkerCore::Create(
+        {.store_url = url_, .countries = {"DE"}, .countries_dir = dir_.string(), .clock = &clock_});
+    ASSERT_TRUE(core.ok()) << core.status();
+    core_ = std::move(*core);
+  }
+
+  std::vector<store::Store::Submitted> Submit(
+      const std::vector<WorkerCore::RefinementInput>& items) {
+    auto r = core_->SubmitRefinements(Field(), "DE", items);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : std::vector<store::Store::Submitted>();
+  }
+
+  std::filesystem::path dir_;
+  std::string url_, oncology_, golden_country_;
+  FakeClock clock_{Utc(2026, 11, 3, 12)};
+  std::unique_ptr<WorkerCore> core_;
+};
+
+WorkerCore::RefinementInput Refine(const std::string& id, const std::string& customer,
+                                   const std::string& segment = "conservative") {
+  return {id, customer, "oncology", segment, 0, "new_information", ""};
+}
+
+TEST_F(WorkerCoreTest, RefinementsAreTakenOnlyInTheFirstWindowDaysOfACyclePeriod) {
+  // Monthly cycles at 02:00 Berlin on the 1st; refinements in the first 5 days.
+  Start("0 2 1 * *", "refinement: {window_days: 5, valid_cycles: 1, requires_approval: false}\n");
+  auto open = Submit({Refine("w-1", "D001")});
+  EXPECT_EQ(open[0].record.status, RefinementStatus::kAccepted) << open[0].record.status_reason;
+
+  clock_.Set(Utc(2026, 11, 20, 12));
+  auto closed = Submit({Refine("w-2", "D001")});
+  EXPECT_EQ(closed[0].record.status, RefinementStatus::kRejected);
+  EXPECT_THAT(closed[0].record.status_reason,
+              HasSubstr("refinement window closed: DE takes refinements in the first 5 days of a "
+                        "cycle period (schedule '0 2 1 * *', Europe/Berlin)"));
+  clock_.Set(Utc(2026, 12, 1, 1));  // 02:00 in Berlin: the new period has begun
+  EXPECT_EQ(Submit({Refine("w-3", "D001")})[0].record.status, RefinementStatus::kAccepted);
+}
+
+TEST_F(WorkerCoreTest, EveryItemGetsItsOwnReasonAndTheQuotaCountsInOrder) {
+  Start("");
+  // 7 customers in scope, max_refinement_share 0.20: one customer per cycle.
+  auto r =
+      Submit({Refine("q-1", "D001"), Refine("q-2", "D002"), Refine("q-3", "D001", "pragmatist"),
+              Refine("", "D004"), Refine("q-1", "D006"), Refine("q-5", "D005"),
+              Refine("q-6", "NOPE"), Refine("q-7", "D003", "teleporter")});
+  ASSERT_EQ(r.size(), 8u);
+  EXPECT_EQ(r[0].record.status, RefinementStatus::kAccepted);
+  EXPECT_THAT(r[1].record.status_reason, HasSubstr("over the refinement quota: 1 customers"));
+  EXPECT_EQ(r[2].record.status, RefinementStatus::kAccepted) << "the same customer: no more quota";
+  EXPECT_EQ(r[3].record.status_reason,
+            "request_id: required (an idempotency key, unique per store)");
+  EXPECT_THAT(r[4].record.status_reason, HasSubstr("repeated in this request"));
+  EXPECT_THAT(r[5].record.status_reason, HasSubstr("customer_id 'D005': "));
+  EXPECT_EQ(r[6].record.status_reason, "customer_id 'NOPE': unknown customer");
+  EXPECT_THAT(r[7].record.status_reason, HasSubstr("segment 'teleporter': unknown"));
+  auto listed = core_->ListRefinements(CountryOps(), "DE", "oncology", {});
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(listed->size(), 6u) << "items without an id of their own are answered, not stored";
+}
+
+TEST_F(WorkerCoreTest, ADataDrivenMarketTakesNoRefinements) {
+  std::string text = golden_country_;
+  text =
+      absl::StrReplaceAll(text, {{"pull_through: on}", "pull_through: on, process: data_driven}"}});
+  golden_country_ = text;
+  Start("");
+  auto r = Submit({Refine("d-1", "D001")});
+  EXPECT_EQ(r[0].record.status_reason,
+            "country DE runs oncology data_driven: refinements are not accepted");
+}
+
+TEST_F(WorkerCoreTest, OneCycleOfAMarketAtATimeAndThePinIsHonoured) {
+  Start("", "");
+  absl::Status second;
+  bool tried = false;
+  auto first = core_->RunCycle(
+      CountryOps(), "DE", "oncology", *ParseIsoDate("2026-11-01"),
+      [&](const char*, int64_t, int64_t) {
+        if (tried) return;
+        tried = true;
+        second = core_->RunCycle(CountryOps(), "DE", "oncology", std::nullopt, nullptr).status();
+      });
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(second.code(), absl::StatusCode::kAborted);
+  EXPECT_THAT(second.message(), HasSubstr("a cycle is already running"));
+  EXPECT_EQ(first->cycle.rule_set_version, 4) << "latest";
+
+  golden_country_ = absl::StrReplaceAll(
+      golden_country_, {{"  oncology:\n", "  oncology:\n    rule_set_version: 3\n"}});
+  Start("");
+  auto pinned =
+      core_->RunCycle(CountryOps(), "DE", "oncology", *ParseIsoDate("2026-11-01"), nullptr);
+  ASSERT_TRUE(pinned.ok()) << pinned.status();
+  EXPECT_EQ(pinned->cycle.rule_set_version, 3) << "the pin, not the latest";
+}
+
+TEST_F(WorkerCoreTest, RolesAreCheckedForTheRequestsCountryFirst) {
+  Start("");
+  const auth::Principal french{"pierre.rep", {{auth::Role::kField, "FR"}}};
+  auto denied = core_->SubmitRefinements(french, "DE", {Refine("x", "D001")});
+  EXPECT_EQ(denied.status().code(), absl::StatusCode::kPermissionDenied);
+  auto not_served = core_->SubmitRefinements(french, "FR", {Refine("x", "F001")});
+  EXPECT_EQ(not_served.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(core_->RunCycle(Field(), "DE", "oncology", std::nullopt, nullptr).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  const auth::Principal viewer{"vera", {{auth::Role::kViewer, "DE"}}};
+  EXPECT_EQ(core_->SubmitAnswers(viewer, "DE", {}).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(core_->ListCycles(viewer, "DE", "oncology").ok());
+}
+
+}  // namespace
+}  // namespace harmonia::services
