@@ -37,20 +37,11 @@ std::string Fingerprint(const std::vector<std::string>& fields) {
   return absl::StrFormat("%016x%016x", h.high64, h.low64);
 }
 
-struct Command {
-  Args args;
-  Remote remote;
-  std::unique_ptr<CountryService::Stub> stub;
-};
+using Command = ServiceCommand<CountryService>;
 
 std::optional<Command> Start(const char* name, const char* usage, std::vector<FlagSpec> specs,
                              int argc, char** argv, int first, int* exit) {
-  std::optional<RemoteCommand> c =
-      StartRemote(name, usage, std::move(specs), argc, argv, first, exit);
-  if (!c) return std::nullopt;
-  Command out{std::move(c->args), std::move(c->remote), nullptr};
-  out.stub = CountryService::NewStub(out.remote.channel());
-  return out;
+  return StartService<CountryService>(name, usage, std::move(specs), argc, argv, first, exit);
 }
 
 int Usage(const char* usage) {

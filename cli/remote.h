@@ -50,6 +50,25 @@ std::optional<RemoteCommand> StartRemote(const char* name, const char* usage,
                                          std::vector<FlagSpec> specs, int argc, char** argv,
                                          int first, int* exit);
 
+// A remote command with a stub of `Service` (v1::RulesService,
+// v1::CountryService) on its connection.
+template <typename Service>
+struct ServiceCommand {
+  Args args;
+  Remote remote;
+  std::unique_ptr<typename Service::Stub> stub;
+};
+template <typename Service>
+std::optional<ServiceCommand<Service>> StartService(const char* name, const char* usage,
+                                                    std::vector<FlagSpec> specs, int argc,
+                                                    char** argv, int first, int* exit) {
+  std::optional<RemoteCommand> c =
+      StartRemote(name, usage, std::move(specs), argc, argv, first, exit);
+  if (!c) return std::nullopt;
+  auto stub = Service::NewStub(c->remote.channel());
+  return ServiceCommand<Service>{std::move(c->args), std::move(c->remote), std::move(stub)};
+}
+
 // A progress line on stderr when it is a terminal ("\r[=====>   ] 45% 4500/10000 what");
 // nothing otherwise. Finish() ends the line.
 class ProgressBar {

@@ -18,20 +18,11 @@ namespace {
 
 using v1::RulesService;
 
-struct Command {
-  Args args;
-  Remote remote;
-  std::unique_ptr<RulesService::Stub> stub;
-};
+using Command = ServiceCommand<RulesService>;
 
 std::optional<Command> Start(const char* name, const char* usage, std::vector<FlagSpec> specs,
                              int argc, char** argv, int first, int* exit) {
-  std::optional<RemoteCommand> c =
-      StartRemote(name, usage, std::move(specs), argc, argv, first, exit);
-  if (!c) return std::nullopt;
-  Command out{std::move(c->args), std::move(c->remote), nullptr};
-  out.stub = RulesService::NewStub(out.remote.channel());
-  return out;
+  return StartService<RulesService>(name, usage, std::move(specs), argc, argv, first, exit);
 }
 
 Issue FromProto(const v1::Issue& i) {

@@ -2,6 +2,10 @@
 
 #include <signal.h>
 
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
 #include "common/json.h"
 #include "services/log.h"
 
@@ -41,6 +45,17 @@ void NormalizeFlagNames(int argc, char** argv) {
       if (*c == '-') *c = '_';
     }
   }
+}
+
+void ParseDaemonFlags(int argc, char** argv, const char* usage) {
+  absl::SetProgramUsageMessage(usage);
+  absl::FlagsUsageConfig config;
+  const auto ours = [](absl::string_view file) { return absl::StrContains(file, "services/"); };
+  config.contains_helpshort_flags = ours;
+  config.contains_help_flags = ours;
+  absl::SetFlagsUsageConfig(config);
+  NormalizeFlagNames(argc, argv);
+  absl::ParseCommandLine(argc, argv);
 }
 
 int ExitWith(const absl::Status& status, const char* event) {

@@ -20,6 +20,11 @@ const char* WaitForStopSignal();
 // part of every "--a-b[=v]" argument before absl::ParseCommandLine.
 void NormalizeFlagNames(int argc, char** argv);
 
+// Sets the usage message, makes --help list the daemon's own flags (those
+// defined under services/), accepts dashed flag names (NormalizeFlagNames)
+// and parses the command line; exits on --help or a bad flag.
+void ParseDaemonFlags(int argc, char** argv, const char* usage);
+
 // Prints `status` as a structured log line and returns the exit code: 2 for
 // bad flags or files (InvalidArgument, NotFound, PermissionDenied,
 // FailedPrecondition), 1 otherwise.

@@ -25,6 +25,7 @@
 #include "common/json.h"
 #include "services/country_service.h"
 #include "services/daemon.h"
+#include "services/daemon_flags.h"
 #include "services/grpc_util.h"
 #include "services/log.h"
 #include "services/rules_follower.h"
@@ -33,7 +34,6 @@
 #include "store/store.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7441", "address:port to serve on (port 0: any free one)");
-ABSL_FLAG(std::string, store, "sqlite:harmonia.db", "the store: sqlite:PATH or postgresql://…");
 ABSL_FLAG(std::string, rules_server, "127.0.0.1:7440", "the rules service, host:port");
 ABSL_FLAG(std::string, rules_token_file, "",
           "file holding the bearer token for the rules service (default: $HARMONIA_RULES_TOKEN)");
@@ -42,25 +42,17 @@ ABSL_FLAG(std::string, rules_tls_cert, "", "PEM client certificate for the rules
 ABSL_FLAG(std::string, rules_tls_key, "", "PEM private key of --rules-tls-cert");
 ABSL_FLAG(std::string, countries, "", "the countries served, e.g. DE,AT (required)");
 ABSL_FLAG(std::string, countries_dir, "countries", "folder of country files CC.yaml");
-ABSL_FLAG(std::string, tokens, "tokens.yaml",
-          "tokens file: a YAML list of {principal, token_sha256, roles}");
-ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain: serve TLS");
-ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert");
-ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA bundle: require client certificates (mTLS)");
 ABSL_FLAG(bool, scheduler, true, "run cycles on each country's schedule");
 ABSL_FLAG(int, cycle_threads, 2, "evaluation threads per cycle");
-ABSL_FLAG(int, store_connections, 8, "store connections for concurrent calls");
-ABSL_FLAG(int, max_threads, 64, "most threads serving calls at once");
 
 int main(int argc, char** argv) {
   using namespace harmonia;
   using namespace harmonia::services;
   BlockStopSignals();
-  absl::SetProgramUsageMessage(
+  ParseDaemonFlags(
+      argc, argv,
       "a country worker: harmonia-worker --listen ADDR --store URL --rules-server ADDR "
       "--countries CC[,CC…] --countries-dir DIR --tokens FILE");
-  NormalizeFlagNames(argc, argv);
-  absl::ParseCommandLine(argc, argv);
 
   std::vector<std::string> countries =
       absl::StrSplit(absl::GetFlag(FLAGS_countries), ',', absl::SkipWhitespace());
@@ -79,14 +71,8 @@ int main(int argc, char** argv) {
                                    "$HARMONIA_RULES_TOKEN (a principal with role service)"),
         "rules_token");
   }
-  absl::StatusOr<std::unique_ptr<const auth::TokenTable>> tokens =
-      auth::TokenTable::Load(absl::GetFlag(FLAGS_tokens));
-  if (!tokens.ok()) return ExitWith(tokens.status(), "tokens");
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      MakeServerCredentials({.cert_file = absl::GetFlag(FLAGS_tls_cert),
-                             .key_file = absl::GetFlag(FLAGS_tls_key),
-                             .client_ca_file = absl::GetFlag(FLAGS_tls_client_ca)});
-  if (!credentials.ok()) return ExitWith(credentials.status(), "tls");
+  absl::StatusOr<DaemonSecurity> security = LoadDaemonSecurity();
+  if (!security.ok()) return ExitWith(security.status(), "startup");
   absl::StatusOr<std::shared_ptr<grpc::Channel>> rules_channel = MakeChannel(
       absl::GetFlag(FLAGS_rules_server), {.ca_file = absl::GetFlag(FLAGS_rules_tls_ca),
                                           .cert_file = absl::GetFlag(FLAGS_rules_tls_cert),
@@ -100,9 +86,10 @@ int main(int argc, char** argv) {
                           .cycle_threads = absl::GetFlag(FLAGS_cycle_threads)});
   if (!core.ok()) return ExitWith(core.status(), "countries");
 
-  CountryServiceImpl service(core->get(), tokens->get());
-  absl::StatusOr<StartedServer> server = StartServer(absl::GetFlag(FLAGS_listen), *credentials,
-                                                     {&service}, absl::GetFlag(FLAGS_max_threads));
+  CountryServiceImpl service(core->get(), security->tokens.get());
+  absl::StatusOr<StartedServer> server =
+      StartServer(absl::GetFlag(FLAGS_listen), security->credentials, {&service},
+                  absl::GetFlag(FLAGS_max_threads));
   if (!server.ok()) return ExitWith(server.status(), "listen");
   grpc::HealthCheckServiceInterface* health = server->server->GetHealthCheckService();
   const std::string name = absl::StrCat("worker:", absl::StrJoin(countries, ","));
@@ -148,15 +135,10 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_scheduler)) scheduler.Start();
 
   Log(LogLevel::kInfo, "listening",
-      JsonObject()
-          .Add("service", "harmonia-worker")
-          .Add("address", server->address)
+      ListeningFields("harmonia-worker", server->address)
           .Add("countries", absl::StrJoin(countries, ","))
-          .Add("store", store::DisplayUrl(absl::GetFlag(FLAGS_store)))
           .Add("rules_server", absl::GetFlag(FLAGS_rules_server))
-          .Add("scheduled_countries", static_cast<int64_t>(entries.size()))
-          .Add("tls", !absl::GetFlag(FLAGS_tls_cert).empty())
-          .Add("mtls", !absl::GetFlag(FLAGS_tls_client_ca).empty()));
+          .Add("scheduled_countries", static_cast<int64_t>(entries.size())));
 
   const char* signal = WaitForStopSignal();
   Log(LogLevel::kInfo, "stopping", JsonObject().Add("signal", signal));

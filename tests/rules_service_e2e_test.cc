@@ -30,35 +30,9 @@ using testing::Run;
 const std::string kSource = HARMONIA_SOURCE_DIR;
 
 void WriteFile(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
+  testing::WriteText(path.string(), text);
 }
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// A CA, a server certificate for 127.0.0.1/localhost and a client
-// certificate, made with the openssl command (RSA 2048, one day).
-void MakeCertificates(const std::filesystem::path& dir) {
-  const std::string d = dir.string();
-  const std::vector<std::string> commands = {
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=harmonia-test-ca -keyout "
-      "ca.key -out ca.pem",
-      "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out "
-      "server.csr",
-      "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > server.ext",
-      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
-      "-extfile server.ext -out server.pem",
-      "openssl req -newkey rsa:2048 -nodes -subj /CN=worker-de -keyout client.key -out "
-      "client.csr",
-      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -out "
-      "client.pem"};
-  for (const std::string& c : commands) {
-    ProcessResult r = Run({"/bin/sh", "-c", "cd '" + d + "' && " + c + " 2>&1"});
-    ASSERT_EQ(r.exit_code, 0) << c << "\n" << r.out;
-  }
-}
+std::string ReadFile(const std::filesystem::path& path) { return testing::ReadText(path.string()); }
 
 class RulesServiceE2E : public ::testing::Test {
  protected:
@@ -219,7 +193,7 @@ TEST_F(RulesServiceE2E, WatchStreamsTheLatestThenEveryNewVersion) {
 }
 
 TEST_F(RulesServiceE2E, ServesTlsAndMutualTlsWhenGivenCertificates) {
-  MakeCertificates(dir_);
+  ASSERT_TRUE(testing::MakeTestCertificates(dir_.string()).ok());
   const std::string d = dir_.string() + "/";
   StartRules({"--tls-cert", d + "server.pem", "--tls-key", d + "server.key"});
   ProcessResult tls = Cli({"rules", "list"}, "ops-token", {"--tls-ca", d + "ca.pem"});

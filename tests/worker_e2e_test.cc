@@ -30,13 +30,9 @@ using testing::WaitForLog;
 const std::string kSource = HARMONIA_SOURCE_DIR;
 
 void WriteFile(const std::filesystem::path& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary) << text;
+  testing::WriteText(path.string(), text);
 }
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+std::string ReadFile(const std::filesystem::path& path) { return testing::ReadText(path.string()); }
 
 class WorkerE2E : public ::testing::Test {
  protected:
@@ -425,21 +421,7 @@ TEST_F(WorkerApprovalE2E, ApprovalThenOneCycleThenTheRulesDecideAgain) {
 // The worker reaches the rules service over mutual TLS, and serves TLS itself.
 TEST_F(WorkerE2E, WorkerAndRulesServiceTalkOverMutualTls) {
   const std::string d = dir_.string() + "/";
-  for (const std::string& c : std::vector<std::string>{
-           "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=ca -keyout ca.key -out "
-           "ca.pem",
-           "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out "
-           "server.csr",
-           "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > server.ext",
-           "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
-           "-extfile server.ext -out server.pem",
-           "openssl req -newkey rsa:2048 -nodes -subj /CN=worker-de -keyout client.key -out "
-           "client.csr",
-           "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
-           "-out client.pem"}) {
-    ProcessResult r = testing::Run({"/bin/sh", "-c", "cd '" + d + "' && " + c + " 2>&1"});
-    ASSERT_EQ(r.exit_code, 0) << c << "\n" << r.out;
-  }
+  ASSERT_TRUE(testing::MakeTestCertificates(d).ok());
   ASSERT_TRUE(h_->StartRules({"--tls-cert", d + "server.pem", "--tls-key", d + "server.key",
                               "--tls-client-ca", d + "ca.pem"})
                   .ok());

@@ -949,6 +949,21 @@ absl::StatusOr<std::optional<CustomerRow>> PostgresStore::GetCustomer(const std:
       CustomerRow{id, TextAt(q, 0, 0), TextAt(q, 0, 1), TextAt(q, 0, 2), TextAt(q, 0, 3)});
 }
 
+absl::Status PostgresStore::InsertRuleSet(const RuleSetRecord& r, const char* what) {
+  return Run(conn_,
+             "INSERT INTO rule_sets (therapy_area, version, source_text, checksum, published_by, "
+             "published_at) VALUES ($1, $2, $3, $4, $5, $6)",
+             Params()
+                 .Text(r.therapy_area)
+                 .Int(r.version)
+                 .Text(r.source_text)
+                 .Text(r.checksum)
+                 .Text(r.published_by)
+                 .Int(r.published_at_unix),
+             PGRES_COMMAND_OK, what)
+      .status();
+}
+
 absl::Status PostgresStore::PublishRuleSet(const RuleSetRecord& r) {
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(conn_, "BEGIN", "a publish"));
   // Publishers queue here (readers do not), so "versions increase" holds in
@@ -963,19 +978,7 @@ absl::Status PostgresStore::PublishRuleSet(const RuleSetRecord& r) {
   if (r.version <= current) {
     return VersionMustIncrease(r, current);
   }
-  HARMONIA_RETURN_IF_ERROR(Run(conn_,
-                               "INSERT INTO rule_sets (therapy_area, version, source_text, "
-                               "checksum, published_by, published_at) VALUES ($1, $2, $3, $4, "
-                               "$5, $6)",
-                               Params()
-                                   .Text(r.therapy_area)
-                                   .Int(r.version)
-                                   .Text(r.source_text)
-                                   .Text(r.checksum)
-                                   .Text(r.published_by)
-                                   .Int(r.published_at_unix),
-                               PGRES_COMMAND_OK, "publishing")
-                               .status());
+  HARMONIA_RETURN_IF_ERROR(InsertRuleSet(r, "publishing"));
   HARMONIA_RETURN_IF_ERROR(InsertAudit(PublishAudit(r, current)).status());
   return tx.Commit("a publish");
 }
@@ -994,19 +997,7 @@ absl::StatusOr<bool> PostgresStore::CopyRuleSet(const RuleSetRecord& r, const st
     if (stored != r.checksum) return CopyConflict(r, stored);
     return false;
   }
-  HARMONIA_RETURN_IF_ERROR(Run(conn_,
-                               "INSERT INTO rule_sets (therapy_area, version, source_text, "
-                               "checksum, published_by, published_at) VALUES ($1, $2, $3, $4, "
-                               "$5, $6)",
-                               Params()
-                                   .Text(r.therapy_area)
-                                   .Int(r.version)
-                                   .Text(r.source_text)
-                                   .Text(r.checksum)
-                                   .Text(r.published_by)
-                                   .Int(r.published_at_unix),
-                               PGRES_COMMAND_OK, "copying a rule set")
-                               .status());
+  HARMONIA_RETURN_IF_ERROR(InsertRuleSet(r, "copying a rule set"));
   HARMONIA_RETURN_IF_ERROR(InsertAudit(CopyAudit(r, by, at_unix)).status());
   HARMONIA_RETURN_IF_ERROR(tx.Commit("a rule-set copy"));
   return true;

@@ -106,6 +106,8 @@ class PostgresStore final : public Store {
   // Inside a transaction: appends one audit entry and returns its id. Holds
   // the audit lock (postgres_store.cc) until the transaction ends.
   absl::StatusOr<int64_t> InsertAudit(const AuditEntry& entry);
+  // One rule_sets row, inside the caller's transaction.
+  absl::Status InsertRuleSet(const RuleSetRecord& r, const char* what);
   // The first customer of `rows` (in order) the store does not know, if any.
   absl::StatusOr<std::optional<std::string>> FirstUnknownCustomer(
       const std::vector<const InputRow*>& rows);

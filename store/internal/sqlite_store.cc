@@ -279,6 +279,21 @@ absl::StatusOr<int64_t> InsertAudit(sqlite3* db, const AuditEntry& e) {
   return sqlite3_last_insert_rowid(db);
 }
 
+absl::Status InsertRuleSet(sqlite3* db, const RuleSetRecord& r, const char* what) {
+  Statement put(db,
+                "INSERT INTO rule_sets (therapy_area, version, source_text, checksum, "
+                "published_by, published_at) VALUES (?, ?, ?, ?, ?, ?)");
+  HARMONIA_RETURN_IF_ERROR(put.status(what));
+  put.Bind(1, r.therapy_area);
+  put.Bind(2, r.version);
+  put.Bind(3, r.source_text);
+  put.Bind(4, r.checksum);
+  put.Bind(5, r.published_by);
+  put.Bind(6, r.published_at_unix);
+  if (const int rc = put.Step(); rc != SQLITE_DONE) return SqliteError(db, rc, what);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 SqliteStore::~SqliteStore() { sqlite3_close_v2(db_); }
@@ -514,19 +529,7 @@ absl::Status SqliteStore::PublishRuleSet(const RuleSetRecord& r) {
   if (r.version <= current) {
     return VersionMustIncrease(r, current);
   }
-  Statement put(db_,
-                "INSERT INTO rule_sets (therapy_area, version, source_text, checksum, "
-                "published_by, published_at) VALUES (?, ?, ?, ?, ?, ?)");
-  HARMONIA_RETURN_IF_ERROR(put.status("publishing"));
-  put.Bind(1, r.therapy_area);
-  put.Bind(2, r.version);
-  put.Bind(3, r.source_text);
-  put.Bind(4, r.checksum);
-  put.Bind(5, r.published_by);
-  put.Bind(6, r.published_at_unix);
-  if (const int rc = put.Step(); rc != SQLITE_DONE) {
-    return SqliteError(db_, rc, "publishing");
-  }
+  HARMONIA_RETURN_IF_ERROR(InsertRuleSet(db_, r, "publishing"));
   HARMONIA_RETURN_IF_ERROR(InsertAudit(db_, PublishAudit(r, current)).status());
   return tx.Commit("a publish");
 }
@@ -544,19 +547,7 @@ absl::StatusOr<bool> SqliteStore::CopyRuleSet(const RuleSetRecord& r, const std:
     return false;
   }
   if (rc != SQLITE_DONE) return SqliteError(db_, rc, "copying a rule set");
-  Statement put(db_,
-                "INSERT INTO rule_sets (therapy_area, version, source_text, checksum, "
-                "published_by, published_at) VALUES (?, ?, ?, ?, ?, ?)");
-  HARMONIA_RETURN_IF_ERROR(put.status("copying a rule set"));
-  put.Bind(1, r.therapy_area);
-  put.Bind(2, r.version);
-  put.Bind(3, r.source_text);
-  put.Bind(4, r.checksum);
-  put.Bind(5, r.published_by);
-  put.Bind(6, r.published_at_unix);
-  if (const int put_rc = put.Step(); put_rc != SQLITE_DONE) {
-    return SqliteError(db_, put_rc, "copying a rule set");
-  }
+  HARMONIA_RETURN_IF_ERROR(InsertRuleSet(db_, r, "copying a rule set"));
   HARMONIA_RETURN_IF_ERROR(InsertAudit(db_, CopyAudit(r, by, at_unix)).status());
   HARMONIA_RETURN_IF_ERROR(tx.Commit("a rule-set copy"));
   return true;

@@ -176,6 +176,32 @@ void Daemon::Kill() {
 
 std::string Daemon::Log() const { return ReadFile(log_path_); }
 
+std::string ReadText(const std::string& path) { return ReadFile(path); }
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+absl::Status MakeTestCertificates(const std::string& dir) {
+  const std::vector<std::string> commands = {
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=harmonia-test-ca -keyout "
+      "ca.key -out ca.pem",
+      "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out "
+      "server.csr",
+      "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > server.ext",
+      "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 "
+      "-extfile server.ext -out server.pem",
+      "openssl req -newkey rsa:2048 -nodes -subj /CN=harmonia-client -keyout client.key -out "
+      "client.csr",
+      "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -out "
+      "client.pem"};
+  for (const std::string& c : commands) {
+    ProcessResult r = Run({"/bin/sh", "-c", "cd '" + dir + "' && " + c + " 2>&1"});
+    if (r.exit_code != 0) return absl::InternalError(absl::StrCat(c, ":\n", r.out));
+  }
+  return absl::OkStatus();
+}
+
 bool WaitForLog(const std::string& log_path, const std::string& needle, absl::Duration timeout) {
   const absl::Time deadline = absl::Now() + timeout;
   do {

@@ -60,6 +60,16 @@ class Daemon {
   std::string log_path_;
 };
 
+// Whole files, for test fixtures ("" when unreadable).
+std::string ReadText(const std::string& path);
+void WriteText(const std::string& path, const std::string& text);
+
+// A CA (ca.pem), a server certificate for localhost and 127.0.0.1
+// (server.pem, server.key) and a client certificate (client.pem, client.key)
+// in `dir`, made with the openssl command (RSA 2048, valid one day).
+// Internal with the command's output when one fails.
+absl::Status MakeTestCertificates(const std::string& dir);
+
 // Waits until `log_path` contains `needle` (or `timeout` passes).
 bool WaitForLog(const std::string& log_path, const std::string& needle,
                 absl::Duration timeout = absl::Seconds(30));
