@@ -180,18 +180,19 @@ int RunCycleRun(int argc, char** argv, int first) {
     absl::StatusOr<std::vector<store::Store::Submitted>> stored =
         store::SubmitRefinementRows(**db, *country.config, *rows, now);
     if (!stored.ok()) return Fail(stored.status());
-    int64_t fresh = 0, again = 0;
+    int64_t fresh = 0, again = 0, refused = 0;
     for (size_t k = 0; k < stored->size(); ++k) {
       const store::Store::Submitted& sub = (*stored)[k];
       line_of_request.emplace(sub.record.request_id, (*rows)[k].line);
-      ++(sub.duplicate ? again : fresh);
+      ++(sub.record.refinement_id == 0 ? refused : sub.duplicate ? again : fresh);
       if (!sub.duplicate && sub.record.status == store::RefinementStatus::kRejected) {
         std::fprintf(stderr, "%s:%lld: refinement rejected: %s\n", ref_file.c_str(),
                      static_cast<long long>((*rows)[k].line), sub.record.status_reason.c_str());
       }
     }
-    std::fprintf(stderr, "%s: %lld refinements stored, %lld already in the store\n",
-                 ref_file.c_str(), static_cast<long long>(fresh), static_cast<long long>(again));
+    std::fprintf(stderr, "%s: %lld refinements stored, %lld already in the store%s\n",
+                 ref_file.c_str(), static_cast<long long>(fresh), static_cast<long long>(again),
+                 refused == 0 ? "" : absl::StrCat(", ", refused, " not stored").c_str());
   }
   store::StoreCycleOptions options{.country = &*country.config,
                                    .country_text = *text,

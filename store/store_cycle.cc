@@ -7,6 +7,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "common/json.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -92,15 +93,23 @@ absl::StatusOr<std::vector<Store::Submitted>> SubmitRefinementRows(
     int64_t now_unix) {
   std::vector<RefinementRecord> records;
   records.reserve(rows.size());
-  for (const engine::Refinement& row : rows) {
+  std::vector<Store::Submitted> results(rows.size());
+  std::vector<int> stored_index(rows.size(), -1);
+  absl::flat_hash_map<std::string, int64_t> line_of_id;
+  const std::string today =
+      absl::FormatTime("%Y-%m-%d", absl::FromUnixSeconds(now_unix), absl::UTCTimeZone());
+  for (size_t k = 0; k < rows.size(); ++k) {
+    const engine::Refinement& row = rows[k];
     RefinementRecord r;
     r.request_id = row.request_id;
     if (r.request_id.empty()) {
-      // Content-derived, so the same file submitted twice is stored once.
+      // Derived from the content and the day: the same file submitted twice
+      // the same day is stored once, and the same change next quarter is a
+      // new refinement.
       const std::string content =
           absl::StrCat(country.country, "\x1f", row.customer_id, "\x1f", row.therapy_area, "\x1f",
                        row.segment, "\x1f", row.calls_delta, "\x1f", row.reason, "\x1f",
-                       row.comment, "\x1f", row.submitted_by);
+                       row.comment, "\x1f", row.submitted_by, "\x1f", today);
       const XXH128_hash_t h = XXH3_128bits(content.data(), content.size());
       r.request_id = absl::StrFormat("auto-%016x%016x", h.high64, h.low64);
     }
@@ -125,9 +134,23 @@ absl::StatusOr<std::vector<Store::Submitted>> SubmitRefinementRows(
                                        " is not a whole number from -10000 to 10000");
       }
     }
+    auto [first, inserted] = line_of_id.emplace(r.request_id, row.line);
+    if (!inserted) {
+      // Not stored: the id belongs to the earlier row.
+      r.status = RefinementStatus::kRejected;
+      r.status_reason = absl::StrCat("request_id ", Quoted(r.request_id), " repeated (line ",
+                                     first->second, " has it)");
+      results[k].record = std::move(r);
+      continue;
+    }
+    stored_index[k] = static_cast<int>(records.size());
     records.push_back(std::move(r));
   }
-  return store.SubmitRefinements(records);
+  HARMONIA_ASSIGN_OR_RETURN(std::vector<Store::Submitted> stored, store.SubmitRefinements(records));
+  for (size_t k = 0; k < rows.size(); ++k) {
+    if (stored_index[k] >= 0) results[k] = std::move(stored[stored_index[k]]);
+  }
+  return results;
 }
 
 absl::StatusOr<std::shared_ptr<const engine::RuleSet>> LoadPinnedRuleSet(

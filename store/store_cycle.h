@@ -83,9 +83,11 @@ absl::StatusOr<std::shared_ptr<const engine::RuleSet>> LoadPinnedRuleSet(
 // `country`, each under its therapy area: accepted, or submitted (awaiting
 // approval) when the country requires approval; rejected at once when
 // calls_delta is not a whole number from -10000 to 10000. A row without a
-// request_id gets one derived from its content ("auto-" and a hash), so a
-// file submitted twice is stored once. Returns the stored records, parallel
-// to `rows` (duplicates report the original).
+// request_id gets one derived from its content and the day ("auto-" and a
+// hash), so a file submitted twice the same day is stored once. Returns the
+// stored records, parallel to `rows` (duplicates report the original); a row
+// repeating an earlier row's request_id is not stored and comes back rejected
+// with refinement_id 0.
 absl::StatusOr<std::vector<Store::Submitted>> SubmitRefinementRows(
     Store& store, const engine::CountryConfig& country, const std::vector<engine::Refinement>& rows,
     int64_t now_unix);

@@ -275,7 +275,9 @@ TEST_F(EvaluateGolden, StoreCycleAppliesStoredRefinementsAsEvaluateDoes) {
   // A bad calls_delta is rejected when stored, with its line.
   std::ofstream(dir_ + "/bad.csv")
       << "request_id,customer_id,therapy_area,segment,calls_delta,reason,comment,submitted_by\n"
-         "B1,D001,oncology,,lots,new_information,,rep.anna\n";
+         "B1,D001,oncology,,lots,new_information,,rep.anna\n"
+         "B2,D002,oncology,,1,new_information,,rep.anna\n"
+         "B2,D003,oncology,,2,new_information,,rep.anna\n";
   run = Harmonia("cycle run --store " + url +
                  " --country DE --ta oncology --countries tests/golden --as-of 2026-11-01 "
                  "--refinements " +
@@ -283,6 +285,13 @@ TEST_F(EvaluateGolden, StoreCycleAppliesStoredRefinementsAsEvaluateDoes) {
   EXPECT_EQ(run.status, 0) << run.err;
   EXPECT_NE(run.err.find("bad.csv:2: refinement rejected: calls_delta 'lots' is not a whole "
                          "number from -10000 to 10000"),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("bad.csv:4: refinement rejected: request_id 'B2' repeated (line 3 has "
+                         "it)"),
+            std::string::npos)
+      << run.err;
+  EXPECT_NE(run.err.find("bad.csv: 2 refinements stored, 0 already in the store, 1 not stored"),
             std::string::npos)
       << run.err;
 }
