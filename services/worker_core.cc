@@ -806,8 +806,6 @@ absl::StatusOr<std::vector<WorkerCore::AnswerResult>> WorkerCore::SubmitAnswers(
     rows.push_back({a.customer_id, a.therapy_area, false, a.question_id, a.value, "rep", *as_of});
   }
   if (!rows.empty()) {
-    absl::StatusOr<store::WriteStats> written = db->UpsertInputs(rows);
-    if (!written.ok()) return db.Check(written.status());
     store::AuditEntry e;
     e.at_unix = absl::ToUnixSeconds(clock_->Now());
     e.principal = who.name;
@@ -816,10 +814,9 @@ absl::StatusOr<std::vector<WorkerCore::AnswerResult>> WorkerCore::SubmitAnswers(
     e.after = JsonObject()
                   .Add("accepted", static_cast<int64_t>(rows.size()))
                   .Add("rejected", static_cast<int64_t>(items.size() - rows.size()))
-                  .Add("written", written->written)
                   .str();
-    absl::StatusOr<int64_t> audited = db->AppendAudit(e);
-    if (!audited.ok()) return db.Check(audited.status());
+    absl::StatusOr<store::WriteStats> written = db->UpsertInputsAudited(rows, e);
+    if (!written.ok()) return db.Check(written.status());
   }
   return results;
 }

@@ -208,6 +208,12 @@ class Store {
   // one; no row of the batch is written).
   virtual absl::StatusOr<WriteStats> UpsertInputs(const std::vector<InputRow>& rows) = 0;
 
+  // UpsertInputs with an audit entry in the same transaction, for a change
+  // made on someone's behalf (profiling answers submitted through a worker):
+  // the rows and the entry are written together or not at all.
+  virtual absl::StatusOr<WriteStats> UpsertInputsAudited(const std::vector<InputRow>& rows,
+                                                         const AuditEntry& audit) = 0;
+
   // Every customer id in the store, in bytewise order.
   virtual absl::StatusOr<std::vector<std::string>> CustomerIds() = 0;
 

@@ -455,6 +455,26 @@ TEST_P(StoreContract, IdsComeInBytewiseOrder) {
   EXPECT_EQ(assigned, sorted);
 }
 
+TEST_P(StoreContract, AuditedInputsAreWrittenWithTheirEntryOrNotAtAll) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->UpsertCustomers({{"C1", "DE", "pcp", "gp", "A"}}).ok());
+  AuditEntry e{0, 100, "anna.rep", "answers.submit", "DE profiling answers", "", "{}"};
+  auto ok = store->UpsertInputsAudited({{"C1", "onc", false, "q1", "4", "rep", 20000}}, e);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->written, 1);
+  auto bad = store->UpsertInputsAudited({{"C1", "onc", false, "q2", "4", "rep", 20000},
+                                         {"C9", "onc", false, "q1", "4", "rep", 20000}},
+                                        e);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(*store->CountInputs(), 1) << "the failed batch wrote no row";
+  auto audit = store->ListAudit(0, -1);
+  ASSERT_TRUE(audit.ok());
+  int entries = 0;
+  for (const AuditEntry& a : *audit) entries += a.action == "answers.submit";
+  EXPECT_EQ(entries, 1) << "and no entry";
+}
+
 TEST_P(StoreContract, CustomerInputsAreOneCustomersRowsOfOneTherapyArea) {
   auto store = Open();
   ASSERT_NE(store, nullptr);

@@ -835,11 +835,12 @@ absl::StatusOr<WriteStats> PostgresStore::UpsertCustomers(
   return WriteStats{.written = written, .unchanged = n - written};
 }
 
-absl::StatusOr<WriteStats> PostgresStore::UpsertInputs(const std::vector<InputRow>& all_rows) {
+absl::StatusOr<WriteStats> PostgresStore::WriteInputs(const std::vector<InputRow>& all_rows,
+                                                      const AuditEntry* audit) {
   // Rows of one batch with the same key: the last one is the value (§6.1);
   // writing only it keeps a re-import of the same file a no-op.
   std::vector<const InputRow*> rows = LastPerKey(all_rows);
-  if (rows.empty()) return WriteStats{};
+  if (rows.empty() && audit == nullptr) return WriteStats{};
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(conn_, "BEGIN", "an input import"));
   // Every row's customer must exist: one query for the batch, in the
   // transaction (customers are never deleted, so none can vanish before the
@@ -851,6 +852,7 @@ absl::StatusOr<WriteStats> PostgresStore::UpsertInputs(const std::vector<InputRo
   }
   const int64_t n = static_cast<int64_t>(rows.size());
   HARMONIA_ASSIGN_OR_RETURN(const int64_t written, BulkWrite(conn_, kInputs, std::move(rows)));
+  if (audit != nullptr) HARMONIA_RETURN_IF_ERROR(InsertAudit(*audit).status());
   HARMONIA_RETURN_IF_ERROR(tx.Commit("an input import"));
   return WriteStats{.written = written, .unchanged = n - written};
 }

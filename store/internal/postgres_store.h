@@ -40,7 +40,13 @@ class PostgresStore final : public Store {
 
   int schema_version() const override { return schema_version_; }
   absl::StatusOr<WriteStats> UpsertCustomers(const std::vector<CustomerRow>& rows) override;
-  absl::StatusOr<WriteStats> UpsertInputs(const std::vector<InputRow>& rows) override;
+  absl::StatusOr<WriteStats> UpsertInputs(const std::vector<InputRow>& rows) override {
+    return WriteInputs(rows, nullptr);
+  }
+  absl::StatusOr<WriteStats> UpsertInputsAudited(const std::vector<InputRow>& rows,
+                                                 const AuditEntry& audit) override {
+    return WriteInputs(rows, &audit);
+  }
   absl::StatusOr<std::vector<std::string>> CustomerIds() override;
   absl::StatusOr<int64_t> CountCustomers() override;
   absl::StatusOr<int64_t> CountInputs() override;
@@ -106,6 +112,9 @@ class PostgresStore final : public Store {
   // Inside a transaction: appends one audit entry and returns its id. Holds
   // the audit lock (postgres_store.cc) until the transaction ends.
   absl::StatusOr<int64_t> InsertAudit(const AuditEntry& entry);
+  // The inputs, and `audit` (when not null), in one transaction.
+  absl::StatusOr<WriteStats> WriteInputs(const std::vector<InputRow>& rows,
+                                         const AuditEntry* audit);
   // One rule_sets row, inside the caller's transaction.
   absl::Status InsertRuleSet(const RuleSetRecord& r, const char* what);
   // The first customer of `rows` (in order) the store does not know, if any.

@@ -417,7 +417,8 @@ absl::StatusOr<WriteStats> SqliteStore::UpsertCustomers(const std::vector<Custom
   return stats;
 }
 
-absl::StatusOr<WriteStats> SqliteStore::UpsertInputs(const std::vector<InputRow>& all_rows) {
+absl::StatusOr<WriteStats> SqliteStore::WriteInputs(const std::vector<InputRow>& all_rows,
+                                                    const AuditEntry* audit) {
   // Rows of one batch with the same key: the last one is the value (§6.1);
   // writing only it keeps a re-import of the same file a no-op.
   const std::vector<const InputRow*> rows = LastPerKey(all_rows);
@@ -478,6 +479,7 @@ absl::StatusOr<WriteStats> SqliteStore::UpsertInputs(const std::vector<InputRow>
     stats.written += changed;
     stats.unchanged += static_cast<int64_t>(n) - changed;
   }
+  if (audit != nullptr) HARMONIA_RETURN_IF_ERROR(InsertAudit(db_, *audit).status());
   HARMONIA_RETURN_IF_ERROR(tx.Commit("an input import"));
   return stats;
 }

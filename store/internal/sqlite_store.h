@@ -19,7 +19,13 @@ class SqliteStore final : public Store {
 
   int schema_version() const override { return schema_version_; }
   absl::StatusOr<WriteStats> UpsertCustomers(const std::vector<CustomerRow>& rows) override;
-  absl::StatusOr<WriteStats> UpsertInputs(const std::vector<InputRow>& rows) override;
+  absl::StatusOr<WriteStats> UpsertInputs(const std::vector<InputRow>& rows) override {
+    return WriteInputs(rows, nullptr);
+  }
+  absl::StatusOr<WriteStats> UpsertInputsAudited(const std::vector<InputRow>& rows,
+                                                 const AuditEntry& audit) override {
+    return WriteInputs(rows, &audit);
+  }
   absl::StatusOr<std::vector<std::string>> CustomerIds() override;
   absl::StatusOr<int64_t> CountCustomers() override;
   absl::StatusOr<int64_t> CountInputs() override;
@@ -63,6 +69,9 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<AuditEntry>> ListAudit(int64_t after_id, int64_t limit) override;
 
  private:
+  // The inputs, and `audit` (when not null), in one transaction.
+  absl::StatusOr<WriteStats> WriteInputs(const std::vector<InputRow>& rows,
+                                         const AuditEntry* audit);
   explicit SqliteStore(sqlite3* db) : db_(db) {}
   absl::Status Exec(const char* sql, std::string_view what);
   absl::Status Migrate(const std::string& path);
