@@ -1,7 +1,5 @@
 // `harmonia refine|cycle|assignments|explain|profile …` against a country
 // worker (--server).
-#include <xxhash.h>
-
 #include <charconv>
 #include <cstdio>
 #include <map>
@@ -10,7 +8,6 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -19,8 +16,10 @@
 #include "cli/remote.h"
 #include "common/date.h"
 #include "engine/country_config.h"
+#include "engine/cycle.h"
 #include "exchange/exchange.h"
 #include "harmonia/v1/country.grpc.pb.h"
+#include "store/store_cycle.h"
 
 namespace harmonia::cli {
 namespace {
@@ -28,14 +27,6 @@ namespace {
 using v1::CountryService;
 
 constexpr int kBatch = 500;
-
-// 32 hex digits of XXH3-128 over the fields, each length-prefixed.
-std::string Fingerprint(const std::vector<std::string>& fields) {
-  std::string joined;
-  for (const std::string& f : fields) absl::StrAppend(&joined, f.size(), ":", f, ";");
-  const XXH128_hash_t h = XXH3_128bits(joined.data(), joined.size());
-  return absl::StrFormat("%016x%016x", h.high64, h.low64);
-}
 
 using Command = ServiceCommand<CountryService>;
 
@@ -132,7 +123,7 @@ int RunRefineSubmit(int argc, char** argv, int first) {
       std::fprintf(stderr, "%s\n", exchange::FormatProblem(p).c_str());
       ++local_rejects;
     }
-    const std::string today = absl::FormatTime("%Y-%m-%d", absl::Now(), absl::LocalTimeZone());
+    const int64_t now = absl::ToUnixSeconds(absl::Now());
     for (const engine::Refinement& r : *rows) {
       int delta = 0;
       if (!r.calls_delta.empty()) {
@@ -146,15 +137,9 @@ int RunRefineSubmit(int argc, char** argv, int first) {
         }
       }
       v1::RefinementInput in;
-      // A row without a request_id gets one from its content, the submitter
-      // and the day: the same file sent again today is stored once, and the
-      // same change sent next quarter is a new refinement.
-      in.set_request_id(
-          r.request_id.empty()
-              ? absl::StrCat("auto-", Fingerprint({a.Get("country"), r.customer_id, r.therapy_area,
-                                                   r.segment, r.calls_delta, r.reason, r.comment,
-                                                   CliPrincipal(), today}))
-              : r.request_id);
+      in.set_request_id(r.request_id.empty()
+                            ? store::DerivedRequestId(a.Get("country"), r, CliPrincipal(), now)
+                            : r.request_id);
       in.set_customer_id(r.customer_id);
       in.set_therapy_area(r.therapy_area);
       in.set_segment(r.segment);
@@ -166,7 +151,8 @@ int RunRefineSubmit(int argc, char** argv, int first) {
     }
   } else {
     if (!a.Has("ta") || !a.Has("customer") || !a.Has("reason")) return Usage(usage);
-    absl::StatusOr<long long> delta = a.GetInt("calls-delta", 0, -10000, 10000);
+    absl::StatusOr<long long> delta =
+        a.GetInt("calls-delta", 0, -engine::kMaxCallsDelta, engine::kMaxCallsDelta);
     if (!delta.ok()) return BadFlag(delta.status());
     v1::RefinementInput in;
     in.set_request_id(a.Get("request-id"));

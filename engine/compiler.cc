@@ -1105,6 +1105,14 @@ const char* HitPolicyName(HitPolicy policy) {
   return "?";
 }
 
+std::string ConditionsText(const RuleSet& rules, const Rule& rule) {
+  std::vector<std::string> parts;
+  for (const Condition& c : rule.conditions) {
+    parts.push_back(absl::StrCat(rules.column_id(c.column), ": ", c.source));
+  }
+  return absl::StrJoin(parts, ", ");
+}
+
 int RuleSet::FindColumn(std::string_view id) const {
   for (int c = 0; c < num_columns(); ++c) {
     if (column_id(c) == id) return c;

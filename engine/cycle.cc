@@ -264,8 +264,7 @@ CycleOutput RunCycle(const CycleInput& in) {
   if (in.refinements == nullptr) return out;
   const std::vector<Refinement>& refs = *in.refinements;
   out.refinements.resize(refs.size());
-  out.refinement_quota = static_cast<int64_t>(
-      (options.max_refinement_share_micros * static_cast<int64_t>(n)) / 1000000);
+  out.refinement_quota = RefinementQuota(options, static_cast<int64_t>(n));
   const std::vector<std::string>& ids = *in.customer_ids;
   absl::flat_hash_map<std::string, int> request_line;  // request_id → first index
   absl::flat_hash_map<uint32_t, size_t> winner;        // customer → refinement index
@@ -323,15 +322,10 @@ CycleOutput RunCycle(const CycleInput& in) {
       continue;
     }
     int32_t delta = 0;
-    if (!ref.calls_delta.empty()) {
-      const char* b = ref.calls_delta.data();
-      const char* e = b + ref.calls_delta.size();
-      auto [ptr, ec] = std::from_chars(b, e, delta);
-      if (ec != std::errc() || ptr != e || delta < -10000 || delta > 10000) {
-        reject(absl::StrCat("calls_delta ", Quoted(ref.calls_delta),
-                            " is not a whole number from -10000 to 10000"));
-        continue;
-      }
+    std::string bad_delta;
+    if (!ParseCallsDelta(ref.calls_delta, &delta, &bad_delta)) {
+      reject(std::move(bad_delta));
+      continue;
     }
     if (segment == -2 && delta == 0) {
       reject("changes nothing: segment is empty and calls_delta is 0");
@@ -375,6 +369,25 @@ CycleOutput RunCycle(const CycleInput& in) {
     ++out.refined;
   }
   return out;
+}
+
+bool ParseCallsDelta(std::string_view text, int32_t* delta, std::string* why) {
+  *delta = 0;
+  if (text.empty()) return true;
+  int32_t value = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || value < -kMaxCallsDelta ||
+      value > kMaxCallsDelta) {
+    *why = absl::StrCat("calls_delta ", Quoted(text), " is not a whole number from ",
+                        -kMaxCallsDelta, " to ", kMaxCallsDelta);
+    return false;
+  }
+  *delta = value;
+  return true;
+}
+
+int64_t RefinementQuota(const Options& options, int64_t customers_in_scope) {
+  return options.max_refinement_share_micros * customers_in_scope / 1000000;
 }
 
 std::string OutOfScopeReason(std::string_view country, std::string_view type,

@@ -150,6 +150,16 @@ struct CycleOutput {
 
 CycleOutput RunCycle(const CycleInput& input);
 
+// A refinement's calls_delta is a whole number within ±kMaxCallsDelta.
+inline constexpr int32_t kMaxCallsDelta = 10000;
+// Parses calls_delta as written (empty = 0). False, with *why ("calls_delta
+// 'x' is not a whole number from -10000 to 10000"), when it is not one.
+bool ParseCallsDelta(std::string_view text, int32_t* delta, std::string* why);
+
+// The refinement quota (§6.6): floor(max_refinement_share × customers in
+// scope) distinct customers per cycle.
+int64_t RefinementQuota(const Options& options, int64_t customers_in_scope);
+
 // Why a customer of `country` and `type` is not in scope of a cycle of
 // `cycle_country` whose rule set applies to `applies_to`; empty when it is.
 std::string OutOfScopeReason(std::string_view country, std::string_view type,

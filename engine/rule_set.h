@@ -75,6 +75,11 @@ struct Rule {
 enum class HitPolicy : uint8_t { kFirst, kPriority, kUnique };
 const char* HitPolicyName(HitPolicy policy);
 
+struct RuleSet;
+// A rule's conditions as written, "innovation: >= 1.0, trx_decile: >= 7"
+// ("-" tests are not kept; "" when the rule has none). For diffs and explain.
+std::string ConditionsText(const RuleSet& rules, const Rule& rule);
+
 // A DMN decision table. `rules` are in evaluation order: under kPriority the
 // compiler has stably sorted them by segment rank, which turns "highest-priority
 // segment, first rule of it" into "first match".

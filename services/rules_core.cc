@@ -83,14 +83,6 @@ absl::StatusOr<std::string> RewriteVersion(const std::string& text, int64_t vers
 // part exactly when its signature does.
 using Signatures = std::map<std::string, std::map<std::string, std::string>>;
 
-std::string ConditionsText(const engine::RuleSet& rules, const engine::Rule& rule) {
-  std::vector<std::string> parts;
-  for (const engine::Condition& c : rule.conditions) {
-    parts.push_back(absl::StrCat(rules.column_id(c.column), ": ", c.source));
-  }
-  return absl::StrJoin(parts, ", ");
-}
-
 Signatures Describe(const engine::RuleSet& rules) {
   Signatures s;
   auto& top = s["setting"];
@@ -125,7 +117,7 @@ Signatures Describe(const engine::RuleSet& rules) {
   auto table = [&](const char* kind, const engine::DecisionTable& t) {
     for (const engine::Rule& r : t.rules) {
       s[kind][r.id] =
-          absl::StrCat(rules.segments[r.segment].id, " when ", ConditionsText(rules, r));
+          absl::StrCat(rules.segments[r.segment].id, " when ", engine::ConditionsText(rules, r));
     }
     s["setting"][absl::StrCat(kind, " default")] = rules.segments[t.default_segment].id;
     s["setting"][absl::StrCat(kind, " hit_policy")] = engine::HitPolicyName(t.hit_policy);

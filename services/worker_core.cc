@@ -20,8 +20,6 @@ namespace {
 using auth::Role;
 using store::RefinementStatus;
 
-constexpr int32_t kMaxCallsDelta = 10000;
-
 std::string Key(const std::string& country, const std::string& ta) {
   return absl::StrCat(country, "/", ta);
 }
@@ -284,10 +282,10 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
           absl::StatusOr<std::shared_ptr<const Scope>> scope = InScope(*db, country, *state->rules);
           if (!scope.ok()) return db.Check(scope.status());
           state->in_scope = *scope;
-          state->quota = static_cast<int64_t>(
-              (static_cast<__int128>((*scope)->size()) *
-               (state->options ? state->options->max_refinement_share_micros : 0)) /
-              1000000);
+          state->quota =
+              state->options
+                  ? engine::RefinementQuota(*state->options, static_cast<int64_t>((*scope)->size()))
+                  : 0;
         }
       }
     }
@@ -351,9 +349,10 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
         why = absl::StrCat(
             "reason ", Quoted(in.reason),
             ": not a refinement reason; expected one of: ", absl::StrJoin(reasons, ", "));
-      } else if (in.calls_delta < -kMaxCallsDelta || in.calls_delta > kMaxCallsDelta) {
-        why = absl::StrCat("calls_delta: ", in.calls_delta, " outside -", kMaxCallsDelta, "..",
-                           kMaxCallsDelta);
+      } else if (in.calls_delta < -engine::kMaxCallsDelta ||
+                 in.calls_delta > engine::kMaxCallsDelta) {
+        why = absl::StrCat("calls_delta: ", in.calls_delta, " outside -", engine::kMaxCallsDelta,
+                           "..", engine::kMaxCallsDelta);
       } else if (in.segment.empty() && in.calls_delta == 0) {
         why = "changes nothing: give a segment or a calls_delta";
       }
@@ -991,12 +990,7 @@ absl::StatusOr<WorkerCore::Explanation> WorkerCore::Explain(const auth::Principa
   }
   for (const engine::DecisionTable* t : {&rules->assignment, &rules->unprofiled}) {
     for (const engine::Rule& r : t->rules) {
-      if (r.id != e.rule_fired) continue;
-      std::vector<std::string> parts;
-      for (const engine::Condition& cond : r.conditions) {
-        parts.push_back(absl::StrCat(rules->column_id(cond.column), ": ", cond.source));
-      }
-      e.rule_when = absl::StrJoin(parts, ", ");
+      if (r.id == e.rule_fired) e.rule_when = engine::ConditionsText(*rules, r);
     }
   }
   if (rules->tier_metric >= 0) e.tier_metric = rules->column_id(rules->tier_metric);

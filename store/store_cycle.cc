@@ -88,6 +88,17 @@ std::string QualityJson(const engine::RuleSet& rules, const std::vector<Assignme
 
 }  // namespace
 
+std::string DerivedRequestId(const std::string& country, const engine::Refinement& row,
+                             const std::string& submitter, int64_t now_unix) {
+  const std::string day =
+      absl::FormatTime("%Y-%m-%d", absl::FromUnixSeconds(now_unix), absl::UTCTimeZone());
+  const std::string content = absl::StrCat(
+      country, "\x1f", row.customer_id, "\x1f", row.therapy_area, "\x1f", row.segment, "\x1f",
+      row.calls_delta, "\x1f", row.reason, "\x1f", row.comment, "\x1f", submitter, "\x1f", day);
+  const XXH128_hash_t h = XXH3_128bits(content.data(), content.size());
+  return absl::StrFormat("auto-%016x%016x", h.high64, h.low64);
+}
+
 absl::StatusOr<std::vector<Store::Submitted>> SubmitRefinementRows(
     Store& store, const engine::CountryConfig& country, const std::vector<engine::Refinement>& rows,
     int64_t now_unix) {
@@ -96,22 +107,12 @@ absl::StatusOr<std::vector<Store::Submitted>> SubmitRefinementRows(
   std::vector<Store::Submitted> results(rows.size());
   std::vector<int> stored_index(rows.size(), -1);
   absl::flat_hash_map<std::string, int64_t> line_of_id;
-  const std::string today =
-      absl::FormatTime("%Y-%m-%d", absl::FromUnixSeconds(now_unix), absl::UTCTimeZone());
   for (size_t k = 0; k < rows.size(); ++k) {
     const engine::Refinement& row = rows[k];
     RefinementRecord r;
     r.request_id = row.request_id;
     if (r.request_id.empty()) {
-      // Derived from the content and the day: the same file submitted twice
-      // the same day is stored once, and the same change next quarter is a
-      // new refinement.
-      const std::string content =
-          absl::StrCat(country.country, "\x1f", row.customer_id, "\x1f", row.therapy_area, "\x1f",
-                       row.segment, "\x1f", row.calls_delta, "\x1f", row.reason, "\x1f",
-                       row.comment, "\x1f", row.submitted_by, "\x1f", today);
-      const XXH128_hash_t h = XXH3_128bits(content.data(), content.size());
-      r.request_id = absl::StrFormat("auto-%016x%016x", h.high64, h.low64);
+      r.request_id = DerivedRequestId(country.country, row, row.submitted_by, now_unix);
     }
     r.country = country.country;
     r.therapy_area = row.therapy_area;
@@ -123,16 +124,8 @@ absl::StatusOr<std::vector<Store::Submitted>> SubmitRefinementRows(
     r.submitted_at_unix = now_unix;
     r.status = country.refinement.requires_approval ? RefinementStatus::kSubmitted
                                                     : RefinementStatus::kAccepted;
-    if (!row.calls_delta.empty()) {
-      const char* b = row.calls_delta.data();
-      const char* e = b + row.calls_delta.size();
-      auto [ptr, ec] = std::from_chars(b, e, r.calls_delta);
-      if (ec != std::errc() || ptr != e || r.calls_delta < -10000 || r.calls_delta > 10000) {
-        r.calls_delta = 0;
-        r.status = RefinementStatus::kRejected;
-        r.status_reason = absl::StrCat("calls_delta ", Quoted(row.calls_delta),
-                                       " is not a whole number from -10000 to 10000");
-      }
+    if (!engine::ParseCallsDelta(row.calls_delta, &r.calls_delta, &r.status_reason)) {
+      r.status = RefinementStatus::kRejected;
     }
     auto [first, inserted] = line_of_id.emplace(r.request_id, row.line);
     if (!inserted) {

@@ -79,6 +79,13 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
 absl::StatusOr<std::shared_ptr<const engine::RuleSet>> LoadPinnedRuleSet(
     Store& store, const engine::CountryConfig& country, const engine::TherapyAreaConfig& ta);
 
+// The request_id of a refinements.csv row that has none: "auto-" and an
+// XXH3-128 of its content, the submitter and the day (UTC) of `now_unix`, so
+// the same file submitted twice the same day is stored once and the same
+// change next quarter is a new refinement.
+std::string DerivedRequestId(const std::string& country, const engine::Refinement& row,
+                             const std::string& submitter, int64_t now_unix);
+
 // Stores the rows of a refinements.csv (DESIGN §7) as refinements of
 // `country`, each under its therapy area: accepted, or submitted (awaiting
 // approval) when the country requires approval; rejected at once when
