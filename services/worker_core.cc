@@ -263,6 +263,7 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
     r.submitted_at_unix = now;
     r.updated_at_unix = now;
     std::string why;
+    bool storable = true;  // false: the item has no request_id of its own to store it under
     const engine::TherapyAreaConfig* ta = cc.FindTherapyArea(in.therapy_area);
     TaState* state = nullptr;
     if (ta != nullptr) {
@@ -291,9 +292,11 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
     }
     if (in.request_id.empty()) {
       why = "request_id: required (an idempotency key, unique per store)";
+      storable = false;
     } else if (!seen_ids.insert(in.request_id).second) {
       why = absl::StrCat("request_id ", Quoted(in.request_id),
                          ": repeated in this request (an earlier item has it)");
+      storable = false;
     } else if (ta == nullptr) {
       why = absl::StrCat("therapy_area ", Quoted(in.therapy_area), ": not run in ", country,
                          " (runs: ",
@@ -373,8 +376,8 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
       r.status = RefinementStatus::kRejected;
       r.status_reason = why;
     }
-    if (r.request_id.empty() || why.find(": repeated in this request") != std::string::npos) {
-      results[k] = {std::move(r), false};  // cannot be stored under its id
+    if (!storable) {
+      results[k] = {std::move(r), false};
       continue;
     }
     if (r.status != RefinementStatus::kRejected) {

@@ -64,6 +64,14 @@ class WorkerCrash : public ::testing::Test {
     ASSERT_TRUE(h_->StartWorker({"--scheduler=false"}).ok());
     stub_ = v1::CountryService::NewStub(*services::MakeChannel(h_->worker()->address(), {}));
   }
+  // DE oncology as of 2026-11-01.
+  static v1::RunCycleRequest CycleRequest() {
+    v1::RunCycleRequest req;
+    req.set_country("DE");
+    req.set_therapy_area("oncology");
+    req.set_as_of("2026-11-01");
+    return req;
+  }
   static std::unique_ptr<grpc::ClientContext> As(const std::string& principal) {
     auto ctx = std::make_unique<grpc::ClientContext>();
     ctx->AddMetadata("authorization", "Bearer " + principal + "-token");
@@ -109,12 +117,8 @@ TEST_F(WorkerCrash, KilledMidCycleNoPartialCycleAndNoLostAcknowledgedRefinement)
     SCOPED_TRACE(kill_at);
     std::thread submitter(
         [&, round = static_cast<int>(acked.size())] { SubmitUntilItFails(round, &acked); });
-    v1::RunCycleRequest req;
-    req.set_country("DE");
-    req.set_therapy_area("oncology");
-    req.set_as_of("2026-11-01");
     auto ctx = As("olaf.ops");
-    auto stream = stub_->RunCycle(ctx.get(), req);
+    auto stream = stub_->RunCycle(ctx.get(), CycleRequest());
     v1::RunCycleResponse event;
     bool killed = false;
     while (stream->Read(&event)) {
@@ -166,12 +170,8 @@ TEST_F(WorkerCrash, KilledMidCycleNoPartialCycleAndNoLostAcknowledgedRefinement)
               acked.size(), static_cast<long long>(committed_before));
 
   // After all that, a cycle runs to the end.
-  v1::RunCycleRequest req;
-  req.set_country("DE");
-  req.set_therapy_area("oncology");
-  req.set_as_of("2026-11-01");
   auto ctx = As("olaf.ops");
-  auto stream = stub_->RunCycle(ctx.get(), req);
+  auto stream = stub_->RunCycle(ctx.get(), CycleRequest());
   v1::RunCycleResponse event, last;
   while (stream->Read(&event)) last = event;
   ASSERT_TRUE(stream->Finish().ok());
@@ -179,12 +179,8 @@ TEST_F(WorkerCrash, KilledMidCycleNoPartialCycleAndNoLostAcknowledgedRefinement)
 }
 
 TEST_F(WorkerCrash, SigtermLetsTheRunningCycleFinishThenExitsCleanly) {
-  v1::RunCycleRequest req;
-  req.set_country("DE");
-  req.set_therapy_area("oncology");
-  req.set_as_of("2026-11-01");
   auto ctx = As("olaf.ops");
-  auto stream = stub_->RunCycle(ctx.get(), req);
+  auto stream = stub_->RunCycle(ctx.get(), CycleRequest());
   v1::RunCycleResponse event, last;
   std::thread stopper;
   int exit_code = -1;
