@@ -36,6 +36,8 @@ commands:
   explain             one customer's assignment, layer by layer (worker)
   profile submit      submit profiling answers captured in the field (worker)
   export              write a committed cycle's assignments.csv
+  report              whether the segmentation works, per market and across
+                      markets: tables, --json or --html FILE (store or server)
   version             print the version
 
 `harmonia <command> --help` describes a command's flags.
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
   if (command == "gen") return RunGen(argc, argv, 2);
   if (command == "import") return RunImport(argc, argv, 2);
   if (command == "export") return RunExport(argc, argv, 2);
+  if (command == "report") return RunReport(argc, argv, 2);
   if (command == "rules" && sub == "publish") {
     return HasServerFlag(argc, argv) ? RunRulesPublishRemote(argc, argv, 3)
                                      : RunRulesPublish(argc, argv, 3);

@@ -183,7 +183,23 @@ done
 refined=$(awk -F, '$10 == "refinement"' "$out/export/assignments-DE-oncology.csv" | wc -l)
 echo "   DE oncology: $refined customers carry a field refinement"
 
+echo "== the quality report, as global ops through the rules service"
+HARMONIA_TOKEN=${tok[ops]} "$harmonia" report --server "$rules" --ta oncology \
+  --html "$out/report-oncology.html" --json > "$out/report-oncology.json" 2>/dev/null
+python3 - "$out/report-oncology.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+for m in r["markets"]:
+    s = m["quality"]["separation"]
+    p = "< 1e-300" if s["p_value"] == 0 else "%.1e" % s["p_value"]  # 0: below the smallest double
+    print("   %s oncology: eta-squared %.3f on %s (min_differentiation %.2f), Kruskal-Wallis p %s"
+          % (m["country"], s["eta_squared"], r["objective_metric"], r["min_differentiation"], p))
+for w in r["warnings"]:
+    print("   ! " + w)
+PY
+echo "   report: $out/report-oncology.html (open it in a browser; no network needed)"
+
 echo "== stopping everything (SIGTERM)"
 stop_all
 echo "   all processes stopped cleanly"
-echo "== done: assignments in $out/export, logs in $out/logs"
+echo "== done: report in $out/report-oncology.html, assignments in $out/export, logs in $out/logs"

@@ -9,6 +9,7 @@ PACKAGES=(
   libabsl-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libpq-dev postgresql tzdata libxxhash-dev libssl-dev
   clang libclang-rt-14-dev time openssl libdtl-dev python3-grpcio
+  libboost-math-dev python3-scipy chromium
 )
 
 missing=()

@@ -213,6 +213,17 @@ grpc::Status CountryServiceImpl::GetCycle(grpc::ServerContext* ctx, const v1::Ge
   });
 }
 
+grpc::Status CountryServiceImpl::GetReport(grpc::ServerContext* ctx,
+                                           const v1::GetCountryReportRequest* req,
+                                           v1::Report* resp) {
+  return RunCall(ctx, *tokens_, "GetReport", CallKind::kRead, [&](const auth::Principal& who) {
+    HARMONIA_ASSIGN_OR_RETURN(
+        *resp, core_->Report(who, req->country(), req->therapy_area(), req->cycle_id(),
+                             req->history() == 0 ? 8 : req->history()));
+    return absl::OkStatus();
+  });
+}
+
 grpc::Status CountryServiceImpl::ListCycles(grpc::ServerContext* ctx,
                                             const v1::ListCyclesRequest* req,
                                             v1::ListCyclesResponse* resp) {

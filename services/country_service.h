@@ -33,6 +33,8 @@ class CountryServiceImpl final
                                   v1::Refinement* resp) override;
   grpc::Status RunCycle(grpc::ServerContext* ctx, const v1::RunCycleRequest* req,
                         grpc::ServerWriter<v1::RunCycleResponse>* writer) override;
+  grpc::Status GetReport(grpc::ServerContext* ctx, const v1::GetCountryReportRequest* req,
+                         v1::Report* resp) override;
   grpc::Status GetCycle(grpc::ServerContext* ctx, const v1::GetCycleRequest* req,
                         v1::Cycle* resp) override;
   grpc::Status ListCycles(grpc::ServerContext* ctx, const v1::ListCyclesRequest* req,

@@ -17,6 +17,7 @@
 #include "dtl/dtl.hpp"
 #include "engine/country_config.h"
 #include "harmonia/v1/common.pb.h"
+#include "report/report.h"
 #include "services/authz.h"
 #include "store/store_cycle.h"
 
@@ -414,58 +415,63 @@ absl::StatusOr<RulesCore::Preview> RulesCore::PreviewImpact(const auth::Principa
   if (!compiled.rule_set) {
     return WithIssues(absl::InvalidArgumentError("candidate rule set has errors"), compiled.issues);
   }
-  std::shared_ptr<const engine::RuleSet> candidate = compiled.rule_set;
-  const std::string& ta = candidate->therapy_area;
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
-  absl::StatusOr<std::optional<store::CycleRecord>> baseline =
-      db->GetCycle(country, ta, std::nullopt);
-  if (!baseline.ok()) return db.Check(baseline.status());
-  if (!*baseline) {
-    return absl::FailedPreconditionError(absl::StrCat("country ", country, ": no cycle of ", ta,
-                                                      " yet, so there is nothing to compare with"));
-  }
-  const store::CycleRecord& base = **baseline;
-  // The country file as its latest cycle used it, checked against the candidate.
-  engine::CountryLoadResult loaded = engine::LoadCountryConfig(
-      base.country_config, absl::StrCat(country, ".yaml (as of cycle ", base.cycle_id, ")"),
-      [&](const std::string& t) { return t == ta ? candidate.get() : nullptr; },
-      /*unknown_therapy_areas_ok=*/true);
-  if (!loaded.config) {
-    return WithIssues(
-        absl::InvalidArgumentError(absl::StrCat(
-            "country ", country, ": its options do not fit the candidate rule set's menu")),
-        loaded.issues);
-  }
-  store::StoreCycleOptions o{.country = &*loaded.config,
-                             .country_text = base.country_config,
-                             .therapy_area = ta,
-                             .as_of = as_of.value_or(base.as_of),
-                             .threads = 1,
+  std::vector<Issue> issues;
+  absl::StatusOr<v1::ImpactPreview> run =
+      report::PreviewImpact(*db,
+                            {.candidate = compiled.rule_set,
+                             .candidate_warnings = Warnings(compiled.issues),
+                             .country = country,
+                             .as_of = as_of,
                              .now_unix = absl::ToUnixSeconds(options_.now()),
-                             .run_by = who.name,
-                             .rule_set = candidate,
-                             .dry_run = true};
-  absl::StatusOr<store::StoreCycleResult> run = store::RunStoreCycle(*db, o);
-  if (!run.ok()) return db.Check(run.status());
-  absl::StatusOr<std::vector<store::AssignmentRow>> before = db->GetAssignments(base.cycle_id);
-  if (!before.ok()) return db.Check(before.status());
-
-  absl::flat_hash_map<std::string, std::string> old_segment;
-  for (const store::AssignmentRow& r : *before) old_segment[r.customer_id] = r.segment;
+                             .run_by = who.name},
+                            &issues);
+  if (!run.ok()) return WithIssues(db.Check(run.status()), issues);
+  // The transition matrix as this RPC has always given it: "" for a customer
+  // not in the baseline cycle; customers who left scope are not counted.
   std::map<std::pair<std::string, std::string>, int64_t> counts;
   Preview p;
-  for (const store::AssignmentRow& r : run->rows) {
-    auto it = old_segment.find(r.customer_id);
-    const std::string from = it == old_segment.end() ? "" : it->second;
-    ++counts[{from, r.segment}];
-    if (from != r.segment) ++p.changed;
+  for (const v1::ChurnCell& cell : run->quality().churn().cells()) {
+    if (cell.to_segment() == "(left)") continue;
+    const std::string from = cell.from_segment() == "(new)" ? "" : cell.from_segment();
+    counts[{from, cell.to_segment()}] += cell.customers();
+    if (from != cell.to_segment()) p.changed += cell.customers();
   }
   for (const auto& [key, n] : counts) p.transitions.push_back({key.first, key.second, n});
-  p.customers = static_cast<int64_t>(run->rows.size());
-  p.baseline_cycle_id = base.cycle_id;
-  p.baseline_rule_set_version = base.rule_set_version;
+  p.customers = run->quality().customers();
+  p.baseline_cycle_id = run->baseline_cycle_id();
+  p.baseline_rule_set_version = run->baseline_rule_set_version();
   p.warnings = Warnings(compiled.issues);
+  p.preview = *std::move(run);
   return p;
+}
+
+absl::StatusOr<v1::Report> RulesCore::Report(const auth::Principal& who, const ReportQuery& query) {
+  HARMONIA_RETURN_IF_ERROR(Require(who, "reading reports", {Role::kGlobalOps}));
+  std::optional<Preview> preview;
+  if (!query.candidate_text.empty()) {
+    if (query.countries.size() != 1) {
+      return absl::InvalidArgumentError("an impact preview needs exactly one country");
+    }
+    HARMONIA_ASSIGN_OR_RETURN(
+        preview, PreviewImpact(who, query.candidate_text, query.countries[0], query.as_of));
+    const std::string& candidate_ta = preview->preview.therapy_area();
+    if (!query.therapy_area.empty() && query.therapy_area != candidate_ta) {
+      return absl::InvalidArgumentError(absl::StrCat("the candidate is a rule set of ",
+                                                     candidate_ta, ", not ", query.therapy_area));
+    }
+  }
+  const std::string ta = preview ? preview->preview.therapy_area() : query.therapy_area;
+  if (ta.empty()) return absl::InvalidArgumentError("therapy_area is required");
+  HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
+  absl::StatusOr<v1::Report> built =
+      report::BuildReport(*db, {.therapy_area = ta,
+                                .countries = query.countries,
+                                .history = query.history,
+                                .now_unix = absl::ToUnixSeconds(options_.now())});
+  if (!built.ok()) return db.Check(built.status());
+  if (preview) *built->mutable_preview() = std::move(preview->preview);
+  return built;
 }
 
 }  // namespace harmonia::services

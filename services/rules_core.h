@@ -28,6 +28,7 @@
 #include "auth/auth.h"
 #include "common/issue.h"
 #include "engine/rule_set.h"
+#include "harmonia/v1/report.pb.h"
 #include "services/store_pool.h"
 #include "store/store.h"
 
@@ -105,10 +106,23 @@ class RulesCore {
     int64_t baseline_cycle_id = 0;
     int64_t baseline_rule_set_version = 0;
     std::vector<Issue> warnings;
+    harmonia::v1::ImpactPreview preview;  // the candidate's quality figures
   };
   // `as_of` nullopt = the latest cycle's date.
   absl::StatusOr<Preview> PreviewImpact(const auth::Principal& who, const std::string& text,
                                         const std::string& country, std::optional<int32_t> as_of);
+
+  // A therapy area's report across markets (report/report.h); with a
+  // candidate rule set's text, over exactly one country, with its impact
+  // preview. Roles: global_ops.
+  struct ReportQuery {
+    std::string therapy_area;
+    std::vector<std::string> countries;  // empty = all with a cycle
+    int history = 8;
+    std::string candidate_text;  // empty = no preview
+    std::optional<int32_t> as_of;
+  };
+  absl::StatusOr<harmonia::v1::Report> Report(const auth::Principal& who, const ReportQuery& query);
 
   // Wakes every watcher and makes further waits return at once.
   void Shutdown();

@@ -173,6 +173,26 @@ grpc::Status RulesServiceImpl::PreviewImpact(grpc::ServerContext* ctx,
     resp->set_baseline_cycle_id(p.baseline_cycle_id);
     resp->set_baseline_rule_set_version(p.baseline_rule_set_version);
     for (const Issue& w : p.warnings) ToProto(w, resp->add_warnings());
+    *resp->mutable_quality() = std::move(*p.preview.mutable_quality());
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status RulesServiceImpl::GetReport(grpc::ServerContext* ctx, const v1::GetReportRequest* req,
+                                         v1::Report* resp) {
+  return RunCall(ctx, *tokens_, "GetReport", CallKind::kRead, [&](const auth::Principal& who) {
+    RulesCore::ReportQuery q{.therapy_area = req->therapy_area(),
+                             .countries = {req->countries().begin(), req->countries().end()},
+                             .history = req->history() == 0 ? 8 : req->history(),
+                             .candidate_text = req->candidate_source_text()};
+    if (!req->as_of().empty()) {
+      q.as_of = ParseIsoDate(req->as_of());
+      if (!q.as_of) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("as_of: '", req->as_of(), "' is not a date (YYYY-MM-DD)"));
+      }
+    }
+    HARMONIA_ASSIGN_OR_RETURN(*resp, core_->Report(who, q));
     return absl::OkStatus();
   });
 }

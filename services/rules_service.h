@@ -37,6 +37,8 @@ class RulesServiceImpl final : public v1::RulesService::Service {
                              grpc::ServerWriter<v1::RuleSet>* writer) override;
   grpc::Status PreviewImpact(grpc::ServerContext* ctx, const v1::PreviewImpactRequest* req,
                              v1::PreviewImpactResponse* resp) override;
+  grpc::Status GetReport(grpc::ServerContext* ctx, const v1::GetReportRequest* req,
+                         v1::Report* resp) override;
 
  private:
   RulesCore* const core_;

@@ -11,12 +11,14 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "engine/cycle.h"
+#include "report/report.h"
 #include "services/authz.h"
 #include "services/log.h"
 
 namespace harmonia::services {
 namespace {
 
+namespace v1 = harmonia::v1;
 using auth::Role;
 using store::RefinementStatus;
 
@@ -558,6 +560,22 @@ absl::StatusOr<store::CycleRecord> WorkerCore::GetCycle(const auth::Principal& w
             : absl::StrCat("country ", country, " ", therapy_area, ": no cycle ", cycle_id));
   }
   return std::move(**c);
+}
+
+absl::StatusOr<v1::Report> WorkerCore::Report(const auth::Principal& who,
+                                              const std::string& country,
+                                              const std::string& therapy_area, int64_t cycle_id,
+                                              int history) {
+  HARMONIA_RETURN_IF_ERROR(Served(who, country, "reading reports", kReaders).status());
+  HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
+  absl::StatusOr<v1::Report> r =
+      report::BuildReport(*db, {.therapy_area = therapy_area,
+                                .countries = {country},
+                                .cycle_id = cycle_id,
+                                .history = history,
+                                .now_unix = absl::ToUnixSeconds(clock_->Now())});
+  if (!r.ok()) return db.Check(r.status());
+  return r;
 }
 
 absl::StatusOr<std::vector<store::CycleRecord>> WorkerCore::ListCycles(

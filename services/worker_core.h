@@ -38,6 +38,7 @@
 #include "common/cron.h"
 #include "engine/country_config.h"
 #include "engine/rule_set.h"
+#include "harmonia/v1/report.pb.h"
 #include "services/clock.h"
 #include "services/store_pool.h"
 #include "store/store.h"
@@ -125,6 +126,12 @@ class WorkerCore {
   absl::StatusOr<store::CycleRecord> GetCycle(const auth::Principal& who,
                                               const std::string& country,
                                               const std::string& therapy_area, int64_t cycle_id);
+  // The report of one market's cycle (0 = the latest) with `history`
+  // cycles of figures over time (report/report.h).
+  absl::StatusOr<harmonia::v1::Report> Report(const auth::Principal& who,
+                                              const std::string& country,
+                                              const std::string& therapy_area, int64_t cycle_id,
+                                              int history);
   absl::StatusOr<std::vector<store::CycleRecord>> ListCycles(const auth::Principal& who,
                                                              const std::string& country,
                                                              const std::string& therapy_area);

@@ -278,6 +278,11 @@ class Store {
                                                               const std::string& therapy_area,
                                                               std::optional<int64_t> cycle_id) = 0;
 
+  // The latest committed cycle of every country that has run `therapy_area`,
+  // by country (a report's markets).
+  virtual absl::StatusOr<std::vector<CycleRecord>> LatestCycles(
+      const std::string& therapy_area) = 0;
+
   // A cycle's assignments in customer-id order.
   virtual absl::StatusOr<std::vector<AssignmentRow>> GetAssignments(int64_t cycle_id) = 0;
 

@@ -11,6 +11,7 @@
 #include "common/json.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "report/quality.h"
 
 namespace harmonia::store {
 namespace {
@@ -33,57 +34,6 @@ std::string JoinIssues(const std::vector<Issue>& issues) {
   std::string out;
   for (const Issue& i : issues) absl::StrAppend(&out, out.empty() ? "" : "; ", FormatIssue(i));
   return out;
-}
-
-// The quality figures stored with the cycle (a JSON object): what the cycle
-// decided and how, and the data quality of its inputs.
-std::string QualityJson(const engine::RuleSet& rules, const std::vector<AssignmentRow>& rows,
-                        const StoreCycleResult& r) {
-  JsonObject decided;
-  for (int d = 0; d < static_cast<int>(r.decided_by.size()); ++d) {
-    decided.Add(engine::DecidedByName(static_cast<engine::DecidedBy>(d)), r.decided_by[d]);
-  }
-  // Segment and tier sizes, in rule-set order ("" = no segment: a conflict).
-  absl::flat_hash_map<std::string, int64_t> segment_count, tier_count;
-  for (const AssignmentRow& a : rows) {
-    ++segment_count[a.segment];
-    ++tier_count[a.tier];
-  }
-  JsonObject segments, tiers;
-  for (const engine::Segment& seg : rules.segments) segments.Add(seg.id, segment_count[seg.id]);
-  if (segment_count[""] > 0) segments.Add("", segment_count[""]);
-  for (const std::string& t : rules.tiers) tiers.Add(t, tier_count[t]);
-  JsonObject quality, candidates;
-  for (int k = 0; k < engine::kNumInputIssues; ++k) {
-    JsonObject by_source;
-    for (int src = 0; src < engine::kNumSources; ++src) {
-      by_source.Add(engine::SourceName(static_cast<engine::Source>(src)),
-                    r.quality.by_kind_source[k][src]);
-    }
-    quality.Add(engine::InputIssueName(static_cast<engine::InputIssue>(k)), by_source);
-  }
-  for (int src = 0; src < engine::kNumSources; ++src) {
-    candidates.Add(engine::SourceName(static_cast<engine::Source>(src)),
-                   r.quality.candidates_by_source[src]);
-  }
-  std::array<int64_t, 7> by_status{};
-  for (const RefinementResult& ref : r.refinements) ++by_status[static_cast<int>(ref.status)];
-  JsonObject refinements;
-  refinements.Add("applied", by_status[static_cast<int>(RefinementStatus::kApplied)])
-      .Add("rejected", by_status[static_cast<int>(RefinementStatus::kRejected)])
-      .Add("expired", by_status[static_cast<int>(RefinementStatus::kExpired)])
-      .Add("awaiting_approval", r.awaiting_approval)
-      .Add("quota", r.refinement_quota);
-  return JsonObject()
-      .Add("customers", static_cast<int64_t>(rows.size()))
-      .Add("decided_by", decided)
-      .Add("segments", segments)
-      .Add("tiers", tiers)
-      .Add("data_quality", quality)
-      .Add("candidates_by_source", candidates)
-      .Add("unknown_inputs", r.unknown_inputs)
-      .Add("refinements", refinements)
-      .str();
 }
 
 }  // namespace
@@ -261,8 +211,8 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
       std::string why = absl::StrCat("applied in ", ref.cycles_applied, " cycles (valid_cycles ",
                                      country.refinement.valid_cycles, ")");
       updates.push_back({ref.refinement_id, RefinementStatus::kExpired, why, false});
-      result.refinements.push_back(
-          {ref.request_id, ref.customer_id, RefinementStatus::kExpired, std::move(why)});
+      result.refinements.push_back({ref.request_id, ref.customer_id, RefinementStatus::kExpired,
+                                    std::move(why), ref.reason});
       continue;
     }
     refinements.push_back({ref.request_id, ref.customer_id, ref.therapy_area, ref.segment,
@@ -343,7 +293,8 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
         u = {ref.refinement_id, RefinementStatus::kRejected, outcome.message, false};
         break;
     }
-    result.refinements.push_back({ref.request_id, ref.customer_id, u.status, u.status_reason});
+    result.refinements.push_back(
+        {ref.request_id, ref.customer_id, u.status, u.status_reason, ref.reason});
     updates.push_back(std::move(u));
   }
 
@@ -357,7 +308,21 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
   c.customers = static_cast<int64_t>(ids.size());
   c.committed_at_unix = o.now_unix;
   c.run_by = o.run_by;
-  c.quality = QualityJson(*rules, rows, result);
+  report::CycleFacts facts{.rules = rules.get(),
+                           .customer_ids = &ids,
+                           .inputs = &selector,
+                           .results = &r,
+                           .previous_cycle_id = previous_cycle ? previous_cycle->cycle_id : 0,
+                           .refinement_quota = result.refinement_quota,
+                           .awaiting_approval = result.awaiting_approval,
+                           .unknown_inputs = result.unknown_inputs};
+  facts.previous.reserve(previous_rows.size());
+  for (const AssignmentRow& p : previous_rows) facts.previous.push_back({p.customer_id, p.segment});
+  for (const RefinementResult& ref : result.refinements) {
+    facts.refinements.push_back({RefinementStatusName(ref.status), ref.reason});
+  }
+  result.figures = report::ComputeQuality(facts);
+  c.quality = report::QualityToJson(result.figures);
   c.based_on_cycle_id = previous_cycle ? previous_cycle->cycle_id : 0;
   const auto& d = result.decided_by;
   c.summary = absl::StrFormat(

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "engine/country_config.h"
 #include "engine/cycle.h"
+#include "harmonia/v1/report.pb.h"
 #include "store/store.h"
 
 namespace harmonia::store {
@@ -45,6 +46,7 @@ struct RefinementResult {
   std::string customer_id;
   RefinementStatus status = RefinementStatus::kApplied;  // applied, rejected or expired
   std::string message;                                   // why rejected or expired
+  std::string reason;                                    // the refinement's reason code
 };
 
 struct StoreCycleResult {
@@ -56,8 +58,9 @@ struct StoreCycleResult {
   // then the others in submission order.
   std::vector<RefinementResult> refinements;
   int64_t refinement_quota = 0;
-  int64_t awaiting_approval = 0;    // submitted, not yet approved: not applied
-  std::vector<AssignmentRow> rows;  // dry_run only: what would have been committed
+  int64_t awaiting_approval = 0;       // submitted, not yet approved: not applied
+  std::vector<AssignmentRow> rows;     // dry_run only: what would have been committed
+  harmonia::v1::CycleQuality figures;  // the quality figures (cycle.quality is their JSON)
 };
 
 // Runs the cycle. Refinements (§6.6): the stored accepted, approved and

@@ -913,6 +913,16 @@ TEST_P(StoreContract, CycleHistoryIsQueryableWithStatusQualityAndWhoRanIt) {
   EXPECT_EQ((*cycles)[0].status, "committed");
   EXPECT_EQ((*cycles)[1].as_of, 20090);
   EXPECT_TRUE(store->ListCycles("SE", "onc")->empty());
+  // A report's markets: the latest cycle of each country, by country.
+  ASSERT_TRUE(store->CommitCycle({0, "AT", "other", 20000, 3, "", "", 0, "", 1}, {a}, {}).ok());
+  auto latest = store->LatestCycles("onc");
+  ASSERT_TRUE(latest.ok()) << latest.status();
+  ASSERT_EQ(latest->size(), 2u);
+  EXPECT_EQ((*latest)[0].country, "DE");
+  EXPECT_EQ((*latest)[0].cycle_id, *second);
+  EXPECT_EQ((*latest)[0].quality, R"({"customers":1})");
+  EXPECT_EQ((*latest)[1].country, "FR");
+  EXPECT_TRUE(store->LatestCycles("none")->empty());
   // "Segment of C1 in onc as of cycle N".
   EXPECT_EQ((*store->GetAssignment(*first, "C1"))->segment, "early");
   EXPECT_EQ((*store->GetAssignment(*second, "C1"))->segment, "late");

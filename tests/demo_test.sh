@@ -15,10 +15,14 @@ for expected in \
   "refine submit: 5 sent: 3 accepted, 2 rejected" \
   "PERMISSION_DENIED: principal 'anna'" \
   "DE oncology: 3 customers carry a field refinement" \
+  "DE oncology: eta-squared" \
+  "report: $out/run/report-oncology.html" \
   "all processes stopped cleanly"; do
   grep -qF "$expected" "$log" || { cat "$log"; echo "demo_test: missing: $expected" >&2; exit 1; }
 done
 for f in DE-oncology DE-diabetes DE-immunology FR-oncology FR-immunology ES-oncology ES-immunology; do
   [[ -s $out/run/export/assignments-$f.csv ]] || { echo "demo_test: no export for $f" >&2; exit 1; }
 done
+grep -q 'class="chart-share"' "$out/run/report-oncology.html" ||
+  { echo "demo_test: the report has no share chart" >&2; exit 1; }
 echo "demo_test: ok"

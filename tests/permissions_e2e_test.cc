@@ -134,6 +134,12 @@ class PermissionMatrix : public ::testing::Test {
         "RulesService.PreviewImpact", ops,
         [](auto* c, const auto& r, auto* p) { return rules_->PreviewImpact(c, r, p); }, preview,
         v1::PreviewImpactResponse());
+    v1::GetReportRequest report;
+    report.set_therapy_area("oncology");
+    unary(
+        "RulesService.GetReport", ops,
+        [](auto* c, const auto& r, auto* p) { return rules_->GetReport(c, r, p); }, report,
+        v1::Report());
     out.push_back(
         {{"RulesService.WatchRuleSets", {"ops@hq", "worker-de"}}, [](const std::string& auth) {
            auto ctx = Ctx(auth);
@@ -204,6 +210,13 @@ class PermissionMatrix : public ::testing::Test {
         "CountryService.ListCycles", de_readers,
         [](auto* c, const auto& r, auto* p) { return country_->ListCycles(c, r, p); }, cycles,
         v1::ListCyclesResponse());
+    v1::GetCountryReportRequest market_report;
+    market_report.set_country("DE");
+    market_report.set_therapy_area("oncology");
+    unary(
+        "CountryService.GetReport", de_readers,
+        [](auto* c, const auto& r, auto* p) { return country_->GetReport(c, r, p); }, market_report,
+        v1::Report());
     v1::QueryAssignmentsRequest query;
     query.set_country("DE");
     query.set_therapy_area("oncology");
@@ -273,7 +286,7 @@ TEST_F(PermissionMatrix, EveryRoleAndEveryRpc) {
       }
     }
   }
-  EXPECT_EQ(cells, 20 * 11);
+  EXPECT_EQ(cells, 22 * 11);
   EXPECT_THAT(wrong, ::testing::IsEmpty()) << absl::StrJoin(wrong, "\n");
 }
 

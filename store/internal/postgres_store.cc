@@ -1258,6 +1258,20 @@ absl::StatusOr<std::optional<CycleRecord>> PostgresStore::GetCycle(
   return std::optional<CycleRecord>(ReadCycle(r.get(), 0));
 }
 
+absl::StatusOr<std::vector<CycleRecord>> PostgresStore::LatestCycles(
+    const std::string& therapy_area) {
+  const std::string sql =
+      absl::StrCat(kCycleColumns,
+                   " WHERE cycle_id IN (SELECT MAX(cycle_id) FROM cycles "
+                   "WHERE therapy_area = $1 GROUP BY country) ORDER BY country");
+  HARMONIA_ASSIGN_OR_RETURN(Result r, Run(conn_, sql.c_str(), Params().Text(therapy_area),
+                                          PGRES_TUPLES_OK, "listing the latest cycles"));
+  std::vector<CycleRecord> out;
+  out.reserve(static_cast<size_t>(PQntuples(r.get())));
+  for (int i = 0; i < PQntuples(r.get()); ++i) out.push_back(ReadCycle(r.get(), i));
+  return out;
+}
+
 absl::StatusOr<std::vector<CycleRecord>> PostgresStore::ListCycles(
     const std::string& country, const std::string& therapy_area) {
   const std::string sql =

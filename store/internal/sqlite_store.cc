@@ -813,6 +813,22 @@ absl::StatusOr<std::optional<CycleRecord>> SqliteStore::GetCycle(const std::stri
   return std::optional<CycleRecord>(ReadCycle(q));
 }
 
+absl::StatusOr<std::vector<CycleRecord>> SqliteStore::LatestCycles(
+    const std::string& therapy_area) {
+  Statement q(db_, absl::StrCat(kCycleColumns,
+                                " WHERE cycle_id IN (SELECT MAX(cycle_id) FROM "
+                                "cycles WHERE therapy_area = ? GROUP BY country) "
+                                "ORDER BY country")
+                       .c_str());
+  HARMONIA_RETURN_IF_ERROR(q.status("listing the latest cycles"));
+  q.Bind(1, therapy_area);
+  std::vector<CycleRecord> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back(ReadCycle(q));
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc, "listing the latest cycles");
+  return out;
+}
+
 absl::StatusOr<std::vector<CycleRecord>> SqliteStore::ListCycles(const std::string& country,
                                                                  const std::string& therapy_area) {
   Statement q(

@@ -49,6 +49,7 @@ class SqliteStore final : public Store {
                                                       const std::string& therapy_area,
                                                       std::optional<int64_t> cycle_id) override;
   absl::StatusOr<std::vector<AssignmentRow>> GetAssignments(int64_t cycle_id) override;
+  absl::StatusOr<std::vector<CycleRecord>> LatestCycles(const std::string& therapy_area) override;
   absl::StatusOr<std::vector<CycleRecord>> ListCycles(const std::string& country,
                                                       const std::string& therapy_area) override;
   absl::StatusOr<std::optional<AssignmentRow>> GetAssignment(

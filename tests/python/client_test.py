@@ -30,7 +30,8 @@ def read_text(path):
 
 def generate_stubs(source, out):
     protos = ["harmonia/v1/common.proto", "harmonia/v1/rules.proto",
-              "harmonia/v1/country.proto", "google/rpc/status.proto"]
+              "harmonia/v1/country.proto", "harmonia/v1/report.proto",
+              "google/rpc/status.proto"]
     subprocess.run(["protoc", "-I", os.path.join(source, "proto"), "-I", "/usr/include",
                     "--python_out", out, "--grpc_python_out", out,
                     "--plugin=protoc-gen-grpc_python=/usr/bin/grpc_python_plugin"] + protos,

@@ -1,0 +1,71 @@
+// A cycle's quality figures (DESIGN §6.8; issue #5), computed when the cycle
+// runs and stored with it as the JSON of harmonia.v1.CycleQuality
+// (proto/harmonia/v1/report.proto): segment sizes and the objective
+// behaviour per segment, how well the segments separate it, churn against
+// the previous cycle, how assignments were decided, refinements, data
+// quality, input coverage and whether refinements pay off.
+//
+// Thread-safety: pure functions.
+#ifndef HARMONIA_REPORT_QUALITY_H_
+#define HARMONIA_REPORT_QUALITY_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/cycle.h"
+#include "engine/evaluator.h"
+#include "engine/rule_set.h"
+#include "harmonia/v1/report.pb.h"
+
+namespace harmonia::report {
+
+// One customer of the previous cycle.
+struct PreviousSegment {
+  std::string_view customer_id;
+  std::string_view segment;  // "" = none
+};
+
+// One refinement the cycle considered.
+struct RefinementFact {
+  std::string_view status;  // applied | rejected | expired
+  std::string_view reason;  // the reason code as submitted
+};
+
+// What a cycle knows when it has run. Pointers must outlive the call.
+struct CycleFacts {
+  const engine::RuleSet* rules = nullptr;
+  const std::vector<std::string>* customer_ids = nullptr;  // bytewise ascending
+  const engine::InputSelector* inputs = nullptr;  // the effective inputs of those customers
+  const engine::Results* results = nullptr;       // after pull-through and refinements
+  int64_t previous_cycle_id = 0;                  // 0 = none
+  std::vector<PreviousSegment> previous;          // bytewise ascending by customer id
+  std::vector<RefinementFact> refinements;
+  int64_t refinement_quota = 0;
+  int64_t awaiting_approval = 0;
+  int64_t unknown_inputs = 0;
+};
+
+harmonia::v1::CycleQuality ComputeQuality(const CycleFacts& facts);
+
+// The transition matrix between two assignments of the same customers'
+// segments (both bytewise ascending by customer id); the current side is
+// given by parallel id and segment lists.
+harmonia::v1::Churn ComputeChurn(const std::vector<PreviousSegment>& previous,
+                                 const std::vector<PreviousSegment>& current,
+                                 int64_t previous_cycle_id);
+
+// The quality figures as stored with a cycle (compact JSON, field names as
+// in report.proto) and back. Parsing ignores fields it does not know, so
+// figures written by a newer version still read; InvalidArgument for text
+// that is not such a JSON object, or one without figures_version (figures
+// stored before issue #5 had another layout).
+inline constexpr int kFiguresVersion = 1;
+std::string QualityToJson(const harmonia::v1::CycleQuality& quality);
+absl::StatusOr<harmonia::v1::CycleQuality> QualityFromJson(std::string_view json);
+
+}  // namespace harmonia::report
+
+#endif  // HARMONIA_REPORT_QUALITY_H_
