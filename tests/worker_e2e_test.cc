@@ -225,6 +225,82 @@ TEST_F(WorkerE2E, PublishWatchCycleQueryAndRefine) {
   EXPECT_THAT(worker_->Log(), HasSubstr("\"event\":\"stopped\""));
 }
 
+TEST_F(WorkerE2E, ReportsFromTheWorkerAndFromTheRulesService) {
+  // The rules service shares the worker's store here, as in the demo, so it
+  // sees the market's cycles.
+  ASSERT_TRUE(h_->StartRules({"--store", h_->worker_store()}).ok());
+  rules_ = h_->rules();
+  StartWorker();
+  ASSERT_EQ(Publish(kSource + "/rules/oncology.yaml"), 0);
+  ASSERT_TRUE(WaitForLog((dir_ / "worker.log").string(), "\"event\":\"serving\""));
+  auto cli = [&](const std::string& server, std::vector<std::string> args, const std::string& who) {
+    args.insert(args.begin(), HARMONIA_CLI);
+    args.insert(args.end(), {"--server", server});
+    return testing::Run(args, {"HARMONIA_TOKEN=" + who + "-token"});
+  };
+  const std::string worker = worker_->address(), rules = rules_->address();
+  const std::vector<std::string> cycle = {"cycle", "run",      "--country", "DE",
+                                          "--ta",  "oncology", "--as-of",   "2026-11-01"};
+  ASSERT_EQ(cli(worker, cycle, "olaf.ops").exit_code, 0);
+  ASSERT_EQ(
+      cli(worker,
+          {"refine", "submit", "--country", "DE", kSource + "/tests/golden/data/refinements.csv"},
+          "anna.rep")
+          .exit_code,
+      0);
+  ASSERT_EQ(cli(worker, cycle, "olaf.ops").exit_code, 0);
+
+  // One market from its worker, for a viewer of the country.
+  ProcessResult market =
+      cli(worker, {"report", "--ta", "oncology", "--country", "DE", "--json"}, "vera.view");
+  ASSERT_EQ(market.exit_code, 0) << market.err;
+  EXPECT_THAT(market.out, HasSubstr("\"schema\": \"harmonia.report/1\""));
+  EXPECT_THAT(market.out, HasSubstr("\"country\": \"DE\""));
+  EXPECT_THAT(market.out, HasSubstr("\"previous_cycle_id\": \"1\""));  // churn
+  EXPECT_THAT(market.out, HasSubstr("\"objective_metric\": \"trx_share\""));
+  // R1 and R5 both refine D006: the later one (R5) is applied, R1 expires.
+  EXPECT_THAT(market.out, HasSubstr("\"applied\": \"1\""));
+  EXPECT_THAT(market.out, HasSubstr("\"expired\": \"1\""));
+  ProcessResult tables =
+      cli(worker, {"report", "--ta", "oncology", "--country", "DE", "--history", "1"}, "olaf.ops");
+  ASSERT_EQ(tables.exit_code, 0) << tables.err;
+  EXPECT_THAT(tables.out, HasSubstr("DE: cycle 2 as of 2026-11-01, oncology v3"));
+  EXPECT_THAT(tables.out, HasSubstr("Churn against the previous cycle (cycle 1)"));
+  const std::string html = (dir_ / "de.html").string();
+  ProcessResult page =
+      cli(worker, {"report", "--ta", "oncology", "--country", "DE", "--html", html}, "anna.rep");
+  ASSERT_EQ(page.exit_code, 0) << page.err;
+  EXPECT_THAT(page.err, HasSubstr("wrote " + html + " (1 markets"));
+  std::ifstream in(html);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_THAT(text, HasSubstr("class=\"chart-churn\" data-country=\"DE\""));
+  ProcessResult foreign =
+      cli(worker, {"report", "--ta", "oncology", "--country", "FR"}, "anna.rep");
+  EXPECT_EQ(foreign.exit_code, 2);
+  EXPECT_THAT(foreign.err, HasSubstr("PERMISSION_DENIED"));
+
+  // Across markets, and a candidate's preview, from the rules service: global ops only.
+  ProcessResult all = cli(rules, {"report", "--ta", "oncology", "--json"}, "ops@hq");
+  ASSERT_EQ(all.exit_code, 0) << all.err;
+  EXPECT_THAT(all.out, HasSubstr("\"country\": \"DE\""));
+  EXPECT_THAT(all.out, HasSubstr("\"rule_set_version\": \"3\""));
+  ProcessResult denied = cli(rules, {"report", "--ta", "oncology"}, "olaf.ops");
+  EXPECT_EQ(denied.exit_code, 2);
+  EXPECT_THAT(denied.err, HasSubstr("reading reports needs role global_ops"));
+  const std::string scrambled = kSource + "/tests/data/rules/scrambled/oncology.yaml";
+  ProcessResult preview =
+      cli(rules, {"report", "--country", "DE", "--candidate", scrambled, "--json"}, "ops@hq");
+  ASSERT_EQ(preview.exit_code, 0) << preview.err;
+  EXPECT_THAT(preview.out, HasSubstr("\"candidate_version\": \"4\""));
+  EXPECT_THAT(preview.out, HasSubstr("\"baseline_cycle_id\": \"2\""));
+  ProcessResult wrong_ta = cli(
+      rules, {"report", "--ta", "diabetes", "--country", "DE", "--candidate", scrambled}, "ops@hq");
+  EXPECT_EQ(wrong_ta.exit_code, 2);
+  EXPECT_THAT(wrong_ta.err, HasSubstr("the candidate is a rule set of oncology, not diabetes"));
+
+  stub_.reset();
+}
+
 TEST_F(WorkerE2E, CyclesRunOnTheCachedRuleSetWhileTheRulesServiceIsDown) {
   StartRules();
   StartWorker();

@@ -251,6 +251,17 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(explained.assignment.decided_by, "refinement")
         self.assertEqual(explained.refinement.submitted_by, "anna.rep")
         self.assertEqual(explained.rule_fired, "r7")
+        report = self.country_stub.GetReport(
+            country_pb2.GetCountryReportRequest(country="DE", therapy_area="oncology"),
+            metadata=self.auth("anna.rep"))
+        self.assertEqual(report.schema, "harmonia.report/1")
+        market = report.markets[0]
+        self.assertEqual((market.country, market.cycle_id), ("DE", 2))
+        self.assertEqual(market.quality.customers, 7)
+        self.assertEqual(sum(s.customers for s in market.quality.segments), 7)
+        self.assertEqual(market.quality.churn.previous_cycle_id, 1)
+        self.assertEqual(market.quality.decided_by.refinement, 1)
+        self.assertEqual([h.cycle_id for h in market.history], [1, 2])
         questionnaire = self.country_stub.GetQuestionnaire(
             country_pb2.GetQuestionnaireRequest(country="DE", therapy_area="oncology"),
             metadata=self.auth("anna.rep"))
