@@ -8,6 +8,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
@@ -19,6 +20,7 @@
 #include "engine/cycle.h"
 #include "exchange/exchange.h"
 #include "harmonia/v1/country.grpc.pb.h"
+#include "report/quality.h"
 #include "store/store_cycle.h"
 
 namespace harmonia::cli {
@@ -374,13 +376,30 @@ int RunCycleStatus(int argc, char** argv, int first) {
   }
   std::printf(
       "cycle %lld of %s %s: %s\n  as of %s, rule set v%lld, options %s\n  %lld customers, run by "
-      "%s, committed %s\n  %s\n  quality: %s\n",
+      "%s, committed %s\n  %s\n",
       static_cast<long long>(cycle.cycle_id()), cycle.country().c_str(),
       cycle.therapy_area().c_str(), cycle.status().c_str(), cycle.as_of().c_str(),
       static_cast<long long>(cycle.rule_set_version()), cycle.options().c_str(),
       static_cast<long long>(cycle.customers()), cycle.run_by().c_str(),
-      FormatUnix(cycle.committed_at_unix()).c_str(), cycle.summary().c_str(),
-      cycle.quality_json().c_str());
+      FormatUnix(cycle.committed_at_unix()).c_str(), cycle.summary().c_str());
+  // The headline of the quality figures; `harmonia report` shows them all.
+  absl::StatusOr<v1::CycleQuality> q = report::QualityFromJson(cycle.quality_json());
+  if (q.ok()) {
+    const v1::Separation& sep = q->separation();
+    std::printf(
+        "  separation on %s: eta-squared %s (min_differentiation %g), Kruskal-Wallis p %s\n"
+        "  churn: %lld of %lld customers moved segment\n",
+        q->objective_metric().c_str(),
+        sep.has_eta_squared() ? absl::StrFormat("%.4f", sep.eta_squared()).c_str() : "-",
+        q->min_differentiation(),
+        sep.has_p_value() ? absl::StrFormat("%.3g", sep.p_value()).c_str() : "-",
+        static_cast<long long>(q->churn().moved()),
+        static_cast<long long>(q->churn().stayed() + q->churn().moved()));
+    for (const std::string& w : q->warnings()) std::printf("  ! %s\n", w.c_str());
+  }
+  std::printf("  all figures: harmonia report --ta %s --country %s --cycle %lld\n",
+              cycle.therapy_area().c_str(), cycle.country().c_str(),
+              static_cast<long long>(cycle.cycle_id()));
   return 0;
 }
 

@@ -480,6 +480,25 @@ std::string RenderHtml(const v1::Report& report) {
           Cell(Percent(internal::Fraction(q.decided_by().unprofiled(), q.customers()))),
           Cell(Esc(m.options()), "class=\"options\""), "</tr>");
     }
+    absl::StrAppend(&out, "</table><h3>Objective behaviour ", Esc(report.objective_metric()),
+                    " by segment and market</h3><p class=\"meta\">Mean (median) of the "
+                    "customers with a value.</p><table class=\"objective\"><tr><th>segment</th>");
+    for (const v1::MarketReport& m : report.markets()) {
+      absl::StrAppend(&out, "<th>", Esc(m.country()), "</th>");
+    }
+    absl::StrAppend(&out, "</tr>");
+    for (const std::string& seg : internal::SegmentsOf(report)) {
+      absl::StrAppend(&out, "<tr><td><i class=\"swatch\" style=\"background:", colours.of(seg),
+                      "\"></i>", Esc(internal::SegmentOrNone(seg)), "</td>");
+      for (const v1::MarketReport& m : report.markets()) {
+        const v1::Distribution d = internal::ObjectiveOf(m.quality(), seg);
+        out += d.n() ? Cell(absl::StrCat(Number(d.mean()), " (", Number(d.median()), ")"),
+                            absl::StrCat("data-country=\"", Esc(m.country()), "\" data-segment=\"",
+                                         Esc(seg), "\" data-mean=\"", Exact(d.mean()), "\""))
+                     : Cell("-");
+      }
+      absl::StrAppend(&out, "</tr>");
+    }
     absl::StrAppend(&out, "</table>");
     if (report.deviations_size() > 0) {
       absl::StrAppendFormat(&out,

@@ -241,10 +241,23 @@ std::string RenderText(const v1::Report& report) {
       t.Row(std::move(*row));
     }
     out += t.str();
-    std::set<std::string> options;
     for (const v1::MarketReport& m : report.markets()) {
       absl::StrAppend(&out, "  ", m.country(), " options: ", m.options(), "\n");
     }
+    absl::StrAppend(&out, "\nObjective behaviour ", report.objective_metric(),
+                    " by segment and market (mean, median)\n");
+    std::vector<std::string> objective_header = {"segment"};
+    for (const v1::MarketReport& m : report.markets()) objective_header.push_back(m.country());
+    Table objective(std::move(objective_header));
+    for (const std::string& seg : internal::SegmentsOf(report)) {
+      std::vector<std::string> row = {internal::SegmentOrNone(seg)};
+      for (const v1::MarketReport& m : report.markets()) {
+        const v1::Distribution d = internal::ObjectiveOf(m.quality(), seg);
+        row.push_back(d.n() ? absl::StrCat(Number(d.mean()), ", ", Number(d.median())) : "-");
+      }
+      objective.Row(std::move(row));
+    }
+    out += objective.str();
   } else {
     absl::StrAppend(&out, "\nNo market has run a cycle of ", report.therapy_area(), " yet.\n");
   }

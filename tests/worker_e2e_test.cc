@@ -250,6 +250,15 @@ TEST_F(WorkerE2E, ReportsFromTheWorkerAndFromTheRulesService) {
       0);
   ASSERT_EQ(cli(worker, cycle, "olaf.ops").exit_code, 0);
 
+  ProcessResult status =
+      cli(worker, {"cycle", "status", "--country", "DE", "--ta", "oncology"}, "vera.view");
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_THAT(status.out, HasSubstr("separation on trx_share: eta-squared 1.0000 "
+                                    "(min_differentiation 0.06), Kruskal-Wallis p 0.317"));
+  EXPECT_THAT(status.out, HasSubstr("churn: 0 of 7 customers moved segment"));
+  EXPECT_THAT(status.out, HasSubstr("all figures: harmonia report --ta oncology --country DE "
+                                    "--cycle 2"));
+
   // One market from its worker, for a viewer of the country.
   ProcessResult market =
       cli(worker, {"report", "--ta", "oncology", "--country", "DE", "--json"}, "vera.view");

@@ -73,6 +73,14 @@ double ShareOf(const harmonia::v1::CycleQuality& q, const std::string& segment) 
   return 0;
 }
 
+harmonia::v1::Distribution ObjectiveOf(const harmonia::v1::CycleQuality& q,
+                                       const std::string& segment) {
+  for (const harmonia::v1::SegmentQuality& s : q.segments()) {
+    if (s.segment() == segment) return s.objective();
+  }
+  return {};
+}
+
 namespace {
 
 std::vector<std::string> Ordered(const std::set<std::string>& ids) {

@@ -28,6 +28,9 @@ std::string SegmentTitle(const harmonia::v1::Report& report, const harmonia::v1:
 // figures hold (an older version's, or "" for conflicts).
 std::vector<std::string> SegmentsOf(const harmonia::v1::Report& report);
 double ShareOf(const harmonia::v1::CycleQuality& q, const std::string& segment);
+// The objective behaviour of a segment's customers (n 0 when none).
+harmonia::v1::Distribution ObjectiveOf(const harmonia::v1::CycleQuality& q,
+                                       const std::string& segment);
 
 // A churn matrix laid out: rows `from`, columns `to`, segments in bytewise
 // order with "" (none), "(new)" and "(left)" last.
