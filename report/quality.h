@@ -50,9 +50,8 @@ struct CycleFacts {
 
 harmonia::v1::CycleQuality ComputeQuality(const CycleFacts& facts);
 
-// The transition matrix between two assignments of the same customers'
-// segments (both bytewise ascending by customer id); the current side is
-// given by parallel id and segment lists.
+// The transition matrix from `previous` to `current` (each bytewise
+// ascending by customer id).
 harmonia::v1::Churn ComputeChurn(const std::vector<PreviousSegment>& previous,
                                  const std::vector<PreviousSegment>& current,
                                  int64_t previous_cycle_id);

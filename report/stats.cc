@@ -89,17 +89,24 @@ GroupComparison CompareGroups(const std::vector<std::vector<double>>& groups) {
   if (c.groups < 2) return c;
 
   const double n = static_cast<double>(c.n);
+  // Sums of squares around the first value, so that rounding cannot turn
+  // identical values into a spread (eta-squared is shift-invariant).
+  const double origin = all.front().first;
   double grand = 0;
-  for (double s : sum) grand += s;
+  bool spread = false;
+  for (const auto& [v, g] : all) {
+    grand += v - origin;
+    spread |= v != origin;
+  }
   grand /= n;
   double ss_total = 0;
-  for (const auto& [v, g] : all) ss_total += (v - grand) * (v - grand);
+  for (const auto& [v, g] : all) ss_total += (v - origin - grand) * (v - origin - grand);
   double ss_between = 0;
   for (size_t g = 0; g < size.size(); ++g) {
-    const double mean = sum[g] / static_cast<double>(size[g]);
+    const double mean = sum[g] / static_cast<double>(size[g]) - origin;
     ss_between += static_cast<double>(size[g]) * (mean - grand) * (mean - grand);
   }
-  if (ss_total > 0) c.eta_squared = std::min(1.0, ss_between / ss_total);
+  if (spread && ss_total > 0) c.eta_squared = std::min(1.0, ss_between / ss_total);
 
   // Ranks, ties sharing their average rank; the tie correction's Σ(t³ − t).
   std::sort(all.begin(), all.end());

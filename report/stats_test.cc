@@ -80,7 +80,11 @@ TEST(CompareGroups, UndefinedFiguresAreNaN) {
   EXPECT_TRUE(std::isnan(CompareGroups({}).eta_squared));
   EXPECT_TRUE(std::isnan(CompareGroups({{1, 2, 3}}).kruskal_wallis_h));  // one group
   EXPECT_TRUE(std::isnan(CompareGroups({{1, 2, 3}, {}}).p_value));       // one non-empty
-  const GroupComparison same = CompareGroups({{2, 2}, {2, 2, 2}});       // all tied
+  // Values that are not exact in binary: their mean rounds, yet nothing varies.
+  EXPECT_TRUE(std::isnan(CompareGroups({{0.1}, {0.1, 0.1}}).eta_squared));
+  EXPECT_TRUE(std::isnan(
+      CompareGroups({std::vector<double>(10, 0.7), std::vector<double>(13, 0.7)}).eta_squared));
+  const GroupComparison same = CompareGroups({{2, 2}, {2, 2, 2}});  // all tied
   EXPECT_EQ(same.groups, 2);
   EXPECT_TRUE(std::isnan(same.eta_squared));
   EXPECT_TRUE(std::isnan(same.kruskal_wallis_h));

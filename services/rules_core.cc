@@ -453,13 +453,16 @@ absl::StatusOr<v1::Report> RulesCore::Report(const auth::Principal& who, const R
     if (query.countries.size() != 1) {
       return absl::InvalidArgumentError("an impact preview needs exactly one country");
     }
+    // The therapy area first, before a cycle's worth of work on the wrong one.
+    engine::CompileResult candidate = engine::CompileRuleSet(query.candidate_text, "candidate");
+    if (candidate.rule_set && !query.therapy_area.empty() &&
+        candidate.rule_set->therapy_area != query.therapy_area) {
+      return absl::InvalidArgumentError(absl::StrCat("the candidate is a rule set of ",
+                                                     candidate.rule_set->therapy_area, ", not ",
+                                                     query.therapy_area));
+    }
     HARMONIA_ASSIGN_OR_RETURN(
         preview, PreviewImpact(who, query.candidate_text, query.countries[0], query.as_of));
-    const std::string& candidate_ta = preview->preview.therapy_area();
-    if (!query.therapy_area.empty() && query.therapy_area != candidate_ta) {
-      return absl::InvalidArgumentError(absl::StrCat("the candidate is a rule set of ",
-                                                     candidate_ta, ", not ", query.therapy_area));
-    }
   }
   const std::string ta = preview ? preview->preview.therapy_area() : query.therapy_area;
   if (ta.empty()) return absl::InvalidArgumentError("therapy_area is required");
