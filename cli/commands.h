@@ -19,6 +19,8 @@ int RunImport(int argc, char** argv, int first);
 int RunRulesPublish(int argc, char** argv, int first);
 int RunCycleRun(int argc, char** argv, int first);
 int RunExport(int argc, char** argv, int first);
+// A daemon's gRPC health (no token).
+int RunHealth(int argc, char** argv, int first);
 // Against a store (--store) or the services (--server).
 int RunReport(int argc, char** argv, int first);
 

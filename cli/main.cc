@@ -38,6 +38,7 @@ commands:
   export              write a committed cycle's assignments.csv
   report              whether the segmentation works, per market and across
                       markets: tables, --json or --html FILE (store or server)
+  health              ask a daemon's gRPC health service (probes, scripts)
   version             print the version
 
 `harmonia <command> --help` describes a command's flags.
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
   if (command == "import") return RunImport(argc, argv, 2);
   if (command == "export") return RunExport(argc, argv, 2);
   if (command == "report") return RunReport(argc, argv, 2);
+  if (command == "health") return RunHealth(argc, argv, 2);
   if (command == "rules" && sub == "publish") {
     return HasServerFlag(argc, argv) ? RunRulesPublishRemote(argc, argv, 3)
                                      : RunRulesPublish(argc, argv, 3);

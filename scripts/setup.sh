@@ -1,16 +1,44 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Harmonia builds and tests with. Idempotent:
-# when every package is present it only checks, in well under a second.
+# Installs the Debian 12 packages Harmonia builds, tests and runs with.
+# Idempotent: when every package is present it only checks, in well under a
+# second.
+#   scripts/setup.sh            everything: build, test and run (the default)
+#   scripts/setup.sh build      what compiling needs (the container's build stage)
+#   scripts/setup.sh runtime    what the binaries need to run (the container's
+#                               runtime stage; tests/deploy_test.py checks it
+#                               covers every library they load)
+#   scripts/setup.sh --list GROUP   print the packages of a group
 set -euo pipefail
 
-PACKAGES=(
+RUNTIME=(
+  libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libyaml-cpp0.7 libsqlite3-0 libpq5 libxxhash0
+  libssl3 tzdata ca-certificates
+)
+BUILD=(
   build-essential cmake pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev libpq-dev postgresql tzdata libxxhash-dev libssl-dev
-  clang libclang-rt-14-dev time openssl libdtl-dev python3-grpcio
-  libboost-math-dev python3-scipy chromium
+  libsqlite3-dev libpq-dev tzdata libxxhash-dev libssl-dev libdtl-dev libboost-math-dev
 )
+# The test suite's real parts: a PostgreSQL server, clang for the sanitizer
+# and fuzzing build, an independent Python client, SciPy for reference
+# statistics, Chromium for the HTML report, openssl for test certificates,
+# iproute2 and iptables for the multi-host network test.
+TEST=(
+  postgresql clang libclang-rt-14-dev time openssl python3-grpcio python3-scipy python3-yaml
+  chromium iproute2 iptables
+)
+
+group=${1:-all}
+list=false
+if [[ $group == --list ]]; then list=true; group=${2:?usage: scripts/setup.sh --list all|build|runtime}; fi
+case $group in
+  all) PACKAGES=("${BUILD[@]}" "${TEST[@]}" "${RUNTIME[@]}") ;;
+  build) PACKAGES=("${BUILD[@]}") ;;
+  runtime) PACKAGES=("${RUNTIME[@]}") ;;
+  *) echo "usage: scripts/setup.sh [all|build|runtime|--list GROUP]" >&2; exit 2 ;;
+esac
+if $list; then printf '%s\n' "${PACKAGES[@]}"; exit 0; fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do
