@@ -20,8 +20,10 @@ import argparse
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import yaml
 
@@ -162,7 +164,28 @@ def check_systemd(source, flags):
             if not example.startswith("worker-") and not os.path.exists(
                     os.path.join(folder, example + ".example")):
                 fail("%s: no deploy/systemd/%s.example for %s" % (f, example, env))
-    print("systemd: %d units, every flag known" % units)
+    # systemd's own parser on each unit (a template as one instance). The
+    # binaries are not installed here, so only that complaint is expected.
+    analyzed = 0
+    if shutil.which("systemd-analyze"):
+        tmp = tempfile.mkdtemp(prefix="harmonia-units-")
+        try:
+            for f in sorted(os.listdir(folder)):
+                if not f.endswith(".service"):
+                    continue
+                unit = os.path.join(tmp, f.replace("@.", "@DE."))
+                shutil.copy(os.path.join(folder, f), unit)
+                out = run(["systemd-analyze", "verify", unit])
+                for line in (out.stdout + out.stderr).splitlines():
+                    if re.search(r"Command /usr/local/bin/harmonia(-rules|-worker)? is not executable",
+                                 line):
+                        continue
+                    fail("systemd-analyze verify %s: %s" % (f, line))
+                analyzed += 1
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print("systemd: %d units, every flag known, %d checked by systemd-analyze verify" %
+          (units, analyzed))
 
 
 def check_dockerfile(source, build):
