@@ -11,17 +11,15 @@
 # Wall times and peak RSS from /usr/bin/time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 markets=${1:-50}
 customers=${2:-100000}
 dir=${BENCH_DIR:-/tmp/harmonia-report-bench-$markets-$customers}
 harmonia=$PWD/build/cli/harmonia
 scripts/build.sh default >/dev/null
 
-# 50 ISO 3166 alpha-2 codes, each market a copy of DE's oncology settings.
-all=(AT BE BG CH CY CZ DE DK EE ES FI FR GB GR HR HU IE IS IT LT LU LV MT NL NO PL PT RO SE SI
-     SK US CA MX BR AR CL CO PE JP KR CN IN AU NZ ZA EG MA TR IL)
-((markets <= ${#all[@]})) || { echo "at most ${#all[@]} markets" >&2; exit 2; }
-codes=("${all[@]:0:markets}")
+((markets <= ${#BENCH_MARKETS[@]})) || { echo "at most ${#BENCH_MARKETS[@]} markets" >&2; exit 2; }
+codes=("${BENCH_MARKETS[@]:0:markets}")
 list=$(IFS=,; echo "${codes[*]}")
 
 if [[ ! -f $dir/metrics.csv ]]; then
@@ -32,21 +30,7 @@ fi
 
 work=$(mktemp -d /tmp/harmonia-report-bench-XXXXXX)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$work/countries"
-for cc in "${codes[@]}"; do
-  cat > "$work/countries/$cc.yaml" <<YAML
-country: $cc
-timezone: Europe/Berlin
-data_sources: [rep, external, local]
-max_input_age_days: 540
-therapy_areas:
-  oncology:
-    options: {tier_bands: broad, process: field_refined, pull_through: on}
-refinement:
-  window_days: 20
-  valid_cycles: 2
-YAML
-done
+write_country_files "$work/countries" "${codes[@]}"
 store="sqlite:$work/h.db"
 timed() {  # the figures go to stdout even when the command's stderr is discarded
   local what=$1; shift

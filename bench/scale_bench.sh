@@ -14,6 +14,7 @@
 # (VmHWM).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 markets=${1:-50}
 customers=${2:-100000}
 parallel=${3:-2}
@@ -22,42 +23,24 @@ bin=$PWD/build
 harmonia=$bin/cli/harmonia
 scripts/build.sh default >/dev/null
 
-all=(AT BE BG CH CY CZ DE DK EE ES FI FR GB GR HR HU IE IS IT LT LU LV MT NL NO PL PT RO SE SI
-     SK US CA MX BR AR CL CO PE JP KR CN IN AU NZ ZA EG MA TR IL)
-((markets <= ${#all[@]})) || { echo "at most ${#all[@]} markets" >&2; exit 2; }
-codes=("${all[@]:0:markets}")
+((markets <= ${#BENCH_MARKETS[@]})) || { echo "at most ${#BENCH_MARKETS[@]} markets" >&2; exit 2; }
+codes=("${BENCH_MARKETS[@]:0:markets}")
 if [[ ! -f $dir/metrics.csv ]]; then
   "$harmonia" gen --rules rules/oncology.yaml --countries "$(IFS=,; echo "${codes[*]}")" \
     --customers "$customers" --seed 7 --as-of 2026-11-01 --out "$dir" >/dev/null
 fi
 
 work=$(mktemp -d /tmp/harmonia-scale-bench-XXXXXX)
-pg_bin=/usr/lib/postgresql/15/bin
-as_pg=()
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
-  if [[ -f $work/pg/postmaster.pid ]]; then
-    "${as_pg[@]}" "$pg_bin/pg_ctl" stop -D "$work/pg" -m fast >/dev/null || true
-  fi
+  stop_postgres "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
-if [[ $(id -u) == 0 ]]; then
-  id harmonia-pg >/dev/null 2>&1 || useradd --system --no-create-home --home-dir /nonexistent harmonia-pg
-  chmod 755 "$work"
-  mkdir "$work/pg" && chown harmonia-pg "$work/pg"
-  as_pg=(runuser -u harmonia-pg --)
-else
-  mkdir "$work/pg"
-fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"${as_pg[@]}" "$pg_bin/initdb" -D "$work/pg" --auth=trust --username=harmonia -E UTF8 >/dev/null
-"${as_pg[@]}" "$pg_bin/pg_ctl" start -w -D "$work/pg" -l "$work/pg/server.log" \
-  -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$work/pg -c max_wal_size=1GB -c max_connections=300 ${PG_SETTINGS:-}" >/dev/null
-"${as_pg[@]}" "$pg_bin/psql" -h 127.0.0.1 -p "$port" -U harmonia -d postgres -qc 'CREATE DATABASE scale' >/dev/null
-store=postgresql://harmonia@127.0.0.1:$port/scale
+start_postgres "$work" scale
+store=$PG_URL
 echo "scale run: $markets markets × $customers customers on PostgreSQL 15, $parallel cycles at a time"
 
 /usr/bin/time -o "$work/t" -f "%e s, %M KB" "$harmonia" import --quiet --store "$store" "$dir" \
@@ -65,18 +48,8 @@ echo "scale run: $markets markets × $customers customers on PostgreSQL 15, $par
 rows=$(grep -oE '^  (answers|metrics)\.csv: [0-9]+' "$work/import.out" | awk '{s += $2} END {print s}')
 echo "  import: $(cat "$work/t") peak RSS; $((markets * customers)) customers, $rows input rows"
 
-mkdir -p "$work/countries" "$work/logs"
-for cc in "${codes[@]}"; do
-  cat > "$work/countries/$cc.yaml" <<YAML
-country: $cc
-timezone: Europe/Berlin
-data_sources: [rep, external, local]
-max_input_age_days: 540
-therapy_areas:
-  oncology:
-    options: {tier_bands: broad, process: field_refined, pull_through: on}
-YAML
-done
+mkdir -p "$work/logs"
+write_country_files "$work/countries" "${codes[@]}"
 {
   echo "- principal: ops"
   echo "  token_sha256: $(printf %s ops-token | sha256sum | cut -d' ' -f1)"
@@ -149,5 +122,5 @@ echo "  rules service peak RSS: $(($(awk '/VmHWM/ {print $2}' "/proc/${pids[0]}/
 /usr/bin/time -o "$work/t" -f "%e s, %M KB" "$harmonia" report --store "$store" --ta oncology \
   > "$work/report.txt"
 echo "  report over $markets markets: $(cat "$work/t") peak RSS"
-echo "  store size: $("${as_pg[@]}" "$pg_bin/psql" -h 127.0.0.1 -p "$port" -U harmonia -d scale -Atc "SELECT pg_size_pretty(pg_database_size('scale'))")"
+echo "  store size: $("${AS_PG[@]}" "$PG_BIN/psql" "$PG_URL" -Atc "SELECT pg_size_pretty(pg_database_size('scale'))")"
 if [[ -s $work/logs/cli.err ]]; then echo "  cycle errors:"; sed 's/^/    /' "$work/logs/cli.err" | head; fi

@@ -9,11 +9,13 @@
 # PostgreSQL: a throwaway PostgreSQL 15 server is started in a temp folder
 # (as the system user harmonia-pg when run as root) and stopped at the end.
 # Its configuration is PostgreSQL's stock one (shared_buffers 128MB, fsync,
-# synchronous_commit and full_page_writes on) but for max_wal_size = 1GB;
+# synchronous_commit and full_page_writes on) but for max_wal_size = 1GB
+# (bench/lib.sh);
 # PG_SETTINGS="-c name=value …" adds or overrides settings. The data set is generated once into
 # $BENCH_DIR (default /tmp/harmonia-bench-N).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 backend=${1:?usage: bench/store_bench.sh sqlite|postgresql [CUSTOMERS]}
 customers=${2:-1000000}
 dir=${BENCH_DIR:-/tmp/harmonia-bench-$customers}
@@ -27,12 +29,8 @@ if [[ ! -f $dir/metrics.csv ]]; then
 fi
 
 work=$(mktemp -d /tmp/harmonia-store-bench-XXXXXX)
-pg_bin=/usr/lib/postgresql/15/bin
-as_pg=()
 cleanup() {
-  if [[ -f $work/pg/postmaster.pid ]]; then
-    "${as_pg[@]}" "$pg_bin/pg_ctl" stop -D "$work/pg" -m fast >/dev/null || true
-  fi
+  stop_postgres "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -42,22 +40,8 @@ case $backend in
     url=sqlite:$work/store.db
     ;;
   postgresql)
-    if [[ $(id -u) == 0 ]]; then
-      id harmonia-pg >/dev/null 2>&1 ||
-        useradd --system --no-create-home --home-dir /nonexistent harmonia-pg
-      chmod 755 "$work"
-      mkdir "$work/pg" && chown harmonia-pg "$work/pg"
-      as_pg=(runuser -u harmonia-pg --)
-    else
-      mkdir "$work/pg"
-    fi
-    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    "${as_pg[@]}" "$pg_bin/initdb" -D "$work/pg" --auth=trust --username=harmonia -E UTF8 >/dev/null
-    sizing="-c max_wal_size=1GB ${PG_SETTINGS:-}"
-    "${as_pg[@]}" "$pg_bin/pg_ctl" start -w -D "$work/pg" -l "$work/pg/server.log" \
-      -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$work/pg $sizing" >/dev/null
-    "${as_pg[@]}" "$pg_bin/psql" -h 127.0.0.1 -p "$port" -U harmonia -d postgres -qc 'CREATE DATABASE bench' >/dev/null
-    url=postgresql://harmonia@127.0.0.1:$port/bench
+    start_postgres "$work" bench
+    url=$PG_URL
     ;;
   *)
     echo "unknown backend '$backend': expected sqlite or postgresql" >&2

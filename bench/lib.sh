@@ -1,0 +1,59 @@
+# Shared by the bench/*.sh scripts (sourced, not run).
+
+# The 50 ISO 3166 alpha-2 codes the multi-market benchmarks use, in order.
+BENCH_MARKETS=(AT BE BG CH CY CZ DE DK EE ES FI FR GB GR HR HU IE IS IT LT LU LV MT NL NO PL PT RO
+               SE SI SK US CA MX BR AR CL CO PE JP KR CN IN AU NZ ZA EG MA TR IL)
+
+# write_country_files DIR CC…: one country file per market, DE's oncology
+# settings, no schedule (cycles run when the benchmark says).
+write_country_files() {
+  local dir=$1 cc
+  shift
+  mkdir -p "$dir"
+  for cc in "$@"; do
+    cat > "$dir/$cc.yaml" <<YAML
+country: $cc
+timezone: Europe/Berlin
+data_sources: [rep, external, local]
+max_input_age_days: 540
+therapy_areas:
+  oncology:
+    options: {tier_bands: broad, process: field_refined, pull_through: on}
+refinement:
+  window_days: 20
+  valid_cycles: 2
+YAML
+  done
+}
+
+# start_postgres WORK DB: a throwaway PostgreSQL 15 server in WORK/pg (as the
+# system user harmonia-pg when run as root), stock settings but
+# max_wal_size = 1GB and max_connections = 300, plus $PG_SETTINGS
+# ("-c name=value …"). Sets PG_URL (postgresql://harmonia@127.0.0.1:PORT/DB)
+# and AS_PG (the command prefix to run PostgreSQL tools as its user);
+# stop_postgres WORK stops it.
+PG_BIN=/usr/lib/postgresql/15/bin
+AS_PG=()
+start_postgres() {
+  local work=$1 db=$2 port
+  if [[ $(id -u) == 0 ]]; then
+    id harmonia-pg >/dev/null 2>&1 ||
+      useradd --system --no-create-home --home-dir /nonexistent harmonia-pg
+    chmod 755 "$work"
+    mkdir "$work/pg" && chown harmonia-pg "$work/pg"
+    AS_PG=(runuser -u harmonia-pg --)
+  else
+    mkdir "$work/pg"
+  fi
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  "${AS_PG[@]}" "$PG_BIN/initdb" -D "$work/pg" --auth=trust --username=harmonia -E UTF8 >/dev/null
+  "${AS_PG[@]}" "$PG_BIN/pg_ctl" start -w -D "$work/pg" -l "$work/pg/server.log" \
+    -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$work/pg -c max_wal_size=1GB -c max_connections=300 ${PG_SETTINGS:-}" >/dev/null
+  "${AS_PG[@]}" "$PG_BIN/psql" -h 127.0.0.1 -p "$port" -U harmonia -d postgres -qc "CREATE DATABASE $db" >/dev/null
+  PG_URL=postgresql://harmonia@127.0.0.1:$port/$db
+}
+stop_postgres() {
+  if [[ -f $1/pg/postmaster.pid ]]; then
+    "${AS_PG[@]}" "$PG_BIN/pg_ctl" stop -D "$1/pg" -m fast >/dev/null || true
+  fi
+}
