@@ -10,6 +10,7 @@
 #include "common/date.h"
 #include "common/status_macros.h"
 #include "engine/country_config.h"
+#include "proto/issue_convert.h"
 #include "report/quality.h"
 #include "store/store_cycle.h"
 
@@ -24,14 +25,6 @@ namespace v1 = harmonia::v1;
 constexpr double kMinShareSd = 0.005;
 // Deviations need this many other markets to compare with.
 constexpr int kMinOtherMarkets = 3;
-
-void ToProto(const Issue& issue, v1::Issue* out) {
-  out->set_severity(issue.severity == Severity::kError ? v1::Issue::ERROR : v1::Issue::WARNING);
-  out->set_file(issue.file);
-  out->set_line(issue.line);
-  out->set_column(issue.column);
-  out->set_message(issue.message);
-}
 
 // The segment labels of the country file a cycle ran with (its shape only:
 // the cycle's rule set checked them when it ran).
@@ -253,7 +246,7 @@ absl::StatusOr<v1::ImpactPreview> PreviewImpact(store::Store& store, const Previ
   p.set_baseline_rule_set_version(baseline->rule_set_version);
   p.set_candidate_version(candidate.version);
   *p.mutable_quality() = std::move(run.figures);
-  for (const Issue& w : request.candidate_warnings) ToProto(w, p.add_warnings());
+  for (const Issue& w : request.candidate_warnings) IssueToProto(w, p.add_warnings());
   return p;
 }
 

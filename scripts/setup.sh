@@ -11,7 +11,7 @@
 set -euo pipefail
 
 RUNTIME=(
-  libgrpc++1.51 libgrpc29 libprotobuf32 libabsl20220623 libyaml-cpp0.7 libsqlite3-0 libpq5 libxxhash0
+  libgrpc++1.51 libgrpc29 libc-ares2 libre2-9 libprotobuf32 libabsl20220623 libyaml-cpp0.7 libsqlite3-0 libpq5 libxxhash0
   libssl3 tzdata ca-certificates
 )
 BUILD=(

@@ -17,6 +17,7 @@
 #include "dtl/dtl.hpp"
 #include "engine/country_config.h"
 #include "harmonia/v1/common.pb.h"
+#include "proto/issue_convert.h"
 #include "report/report.h"
 #include "services/authz.h"
 #include "store/store_cycle.h"
@@ -30,14 +31,7 @@ constexpr char kIssuesPayload[] = "type.googleapis.com/harmonia.v1.IssueList";
 
 absl::Status WithIssues(absl::Status status, const std::vector<Issue>& issues) {
   v1::IssueList list;
-  for (const Issue& i : issues) {
-    v1::Issue* out = list.add_issues();
-    out->set_severity(i.severity == Severity::kError ? v1::Issue::ERROR : v1::Issue::WARNING);
-    out->set_file(i.file);
-    out->set_line(i.line);
-    out->set_column(i.column);
-    out->set_message(i.message);
-  }
+  for (const Issue& i : issues) IssueToProto(i, list.add_issues());
   status.SetPayload(kIssuesPayload, absl::Cord(list.SerializeAsString()));
   return status;
 }
@@ -204,10 +198,7 @@ std::vector<Issue> IssuesOf(const absl::Status& status) {
   absl::optional<absl::Cord> payload = status.GetPayload(kIssuesPayload);
   v1::IssueList list;
   if (!payload || !list.ParseFromString(std::string(*payload))) return out;
-  for (const v1::Issue& i : list.issues()) {
-    out.push_back({i.severity() == v1::Issue::WARNING ? Severity::kWarning : Severity::kError,
-                   i.file(), i.line(), i.column(), i.message()});
-  }
+  for (const v1::Issue& i : list.issues()) out.push_back(IssueFromProto(i));
   return out;
 }
 

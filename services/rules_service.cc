@@ -7,17 +7,12 @@
 #include "absl/strings/str_cat.h"
 #include "common/date.h"
 #include "common/status_macros.h"
+#include "proto/issue_convert.h"
 #include "services/call.h"
 
 namespace harmonia::services {
 
-void ToProto(const Issue& issue, v1::Issue* out) {
-  out->set_severity(issue.severity == Severity::kError ? v1::Issue::ERROR : v1::Issue::WARNING);
-  out->set_file(issue.file);
-  out->set_line(issue.line);
-  out->set_column(issue.column);
-  out->set_message(issue.message);
-}
+void ToProto(const Issue& issue, v1::Issue* out) { IssueToProto(issue, out); }
 
 void ToProto(const store::RuleSetRecord& record, v1::RuleSetInfo* out) {
   out->set_therapy_area(record.therapy_area);
