@@ -42,7 +42,6 @@ void RulesFollower::Stop() {
 }
 
 void RulesFollower::Loop() {
-  on_change_();
   absl::Duration backoff = absl::Seconds(1);
   while (!stop_) {
     const absl::Time started = absl::Now();
@@ -83,6 +82,11 @@ absl::Status RulesFollower::FetchPinned(v1::RulesService::Stub& stub) {
 }
 
 absl::Status RulesFollower::FollowOnce() {
+  // The store may have received versions by another way since the last look
+  // (a store shared with the rules service, or `harmonia rules publish
+  // --store`); a watch that starts from them sends nothing until the next
+  // publish, so readiness is checked here, on every (re)connection.
+  on_change_();
   auto stub = v1::RulesService::NewStub(options_.channel);
   HARMONIA_RETURN_IF_ERROR(FetchPinned(*stub));
 

@@ -30,7 +30,8 @@ struct RulesFollowerOptions {
 
 class RulesFollower {
  public:
-  // `on_change` is called after every version cached (and once at start),
+  // `on_change` is called after every version cached and before every
+  // (re)connection (the store may have changed by another way),
   // e.g. to update the health status. REQUIRES: core outlives the follower.
   RulesFollower(RulesFollowerOptions options, WorkerCore* core, std::function<void()> on_change);
   ~RulesFollower();

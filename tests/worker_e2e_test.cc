@@ -310,6 +310,21 @@ TEST_F(WorkerE2E, ReportsFromTheWorkerAndFromTheRulesService) {
   stub_.reset();
 }
 
+TEST_F(WorkerE2E, ServesRuleSetsThatReachItsStoreAnotherWay) {
+  // The worker's store is shared (with a rules service, or an operator's
+  // `harmonia rules publish --store`): versions that arrive there while the
+  // watch cannot deliver them still make the worker ready. Here the rules
+  // service is not running at all.
+  StartWorker();
+  ASSERT_TRUE(WaitForLog((dir_ / "worker.log").string(), "\"event\":\"rules_stream_lost\""));
+  ProcessResult published = testing::Run({HARMONIA_CLI, "rules", "publish", "--store",
+                                          h_->worker_store(), kSource + "/rules/oncology.yaml"});
+  ASSERT_EQ(published.exit_code, 0) << published.err;
+  EXPECT_TRUE(WaitForLog((dir_ / "worker.log").string(), "\"event\":\"serving\""))
+      << worker_->Log();
+  stub_.reset();
+}
+
 TEST_F(WorkerE2E, CyclesRunOnTheCachedRuleSetWhileTheRulesServiceIsDown) {
   StartRules();
   StartWorker();
