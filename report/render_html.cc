@@ -156,8 +156,7 @@ std::string ShareChart(const v1::Report& report, const Colours& colours) {
 
 // The objective behaviour by segment: whiskers min–max, box q1–q3, the
 // median as a line, the mean as a dot.
-std::string BoxChart(const v1::Report& report, const v1::MarketReport& m, const v1::CycleQuality& q,
-                     const Colours& colours) {
+std::string BoxChart(const v1::MarketReport& m, const v1::CycleQuality& q, const Colours& colours) {
   constexpr int kLeft = 64, kColumn = 110, kTop = 12, kHeight = 220;
   double lo = INFINITY, hi = -INFINITY;
   for (const v1::SegmentQuality& s : q.segments()) {
@@ -215,7 +214,6 @@ std::string BoxChart(const v1::Report& report, const v1::MarketReport& m, const 
     }
     x += kColumn;
   }
-  (void)report;
   return out + "</svg>";
 }
 
@@ -289,7 +287,7 @@ std::string Quality(const v1::Report& report, const v1::MarketReport& m, const v
   }
   absl::StrAppend(&out, "<tr><td>all</td>", Cell(Count(q.customers())), Cell("100%"),
                   DistCells(q.objective()), "</tr></table>");
-  out += BoxChart(report, m, q, colours);
+  out += BoxChart(m, q, colours);
   const v1::Separation& s = q.separation();
   const bool low = s.has_eta_squared() && s.eta_squared() < q.min_differentiation();
   absl::StrAppend(

@@ -2,8 +2,6 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
-#include <map>
-#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -50,24 +48,23 @@ class Table {
   std::vector<std::vector<std::string>> rows_;
 };
 
-std::string Dist(const v1::Distribution& d, std::vector<std::string>* cells) {
+// Appends mean, sd, q1, median, q3 and n.
+void Dist(const v1::Distribution& d, std::vector<std::string>* cells) {
   if (d.n() == 0) {
     for (int k = 0; k < 6; ++k) cells->push_back("-");
-    return "";
+    return;
   }
   for (double v : {d.mean(), d.sd(), d.q1(), d.median(), d.q3()}) cells->push_back(Number(v));
   cells->push_back(Count(d.n()));
-  return "";
 }
 
 std::string Optional(bool has, double v) { return has ? Number(v) : "-"; }
 
-std::string Segments(const v1::Report& report, const v1::MarketReport& m,
-                     const v1::CycleQuality& q) {
+std::string Segments(const v1::MarketReport& m, const v1::CycleQuality& q) {
   Table t({"segment", "customers", "share", "mean", "sd", "q1", "median", "q3", "n"});
   for (const v1::SegmentQuality& s : q.segments()) {
-    std::vector<std::string> row = {internal::SegmentTitle(report, m, s.segment()),
-                                    Count(s.customers()), Percent(s.share())};
+    std::vector<std::string> row = {internal::SegmentTitle(m, s.segment()), Count(s.customers()),
+                                    Percent(s.share())};
     Dist(s.objective(), &row);
     t.Row(std::move(row));
   }
@@ -105,11 +102,11 @@ std::string ChurnMatrix(const v1::Churn& churn, const std::string& title) {
   return out + t.str("    ");
 }
 
-std::string Quality(const v1::Report& report, const v1::MarketReport& m, const v1::CycleQuality& q,
+std::string Quality(const v1::MarketReport& m, const v1::CycleQuality& q,
                     const std::string& churn_title) {
   std::string out;
   absl::StrAppend(&out, "  Objective behaviour ", q.objective_metric(), " by segment\n",
-                  Segments(report, m, q), Separation(q));
+                  Segments(m, q), Separation(q));
   absl::StrAppend(&out, ChurnMatrix(q.churn(), churn_title));
   const v1::DecidedBy& d = q.decided_by();
   absl::StrAppendFormat(&out,
@@ -140,7 +137,7 @@ std::string Quality(const v1::Report& report, const v1::MarketReport& m, const v
                     " of refined customers against the rules' customers of the segment)\n");
     Table t({"segment", "refined n", "refined mean", "rule peers n", "peers mean", "difference"});
     for (const v1::RefinementPayoff& p : q.refinement_payoff()) {
-      t.Row({internal::SegmentTitle(report, m, p.segment()), Count(p.refined().n()),
+      t.Row({internal::SegmentTitle(m, p.segment()), Count(p.refined().n()),
              Number(p.refined().mean()), Count(p.rule_peers().n()),
              p.rule_peers().n() ? Number(p.rule_peers().mean()) : "-",
              p.rule_peers().n() ? internal::Signed(p.mean_difference()) : "-"});
@@ -177,7 +174,7 @@ std::string Market(const v1::Report& report, const v1::MarketReport& m) {
       absl::StrFormat("\n%s: cycle %d as of %s, %s v%d, options %s, %s customers\n", m.country(),
                       m.cycle_id(), m.as_of(), report.therapy_area(), m.rule_set_version(),
                       m.options(), Count(m.quality().customers()));
-  out += Quality(report, m, m.quality(), "Churn against the previous cycle");
+  out += Quality(m, m.quality(), "Churn against the previous cycle");
   if (m.history_size() > 1) {
     absl::StrAppend(&out, "  Over the cycles\n");
     Table t({"cycle", "as of", "version", "eta-squared", "moved", "refined", "payoff"});
@@ -277,7 +274,7 @@ std::string RenderText(const v1::Report& report) {
     for (const std::string& w : p.quality().warnings()) {
       absl::StrAppend(&out, "  ! candidate: ", w, "\n");
     }
-    out += Quality(report, base ? *base : v1::MarketReport(), p.quality(),
+    out += Quality(base ? *base : v1::MarketReport(), p.quality(),
                    "Transitions from the current cycle");
   }
   return out;

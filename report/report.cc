@@ -4,7 +4,6 @@
 #include <cmath>
 #include <map>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/date.h"
@@ -202,7 +201,6 @@ absl::StatusOr<v1::Report> BuildReport(store::Store& store, const ReportRequest&
   for (const store::CycleRecord& c : cycles) {
     HARMONIA_RETURN_IF_ERROR(AddMarket(store, c, request.history, &report));
   }
-  report.set_threshold_sd(request.threshold_sd);
   FindDeviations(&report);
   return report;
 }

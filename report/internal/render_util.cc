@@ -45,8 +45,7 @@ std::string SegmentOrNone(const std::string& segment) {
   return segment.empty() ? "(none)" : segment;
 }
 
-std::string SegmentTitle(const harmonia::v1::Report&, const harmonia::v1::MarketReport& m,
-                         const std::string& segment) {
+std::string SegmentTitle(const harmonia::v1::MarketReport& m, const std::string& segment) {
   auto it = m.labels().find(segment);
   if (it == m.labels().end() || it->second.empty()) return SegmentOrNone(segment);
   return absl::StrCat(segment, " (", it->second, ")");

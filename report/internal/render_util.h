@@ -22,8 +22,7 @@ size_t DisplayWidth(std::string_view utf8);    // code points
 // "" → "(none)"; other ids as they are.
 std::string SegmentOrNone(const std::string& segment);
 // "id (local label)" when the market labels the segment, else the id.
-std::string SegmentTitle(const harmonia::v1::Report& report, const harmonia::v1::MarketReport& m,
-                         const std::string& segment);
+std::string SegmentTitle(const harmonia::v1::MarketReport& m, const std::string& segment);
 // The report's segments in rule-set order, then any other segment a market's
 // figures hold (an older version's, or "" for conflicts).
 std::vector<std::string> SegmentsOf(const harmonia::v1::Report& report);
