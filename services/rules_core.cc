@@ -406,6 +406,13 @@ absl::StatusOr<RulesCore::Preview> RulesCore::PreviewImpact(const auth::Principa
   if (!compiled.rule_set) {
     return WithIssues(absl::InvalidArgumentError("candidate rule set has errors"), compiled.issues);
   }
+  return PreviewCompiled(who, compiled, country, as_of);
+}
+
+absl::StatusOr<RulesCore::Preview> RulesCore::PreviewCompiled(const auth::Principal& who,
+                                                              const engine::CompileResult& compiled,
+                                                              const std::string& country,
+                                                              std::optional<int32_t> as_of) {
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   std::vector<Issue> issues;
   absl::StatusOr<v1::ImpactPreview> run =
@@ -429,10 +436,6 @@ absl::StatusOr<RulesCore::Preview> RulesCore::PreviewImpact(const auth::Principa
     if (from != cell.to_segment()) p.changed += cell.customers();
   }
   for (const auto& [key, n] : counts) p.transitions.push_back({key.first, key.second, n});
-  p.customers = run->quality().customers();
-  p.baseline_cycle_id = run->baseline_cycle_id();
-  p.baseline_rule_set_version = run->baseline_rule_set_version();
-  p.warnings = Warnings(compiled.issues);
   p.preview = *std::move(run);
   return p;
 }
@@ -444,16 +447,19 @@ absl::StatusOr<v1::Report> RulesCore::Report(const auth::Principal& who, const R
     if (query.countries.size() != 1) {
       return absl::InvalidArgumentError("an impact preview needs exactly one country");
     }
-    // The therapy area first, before a cycle's worth of work on the wrong one.
     engine::CompileResult candidate = engine::CompileRuleSet(query.candidate_text, "candidate");
-    if (candidate.rule_set && !query.therapy_area.empty() &&
-        candidate.rule_set->therapy_area != query.therapy_area) {
+    if (!candidate.rule_set) {
+      return WithIssues(absl::InvalidArgumentError("candidate rule set has errors"),
+                        candidate.issues);
+    }
+    // The therapy area first, before a cycle's worth of work on the wrong one.
+    if (!query.therapy_area.empty() && candidate.rule_set->therapy_area != query.therapy_area) {
       return absl::InvalidArgumentError(absl::StrCat("the candidate is a rule set of ",
                                                      candidate.rule_set->therapy_area, ", not ",
                                                      query.therapy_area));
     }
-    HARMONIA_ASSIGN_OR_RETURN(
-        preview, PreviewImpact(who, query.candidate_text, query.countries[0], query.as_of));
+    HARMONIA_ASSIGN_OR_RETURN(preview,
+                              PreviewCompiled(who, candidate, query.countries[0], query.as_of));
   }
   const std::string ta = preview ? preview->preview.therapy_area() : query.therapy_area;
   if (ta.empty()) return absl::InvalidArgumentError("therapy_area is required");

@@ -100,13 +100,12 @@ class RulesCore {
     int64_t customers = 0;
   };
   struct Preview {
+    // "" for a customer not in the baseline cycle; those who left are not counted.
     std::vector<Transition> transitions;
-    int64_t customers = 0;
-    int64_t changed = 0;
-    int64_t baseline_cycle_id = 0;
-    int64_t baseline_rule_set_version = 0;
-    std::vector<Issue> warnings;
-    harmonia::v1::ImpactPreview preview;  // the candidate's quality figures
+    int64_t changed = 0;  // customers whose segment would change
+    // The baseline cycle, the candidate's warnings and quality figures
+    // (customers in scope: preview.quality().customers()).
+    harmonia::v1::ImpactPreview preview;
   };
   // `as_of` nullopt = the latest cycle's date.
   absl::StatusOr<Preview> PreviewImpact(const auth::Principal& who, const std::string& text,
@@ -129,6 +128,10 @@ class RulesCore {
 
  private:
   explicit RulesCore(const RulesCoreOptions& options, std::unique_ptr<StorePool> pool);
+  // PreviewImpact of a candidate compiled without errors.
+  absl::StatusOr<Preview> PreviewCompiled(const auth::Principal& who,
+                                          const engine::CompileResult& candidate,
+                                          const std::string& country, std::optional<int32_t> as_of);
   absl::StatusOr<Published> Store(const auth::Principal& who, const std::string& text,
                                   const std::string& file);
 

@@ -227,9 +227,9 @@ TEST_F(RulesCoreTest, PreviewCountsTransitionsAgainstTheLatestCycleAndCommitsNot
   CommitGoldenCycle();
   auto p = core_->PreviewImpact(Ops(), Candidate(4), "DE", std::nullopt);
   ASSERT_TRUE(p.ok()) << p.status();
-  EXPECT_EQ(p->customers, 7);
+  EXPECT_EQ(p->preview.quality().customers(), 7);
   EXPECT_EQ(p->changed, 1) << "D004 goes through u2";
-  EXPECT_EQ(p->baseline_rule_set_version, 3);
+  EXPECT_EQ(p->preview.baseline_rule_set_version(), 3);
   int64_t moved = 0;
   for (const auto& t : p->transitions) {
     if (t.from_segment == "evidence_seeker" && t.to_segment == "conservative") moved = t.customers;

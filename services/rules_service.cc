@@ -163,11 +163,11 @@ grpc::Status RulesServiceImpl::PreviewImpact(grpc::ServerContext* ctx,
       out->set_to_segment(t.to_segment);
       out->set_customers(t.customers);
     }
-    resp->set_customers(p.customers);
+    resp->set_customers(p.preview.quality().customers());
     resp->set_changed(p.changed);
-    resp->set_baseline_cycle_id(p.baseline_cycle_id);
-    resp->set_baseline_rule_set_version(p.baseline_rule_set_version);
-    for (const Issue& w : p.warnings) ToProto(w, resp->add_warnings());
+    resp->set_baseline_cycle_id(p.preview.baseline_cycle_id());
+    resp->set_baseline_rule_set_version(p.preview.baseline_rule_set_version());
+    *resp->mutable_warnings() = std::move(*p.preview.mutable_warnings());
     *resp->mutable_quality() = std::move(*p.preview.mutable_quality());
     return absl::OkStatus();
   });
