@@ -1,6 +1,7 @@
 #include "cli/args.h"
 
 #include <charconv>
+#include <cstdio>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -93,6 +94,17 @@ std::string FlagHelp(const std::vector<FlagSpec>& specs) {
     absl::StrAppendFormat(&out, "  %-22s %s%s\n", left, s.help, s.required ? " (required)" : "");
   }
   return out;
+}
+
+bool WantsHelp(int argc, char** argv, int first, const char* usage,
+               const std::vector<FlagSpec>& specs) {
+  for (int i = first; i < argc; ++i) {
+    if (std::string(argv[i]) == "--help") {
+      std::printf("%s\n%s", usage, FlagHelp(specs).c_str());
+      return true;
+    }
+  }
+  return false;
 }
 
 }  // namespace harmonia::cli

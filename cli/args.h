@@ -43,6 +43,11 @@ absl::StatusOr<Args> ParseArgs(const std::string& command, const std::vector<Fla
 // "  --rules FILE   the rule-set file (required)" lines for help texts.
 std::string FlagHelp(const std::vector<FlagSpec>& specs);
 
+// When argv[first..] holds --help: prints `usage`, a blank line and the
+// flags on stdout, and returns true (the command then exits 0).
+bool WantsHelp(int argc, char** argv, int first, const char* usage,
+               const std::vector<FlagSpec>& specs);
+
 }  // namespace harmonia::cli
 
 #endif  // HARMONIA_CLI_ARGS_H_

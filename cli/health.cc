@@ -31,12 +31,7 @@ int RunHealth(int argc, char** argv, int first) {
       "Asks the daemon's gRPC health service (grpc.health.v1.Health/Check) and prints the\n"
       "status. Exit 0: SERVING; 3: NOT_SERVING or unknown service; 1: unreachable; 2: bad "
       "usage.\n";
-  for (int i = first; i < argc; ++i) {
-    if (std::string(argv[i]) == "--help") {
-      std::printf("%s\n%s", usage, FlagHelp(specs).c_str());
-      return 0;
-    }
-  }
+  if (WantsHelp(argc, argv, first, usage, specs)) return 0;
   absl::StatusOr<Args> args = ParseArgs("health", specs, argc, argv, first);
   if (!args.ok()) {
     std::fprintf(stderr, "harmonia: %s\n", std::string(args.status().message()).c_str());

@@ -75,12 +75,9 @@ std::optional<RemoteCommand> StartRemote(const char* name, const char* usage,
                                          int first, int* exit) {
   specs.push_back({"help", "", "show this help"});
   specs = WithRemoteFlags(std::move(specs));
-  for (int i = first; i < argc; ++i) {
-    if (std::string(argv[i]) == "--help") {
-      std::printf("%s\n%s", usage, FlagHelp(specs).c_str());
-      *exit = 0;
-      return std::nullopt;
-    }
+  if (WantsHelp(argc, argv, first, usage, specs)) {
+    *exit = 0;
+    return std::nullopt;
   }
   absl::StatusOr<Args> args = ParseArgs(name, specs, argc, argv, first);
   if (!args.ok()) {

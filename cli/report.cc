@@ -122,8 +122,18 @@ absl::StatusOr<v1::Report> LocalReport(const Args& args, const Query& q) {
   std::optional<v1::ImpactPreview> preview;
   std::string ta = q.ta;
   if (!q.candidate_text.empty()) {
-    std::shared_ptr<const engine::RuleSet> candidate =
-        LoadRuleSetFile(q.candidate_file, /*print_warnings=*/false);
+    // Compiled once, from the text ReadQuery read: errors listed here,
+    // warnings carried into the report.
+    engine::CompileResult compiled = engine::CompileRuleSet(q.candidate_text, q.candidate_file);
+    std::vector<Issue> warnings;
+    for (const Issue& i : compiled.issues) {
+      if (i.severity == Severity::kWarning) {
+        warnings.push_back(i);
+      } else {
+        std::fprintf(stderr, "%s\n", FormatIssue(i).c_str());
+      }
+    }
+    std::shared_ptr<const engine::RuleSet> candidate = compiled.rule_set;
     if (candidate == nullptr) {
       return absl::InvalidArgumentError(
           absl::StrCat("candidate ", q.candidate_file, " has errors (listed above)"));
@@ -133,11 +143,6 @@ absl::StatusOr<v1::Report> LocalReport(const Args& args, const Query& q) {
           absl::StrCat("the candidate is a rule set of ", candidate->therapy_area, ", not ", ta));
     }
     ta = candidate->therapy_area;
-    engine::CompileResult compiled = engine::CompileRuleSet(q.candidate_text, q.candidate_file);
-    std::vector<Issue> warnings;
-    for (const Issue& i : compiled.issues) {
-      if (i.severity == Severity::kWarning) warnings.push_back(i);
-    }
     std::vector<Issue> issues;
     absl::StatusOr<v1::ImpactPreview> p = report::PreviewImpact(*db,
                                                                 {.candidate = candidate,
@@ -227,12 +232,7 @@ int RunReport(int argc, char** argv, int first) {
                    "--server ADDR --help lists the connection flags)"});
   specs.push_back({"json", "", "print the report as JSON"});
   specs.push_back({"help", "", "show this help"});
-  for (int i = first; i < argc; ++i) {
-    if (std::string(argv[i]) == "--help") {
-      std::printf("%s\n%s", kUsage, FlagHelp(specs).c_str());
-      return 0;
-    }
-  }
+  if (WantsHelp(argc, argv, first, kUsage, specs)) return 0;
   absl::StatusOr<Args> args = ParseArgs("report", specs, argc, argv, first);
   if (!args.ok()) return Fail(args.status());
   if (!args->positional.empty()) return Fail(absl::InvalidArgumentError(kUsage));

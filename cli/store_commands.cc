@@ -34,17 +34,6 @@ int Fail(const absl::Status& s) {
              : 1;
 }
 
-bool WantsHelp(int argc, char** argv, int first, const char* usage,
-               const std::vector<FlagSpec>& specs) {
-  for (int i = first; i < argc; ++i) {
-    if (std::string(argv[i]) == "--help") {
-      std::printf("%s\n%s", usage, FlagHelp(specs).c_str());
-      return true;
-    }
-  }
-  return false;
-}
-
 absl::StatusOr<std::unique_ptr<store::Store>> OpenFromArgs(const Args& args) {
   return store::OpenStore(args.Get("store"));
 }
