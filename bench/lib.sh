@@ -37,8 +37,7 @@ AS_PG=()
 start_postgres() {
   local work=$1 db=$2 port
   if [[ $(id -u) == 0 ]]; then
-    id harmonia-pg >/dev/null 2>&1 ||
-      useradd --system --no-create-home --home-dir /nonexistent harmonia-pg
+    # the user comes from scripts/setup.sh (which build.sh runs first)
     chmod 755 "$work"
     mkdir "$work/pg" && chown harmonia-pg "$work/pg"
     AS_PG=(runuser -u harmonia-pg --)

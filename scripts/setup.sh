@@ -47,13 +47,20 @@ for p in "${PACKAGES[@]}"; do
   fi
 done
 
-if ((${#missing[@]} == 0)); then
-  exit 0
-fi
-
-echo "setup: installing ${missing[*]}" >&2
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if ((${#missing[@]} > 0)); then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# PostgreSQL refuses to run as root: the tests' and benchmarks' throwaway
+# servers run as this unprivileged system user. Created here, once, before
+# any test runs (tests running in parallel must not race to create it).
+if [[ $group == all ]] && ! id harmonia-pg >/dev/null 2>&1; then
+  echo "setup: creating the system user harmonia-pg (runs the tests' PostgreSQL servers)" >&2
+  $SUDO useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
+    --user-group --comment "Harmonia test PostgreSQL servers" harmonia-pg
+fi

@@ -43,9 +43,8 @@ extern char** environ;
 namespace harmonia::testing {
 namespace {
 
-constexpr char kDbUser[] = "harmonia";              // the cluster's superuser (initdb --username)
-constexpr char kDedicatedOsUser[] = "harmonia-pg";  // created when the tests run as root
-constexpr char kFallbackOsUser[] = "postgres";
+constexpr char kDbUser[] = "harmonia";               // the cluster's superuser (initdb --username)
+constexpr char kDedicatedOsUser[] = "harmonia-pg";   // scripts/setup.sh creates it
 constexpr char kTempPrefix[] = "/tmp/harmonia-pg-";  // stop_stray_postgres.sh looks here
 constexpr int kPortAttempts = 5;
 constexpr int kStopTimeoutSeconds = 60;
@@ -189,44 +188,15 @@ std::optional<std::pair<uid_t, gid_t>> LookUpOsUser(const std::string& name) {
   return std::make_pair(entry.pw_uid, entry.pw_gid);
 }
 
-// The OS user to run the server as when this process is root: harmonia-pg,
-// created on first use, else postgres. Decided once per process.
+// The OS user to run the server as when this process is root: harmonia-pg.
+// scripts/setup.sh creates it once, before any test runs: test processes
+// running in parallel must not create it themselves (concurrent useradd
+// calls corrupt each other's entries: "could not look up effective user ID").
 absl::StatusOr<std::string> ServerOsUserForRoot() {
-  static std::mutex mu;
-  static std::optional<absl::StatusOr<std::string>> chosen;
-  std::lock_guard<std::mutex> lock(mu);
-  if (chosen.has_value()) return *chosen;
-
-  std::string useradd_error;
-  // Several test processes may create the user at once: a loser sees the
-  // user exist, or /etc/passwd locked for a moment.
-  for (int attempt = 0; attempt < 20 && !LookUpOsUser(kDedicatedOsUser); ++attempt) {
-    absl::StatusOr<CommandResult> added =
-        RunCommand({"/usr/sbin/useradd", "--system", "--no-create-home", "--home-dir",
-                    "/nonexistent", "--shell", "/usr/sbin/nologin", "--user-group", "--comment",
-                    "Harmonia test PostgreSQL servers", kDedicatedOsUser},
-                   "/");
-    if (!added.ok()) {
-      useradd_error = added.status().ToString();
-      break;
-    }
-    if (added->exit_code == 0) continue;
-    useradd_error =
-        absl::StrCat("useradd exited with code ", added->exit_code, ":", Tail(added->output, 5));
-    if (!absl::StrContains(added->output, "lock") && added->exit_code != 9) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  if (LookUpOsUser(kDedicatedOsUser)) {
-    chosen = std::string(kDedicatedOsUser);
-  } else if (LookUpOsUser(kFallbackOsUser)) {
-    chosen = std::string(kFallbackOsUser);
-  } else {
-    chosen = absl::FailedPreconditionError(absl::StrCat(
-        "PostgreSQL test server: running as root, PostgreSQL needs an unprivileged OS user, but ",
-        kDedicatedOsUser, " could not be created (", useradd_error, ") and ", kFallbackOsUser,
-        " does not exist"));
-  }
-  return *chosen;
+  if (LookUpOsUser(kDedicatedOsUser)) return std::string(kDedicatedOsUser);
+  return absl::FailedPreconditionError(absl::StrCat(
+      "PostgreSQL test server: running as root, PostgreSQL needs an unprivileged OS user, and ",
+      kDedicatedOsUser, " does not exist; run scripts/setup.sh (it creates it once)"));
 }
 
 // A TCP port on 127.0.0.1 that was free a moment ago.

@@ -11,9 +11,9 @@
 // this is the PostgreSQL the store runs against in production.
 //
 // PostgreSQL refuses to run as root. When the test process is root, the server
-// runs as the OS user `harmonia-pg` (created with useradd when missing) or,
-// failing that, `postgres`; initdb and pg_ctl are run through runuser. Otherwise
-// it runs as the current user.
+// runs as the OS user `harmonia-pg`, which scripts/setup.sh creates once
+// (FailedPrecondition naming the script when it is missing); initdb and pg_ctl
+// are run through runuser. Otherwise it runs as the current user.
 //
 // A killed test does not leave its server behind: Start() also launches a tiny
 // detached watchdog (sh) holding one end of a socket pair whose other end only
