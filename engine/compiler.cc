@@ -240,7 +240,12 @@ class Compiler : private FieldReader {
     rs_.typing_tool_rule_index = static_cast<int>(rs_.rule_ids.size());
     rs_.rule_ids.push_back("typing_tool");
     if (const YamlNode* n = Required(root, "tiers", "rule set")) CompileTiers(*n);
-    if (const YamlNode* n = Required(root, "targets", "rule set")) CompileTargets(*n);
+    if (const YamlNode* n = root.Find("targets")) {
+      CompileTargets(*n);
+    } else {  // optional: every segment then gets 0 (warned per segment)
+      YamlNode none{.kind = YamlNode::Kind::kMap, .line = root.line, .column = root.column};
+      CompileTargets(none);
+    }
     if (const YamlNode* n = root.Find("refinement_reasons")) {
       GetIdList(*n, "refinement_reasons", &rs_.refinement_reasons);
     }
@@ -837,19 +842,24 @@ class Compiler : private FieldReader {
         }
       }
     }
-    // Every segment can be assigned (a refinement can pick any), so each needs
-    // a row for every tier a band option can produce.
+    // A segment or tier left out gets 0 for every activity (docs/rule-language.md);
+    // since a refinement may put a customer in any segment, the omissions are
+    // listed as warnings, one per segment.
     for (size_t s = 0; s < rs_.segments.size(); ++s) {
       std::vector<std::string> missing;
       for (size_t t = 0; t < tiers; ++t) {
         if (!given[s][t]) missing.push_back(rs_.tiers[t]);
       }
-      if (!missing.empty()) {
-        Error(node, absl::StrCat("targets: segment ", Quoted(rs_.segments[s].id),
-                                 " has no targets for tier", missing.size() > 1 ? "s " : " ",
-                                 absl::StrJoin(missing, ", "), " (write e.g. '", missing[0],
-                                 ": {}' for none)"));
-      }
+      if (missing.empty()) continue;
+      const std::string segment = Quoted(rs_.segments[s].id);
+      issues_.Warning(
+          node.line, node.column,
+          missing.size() == tiers
+              ? absl::StrCat("targets: segment ", segment,
+                             " is not listed; it gets 0 for every activity in every tier")
+              : absl::StrCat("targets: segment ", segment, " has no targets for tier",
+                             missing.size() > 1 ? "s " : " ", absl::StrJoin(missing, ", "),
+                             "; it gets 0 for every activity there"));
     }
   }
 

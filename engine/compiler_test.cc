@@ -107,6 +107,50 @@ targets: {a: {T: {}}, b: {T: {}}}
   EXPECT_EQ(r.rule_set->assignment.rules[1].id, "rb");
 }
 
+TEST(Compiler, SegmentsAndTiersLeftOutOfTargetsGetZeroWithAWarning) {
+  const char* text = R"(
+therapy_area: t
+version: 1
+applies_to: [x]
+objective_behavior: m
+questionnaire: [{id: q, type: likert, scale: [1, 5]}]
+metrics: [{id: m, type: number}]
+segments: [{id: a}, {id: b}, {id: c}]
+assignment:
+  rules: [{id: r1, when: {q: ">= 4"}, segment: a}]
+  default: b
+tiers: {metric: m, bands: {only: [{tier: T, min: 0.5}, {tier: U}]}}
+targets:
+  a: {T: {calls: 3}, U: {}}
+  b: {T: {calls: 2}}
+)";
+  CompileResult r = CompileRuleSet(text, "t.yaml");
+  ASSERT_NE(r.rule_set, nullptr) << Render(r.issues);
+  EXPECT_EQ(Render(r.issues),
+            "t.yaml:8:30: warning: segment 'c' is unreachable: no rule that can fire and no "
+            "default assigns it (only a refinement could)\n"
+            "t.yaml:14:3: warning: targets: segment 'b' has no targets for tier U; it gets 0 "
+            "for every activity there\n"
+            "t.yaml:14:3: warning: targets: segment 'c' is not listed; it gets 0 for every "
+            "activity in every tier\n");
+  const RuleSet& rs = *r.rule_set;
+  EXPECT_EQ(rs.targets[1][0].calls, 2);
+  for (int t = 0; t < 2; ++t) {
+    EXPECT_EQ(rs.targets[2][t].calls + rs.targets[2][t].remote + rs.targets[2][t].email +
+                  rs.targets[2][t].events,
+              0);
+  }
+  EXPECT_EQ(rs.targets[1][1].calls, 0);
+
+  // Without a targets section every segment is 0, one warning each (and c
+  // is still unreachable).
+  std::string none = text;
+  none.resize(none.find("targets:"));
+  CompileResult z = CompileRuleSet(none, "t.yaml");
+  ASSERT_NE(z.rule_set, nullptr) << Render(z.issues);
+  EXPECT_EQ(z.issues.size(), 4u) << Render(z.issues);
+}
+
 TEST(Compiler, OptionsCompareNumbersByValue) {
   const std::string dir = std::string(HARMONIA_SOURCE_DIR) + "/rules";
   CompileResult r = CompileRuleSet(ReadAll(dir + "/oncology.yaml"), "oncology.yaml");
