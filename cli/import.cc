@@ -35,11 +35,12 @@ bool IsCountryCode(std::string_view cc) {
          std::all_of(cc.begin(), cc.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
 }
 
-// "10 written, 0 unchanged, 2 replaced by a later row of the same key".
+// "10 written, 0 unchanged, 2 repeating an earlier row" (the same key and
+// value again in one batch: stored once).
 std::string Describe(const store::WriteStats& s, int64_t rows) {
   std::string out = absl::StrFormat("%d written, %d unchanged", s.written, s.unchanged);
-  if (const int64_t replaced = rows - s.written - s.unchanged; replaced > 0) {
-    absl::StrAppendFormat(&out, ", %d replaced by a later row of the same key", replaced);
+  if (const int64_t repeated = rows - s.written - s.unchanged; repeated > 0) {
+    absl::StrAppendFormat(&out, ", %d repeating an earlier row", repeated);
   }
   return out;
 }

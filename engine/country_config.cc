@@ -79,7 +79,7 @@ class CountryLoader : private FieldReader {
     if (const YamlNode* n = Required(root, "data_sources", "country file")) LoadSources(*n);
     if (const YamlNode* n = root.Find("max_input_age_days")) {
       int64_t days = 0;
-      if (GetIntInRange(*n, "max_input_age_days", 1, 36500, &days)) {
+      if (GetIntInRange(*n, "max_input_age_days", 1, kMaxInputAgeDays, &days)) {
         config_.max_input_age_days = static_cast<int>(days);
       }
     }

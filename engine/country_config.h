@@ -40,12 +40,15 @@ struct RefinementPolicy {
   bool requires_approval = false;
 };
 
+// The largest max_input_age_days a country file may set (100 years).
+inline constexpr int kMaxInputAgeDays = 36500;
+
 struct CountryConfig {
   std::string country;               // ISO 3166 alpha-2, upper case
   std::string timezone;              // IANA name, checked against the system zoneinfo
   std::string schedule;              // cron expression; empty = manual cycles only
   std::vector<Source> data_sources;  // precedence order
-  int max_input_age_days = 365;
+  int max_input_age_days = 365;      // 1 to kMaxInputAgeDays
   std::vector<TherapyAreaConfig> therapy_areas;
   RefinementPolicy refinement;
 

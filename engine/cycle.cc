@@ -19,10 +19,13 @@ namespace {
 
 constexpr double kMissing = std::numeric_limits<double>::quiet_NaN();
 
-uint64_t CandidateKey(int rank, int32_t as_of, uint32_t order) {
-  // as_of is biased into 30 bits (dates 1970 ± 1.4 million days fit easily).
-  const uint64_t day = static_cast<uint64_t>(static_cast<int64_t>(as_of) + (1 << 29)) & 0x3fffffff;
-  return (static_cast<uint64_t>(3 - rank) << 62) | (day << 32) | order;
+// The sortable key of a candidate: "better" is ">". Source rank in 2 bits,
+// then the as_of day counted from the oldest day a candidate may have (at most
+// kMaxInputAgeDays, so 16 bits), then the import order in the low 46 bits.
+static_assert(kMaxInputAgeDays < (1 << 16));
+uint64_t CandidateKey(int rank, int32_t days_after_oldest, uint64_t order) {
+  return (static_cast<uint64_t>(3 - rank) << 62) |
+         (static_cast<uint64_t>(days_after_oldest) << 46) | (order & kMaxInputOrder);
 }
 
 // Runs fn(begin, end, part) over `threads` contiguous ranges of [0, n).
@@ -78,7 +81,7 @@ InputSelector::InputSelector(const RuleSet& rules, const CountryConfig& country,
 }
 
 bool InputSelector::Offer(uint32_t customer, int column, std::string_view value, Source source,
-                          int32_t as_of, uint32_t order, InputIssue* issue, std::string* reason) {
+                          int32_t as_of, uint64_t order, InputIssue* issue, std::string* reason) {
   const int src = static_cast<int>(source);
   const int rank = rank_[src];
   auto reject = [&](InputIssue kind) {
@@ -98,7 +101,7 @@ bool InputSelector::Offer(uint32_t customer, int column, std::string_view value,
     keys_[column].assign(customers_, 0);
     values_[column].assign(customers_, kMissing);
   }
-  const uint64_t key = CandidateKey(rank, as_of, order);
+  const uint64_t key = CandidateKey(rank, as_of - oldest_day_, order);
   uint64_t& best = keys_[column][customer];
   if (key > best) {
     best = key;
@@ -149,9 +152,8 @@ std::optional<InputSelector::Provenance> InputSelector::provenance(uint32_t cust
   for (int s = 0; s < kNumSources; ++s) {
     if (rank_[s] == rank) source = static_cast<Source>(s);
   }
-  const int32_t as_of =
-      static_cast<int32_t>(static_cast<int64_t>((key >> 32) & 0x3fffffff) - (1 << 29));
-  return Provenance{source, as_of};
+  const int32_t as_of = oldest_day_ + static_cast<int32_t>((key >> 46) & 0xffff);
+  return Provenance{source, as_of, key & kMaxInputOrder};
 }
 
 namespace {

@@ -44,6 +44,9 @@ struct DataQuality {
   int64_t Total(InputIssue issue) const;
 };
 
+// The largest import order InputSelector::Offer takes (46 bits: 7e13 rows).
+inline constexpr uint64_t kMaxInputOrder = (uint64_t{1} << 46) - 1;
+
 // Step 1 for a batch of customers: keeps, per customer and input, the best
 // candidate offered so far: first listed source, then newest as_of, then the
 // highest `order` (the row imported last).
@@ -56,8 +59,11 @@ class InputSelector {
   // Offers one row's value for input `column` of customer `customer`.
   // Returns true when the value is a candidate (it may still lose to a better
   // one). Otherwise counts the issue, sets *issue and, for kInvalid, *reason.
+  // `order` ranks rows that tie on source and as_of: the highest wins (the
+  // row imported last: a line number, or the store's import sequence).
+  // REQUIRES: order <= kMaxInputOrder.
   bool Offer(uint32_t customer, int column, std::string_view value, Source source, int32_t as_of,
-             uint32_t order, InputIssue* issue, std::string* reason);
+             uint64_t order, InputIssue* issue, std::string* reason);
 
   // Folds in another selector's candidates (same rules, country, customers).
   void Merge(const InputSelector& other);
@@ -67,10 +73,12 @@ class InputSelector {
   size_t size() const { return customers_; }
   const DataQuality& quality() const { return quality_; }
 
-  // The chosen value's source and as_of, for explanations (nullopt = missing).
+  // The chosen value's source, as_of and order, for explanations (nullopt =
+  // missing).
   struct Provenance {
     Source source;
     int32_t as_of;
+    uint64_t order;
   };
   std::optional<Provenance> provenance(uint32_t customer, int column) const;
 
@@ -81,7 +89,8 @@ class InputSelector {
   int32_t oldest_day_;
   size_t customers_;
   // Per column: values (NaN = none) and a sortable key of the chosen candidate
-  // ((3 - rank) << 62 | as_of << 32 | order; 0 = none), so "better" is ">".
+  // ((3 - rank) << 62 | days since the oldest allowed as_of << 46 | order;
+  // 0 = none), so "better" is ">".
   // Columns are allocated when first offered a candidate; a column nobody
   // offered reads as all_missing_.
   std::vector<std::vector<double>> values_;

@@ -78,7 +78,7 @@ class CycleTest : public ::testing::Test {
   }
 
   bool Offer(InputSelector& s, uint32_t customer, const char* input, const char* value,
-             Source source, const char* as_of, uint32_t order, InputIssue* issue = nullptr) {
+             Source source, const char* as_of, uint64_t order, InputIssue* issue = nullptr) {
     InputIssue ignored;
     std::string reason;
     return s.Offer(customer, rules_->FindColumn(input), value, source, *ParseIsoDate(as_of), order,
@@ -111,6 +111,22 @@ TEST_F(CycleTest, NewestWithinASourceThenLastImportedOnATie) {
   Offer(s, 1, "q", "5", Source::kRep, "2026-06-01", 9);
   Offer(s, 1, "q", "4", Source::kRep, "2026-06-01", 8);
   EXPECT_EQ(s.batch().columns[0][1], 5) << "same source and date: the row imported last";
+}
+
+TEST_F(CycleTest, AnInvalidValueImportedLastLeavesTheValidOneChosen) {
+  // A store's import orders exceed 32 bits after enough imports.
+  const uint64_t big = (uint64_t{1} << 40) + 5;
+  InputSelector s(*rules_, country_, day_, 1);
+  InputIssue issue;
+  EXPECT_TRUE(Offer(s, 0, "q", "4", Source::kRep, "2026-06-01", big, &issue));
+  EXPECT_FALSE(Offer(s, 0, "q", "9", Source::kRep, "2026-06-01", big + 1, &issue));
+  EXPECT_EQ(issue, InputIssue::kInvalid);
+  EXPECT_TRUE(Offer(s, 0, "q", "3", Source::kRep, "2026-06-01", big - 1, &issue));
+  EXPECT_EQ(s.batch().columns[0][0], 4);
+  EXPECT_EQ(s.provenance(0, 0)->order, big);
+  EXPECT_EQ(FormatIsoDate(s.provenance(0, 0)->as_of), "2026-06-01");
+  EXPECT_TRUE(Offer(s, 0, "q", "5", Source::kRep, "2026-06-01", kMaxInputOrder, &issue));
+  EXPECT_EQ(s.batch().columns[0][0], 5);
 }
 
 TEST_F(CycleTest, StaleFutureUnusedSourceAndInvalidValuesAreNotCandidates) {

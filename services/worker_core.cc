@@ -952,7 +952,7 @@ absl::StatusOr<WorkerCore::Explanation> WorkerCore::Explain(const auth::Principa
     engine::InputIssue issue;
     std::string reason;
     const bool candidate = selector.Offer(0, column, r.value, *source, r.as_of,
-                                          static_cast<uint32_t>(offered.size()), &issue, &reason);
+                                          static_cast<uint64_t>(r.seq), &issue, &reason);
     std::string why;
     if (!candidate) {
       why = issue == engine::InputIssue::kInvalid ? absl::StrCat("invalid: ", reason)
@@ -969,9 +969,9 @@ absl::StatusOr<WorkerCore::Explanation> WorkerCore::Explain(const auth::Principa
     std::optional<engine::InputSelector::Provenance> chosen = selector.provenance(0, k);
     for (const Offered& o : offered) {
       if (o.column != k) continue;
-      const bool is_chosen = chosen && o.candidate &&
-                             engine::SourceName(chosen->source) == o.row->source &&
-                             chosen->as_of == o.row->as_of;
+      const bool is_chosen =
+          chosen && o.candidate && engine::SourceName(chosen->source) == o.row->source &&
+          chosen->as_of == o.row->as_of && chosen->order == static_cast<uint64_t>(o.row->seq);
       if (is_chosen) {
         in.value = engine::FormatInputValue(def, batch.columns[k][0]);
         in.source = o.row->source;
@@ -981,7 +981,8 @@ absl::StatusOr<WorkerCore::Explanation> WorkerCore::Explain(const auth::Principa
       std::string why = o.why;
       if (o.candidate) {
         why = engine::SourceName(chosen->source) != o.row->source ? "lower precedence source"
-                                                                  : "older";
+              : chosen->as_of != o.row->as_of                     ? "older"
+                                                                  : "imported earlier";
       }
       in.passed_over.push_back(absl::StrCat(o.row->value, " (", o.row->source, ", ",
                                             FormatIsoDate(o.row->as_of), "): ", why));

@@ -46,7 +46,7 @@
 namespace harmonia::store {
 
 // The schema version this binary writes; a store at a higher version is refused.
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 struct CustomerRow {
   std::string customer_id;
@@ -56,10 +56,13 @@ struct CustomerRow {
   std::string name;
 };
 
-// One answer or metric value as users exchange them (DESIGN §7). The key is
-// (customer, therapy area, answer or metric, input, source, as_of): importing
-// a row with the same key again replaces its value (the row imported last
-// wins a tie, §6.1).
+// One answer or metric value as users exchange them (docs/store.md). The key
+// is (customer, therapy area, answer or metric, input, source, as_of). The
+// store keeps every distinct value given under a key, each with its import
+// order `seq`: validity depends on the rule set, so a cycle must be able to
+// drop an invalid value and still choose among the others, the one imported
+// last first (docs/store.md "Inputs"). Importing a value again makes it the
+// key's latest.
 struct InputRow {
   std::string customer_id;
   std::string therapy_area;
@@ -68,14 +71,20 @@ struct InputRow {
   std::string value;
   std::string source;  // rep | external | local
   int32_t as_of = 0;   // days since 1970-01-01
+  // Import order, assigned by the store (ignored on write): among the values
+  // of one key, the one imported last has the highest seq. 1 to 2^46 - 1.
+  int64_t seq = 0;
 };
 
 // What an import changed.
 // (One upsert per row tells "changed" from "unchanged" without reading the
 // row first; telling new from updated would cost a lookup per row.)
 struct WriteStats {
-  int64_t written = 0;    // new key, or existing key with different content
-  int64_t unchanged = 0;  // existing key, same content (idempotent re-import)
+  // A new value for its key, or a stored value that becomes its key's latest
+  // again (another value had been imported after it). A key given several
+  // values in one batch counts each of them.
+  int64_t written = 0;
+  int64_t unchanged = 0;  // the key's latest value already (idempotent re-import)
 };
 
 // A published rule-set version: immutable once stored.
@@ -202,10 +211,11 @@ class Store {
   // stats count it once.
   virtual absl::StatusOr<WriteStats> UpsertCustomers(const std::vector<CustomerRow>& rows) = 0;
 
-  // Inserts or updates input values by key, in one transaction. Rows of the
-  // batch with the same key: the last one is the value, counted once. Every
-  // row's customer must exist (FailedPrecondition naming the first unknown
-  // one; no row of the batch is written).
+  // Stores input values in one transaction, in batch order: each row's value
+  // becomes its key's latest (InputRow). A row repeating an earlier row of the
+  // batch (same key and value) counts once. Every row's customer must exist
+  // (FailedPrecondition naming the first unknown one; no row of the batch is
+  // written).
   virtual absl::StatusOr<WriteStats> UpsertInputs(const std::vector<InputRow>& rows) = 0;
 
   // UpsertInputs with an audit entry in the same transaction, for a change
@@ -249,14 +259,15 @@ class Store {
   virtual absl::StatusOr<std::vector<std::string>> CustomersInScope(
       const std::string& country, const std::vector<std::string>& types) = 0;
 
-  // Calls fn for every stored input of `therapy_area` whose customer is in
-  // `country`, in no particular order, streaming (the rows are not all held
-  // in memory at once). REQUIRES: fn does not call this Store.
+  // Calls fn for every stored value of `therapy_area` whose customer is in
+  // `country` (every value of a key, with its seq), in no particular order,
+  // streaming (the rows are not all held in memory at once). REQUIRES: fn
+  // does not call this Store.
   virtual absl::Status ScanInputs(const std::string& country, const std::string& therapy_area,
                                   const std::function<void(const InputRow&)>& fn) = 0;
 
-  // One customer's stored inputs of `therapy_area` (answers, then metrics, by
-  // input id, source and as_of), for explaining an assignment.
+  // One customer's stored values of `therapy_area` (answers, then metrics, by
+  // input id, source, as_of and seq), for explaining an assignment.
   virtual absl::StatusOr<std::vector<InputRow>> CustomerInputs(const std::string& customer_id,
                                                                const std::string& therapy_area) = 0;
 

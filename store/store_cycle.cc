@@ -164,9 +164,9 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
           ++result.unknown_inputs;
           return;
         }
-        // Keys are unique in the store, so no two candidates tie on order.
-        selector.Offer(customer->second, column->second, row.value, *source, row.as_of, 0, &issue,
-                       &reason);
+        // Values of one key tie on source and as_of: the one imported last wins.
+        selector.Offer(customer->second, column->second, row.value, *source, row.as_of,
+                       static_cast<uint64_t>(row.seq), &issue, &reason);
       }));
 
   // Pull-through from the previous committed cycle.

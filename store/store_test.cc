@@ -279,38 +279,84 @@ TEST_P(StoreContract, InputsNeedTheirCustomerAndABadBatchWritesNothing) {
   EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "4", "rep", 20000}})->written, 1);
 }
 
-TEST_P(StoreContract, SameKeyReimportedKeepsTheLastValue) {
+// The values of one key, "value@seq" in seq order (the last is the latest).
+std::vector<std::string> ValuesOfKey(Store& store, const std::string& customer,
+                                     const std::string& input, int32_t as_of) {
+  std::vector<std::pair<int64_t, std::string>> found;
+  EXPECT_TRUE(store
+                  .ScanInputs("DE", "onc",
+                              [&](const InputRow& r) {
+                                if (r.customer_id == customer && r.input_id == input &&
+                                    r.as_of == as_of && !r.is_metric) {
+                                  found.emplace_back(r.seq, r.value);
+                                }
+                              })
+                  .ok());
+  std::sort(found.begin(), found.end());
+  std::vector<std::string> out;
+  for (size_t i = 0; i < found.size(); ++i) {
+    EXPECT_GT(found[i].first, 0) << "every value has an import order";
+    if (i > 0) {
+      EXPECT_GT(found[i].first, found[i - 1].first) << "import orders are distinct";
+    }
+    out.push_back(found[i].second);
+  }
+  return out;
+}
+
+// Every distinct value of a key is kept with its import order, so a cycle can
+// drop an invalid value and still choose the valid one imported before it.
+TEST_P(StoreContract, EveryValueOfAKeyIsKeptInImportOrder) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store->UpsertCustomers({{"C1", "DE", "pcp", "gp", "A"}}).ok());
-  // Two rows with one key in a batch: the last is the value, written once.
+  // Two values under one key in a batch, a repeated row, and a metric with
+  // the same id (another key).
   auto a = store->UpsertInputs({{"C1", "onc", false, "q1", "4", "rep", 20000},
-                                {"C1", "onc", false, "q1", "5", "rep", 20000},
-                                {"C1", "onc", true, "decile", "7", "external", 20000}});
+                                {"C1", "onc", false, "q1", "4", "rep", 20000},
+                                {"C1", "onc", false, "q1", "x", "rep", 20000},
+                                {"C1", "onc", true, "q1", "7", "external", 20000}});
   ASSERT_TRUE(a.ok()) << a.status();
-  EXPECT_EQ(a->written, 2);
+  EXPECT_EQ(a->written, 3);
   EXPECT_EQ(a->unchanged, 0);
-  EXPECT_EQ(*store->CountInputs(), 2);
-  EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "5", "rep", 20000}})->unchanged, 1)
-      << "the stored value is the batch's last";
-  EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "3", "rep", 20000}})->written, 1);
+  EXPECT_EQ(*store->CountInputs(), 3);
+  EXPECT_THAT(ValuesOfKey(*store, "C1", "q1", 20000), ElementsAre("4", "x"));
+  // The same batch again changes nothing.
+  auto again = store->UpsertInputs({{"C1", "onc", false, "q1", "4", "rep", 20000},
+                                    {"C1", "onc", false, "q1", "x", "rep", 20000},
+                                    {"C1", "onc", true, "q1", "7", "external", 20000}});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->written, 0);
+  EXPECT_EQ(again->unchanged, 3);
+  EXPECT_THAT(ValuesOfKey(*store, "C1", "q1", 20000), ElementsAre("4", "x"));
+  // The latest value imported alone again: nothing to do; an earlier one
+  // imported again becomes the latest.
+  EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "x", "rep", 20000}})->unchanged, 1);
+  EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "4", "rep", 20000}})->written, 1);
+  EXPECT_THAT(ValuesOfKey(*store, "C1", "q1", 20000), ElementsAre("x", "4"));
+  // Several values in one batch take the batch's order, whatever was stored.
+  auto reorder = store->UpsertInputs({{"C1", "onc", false, "q1", "4", "rep", 20000},
+                                      {"C1", "onc", false, "q1", "5", "rep", 20000},
+                                      {"C1", "onc", false, "q1", "x", "rep", 20000}});
+  ASSERT_TRUE(reorder.ok()) << reorder.status();
+  EXPECT_EQ(reorder->written, 3);
+  EXPECT_THAT(ValuesOfKey(*store, "C1", "q1", 20000), ElementsAre("4", "5", "x"));
+  // Across batches (a file split into transactions): the later batch's value
+  // is the latest.
+  ASSERT_TRUE(store->UpsertInputs({{"C1", "onc", false, "q1", "5", "rep", 20000}}).ok());
+  EXPECT_THAT(ValuesOfKey(*store, "C1", "q1", 20000), ElementsAre("4", "x", "5"));
   EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "3", "rep", 20001}})->written, 1)
       << "another as_of is another key";
-  EXPECT_EQ(*store->CountInputs(), 3);
-  // An answer and a metric with one id are two keys: neither replaces the other.
-  EXPECT_EQ(store->UpsertInputs({{"C1", "onc", true, "q1", "9", "rep", 20001}})->written, 1);
-  EXPECT_EQ(*store->CountInputs(), 4);
-  std::vector<std::string> seen;
-  ASSERT_TRUE(store
-                  ->ScanInputs("DE", "onc",
-                               [&](const InputRow& r) {
-                                 if (r.input_id == "q1" && r.as_of == 20001) {
-                                   seen.push_back((r.is_metric ? "metric=" : "answer=") + r.value);
-                                 }
-                               })
-                  .ok());
-  std::sort(seen.begin(), seen.end());
-  EXPECT_EQ(seen, (std::vector<std::string>{"answer=3", "metric=9"}));
+  EXPECT_EQ(*store->CountInputs(), 5);
+  // One customer's rows come in key order, then import order.
+  auto rows = store->CustomerInputs("C1", "onc");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  std::vector<std::string> got;
+  for (const InputRow& r : *rows) {
+    got.push_back(absl::StrCat(r.is_metric ? "m " : "q ", r.input_id, "=", r.value, " ", r.as_of));
+  }
+  EXPECT_THAT(got, ElementsAre("q q1=4 20000", "q q1=x 20000", "q q1=5 20000", "q q1=3 20001",
+                               "m q1=7 20000"));
 }
 
 TEST_P(StoreContract, ABulkReimportCountsOnlyWhatChanged) {
@@ -343,7 +389,7 @@ TEST_P(StoreContract, ABulkReimportCountsOnlyWhatChanged) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->written, 1300);
   EXPECT_EQ(again->unchanged, 29700);
-  EXPECT_EQ(*store->CountInputs(), 31000);
+  EXPECT_EQ(*store->CountInputs(), 31300) << "a changed value is kept beside the earlier one";
   EXPECT_EQ(*store->CountCustomers(), 5000);
 }
 

@@ -26,7 +26,7 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "store/internal/audit.h"
-#include "store/internal/last_per_key.h"
+#include "store/internal/batch.h"
 
 namespace harmonia::store::internal {
 namespace {
@@ -154,6 +154,19 @@ BEGIN
 END $$;
 CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_log
   FOR EACH STATEMENT EXECUTE FUNCTION audit_log_append_only();
+)sql",
+    // 4: every distinct value of an input key, with its import order (a
+    // cycle drops invalid values before it chooses, docs/store.md). Rows
+    // stored before keep seq 0: they are one per key. No cache: a value
+    // imported later by any connection must get a higher seq.
+    R"sql(
+CREATE SEQUENCE input_seq AS BIGINT;
+ALTER TABLE inputs ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE inputs ALTER COLUMN seq SET DEFAULT nextval('input_seq');
+ALTER SEQUENCE input_seq OWNED BY inputs.seq;
+ALTER TABLE inputs DROP CONSTRAINT inputs_pkey;
+ALTER TABLE inputs ADD PRIMARY KEY (customer_id, therapy_area, input_id, source, as_of, is_metric,
+                                    value);
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -477,23 +490,42 @@ constexpr BulkTable kCustomers = {
     .what = "importing customers",
 };
 
+// Inputs (store.h, InputRow): every distinct value of a key is kept; its
+// seq comes from the sequence input_seq, taken in COPY order (the column's
+// default). A stored value is made its key's latest again only when another
+// value was imported after it, so a re-import writes nothing.
+#define HARMONIA_INPUT_UPSERT                                                                   \
+  "INSERT INTO inputs AS i (customer_id, therapy_area, input_id, source, as_of, is_metric, "    \
+  "value, seq) SELECT customer_id, therapy_area, input_id, source, as_of, is_metric, value, "   \
+  "seq FROM inputs_in ORDER BY customer_id, therapy_area, input_id, source, as_of, is_metric, " \
+  "value ON CONFLICT (customer_id, therapy_area, input_id, source, as_of, is_metric, value) "   \
+  "DO UPDATE SET seq = excluded.seq"
 constexpr BulkTable kInputs = {
     .copy =
         "COPY inputs (customer_id, therapy_area, input_id, source, as_of, is_metric, value) "
         "FROM STDIN",
-    .stage = "CREATE TEMP TABLE inputs_in (LIKE inputs) ON COMMIT DROP",
+    .stage = "CREATE TEMP TABLE inputs_in (LIKE inputs INCLUDING DEFAULTS) ON COMMIT DROP",
     .copy_staged =
         "COPY inputs_in (customer_id, therapy_area, input_id, source, as_of, "
         "is_metric, value) FROM STDIN",
-    .upsert =
-        "INSERT INTO inputs AS i (customer_id, therapy_area, input_id, source, as_of, "
-        "is_metric, value) SELECT customer_id, therapy_area, input_id, source, as_of, "
-        "is_metric, value FROM inputs_in ORDER BY customer_id, therapy_area, input_id, "
-        "source, as_of, is_metric ON CONFLICT (customer_id, therapy_area, input_id, source, "
-        "as_of, is_metric) DO UPDATE SET value = excluded.value WHERE i.value IS DISTINCT FROM "
-        "excluded.value",
+    .upsert = HARMONIA_INPUT_UPSERT
+    " WHERE EXISTS (SELECT 1 FROM inputs o WHERE o.customer_id = i.customer_id AND "
+    "o.therapy_area = i.therapy_area AND o.input_id = i.input_id AND o.source = i.source AND "
+    "o.as_of = i.as_of AND o.is_metric = i.is_metric AND o.seq > i.seq)",
     .what = "importing inputs",
 };
+// Keys given several values in one batch: each value, in batch order (the
+// COPY's, so their seqs increase in that order), becomes the latest. (A
+// statement's subqueries do not see its own writes, so the condition above
+// could not order them.)
+constexpr BulkTable kInputsOfSeveralValues = {
+    .copy = kInputs.copy,
+    .stage = "CREATE TEMP TABLE inputs_in (LIKE inputs INCLUDING DEFAULTS) ON COMMIT DROP",
+    .copy_staged = kInputs.copy_staged,
+    .upsert = HARMONIA_INPUT_UPSERT,
+    .what = "importing inputs",
+};
+#undef HARMONIA_INPUT_UPSERT
 
 void Put(CopyIn& copy, const CustomerRow& r) {
   copy.Text(r.customer_id);
@@ -521,20 +553,21 @@ bool KeyLess(const InputRow* a, const InputRow* b) {
          std::tie(b->customer_id, b->therapy_area, b->input_id, b->source, b->as_of, b->is_metric);
 }
 
-// Sorts `rows` by key. Files usually list a customer's rows together and
-// customers in order: then only each customer's few rows need sorting.
+// Sorts `rows` by key, stably: the values of one input key stay in batch
+// order. Files usually list a customer's rows together and customers in
+// order: then only each customer's few rows need sorting.
 template <typename Row>
 void SortByKey(std::vector<const Row*>& rows) {
   auto less = [](const Row* a, const Row* b) { return KeyLess(a, b); };
   auto customer_less = [](const Row* a, const Row* b) { return a->customer_id < b->customer_id; };
   if (!std::is_sorted(rows.begin(), rows.end(), customer_less)) {
-    std::sort(rows.begin(), rows.end(), less);
+    std::stable_sort(rows.begin(), rows.end(), less);
     return;
   }
   for (auto run = rows.begin(); run != rows.end();) {
     auto end = std::find_if(run, rows.end(),
                             [&](const Row* r) { return r->customer_id != (*run)->customer_id; });
-    std::sort(run, end, less);
+    std::stable_sort(run, end, less);
     run = end;
   }
 }
@@ -837,31 +870,81 @@ absl::StatusOr<WriteStats> PostgresStore::UpsertCustomers(
 
 absl::StatusOr<WriteStats> PostgresStore::WriteInputs(const std::vector<InputRow>& all_rows,
                                                       const AuditEntry* audit) {
-  // Rows of one batch with the same key: the last one is the value (§6.1);
-  // writing only it keeps a re-import of the same file a no-op.
-  std::vector<const InputRow*> rows = LastPerKey(all_rows);
-  if (rows.empty() && audit == nullptr) return WriteStats{};
+  InputBatch batch = SplitInputs(all_rows);
+  if (batch.size() == 0 && audit == nullptr) return WriteStats{};
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(conn_, "BEGIN", "an input import"));
   // Every row's customer must exist: one query for the batch, in the
   // transaction (customers are never deleted, so none can vanish before the
   // commit).
-  HARMONIA_ASSIGN_OR_RETURN(std::optional<std::string> unknown, FirstUnknownCustomer(rows));
+  HARMONIA_ASSIGN_OR_RETURN(std::optional<std::string> unknown,
+                            FirstUnknownCustomer(batch.single, batch.several));
   if (unknown) {
     return absl::FailedPreconditionError(
         absl::StrCat("input of unknown customer '", *unknown, "': import customers first"));
   }
-  const int64_t n = static_cast<int64_t>(rows.size());
-  HARMONIA_ASSIGN_OR_RETURN(const int64_t written, BulkWrite(conn_, kInputs, std::move(rows)));
+  const int64_t n = static_cast<int64_t>(batch.size());
+  int64_t written = 0;
+  if (!batch.several.empty()) {  // rare: a key given several values in one batch
+    // Their stored values, in one query, keyed by the batch rows' own keys.
+    absl::flat_hash_set<InputKey> keys;
+    std::vector<std::string> customer, ta, input, source;
+    std::vector<int64_t> as_of, metric;
+    for (const InputRow* r : batch.several) {
+      if (!keys.insert(KeyOf(*r)).second) continue;
+      customer.push_back(r->customer_id);
+      ta.push_back(r->therapy_area);
+      input.push_back(r->input_id);
+      source.push_back(r->source);
+      as_of.push_back(r->as_of);
+      metric.push_back(r->is_metric);
+    }
+    HARMONIA_ASSIGN_OR_RETURN(
+        Result found,
+        Run(conn_,
+            "SELECT i.customer_id, i.therapy_area, i.input_id, i.source, i.as_of, i.is_metric, "
+            "i.value, i.seq FROM inputs i JOIN unnest($1::text[], $2::text[], $3::text[], "
+            "$4::text[], $5::bigint[], $6::bigint[]) AS k (c, t, n, s, d, m) ON i.customer_id = "
+            "k.c AND i.therapy_area = k.t AND i.input_id = k.n AND i.source = k.s AND i.as_of = "
+            "k.d AND i.is_metric = (k.m <> 0)",
+            Params()
+                .TextArray(customer)
+                .TextArray(ta)
+                .TextArray(input)
+                .TextArray(source)
+                .IntArray(as_of)
+                .IntArray(metric),
+            PGRES_TUPLES_OK, "reading stored inputs"));
+    absl::flat_hash_map<InputKey, std::vector<std::pair<std::string, int64_t>>> stored;
+    for (int i = 0; i < PQntuples(found.get()); ++i) {
+      const std::string c = TextAt(found.get(), i, 0), t = TextAt(found.get(), i, 1),
+                        id = TextAt(found.get(), i, 2), src = TextAt(found.get(), i, 3);
+      auto key = keys.find(InputKey{c, t, id, src, static_cast<int32_t>(IntAt(found.get(), i, 4)),
+                                    BoolAt(found.get(), i, 5)});
+      if (key == keys.end()) continue;  // not reached: the join returns the batch's keys
+      stored[*key].emplace_back(TextAt(found.get(), i, 6), IntAt(found.get(), i, 7));
+    }
+    // What is dropped counts as unchanged: n - written below.
+    DropKeysAlreadyInOrder(&batch.several, stored);
+  }
+  if (!batch.single.empty()) {
+    HARMONIA_ASSIGN_OR_RETURN(written, BulkWrite(conn_, kInputs, std::move(batch.single)));
+  }
+  if (!batch.several.empty()) {
+    HARMONIA_ASSIGN_OR_RETURN(const int64_t more,
+                              BulkWrite(conn_, kInputsOfSeveralValues, std::move(batch.several)));
+    written += more;
+  }
   if (audit != nullptr) HARMONIA_RETURN_IF_ERROR(InsertAudit(*audit).status());
   HARMONIA_RETURN_IF_ERROR(tx.Commit("an input import"));
   return WriteStats{.written = written, .unchanged = n - written};
 }
 
 absl::StatusOr<std::optional<std::string>> PostgresStore::FirstUnknownCustomer(
-    const std::vector<const InputRow*>& rows) {
+    const std::vector<const InputRow*>& rows, const std::vector<const InputRow*>& more_rows) {
   // Each customer once, in key order so the index lookups walk forward.
   absl::flat_hash_set<absl::string_view> distinct;
   for (const InputRow* r : rows) distinct.insert(r->customer_id);
+  for (const InputRow* r : more_rows) distinct.insert(r->customer_id);
   std::vector<std::string> ids(distinct.begin(), distinct.end());
   std::sort(ids.begin(), ids.end());
   HARMONIA_ASSIGN_OR_RETURN(
@@ -873,8 +956,10 @@ absl::StatusOr<std::optional<std::string>> PostgresStore::FirstUnknownCustomer(
   if (PQntuples(missing.get()) == 0) return std::optional<std::string>();
   absl::flat_hash_set<std::string> unknown;
   for (int i = 0; i < PQntuples(missing.get()); ++i) unknown.insert(TextAt(missing.get(), i, 0));
-  for (const InputRow* r : rows) {
-    if (unknown.contains(r->customer_id)) return std::optional<std::string>(r->customer_id);
+  for (const auto* list : {&rows, &more_rows}) {
+    for (const InputRow* r : *list) {
+      if (unknown.contains(r->customer_id)) return std::optional<std::string>(r->customer_id);
+    }
   }
   // Not reached: every id returned is one of the rows'.
   return std::optional<std::string>();
@@ -1042,13 +1127,13 @@ absl::StatusOr<std::vector<InputRow>> PostgresStore::CustomerInputs(
     const std::string& customer_id, const std::string& therapy_area) {
   std::vector<InputRow> out;
   HARMONIA_RETURN_IF_ERROR(ForEachRow(
-      "SELECT input_id, source, as_of, is_metric, value FROM inputs WHERE customer_id = $1 AND "
-      "therapy_area = $2 ORDER BY is_metric, input_id COLLATE \"C\", source COLLATE \"C\", "
-      "as_of",
+      "SELECT input_id, source, as_of, is_metric, value, seq FROM inputs WHERE customer_id = $1 "
+      "AND therapy_area = $2 ORDER BY is_metric, input_id COLLATE \"C\", source COLLATE \"C\", "
+      "as_of, seq",
       Params().Text(customer_id).Text(therapy_area), "reading a customer's inputs",
       [&](const PGresult* r, int i) {
         out.push_back({customer_id, therapy_area, BoolAt(r, i, 3), TextAt(r, i, 0), TextAt(r, i, 4),
-                       TextAt(r, i, 1), static_cast<int32_t>(IntAt(r, i, 2))});
+                       TextAt(r, i, 1), static_cast<int32_t>(IntAt(r, i, 2)), IntAt(r, i, 5)});
       }));
   return out;
 }
@@ -1069,8 +1154,8 @@ absl::Status PostgresStore::ScanInputs(const std::string& country, const std::st
   InputRow row;
   row.therapy_area = therapy_area;
   return ForEachRow(
-      "SELECT i.customer_id, i.input_id, i.source, i.as_of, i.is_metric, i.value FROM inputs i "
-      "JOIN customers c ON c.customer_id = i.customer_id WHERE c.country = $1 AND "
+      "SELECT i.customer_id, i.input_id, i.source, i.as_of, i.is_metric, i.value, i.seq FROM "
+      "inputs i JOIN customers c ON c.customer_id = i.customer_id WHERE c.country = $1 AND "
       "i.therapy_area = $2",
       Params().Text(country).Text(therapy_area), "reading inputs", [&](const PGresult* r, int i) {
         row.customer_id.assign(PQgetvalue(r, i, 0), static_cast<size_t>(PQgetlength(r, i, 0)));
@@ -1079,6 +1164,7 @@ absl::Status PostgresStore::ScanInputs(const std::string& country, const std::st
         row.as_of = static_cast<int32_t>(IntAt(r, i, 3));
         row.is_metric = BoolAt(r, i, 4);
         row.value.assign(PQgetvalue(r, i, 5), static_cast<size_t>(PQgetlength(r, i, 5)));
+        row.seq = IntAt(r, i, 6);
         fn(row);
       });
 }

@@ -118,9 +118,10 @@ class PostgresStore final : public Store {
                                          const AuditEntry* audit);
   // One rule_sets row, inside the caller's transaction.
   absl::Status InsertRuleSet(const RuleSetRecord& r, const char* what);
-  // The first customer of `rows` (in order) the store does not know, if any.
+  // The first customer of `rows`, then of `more_rows` (in order), the store
+  // does not know, if any.
   absl::StatusOr<std::optional<std::string>> FirstUnknownCustomer(
-      const std::vector<const InputRow*>& rows);
+      const std::vector<const InputRow*>& rows, const std::vector<const InputRow*>& more_rows);
 
   pg_conn* conn_;
   std::string display_url_;  // the URL without its password

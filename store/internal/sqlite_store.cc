@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "store/internal/audit.h"
-#include "store/internal/last_per_key.h"
+#include "store/internal/batch.h"
 
 namespace harmonia::store::internal {
 namespace {
@@ -140,6 +140,27 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
   BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
   BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+)sql",
+    // 4: every distinct value of an input key, with its import order (a
+    // cycle drops invalid values before it chooses, docs/store.md).
+    R"sql(
+CREATE TABLE inputs_v4 (
+  customer_id  TEXT NOT NULL REFERENCES customers (customer_id),
+  therapy_area TEXT NOT NULL,
+  input_id     TEXT NOT NULL,
+  source       TEXT NOT NULL,
+  as_of        INTEGER NOT NULL,
+  is_metric    INTEGER NOT NULL,
+  value        TEXT NOT NULL,
+  seq          INTEGER NOT NULL,
+  PRIMARY KEY (customer_id, therapy_area, input_id, source, as_of, is_metric, value)
+) WITHOUT ROWID;
+INSERT INTO inputs_v4 (customer_id, therapy_area, input_id, source, as_of, is_metric, value, seq)
+  SELECT customer_id, therapy_area, input_id, source, as_of, is_metric, value, 0 FROM inputs;
+DROP TABLE inputs;
+ALTER TABLE inputs_v4 RENAME TO inputs;
+CREATE TABLE input_seq (last INTEGER NOT NULL);
+INSERT INTO input_seq VALUES (0);
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -419,65 +440,117 @@ absl::StatusOr<WriteStats> SqliteStore::UpsertCustomers(const std::vector<Custom
 
 absl::StatusOr<WriteStats> SqliteStore::WriteInputs(const std::vector<InputRow>& all_rows,
                                                     const AuditEntry* audit) {
-  // Rows of one batch with the same key: the last one is the value (§6.1);
-  // writing only it keeps a re-import of the same file a no-op.
-  const std::vector<const InputRow*> rows = LastPerKey(all_rows);
+  InputBatch batch = SplitInputs(all_rows);
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "an input import"));
+  WriteStats stats;
+  if (!batch.several.empty()) {  // rare: a key given several values in one batch
+    Statement q(db_,
+                "SELECT value, seq FROM inputs WHERE customer_id = ? AND therapy_area = ? AND "
+                "input_id = ? AND source = ? AND as_of = ? AND is_metric = ?");
+    HARMONIA_RETURN_IF_ERROR(q.status("reading stored inputs"));
+    absl::flat_hash_map<InputKey, std::vector<std::pair<std::string, int64_t>>> stored;
+    for (const InputRow* r : batch.several) {
+      auto [it, inserted] = stored.try_emplace(KeyOf(*r));
+      if (!inserted) continue;
+      q.Bind(1, r->customer_id);
+      q.Bind(2, r->therapy_area);
+      q.Bind(3, r->input_id);
+      q.Bind(4, r->source);
+      q.Bind(5, r->as_of);
+      q.Bind(6, static_cast<int64_t>(r->is_metric));
+      int rc;
+      while ((rc = q.Step()) == SQLITE_ROW) it->second.emplace_back(q.Text(0), q.Int(1));
+      q.Reset();
+      if (rc != SQLITE_DONE) return SqliteError(db_, rc, "reading stored inputs");
+    }
+    stats.unchanged += static_cast<int64_t>(DropKeysAlreadyInOrder(&batch.several, stored));
+  }
+  // Import order: one counter, read and advanced inside the write transaction.
+  int64_t seq = 0;
+  {
+    Statement q(db_, "SELECT last FROM input_seq");
+    HARMONIA_RETURN_IF_ERROR(q.status("reading the import order"));
+    const int rc = q.Step();
+    if (rc != SQLITE_ROW) return SqliteError(db_, rc, "reading the import order");
+    seq = q.Int(0);
+  }
   // Many rows per statement: SQLite's per-statement overhead dominates bulk
-  // loads otherwise. The WHERE makes an identical row a no-op, so the
-  // statement's change count is the number of rows written.
+  // loads otherwise. A stored value is made the latest of its key again only
+  // when another value was imported after it (`single`), so a re-import of
+  // the same file writes nothing and the statement's change count is the
+  // number of rows written; a key given several values in the batch has them
+  // made the latest one after the other, in batch order (`several`).
   constexpr size_t kRowsPerStatement = 100;
-  auto sql = [](size_t n) {
+  auto sql = [](size_t n, bool several) {
     std::string text =
         "INSERT INTO inputs (customer_id, therapy_area, input_id, source, as_of, is_metric, "
-        "value) VALUES ";
-    for (size_t i = 0; i < n; ++i) absl::StrAppend(&text, i ? ", " : "", "(?, ?, ?, ?, ?, ?, ?)");
+        "value, seq) VALUES ";
+    for (size_t i = 0; i < n; ++i) {
+      absl::StrAppend(&text, i ? ", " : "", "(?, ?, ?, ?, ?, ?, ?, ?)");
+    }
     absl::StrAppend(&text,
                     " ON CONFLICT (customer_id, therapy_area, input_id, source, as_of, "
-                    "is_metric) DO UPDATE SET value = excluded.value WHERE value IS NOT "
-                    "excluded.value");
+                    "is_metric, value) DO UPDATE SET seq = excluded.seq");
+    if (!several) {
+      absl::StrAppend(&text,
+                      " WHERE EXISTS (SELECT 1 FROM inputs o WHERE o.customer_id = "
+                      "inputs.customer_id AND o.therapy_area = inputs.therapy_area AND "
+                      "o.input_id = inputs.input_id AND o.source = inputs.source AND o.as_of = "
+                      "inputs.as_of AND o.is_metric = inputs.is_metric AND o.seq > inputs.seq)");
+    }
     return text;
   };
-  Statement full(db_, sql(kRowsPerStatement).c_str());
-  HARMONIA_RETURN_IF_ERROR(full.status("preparing the input import"));
-  WriteStats stats;
-  for (size_t begin = 0; begin < rows.size(); begin += kRowsPerStatement) {
-    const size_t n = std::min(kRowsPerStatement, rows.size() - begin);
-    std::optional<Statement> partial;
-    if (n < kRowsPerStatement) {
-      partial.emplace(db_, sql(n).c_str());
-      HARMONIA_RETURN_IF_ERROR(partial->status("preparing the input import"));
-    }
-    Statement& put = partial ? *partial : full;
-    for (size_t k = 0; k < n; ++k) {
-      const InputRow& r = *rows[begin + k];
-      const int base = static_cast<int>(k) * 7;
-      put.Bind(base + 1, r.customer_id);
-      put.Bind(base + 2, r.therapy_area);
-      put.Bind(base + 3, r.input_id);
-      put.Bind(base + 4, r.source);
-      put.Bind(base + 5, r.as_of);
-      put.Bind(base + 6, static_cast<int64_t>(r.is_metric));
-      put.Bind(base + 7, r.value);
-    }
-    const int rc = put.Step();
-    put.Reset();
-    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-      // Name the first row whose customer is missing.
-      for (size_t k = 0; k < n; ++k) {
-        auto c = GetCustomer(rows[begin + k]->customer_id);
-        if (c.ok() && !c->has_value()) {
-          return absl::FailedPreconditionError(absl::StrCat("input of unknown customer '",
-                                                            rows[begin + k]->customer_id,
-                                                            "': import customers first"));
-        }
+  for (const bool several : {false, true}) {
+    const std::vector<const InputRow*>& rows = several ? batch.several : batch.single;
+    if (rows.empty()) continue;
+    Statement full(db_, sql(kRowsPerStatement, several).c_str());
+    HARMONIA_RETURN_IF_ERROR(full.status("preparing the input import"));
+    for (size_t begin = 0; begin < rows.size(); begin += kRowsPerStatement) {
+      const size_t n = std::min(kRowsPerStatement, rows.size() - begin);
+      std::optional<Statement> partial;
+      if (n < kRowsPerStatement) {
+        partial.emplace(db_, sql(n, several).c_str());
+        HARMONIA_RETURN_IF_ERROR(partial->status("preparing the input import"));
       }
-      return SqliteError(db_, rc, "importing inputs");
+      Statement& put = partial ? *partial : full;
+      for (size_t k = 0; k < n; ++k) {
+        const InputRow& r = *rows[begin + k];
+        const int base = static_cast<int>(k) * 8;
+        put.Bind(base + 1, r.customer_id);
+        put.Bind(base + 2, r.therapy_area);
+        put.Bind(base + 3, r.input_id);
+        put.Bind(base + 4, r.source);
+        put.Bind(base + 5, r.as_of);
+        put.Bind(base + 6, static_cast<int64_t>(r.is_metric));
+        put.Bind(base + 7, r.value);
+        put.Bind(base + 8, ++seq);
+      }
+      const int rc = put.Step();
+      put.Reset();
+      if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+        // Name the first row whose customer is missing.
+        for (size_t k = 0; k < n; ++k) {
+          auto c = GetCustomer(rows[begin + k]->customer_id);
+          if (c.ok() && !c->has_value()) {
+            return absl::FailedPreconditionError(absl::StrCat("input of unknown customer '",
+                                                              rows[begin + k]->customer_id,
+                                                              "': import customers first"));
+          }
+        }
+        return SqliteError(db_, rc, "importing inputs");
+      }
+      if (rc != SQLITE_DONE) return SqliteError(db_, rc, "importing inputs");
+      const int64_t changed = sqlite3_changes(db_);
+      stats.written += changed;
+      stats.unchanged += static_cast<int64_t>(n) - changed;
     }
-    if (rc != SQLITE_DONE) return SqliteError(db_, rc, "importing inputs");
-    const int64_t changed = sqlite3_changes(db_);
-    stats.written += changed;
-    stats.unchanged += static_cast<int64_t>(n) - changed;
+  }
+  {
+    Statement put(db_, "UPDATE input_seq SET last = ?");
+    HARMONIA_RETURN_IF_ERROR(put.status("advancing the import order"));
+    put.Bind(1, seq);
+    const int rc = put.Step();
+    if (rc != SQLITE_DONE) return SqliteError(db_, rc, "advancing the import order");
   }
   if (audit != nullptr) HARMONIA_RETURN_IF_ERROR(InsertAudit(db_, *audit).status());
   HARMONIA_RETURN_IF_ERROR(tx.Commit("an input import"));
@@ -608,9 +681,9 @@ absl::StatusOr<std::vector<std::string>> SqliteStore::CustomersInScope(
 absl::Status SqliteStore::ScanInputs(const std::string& country, const std::string& therapy_area,
                                      const std::function<void(const InputRow&)>& fn) {
   Statement q(db_,
-              "SELECT i.customer_id, i.input_id, i.source, i.as_of, i.is_metric, i.value FROM "
-              "inputs i JOIN customers c ON c.customer_id = i.customer_id WHERE c.country = ? "
-              "AND i.therapy_area = ?");
+              "SELECT i.customer_id, i.input_id, i.source, i.as_of, i.is_metric, i.value, i.seq "
+              "FROM inputs i JOIN customers c ON c.customer_id = i.customer_id WHERE "
+              "c.country = ? AND i.therapy_area = ?");
   HARMONIA_RETURN_IF_ERROR(q.status("reading inputs"));
   q.Bind(1, country);
   q.Bind(2, therapy_area);
@@ -624,6 +697,7 @@ absl::Status SqliteStore::ScanInputs(const std::string& country, const std::stri
     row.as_of = static_cast<int32_t>(q.Int(3));
     row.is_metric = q.Int(4) != 0;
     row.value = q.Text(5);
+    row.seq = q.Int(6);
     fn(row);
   }
   if (rc != SQLITE_DONE) return SqliteError(db_, rc, "reading inputs");
@@ -633,8 +707,9 @@ absl::Status SqliteStore::ScanInputs(const std::string& country, const std::stri
 absl::StatusOr<std::vector<InputRow>> SqliteStore::CustomerInputs(const std::string& customer_id,
                                                                   const std::string& therapy_area) {
   Statement q(db_,
-              "SELECT input_id, source, as_of, is_metric, value FROM inputs WHERE customer_id = ? "
-              "AND therapy_area = ? ORDER BY is_metric, input_id, source, as_of");
+              "SELECT input_id, source, as_of, is_metric, value, seq FROM inputs WHERE "
+              "customer_id = ? AND therapy_area = ? ORDER BY is_metric, input_id, source, as_of, "
+              "seq");
   HARMONIA_RETURN_IF_ERROR(q.status("reading a customer's inputs"));
   q.Bind(1, customer_id);
   q.Bind(2, therapy_area);
@@ -642,7 +717,7 @@ absl::StatusOr<std::vector<InputRow>> SqliteStore::CustomerInputs(const std::str
   int rc;
   while ((rc = q.Step()) == SQLITE_ROW) {
     out.push_back({customer_id, therapy_area, q.Int(3) != 0, q.Text(0), q.Text(4), q.Text(1),
-                   static_cast<int32_t>(q.Int(2))});
+                   static_cast<int32_t>(q.Int(2)), q.Int(5)});
   }
   if (rc != SQLITE_DONE) return SqliteError(db_, rc, "reading a customer's inputs");
   return out;
