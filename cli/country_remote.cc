@@ -272,7 +272,7 @@ int RunRefineList(int argc, char** argv, int first) {
 int RunRefineDecide(int argc, char** argv, int first, const std::string& verb) {
   const std::string usage =
       absl::StrCat("usage: harmonia refine ", verb,
-                   " --server ADDR --country CC [--reason TEXT] REQUEST_ID…\n\n",
+                   " --server ADDR --country CC [--ta TA] [--reason TEXT] REQUEST_ID…\n\n",
                    verb == "approve"  ? "Approves refinements awaiting approval (country ops).\n"
                    : verb == "reject" ? "Rejects refinements, with a reason (country ops).\n"
                                       : "Withdraws refinements (a field user: their own).\n");
@@ -280,6 +280,7 @@ int RunRefineDecide(int argc, char** argv, int first, const std::string& verb) {
   std::optional<Command> c =
       Start(("refine " + verb).c_str(), usage.c_str(),
             {{"country", "CC", "the country", true},
+             {"ta", "TA", "the therapy area (needed only when the request id is used in several)"},
              {"reason", "TEXT", verb == "reject" ? "why (required)" : "why (optional)",
               verb == "reject"}},
             argc, argv, first, &exit);
@@ -290,6 +291,7 @@ int RunRefineDecide(int argc, char** argv, int first, const std::string& verb) {
     v1::DecideRefinementRequest req;
     req.set_country(c->args.Get("country"));
     req.set_request_id(id);
+    req.set_therapy_area(c->args.Get("ta"));
     req.set_reason(c->args.Get("reason"));
     v1::Refinement resp;
     auto ctx = c->remote.Context();

@@ -153,9 +153,9 @@ grpc::Status CountryServiceImpl::Decide(grpc::ServerContext* ctx, const char* me
                                         const v1::DecideRefinementRequest* req,
                                         store::RefinementStatus to, v1::Refinement* resp) {
   return RunCall(ctx, *tokens_, method, CallKind::kMutation, [&](const auth::Principal& who) {
-    HARMONIA_ASSIGN_OR_RETURN(
-        store::RefinementRecord r,
-        core_->DecideRefinement(who, req->country(), req->request_id(), to, req->reason()));
+    HARMONIA_ASSIGN_OR_RETURN(store::RefinementRecord r,
+                              core_->DecideRefinement(who, req->country(), req->therapy_area(),
+                                                      req->request_id(), to, req->reason()));
     ToProto(r, resp);
     return absl::OkStatus();
   });

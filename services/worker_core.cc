@@ -32,6 +32,13 @@ std::string JoinIssues(const std::vector<Issue>& issues) {
   return absl::StrJoin(lines, "\n");
 }
 
+// Why a customer id is refused in `country`: the same words whether the id is
+// unknown or a customer of another country, so no answer reveals another
+// country's customers (docs/api.md).
+std::string NotACustomerOf(const std::string& customer_id, const std::string& country) {
+  return absl::StrCat("customer_id ", Quoted(customer_id), ": not a customer of ", country);
+}
+
 // Every role that may read a country's data (global ops read every market).
 constexpr std::initializer_list<Role> kReaders = {Role::kCountryOps, Role::kField, Role::kViewer,
                                                   Role::kGlobalOps};
@@ -249,7 +256,7 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
   std::vector<store::RefinementRecord> records;
   std::vector<int> stored_index(items.size(), -1);
   std::vector<store::Store::Submitted> results(items.size());
-  std::set<std::string> seen_ids;
+  std::set<std::pair<std::string, std::string>> seen_ids;  // therapy area, request_id
   for (size_t k = 0; k < items.size(); ++k) {
     const RefinementInput& in = items[k];
     store::RefinementRecord r;
@@ -293,9 +300,9 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
       }
     }
     if (in.request_id.empty()) {
-      why = "request_id: required (an idempotency key, unique per store)";
+      why = "request_id: required (an idempotency key, unique per country and therapy area)";
       storable = false;
-    } else if (!seen_ids.insert(in.request_id).second) {
+    } else if (!seen_ids.insert({in.therapy_area, in.request_id}).second) {
       why = absl::StrCat("request_id ", Quoted(in.request_id),
                          ": repeated in this request (an earlier item has it)");
       storable = false;
@@ -323,11 +330,8 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
                !state->imported_since.count(in.customer_id)) {
       absl::StatusOr<std::optional<store::CustomerRow>> c = db->GetCustomer(in.customer_id);
       if (!c.ok()) return db.Check(c.status());
-      if (!*c) {
-        why = absl::StrCat("customer_id ", Quoted(in.customer_id), ": unknown customer");
-      } else if ((*c)->country != country) {
-        why = absl::StrCat("customer_id ", Quoted(in.customer_id), ": a customer of ",
-                           (*c)->country, ", not ", country, "; refinements are per country");
+      if (!*c || (*c)->country != country) {
+        why = NotACustomerOf(in.customer_id, country);
       } else {
         std::string out = engine::OutOfScopeReason((*c)->country, (*c)->customer_type, country,
                                                    state->rules->applies_to);
@@ -411,43 +415,60 @@ absl::StatusOr<std::vector<store::RefinementRecord>> WorkerCore::ListRefinements
   return r;
 }
 
-absl::StatusOr<store::RefinementRecord> WorkerCore::DecideRefinement(const auth::Principal& who,
-                                                                     const std::string& country,
-                                                                     const std::string& request_id,
-                                                                     RefinementStatus to,
-                                                                     const std::string& reason) {
+absl::StatusOr<store::RefinementRecord> WorkerCore::DecideRefinement(
+    const auth::Principal& who, const std::string& country, const std::string& therapy_area,
+    const std::string& request_id, RefinementStatus to, const std::string& reason) {
   const bool withdraw = to == RefinementStatus::kWithdrawn;
   if (to != RefinementStatus::kApproved && to != RefinementStatus::kRejected && !withdraw) {
     return absl::InvalidArgumentError("a refinement is approved, rejected or withdrawn");
   }
-  HARMONIA_RETURN_IF_ERROR(
+  HARMONIA_ASSIGN_OR_RETURN(
+      const Market* market,
       Served(who, country,
              withdraw ? "withdrawing refinements"
                       : (to == RefinementStatus::kApproved ? "approving refinements"
                                                            : "rejecting refinements"),
              withdraw ? std::initializer_list<Role>{Role::kField, Role::kCountryOps}
-                      : std::initializer_list<Role>{Role::kCountryOps})
-          .status());
+                      : std::initializer_list<Role>{Role::kCountryOps}));
   if (to == RefinementStatus::kRejected && reason.empty()) {
     return absl::InvalidArgumentError("reason: required to reject a refinement");
   }
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
-  absl::StatusOr<std::optional<store::RefinementRecord>> current = db->GetRefinement(request_id);
-  if (!current.ok()) return db.Check(current.status());
-  if (!*current || (*current)->country != country) {
-    return absl::NotFoundError(
-        absl::StrCat("refinement ", Quoted(request_id), ": not found in ", country));
+  // Request ids are per (country, therapy area): one of another country is
+  // never looked at. Without a therapy area, the country's one that has it.
+  std::optional<store::RefinementRecord> current;
+  std::vector<std::string> holders;
+  for (const engine::TherapyAreaConfig& ta : market->config.therapy_areas) {
+    if (!therapy_area.empty() && ta.therapy_area != therapy_area) continue;
+    absl::StatusOr<std::optional<store::RefinementRecord>> found =
+        db->GetRefinement(country, ta.therapy_area, request_id);
+    if (!found.ok()) return db.Check(found.status());
+    if (*found) {
+      holders.push_back(ta.therapy_area);
+      current = std::move(*found);
+    }
   }
-  if (withdraw && !who.Has(Role::kCountryOps, country) && (*current)->submitted_by != who.name) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        "principal ", Quoted(who.name), ": may withdraw only their own refinements (",
-        Quoted(request_id), " was submitted by ", Quoted((*current)->submitted_by), ")"));
+  if (!current) {
+    return absl::NotFoundError(absl::StrCat("refinement ", Quoted(request_id), ": not found in ",
+                                            country, therapy_area.empty() ? "" : " ",
+                                            therapy_area));
+  }
+  if (holders.size() > 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("refinement ", Quoted(request_id), ": ", country, " has one in each of ",
+                     absl::StrJoin(holders, ", "), "; give the therapy area"));
+  }
+  if (withdraw && !who.Has(Role::kCountryOps, country) && current->submitted_by != who.name) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("principal ", Quoted(who.name), ": may withdraw only their own refinements (",
+                     Quoted(request_id), " was submitted by ", Quoted(current->submitted_by), ")"));
   }
   std::lock_guard<std::mutex> lock(submit_mu_);
   absl::StatusOr<store::RefinementRecord> decided =
-      db->DecideRefinement(request_id, to, reason, who.name, absl::ToUnixSeconds(clock_->Now()));
+      db->DecideRefinement(country, current->therapy_area, request_id, to, reason, who.name,
+                           absl::ToUnixSeconds(clock_->Now()));
   if (!decided.ok()) return db.Check(decided.status());
-  live_.erase(Key(country, (*current)->therapy_area));  // a rejection may free quota
+  live_.erase(Key(country, current->therapy_area));  // a rejection may free quota
   return decided;
 }
 
@@ -811,12 +832,7 @@ absl::StatusOr<std::vector<WorkerCore::AnswerResult>> WorkerCore::SubmitAnswers(
     if (why.empty()) {
       absl::StatusOr<std::optional<store::CustomerRow>> c = db->GetCustomer(a.customer_id);
       if (!c.ok()) return db.Check(c.status());
-      if (!*c) {
-        why = absl::StrCat("customer_id ", Quoted(a.customer_id), ": unknown customer");
-      } else if ((*c)->country != country) {
-        why = absl::StrCat("customer_id ", Quoted(a.customer_id), ": a customer of ", (*c)->country,
-                           ", not ", country);
-      }
+      if (!*c || (*c)->country != country) why = NotACustomerOf(a.customer_id, country);
     }
     if (!why.empty()) {
       results[k] = {false, why};
@@ -877,13 +893,9 @@ absl::StatusOr<WorkerCore::Explanation> WorkerCore::Explain(const auth::Principa
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::StatusOr<std::optional<store::CustomerRow>> customer = db->GetCustomer(customer_id);
   if (!customer.ok()) return db.Check(customer.status());
-  if (!*customer) {
-    return absl::NotFoundError(absl::StrCat("customer ", Quoted(customer_id), ": unknown"));
-  }
-  if ((*customer)->country != country) {
-    HARMONIA_RETURN_IF_ERROR(Require(who, "reading assignments", kReaders, (*customer)->country));
-    return absl::NotFoundError(absl::StrCat("customer ", Quoted(customer_id), ": a customer of ",
-                                            (*customer)->country, ", not ", country));
+  // A customer of another country answers exactly as an unknown one.
+  if (!*customer || (*customer)->country != country) {
+    return absl::NotFoundError(NotACustomerOf(customer_id, country));
   }
   absl::StatusOr<std::optional<store::CycleRecord>> cycle = db->GetCycle(
       country, therapy_area, cycle_id == 0 ? std::nullopt : std::optional<int64_t>(cycle_id));

@@ -90,21 +90,24 @@ class WorkerCore {
   // One result per item, in order. Valid items are stored (accepted, or
   // submitted when the country requires approval) before this returns;
   // invalid ones are stored as rejected with their reason (or, without a
-  // request_id, only returned). A known request_id returns its original
-  // record with `duplicate`.
+  // request_id, only returned). A request_id known in the item's country and
+  // therapy area returns its original record with `duplicate`; one known only
+  // in another country is another refinement (request ids are per country
+  // and therapy area).
   absl::StatusOr<std::vector<store::Store::Submitted>> SubmitRefinements(
       const auth::Principal& who, const std::string& country,
       const std::vector<RefinementInput>& items);
   absl::StatusOr<std::vector<store::RefinementRecord>> ListRefinements(
       const auth::Principal& who, const std::string& country, const std::string& therapy_area,
       const std::vector<store::RefinementStatus>& statuses);
-  // `to` is kApproved, kRejected or kWithdrawn. NotFound for a request id of
-  // another country; FailedPrecondition when the lifecycle forbids it.
-  absl::StatusOr<store::RefinementRecord> DecideRefinement(const auth::Principal& who,
-                                                           const std::string& country,
-                                                           const std::string& request_id,
-                                                           store::RefinementStatus to,
-                                                           const std::string& reason);
+  // `to` is kApproved, kRejected or kWithdrawn. `therapy_area` empty = the
+  // country's therapy area that has the request id (InvalidArgument when
+  // several have it). NotFound for an id the country does not have (an id of
+  // another country answers the same); FailedPrecondition when the lifecycle
+  // forbids it.
+  absl::StatusOr<store::RefinementRecord> DecideRefinement(
+      const auth::Principal& who, const std::string& country, const std::string& therapy_area,
+      const std::string& request_id, store::RefinementStatus to, const std::string& reason);
 
   // --------------------------------------------------------------- cycles
   using Progress = std::function<void(const char* stage, int64_t done, int64_t total)>;

@@ -119,10 +119,10 @@ TEST_F(WorkerCoreTest, EveryItemGetsItsOwnReasonAndTheQuotaCountsInOrder) {
   EXPECT_THAT(r[1].record.status_reason, HasSubstr("over the refinement quota: 1 customers"));
   EXPECT_EQ(r[2].record.status, RefinementStatus::kAccepted) << "the same customer: no more quota";
   EXPECT_EQ(r[3].record.status_reason,
-            "request_id: required (an idempotency key, unique per store)");
+            "request_id: required (an idempotency key, unique per country and therapy area)");
   EXPECT_THAT(r[4].record.status_reason, HasSubstr("repeated in this request"));
   EXPECT_THAT(r[5].record.status_reason, HasSubstr("customer_id 'D005': "));
-  EXPECT_EQ(r[6].record.status_reason, "customer_id 'NOPE': unknown customer");
+  EXPECT_EQ(r[6].record.status_reason, "customer_id 'NOPE': not a customer of DE");
   EXPECT_THAT(r[7].record.status_reason, HasSubstr("segment 'teleporter': unknown"));
   auto listed = core_->ListRefinements(CountryOps(), "DE", "oncology", {});
   ASSERT_TRUE(listed.ok());
@@ -178,6 +178,90 @@ TEST_F(WorkerCoreTest, RolesAreCheckedForTheRequestsCountryFirst) {
   EXPECT_EQ(core_->SubmitAnswers(viewer, "DE", {}).status().code(),
             absl::StatusCode::kPermissionDenied);
   EXPECT_TRUE(core_->ListCycles(viewer, "DE", "oncology").ok());
+}
+
+// Request ids are idempotency keys per (country, therapy area), and a
+// customer id of another country answers as an unknown one: a collision of
+// ids across DE and FR, either way round, returns nothing of the other
+// country and loses nothing.
+TEST_F(WorkerCoreTest, ARequestIdOfAnotherCountryIsAnotherRefinement) {
+  {
+    auto db = store::OpenStore(url_);
+    ASSERT_TRUE(db.ok());
+    std::vector<store::CustomerRow> more;  // FR's quota: floor(0.2 x 5) = 1
+    for (int i = 2; i <= 5; ++i) {
+      more.push_back({absl::StrCat("F00", i), "FR", "specialist", "oncology", "Dr. F"});
+    }
+    ASSERT_TRUE((*db)->UpsertCustomers(more).ok());
+  }
+  const std::string de_text = absl::StrReplaceAll(golden_country_, {{"schedule:", "# schedule:"}});
+  std::ofstream(dir_ / "DE.yaml") << de_text;
+  std::ofstream(dir_ / "FR.yaml") << absl::StrReplaceAll(
+      de_text, {{"country: DE", "country: FR"}, {"Europe/Berlin", "Europe/Paris"}});
+  auto core = WorkerCore::Create({.store_url = url_,
+                                  .countries = {"DE", "FR"},
+                                  .countries_dir = dir_.string(),
+                                  .clock = &clock_});
+  ASSERT_TRUE(core.ok()) << core.status();
+  core_ = std::move(*core);
+  const auth::Principal fr_rep{"fleur.rep", {{auth::Role::kField, "FR"}}};
+  const auth::Principal fr_ops{"felix.ops", {{auth::Role::kCountryOps, "FR"}}};
+
+  WorkerCore::RefinementInput fr_item = Refine("crm-7", "F001");
+  fr_item.comment = "FR only: prefers Thursdays";
+  auto fr = core_->SubmitRefinements(fr_rep, "FR", {fr_item});
+  ASSERT_TRUE(fr.ok()) << fr.status();
+  ASSERT_EQ((*fr)[0].record.status, RefinementStatus::kAccepted) << (*fr)[0].record.status_reason;
+
+  // DE reuses the id: a new DE refinement, nothing of FR's comes back.
+  auto de = Submit({Refine("crm-7", "D001")});
+  ASSERT_EQ(de.size(), 1u);
+  EXPECT_FALSE(de[0].duplicate);
+  EXPECT_EQ(de[0].record.country, "DE");
+  EXPECT_EQ(de[0].record.customer_id, "D001");
+  EXPECT_EQ(de[0].record.comment, "");
+  EXPECT_EQ(de[0].record.submitted_by, "anna.rep");
+  // FR retries its own id: its own record, marked duplicate; nothing lost.
+  auto fr_again = core_->SubmitRefinements(fr_rep, "FR", {fr_item});
+  ASSERT_TRUE(fr_again.ok()) << fr_again.status();
+  EXPECT_TRUE((*fr_again)[0].duplicate);
+  EXPECT_EQ((*fr_again)[0].record.customer_id, "F001");
+  EXPECT_EQ((*fr_again)[0].record.comment, "FR only: prefers Thursdays");
+  auto fr_list = core_->ListRefinements(fr_ops, "FR", "oncology", {});
+  ASSERT_TRUE(fr_list.ok());
+  ASSERT_EQ(fr_list->size(), 1u);
+  EXPECT_EQ((*fr_list)[0].customer_id, "F001");
+  auto de_list = core_->ListRefinements(CountryOps(), "DE", "oncology", {});
+  ASSERT_TRUE(de_list.ok());
+  ASSERT_EQ(de_list->size(), 1u);
+  EXPECT_EQ((*de_list)[0].customer_id, "D001");
+
+  // Deciding DE's leaves FR's as it was; an id only FR has is unknown in DE.
+  auto withdrawn =
+      core_->DecideRefinement(Field(), "DE", "", "crm-7", RefinementStatus::kWithdrawn, "");
+  ASSERT_TRUE(withdrawn.ok()) << withdrawn.status();
+  EXPECT_EQ(withdrawn->customer_id, "D001");
+  auto fr_only = core_->SubmitRefinements(fr_rep, "FR", {Refine("fr-only", "F002")});
+  ASSERT_TRUE(fr_only.ok());
+  auto probe = core_->DecideRefinement(CountryOps(), "DE", "", "fr-only",
+                                       RefinementStatus::kRejected, "probe");
+  auto unknown = core_->DecideRefinement(CountryOps(), "DE", "", "no-such",
+                                         RefinementStatus::kRejected, "probe");
+  EXPECT_EQ(probe.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(probe.status().code(), unknown.status().code());
+  EXPECT_EQ(probe.status().message(), "refinement 'fr-only': not found in DE");
+  EXPECT_EQ((*core_->ListRefinements(fr_ops, "FR", "oncology", {}))[0].status,
+            RefinementStatus::kAccepted);
+
+  // A FR customer id in DE reads exactly as an unknown one, everywhere.
+  auto item = Submit({Refine("x-1", "F001"), Refine("x-2", "NOPE")});
+  EXPECT_EQ(item[0].record.status_reason, "customer_id 'F001': not a customer of DE");
+  EXPECT_EQ(item[1].record.status_reason, "customer_id 'NOPE': not a customer of DE");
+  auto explain_fr = core_->Explain(Field(), "DE", "oncology", "F001", 0);
+  auto explain_unknown = core_->Explain(Field(), "DE", "oncology", "NOPE", 0);
+  EXPECT_EQ(explain_fr.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(explain_unknown.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(explain_fr.status().message(), "customer_id 'F001': not a customer of DE");
 }
 
 }  // namespace

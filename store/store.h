@@ -160,7 +160,9 @@ bool RefinementTransitionAllowed(RefinementStatus from, RefinementStatus to);
 
 struct RefinementRecord {
   int64_t refinement_id = 0;  // assigned by the store: submission order
-  std::string request_id;     // the submitter's idempotency key, unique in the store
+  // The submitter's idempotency key, unique per (country, therapy area): an
+  // id of another country or therapy area is another refinement.
+  std::string request_id;
   std::string country;
   std::string therapy_area;
   std::string customer_id;
@@ -308,8 +310,10 @@ class Store {
 
   // Stores new refinements in one transaction, each with its audit entry
   // (refinement.submit, by submitted_by), and returns them as stored, in
-  // order. A request_id already stored is not written again: its original
-  // record is returned (idempotent retries), and `duplicate` says so. The
+  // order. A request_id already stored for the row's country and therapy
+  // area (or given by an earlier row of the batch) is not written again: the
+  // original record is returned (idempotent retries), and `duplicate` says
+  // so. The same id in another country or therapy area is another refinement. The
   // status given is kept (the caller validated: submitted, accepted or
   // rejected; InvalidArgument for any other, nothing written);
   // refinement_id, cycles_applied and last_cycle_id are assigned.
@@ -326,18 +330,21 @@ class Store {
       const std::string& country, const std::string& therapy_area,
       const std::vector<RefinementStatus>& statuses) = 0;
 
+  // The refinement with `request_id` in (country, therapy area); nullopt when
+  // there is none.
   virtual absl::StatusOr<std::optional<RefinementRecord>> GetRefinement(
+      const std::string& country, const std::string& therapy_area,
       const std::string& request_id) = 0;
 
-  // Moves one refinement to `status` (approve, reject, withdraw) with its
-  // audit entry (refinement.<status>, by `by`), and returns it as stored.
-  // NotFound for an unknown request_id; FailedPrecondition, naming both
-  // statuses, when the lifecycle forbids the change.
-  virtual absl::StatusOr<RefinementRecord> DecideRefinement(const std::string& request_id,
-                                                            RefinementStatus status,
-                                                            const std::string& reason,
-                                                            const std::string& by,
-                                                            int64_t at_unix) = 0;
+  // Moves one refinement of (country, therapy area) to `status` (approve,
+  // reject, withdraw) with its audit entry (refinement.<status>, by `by`),
+  // and returns it as stored. NotFound for an unknown request_id;
+  // FailedPrecondition, naming both statuses, when the lifecycle forbids the
+  // change.
+  virtual absl::StatusOr<RefinementRecord> DecideRefinement(
+      const std::string& country, const std::string& therapy_area, const std::string& request_id,
+      RefinementStatus status, const std::string& reason, const std::string& by,
+      int64_t at_unix) = 0;
 
   // Appends an entry to the audit log for a change the store does not audit
   // itself (e.g. an import); returns its audit_id.

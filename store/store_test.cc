@@ -1044,9 +1044,9 @@ TEST_P(StoreContract, RefinementSubmissionIsIdempotentByRequestId) {
             "accepted, rejected");
   EXPECT_EQ(store->SubmitRefinements({Refinement("", "C1")}).status().code(),
             absl::StatusCode::kInvalidArgument);
-  EXPECT_FALSE(store->GetRefinement("req-9")->has_value());
-  EXPECT_EQ((*store->GetRefinement("req-3"))->customer_id, "C2");
-  EXPECT_FALSE(store->GetRefinement("nope")->has_value());
+  EXPECT_FALSE(store->GetRefinement("DE", "onc", "req-9")->has_value());
+  EXPECT_EQ((*store->GetRefinement("DE", "onc", "req-3"))->customer_id, "C2");
+  EXPECT_FALSE(store->GetRefinement("DE", "onc", "nope")->has_value());
 }
 
 TEST_P(StoreContract, ConcurrentSubmittersOfOneRequestIdStoreItOnce) {
@@ -1116,6 +1116,49 @@ TEST_P(StoreContract, ARequestIdRepeatedInABatchIsStoredOnceByItsFirstRow) {
                 "refinement.submit DE/onc refinement b", "refinement.submit DE/onc refinement c"}));
 }
 
+// Request ids are idempotency keys per (country, therapy area): the same id
+// in another country or therapy area is another refinement, never a duplicate
+// that would hand back (or hide) the other one.
+TEST_P(StoreContract, RequestIdsAreScopedToTheCountryAndTherapyArea) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  RefinementRecord fr = Refinement("crm-1", "F1");
+  fr.country = "FR";
+  fr.comment = "confidential FR comment";
+  fr.submitted_by = "rep@fr";
+  ASSERT_TRUE(store->SubmitRefinements({fr}).ok());
+  auto de = store->SubmitRefinements({Refinement("crm-1", "C1")});
+  ASSERT_TRUE(de.ok()) << de.status();
+  EXPECT_FALSE((*de)[0].duplicate) << "FR's id is not DE's";
+  EXPECT_EQ((*de)[0].record.customer_id, "C1");
+  EXPECT_EQ((*de)[0].record.submitted_by, "rep@de");
+  RefinementRecord other_ta = Refinement("crm-1", "C1");
+  other_ta.therapy_area = "dia";
+  auto dia = store->SubmitRefinements({other_ta});
+  ASSERT_TRUE(dia.ok()) << dia.status();
+  EXPECT_FALSE((*dia)[0].duplicate);
+  // Each retried in its own scope: the own original comes back.
+  auto retry = store->SubmitRefinements({fr, Refinement("crm-1", "C2")});
+  ASSERT_TRUE(retry.ok()) << retry.status();
+  EXPECT_TRUE((*retry)[0].duplicate);
+  EXPECT_EQ((*retry)[0].record.customer_id, "F1");
+  EXPECT_TRUE((*retry)[1].duplicate);
+  EXPECT_EQ((*retry)[1].record.customer_id, "C1");
+  EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM refinements"), 3);
+  EXPECT_EQ((*store->GetRefinement("FR", "onc", "crm-1"))->comment, "confidential FR comment");
+  EXPECT_EQ((*store->GetRefinement("DE", "onc", "crm-1"))->customer_id, "C1");
+  EXPECT_FALSE(store->GetRefinement("ES", "onc", "crm-1")->has_value());
+  // Deciding one leaves the others as they were.
+  ASSERT_TRUE(
+      store->DecideRefinement("DE", "onc", "crm-1", RefinementStatus::kWithdrawn, "", "x", 5).ok());
+  EXPECT_EQ((*store->GetRefinement("FR", "onc", "crm-1"))->status, RefinementStatus::kAccepted);
+  EXPECT_EQ((*store->GetRefinement("DE", "dia", "crm-1"))->status, RefinementStatus::kAccepted);
+  auto unknown =
+      store->DecideRefinement("ES", "onc", "crm-1", RefinementStatus::kApproved, "", "x", 6);
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(unknown.status().message(), "no refinement with request id crm-1 in ES onc");
+}
+
 TEST_P(StoreContract, TheRefinementLifecycleIsEnforced) {
   auto store = Open();
   ASSERT_NE(store, nullptr);
@@ -1127,21 +1170,27 @@ TEST_P(StoreContract, TheRefinementLifecycleIsEnforced) {
   const int64_t id_b = (*submitted)[1].record.refinement_id;
   const int64_t id_c = (*submitted)[2].record.refinement_id;
 
-  auto approved = store->DecideRefinement("a", RefinementStatus::kApproved, "", "ops@de", 2000);
+  auto approved =
+      store->DecideRefinement("DE", "onc", "a", RefinementStatus::kApproved, "", "ops@de", 2000);
   ASSERT_TRUE(approved.ok()) << approved.status();
   EXPECT_EQ(approved->status, RefinementStatus::kApproved);
   EXPECT_EQ(approved->decided_by, "ops@de");
   EXPECT_EQ(approved->updated_at_unix, 2000);
-  auto again = store->DecideRefinement("a", RefinementStatus::kApproved, "", "ops@de", 2001);
+  auto again =
+      store->DecideRefinement("DE", "onc", "a", RefinementStatus::kApproved, "", "ops@de", 2001);
   EXPECT_EQ(again.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(again.status().message(), "refinement a is approved: it cannot become approved");
-  EXPECT_EQ(store->DecideRefinement("zz", RefinementStatus::kRejected, "", "x", 1).status().code(),
+  EXPECT_EQ(store->DecideRefinement("DE", "onc", "zz", RefinementStatus::kRejected, "", "x", 1)
+                .status()
+                .code(),
             absl::StatusCode::kNotFound);
-  auto not_a_decision = store->DecideRefinement("b", RefinementStatus::kApplied, "", "x", 1);
+  auto not_a_decision =
+      store->DecideRefinement("DE", "onc", "b", RefinementStatus::kApplied, "", "x", 1);
   EXPECT_EQ(not_a_decision.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(not_a_decision.status().message(),
             "refinement b: 'applied' is not a decision; expected approved, rejected or withdrawn");
-  EXPECT_EQ((*store->GetRefinement("b"))->status, RefinementStatus::kAccepted) << "unchanged";
+  EXPECT_EQ((*store->GetRefinement("DE", "onc", "b"))->status, RefinementStatus::kAccepted)
+      << "unchanged";
 
   // A cycle that started before another committed is refused whole.
   {
@@ -1163,13 +1212,13 @@ TEST_P(StoreContract, TheRefinementLifecycleIsEnforced) {
                                    {id_b, RefinementStatus::kApplied, "", true},
                                    {id_c, RefinementStatus::kRejected, "over the quota", false}});
   ASSERT_TRUE(first.ok()) << first.status();
-  auto a = *store->GetRefinement("a");
+  auto a = *store->GetRefinement("DE", "onc", "a");
   EXPECT_EQ(a->status, RefinementStatus::kApplied);
   EXPECT_EQ(a->cycles_applied, 1);
   EXPECT_EQ(a->last_cycle_id, *first);
   EXPECT_EQ(a->updated_at_unix, 3000);
   EXPECT_EQ(a->decided_by, "ops@de") << "the approver is kept";
-  auto c = *store->GetRefinement("c");
+  auto c = *store->GetRefinement("DE", "onc", "c");
   EXPECT_EQ(c->status, RefinementStatus::kRejected);
   EXPECT_EQ(c->status_reason, "over the quota");
   EXPECT_EQ(c->cycles_applied, 0);
@@ -1185,19 +1234,22 @@ TEST_P(StoreContract, TheRefinementLifecycleIsEnforced) {
       store->CommitCycle(cycle, {row}, {{id_c + 100, RefinementStatus::kApplied, "", true}});
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store->ListCycles("DE", "onc")->size(), 1u);
-  EXPECT_EQ((*store->GetRefinement("a"))->cycles_applied, 1);
+  EXPECT_EQ((*store->GetRefinement("DE", "onc", "a"))->cycles_applied, 1);
 
   // Applied again, then expired; withdrawn is final.
   auto second = store->CommitCycle(cycle, {row},
                                    {{id_a, RefinementStatus::kApplied, "", true},
                                     {id_b, RefinementStatus::kExpired, "superseded", false}});
   ASSERT_TRUE(second.ok()) << second.status();
-  EXPECT_EQ((*store->GetRefinement("a"))->cycles_applied, 2);
-  EXPECT_EQ((*store->GetRefinement("a"))->last_cycle_id, *second);
-  EXPECT_EQ((*store->GetRefinement("b"))->status, RefinementStatus::kExpired);
-  auto withdrawn = store->DecideRefinement("a", RefinementStatus::kWithdrawn, "left", "rep@de", 5);
+  EXPECT_EQ((*store->GetRefinement("DE", "onc", "a"))->cycles_applied, 2);
+  EXPECT_EQ((*store->GetRefinement("DE", "onc", "a"))->last_cycle_id, *second);
+  EXPECT_EQ((*store->GetRefinement("DE", "onc", "b"))->status, RefinementStatus::kExpired);
+  auto withdrawn =
+      store->DecideRefinement("DE", "onc", "a", RefinementStatus::kWithdrawn, "left", "rep@de", 5);
   ASSERT_TRUE(withdrawn.ok()) << withdrawn.status();
-  EXPECT_EQ(store->DecideRefinement("a", RefinementStatus::kApproved, "", "x", 6).status().code(),
+  EXPECT_EQ(store->DecideRefinement("DE", "onc", "a", RefinementStatus::kApproved, "", "x", 6)
+                .status()
+                .code(),
             absl::StatusCode::kFailedPrecondition);
 }
 
@@ -1208,7 +1260,9 @@ TEST_P(StoreContract, EveryChangeIsAuditedAndTheLogIsAppendOnly) {
   ASSERT_TRUE(store->PublishRuleSet({"onc", 2, "text", "sum2", "global@hq", 11}).ok());
   auto submitted = store->SubmitRefinements({Refinement("r1", "C1", RefinementStatus::kSubmitted)});
   ASSERT_TRUE(submitted.ok());
-  ASSERT_TRUE(store->DecideRefinement("r1", RefinementStatus::kApproved, "ok", "ops@de", 12).ok());
+  ASSERT_TRUE(
+      store->DecideRefinement("DE", "onc", "r1", RefinementStatus::kApproved, "ok", "ops@de", 12)
+          .ok());
   CycleRecord cycle{0, "DE", "onc", 20000, 2, "pull_through=on", "", 0, "", 13};
   cycle.run_by = "scheduler";
   auto id = store->CommitCycle(

@@ -154,7 +154,7 @@ TEST_F(WorkerCrash, KilledMidCycleNoPartialCycleAndNoLostAcknowledgedRefinement)
 
     int found = 0;
     for (const auto& [id, status] : acked) {
-      auto stored = (*db)->GetRefinement(id);
+      auto stored = (*db)->GetRefinement("DE", "oncology", id);
       ASSERT_TRUE(stored.ok());
       ASSERT_TRUE(stored->has_value()) << "acknowledged refinement " << id << " lost";
       // A cycle may have moved it on since (accepted → applied/expired/rejected).

@@ -177,7 +177,8 @@ TEST_F(WorkerE2E, PublishWatchCycleQueryAndRefine) {
   EXPECT_EQ(resp.results(0).refinement().status(), v1::ACCEPTED);
   EXPECT_EQ(resp.results(0).refinement().submitted_by(), "anna.rep");
   EXPECT_EQ(resp.results(1).refinement().status(), v1::REJECTED);
-  EXPECT_THAT(resp.results(1).refinement().status_reason(), HasSubstr("a customer of FR, not DE"));
+  EXPECT_THAT(resp.results(1).refinement().status_reason(),
+              HasSubstr("customer_id 'F001': not a customer of DE"));
   EXPECT_EQ(resp.results(2).refinement().status(), v1::REJECTED);
   EXPECT_THAT(resp.results(2).refinement().status_reason(),
               HasSubstr("reason 'because': not a refinement reason; expected one of:"));
@@ -378,7 +379,8 @@ TEST_F(WorkerE2E, TheCliDrivesEveryCountryJob) {
   const std::string file = kSource + "/tests/golden/data/refinements.csv";
   ProcessResult refine = cli({"refine", "submit", file}, "anna.rep");
   ASSERT_EQ(refine.exit_code, 0) << refine.err;
-  EXPECT_THAT(refine.err, HasSubstr(file + ":3: rejected: customer_id 'F001': a customer of FR"));
+  EXPECT_THAT(refine.err,
+              HasSubstr(file + ":3: rejected: customer_id 'F001': not a customer of DE"));
   EXPECT_THAT(refine.err, HasSubstr(file + ":4: rejected: segment 'teleporter': unknown"));
   EXPECT_THAT(refine.err, HasSubstr(file + ":5: rejected: over the refinement quota: 1 customers"));
   EXPECT_THAT(refine.out, HasSubstr("refine submit: 5 sent: 2 accepted, 3 rejected"));
@@ -412,9 +414,15 @@ TEST_F(WorkerE2E, TheCliDrivesEveryCountryJob) {
   ProcessResult refined = cli({"explain", "--ta", "oncology", "--customer", "D006"}, "olaf.ops");
   EXPECT_THAT(refined.out, HasSubstr("refinement R5 by anna.rep (practice_change: Back to old "
                                      "habits): segment conservative, calls -5"));
+  // A customer of FR answers exactly as an unknown id: nothing tells it exists.
   ProcessResult foreign = cli({"explain", "--ta", "oncology", "--customer", "F001"}, "anna.rep");
+  ProcessResult unknown = cli({"explain", "--ta", "oncology", "--customer", "X999"}, "anna.rep");
   EXPECT_EQ(foreign.exit_code, 2);
-  EXPECT_THAT(foreign.err, HasSubstr("PERMISSION_DENIED"));
+  EXPECT_EQ(foreign.exit_code, unknown.exit_code);
+  EXPECT_EQ(foreign.err,
+            "harmonia: explain: NOT_FOUND: customer_id 'F001': not a customer of DE\n");
+  EXPECT_EQ(unknown.err,
+            "harmonia: explain: NOT_FOUND: customer_id 'X999': not a customer of DE\n");
 
   ProcessResult cycles = cli({"cycle", "list", "--ta", "oncology"}, "vera.view");
   EXPECT_THAT(cycles.out, HasSubstr("     2  2026-11-01       3          7"));
@@ -431,7 +439,7 @@ TEST_F(WorkerE2E, TheCliDrivesEveryCountryJob) {
   ASSERT_EQ(answers.exit_code, 0) << answers.err;
   EXPECT_THAT(answers.err, HasSubstr("answers.csv:3: rejected: value '9' for q1:"));
   EXPECT_THAT(answers.err,
-              HasSubstr("answers.csv:4: rejected: customer_id 'F001': a customer of FR"));
+              HasSubstr("answers.csv:4: rejected: customer_id 'F001': not a customer of DE"));
   EXPECT_THAT(answers.err, HasSubstr("answers.csv:5:"));
   EXPECT_THAT(answers.out, HasSubstr("profile submit: 1 accepted, 2 rejected, 1 unreadable rows"));
   stub_.reset();

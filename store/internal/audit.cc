@@ -40,6 +40,12 @@ absl::Status CheckDecision(const std::string& request_id, RefinementStatus to) {
                                                  "rejected or withdrawn"));
 }
 
+absl::Status UnknownRefinement(const std::string& country, const std::string& therapy_area,
+                               const std::string& request_id) {
+  return absl::NotFoundError(absl::StrCat("no refinement with request id ", request_id, " in ",
+                                          country, " ", therapy_area));
+}
+
 AuditEntry CopyAudit(const RuleSetRecord& r, const std::string& by, int64_t at_unix) {
   AuditEntry e;
   e.at_unix = at_unix;

@@ -53,6 +53,10 @@ absl::Status CycleRace(const CycleRecord& c, int64_t latest_cycle_id);
 // rejected or withdrawn (applied and expired are a cycle's to set).
 absl::Status CheckDecision(const std::string& request_id, RefinementStatus to);
 
+// NotFound: no refinement with `request_id` in (country, therapy area).
+absl::Status UnknownRefinement(const std::string& country, const std::string& therapy_area,
+                               const std::string& request_id);
+
 }  // namespace harmonia::store::internal
 
 #endif  // HARMONIA_STORE_INTERNAL_AUDIT_H_

@@ -160,6 +160,11 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audi
     // stored before keep seq 0: they are one per key. No cache: a value
     // imported later by any connection must get a higher seq.
     R"sql(
+-- A request_id is an idempotency key per country and therapy area: an id of
+-- another country is another refinement (docs/store.md).
+ALTER TABLE refinements DROP CONSTRAINT refinements_request_id_key;
+ALTER TABLE refinements ADD CONSTRAINT refinements_request_key
+  UNIQUE (country, therapy_area, request_id);
 CREATE SEQUENCE input_seq AS BIGINT;
 ALTER TABLE inputs ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE inputs ALTER COLUMN seq SET DEFAULT nextval('input_seq');
@@ -1397,14 +1402,22 @@ absl::StatusOr<std::vector<PostgresStore::Submitted>> PostgresStore::SubmitRefin
   HARMONIA_RETURN_IF_ERROR(CheckSubmission(rows));
   if (rows.empty()) return std::vector<Submitted>();
   constexpr std::string_view kWhat = "submitting refinements";
-  // The first row of each request id is the one to store (as SQLite does,
-  // later ones find it stored); first[i] is that row's index for row i.
-  absl::flat_hash_map<absl::string_view, size_t> first_of;
+  // The first row of each (country, therapy area, request id) is the one to
+  // store (as SQLite does, later ones find it stored); first[i] is that row's
+  // index for row i.
+  using RequestKey = std::tuple<absl::string_view, absl::string_view, absl::string_view>;
+  absl::flat_hash_map<RequestKey, size_t> first_of;
   first_of.reserve(rows.size());
   std::vector<size_t> first(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
-    first[i] = first_of.try_emplace(rows[i].request_id, i).first->second;
+    first[i] =
+        first_of
+            .try_emplace(RequestKey{rows[i].country, rows[i].therapy_area, rows[i].request_id}, i)
+            .first->second;
   }
+  auto row_of = [&](const std::string& country, const std::string& ta, const std::string& id) {
+    return first_of.at(RequestKey{country, ta, id});
+  };
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx,
                             Transaction::Begin(conn_, "BEGIN", "a refinement submission"));
   // The audit lock first, not at the first audit entry: a submitter holding
@@ -1463,13 +1476,14 @@ absl::StatusOr<std::vector<PostgresStore::Submitted>> PostgresStore::SubmitRefin
           "decided_by, updated_at, cycles_applied, last_cycle_id) SELECT request_id, country, "
           "therapy_area, customer_id, segment, calls_delta, reason, comment, submitted_by, "
           "submitted_at, status, status_reason, decided_by, submitted_at, 0, 0 FROM "
-          "submissions_in ORDER BY position ON CONFLICT (request_id) DO NOTHING RETURNING "
-          "refinement_id, request_id",
+          "submissions_in ORDER BY position ON CONFLICT (country, therapy_area, request_id) DO "
+          "NOTHING RETURNING refinement_id, country, therapy_area, request_id",
           Params(), PGRES_TUPLES_OK, kWhat));
   std::vector<Submitted> out(rows.size());
   std::vector<bool> stored(rows.size(), false);
   for (int k = 0; k < PQntuples(inserted.get()); ++k) {
-    const size_t i = first_of.at(TextAt(inserted.get(), k, 1));
+    const size_t i = row_of(TextAt(inserted.get(), k, 1), TextAt(inserted.get(), k, 2),
+                            TextAt(inserted.get(), k, 3));
     Submitted& s = out[i];
     s.record = rows[i];
     s.record.refinement_id = IntAt(inserted.get(), k, 0);
@@ -1481,17 +1495,26 @@ absl::StatusOr<std::vector<PostgresStore::Submitted>> PostgresStore::SubmitRefin
   // The request ids the INSERT skipped, stored before (a retry's original,
   // or a racing submitter's, which committed before this one got the audit
   // lock): their records as stored, in one read.
-  std::vector<std::string> known;
+  std::vector<std::string> countries, tas, known;
   for (size_t i = 0; i < rows.size(); ++i) {
-    if (first[i] == i && !stored[i]) known.push_back(rows[i].request_id);
+    if (first[i] == i && !stored[i]) {
+      countries.push_back(rows[i].country);
+      tas.push_back(rows[i].therapy_area);
+      known.push_back(rows[i].request_id);
+    }
   }
   if (!known.empty()) {
-    const std::string find = absl::StrCat(kSelectRefinement, " WHERE request_id = ANY ($1)");
+    const std::string find = absl::StrCat(
+        kSelectRefinement,
+        " WHERE (country, therapy_area, request_id) IN (SELECT * FROM unnest($1::text[], "
+        "$2::text[], $3::text[]))");
     HARMONIA_ASSIGN_OR_RETURN(
-        Result found, Run(conn_, find.c_str(), Params().TextArray(known), PGRES_TUPLES_OK, kWhat));
+        Result found,
+        Run(conn_, find.c_str(), Params().TextArray(countries).TextArray(tas).TextArray(known),
+            PGRES_TUPLES_OK, kWhat));
     for (int k = 0; k < PQntuples(found.get()); ++k) {
       RefinementRecord record = ReadRefinement(found.get(), k);
-      const size_t i = first_of.at(record.request_id);
+      const size_t i = row_of(record.country, record.therapy_area, record.request_id);
       out[i] = {std::move(record), true};
     }
     for (size_t i = 0; i < rows.size(); ++i) {
@@ -1551,30 +1574,32 @@ absl::StatusOr<std::vector<RefinementRecord>> PostgresStore::ListRefinements(
   return out;
 }
 
+constexpr const char* kByRequestId =
+    " WHERE country = $1 AND therapy_area = $2 AND request_id = $3";
+
 absl::StatusOr<std::optional<RefinementRecord>> PostgresStore::GetRefinement(
-    const std::string& request_id) {
-  const std::string sql = absl::StrCat(kSelectRefinement, " WHERE request_id = $1");
-  HARMONIA_ASSIGN_OR_RETURN(Result r, Run(conn_, sql.c_str(), Params().Text(request_id),
-                                          PGRES_TUPLES_OK, "reading a refinement"));
+    const std::string& country, const std::string& therapy_area, const std::string& request_id) {
+  const std::string sql = absl::StrCat(kSelectRefinement, kByRequestId);
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result r, Run(conn_, sql.c_str(), Params().Text(country).Text(therapy_area).Text(request_id),
+                    PGRES_TUPLES_OK, "reading a refinement"));
   if (PQntuples(r.get()) == 0) return std::optional<RefinementRecord>();
   return std::optional<RefinementRecord>(ReadRefinement(r.get(), 0));
 }
 
-absl::StatusOr<RefinementRecord> PostgresStore::DecideRefinement(const std::string& request_id,
-                                                                 RefinementStatus status,
-                                                                 const std::string& reason,
-                                                                 const std::string& by,
-                                                                 int64_t at_unix) {
+absl::StatusOr<RefinementRecord> PostgresStore::DecideRefinement(
+    const std::string& country, const std::string& therapy_area, const std::string& request_id,
+    RefinementStatus status, const std::string& reason, const std::string& by, int64_t at_unix) {
   HARMONIA_RETURN_IF_ERROR(CheckDecision(request_id, status));
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx,
                             Transaction::Begin(conn_, "BEGIN", "a refinement decision"));
   // Locked: a concurrent decision or cycle commit waits, then sees this one.
-  const std::string sql = absl::StrCat(kSelectRefinement, " WHERE request_id = $1 FOR UPDATE");
-  HARMONIA_ASSIGN_OR_RETURN(Result found, Run(conn_, sql.c_str(), Params().Text(request_id),
-                                              PGRES_TUPLES_OK, "reading a refinement"));
-  if (PQntuples(found.get()) == 0) {
-    return absl::NotFoundError(absl::StrCat("no refinement with request id ", request_id));
-  }
+  const std::string sql = absl::StrCat(kSelectRefinement, kByRequestId, " FOR UPDATE");
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result found,
+      Run(conn_, sql.c_str(), Params().Text(country).Text(therapy_area).Text(request_id),
+          PGRES_TUPLES_OK, "reading a refinement"));
+  if (PQntuples(found.get()) == 0) return UnknownRefinement(country, therapy_area, request_id);
   const RefinementRecord before = ReadRefinement(found.get(), 0);
   if (!RefinementTransitionAllowed(before.status, status)) {
     return ForbiddenTransition(before, status);

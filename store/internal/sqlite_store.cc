@@ -161,6 +161,33 @@ DROP TABLE inputs;
 ALTER TABLE inputs_v4 RENAME TO inputs;
 CREATE TABLE input_seq (last INTEGER NOT NULL);
 INSERT INTO input_seq VALUES (0);
+-- A request_id is an idempotency key per country and therapy area: an id of
+-- another country is another refinement (docs/store.md).
+CREATE TABLE refinements_v4 (
+  refinement_id  INTEGER PRIMARY KEY,
+  request_id     TEXT NOT NULL,
+  country        TEXT NOT NULL,
+  therapy_area   TEXT NOT NULL,
+  customer_id    TEXT NOT NULL,
+  segment        TEXT NOT NULL,
+  calls_delta    INTEGER NOT NULL,
+  reason         TEXT NOT NULL,
+  comment        TEXT NOT NULL,
+  submitted_by   TEXT NOT NULL,
+  submitted_at   INTEGER NOT NULL,
+  status         TEXT NOT NULL CHECK (status IN ('submitted', 'accepted', 'approved',
+                   'rejected', 'applied', 'expired', 'withdrawn')),
+  status_reason  TEXT NOT NULL,
+  decided_by     TEXT NOT NULL,
+  updated_at     INTEGER NOT NULL,
+  cycles_applied INTEGER NOT NULL,
+  last_cycle_id  INTEGER NOT NULL,
+  UNIQUE (country, therapy_area, request_id)
+);
+INSERT INTO refinements_v4 SELECT * FROM refinements;
+DROP TABLE refinements;
+ALTER TABLE refinements_v4 RENAME TO refinements;
+CREATE INDEX refinements_by_market ON refinements (country, therapy_area, refinement_id);
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -948,7 +975,9 @@ absl::StatusOr<std::vector<SqliteStore::Submitted>> SqliteStore::SubmitRefinemen
     const std::vector<RefinementRecord>& rows) {
   HARMONIA_RETURN_IF_ERROR(CheckSubmission(rows));
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "a refinement submission"));
-  Statement find(db_, absl::StrCat(kSelectRefinement, " WHERE request_id = ?").c_str());
+  Statement find(db_, absl::StrCat(kSelectRefinement,
+                                   " WHERE country = ? AND therapy_area = ? AND request_id = ?")
+                          .c_str());
   HARMONIA_RETURN_IF_ERROR(find.status("submitting refinements"));
   Statement put(db_,
                 "INSERT INTO refinements (request_id, country, therapy_area, customer_id, "
@@ -959,7 +988,9 @@ absl::StatusOr<std::vector<SqliteStore::Submitted>> SqliteStore::SubmitRefinemen
   std::vector<Submitted> out;
   out.reserve(rows.size());
   for (const RefinementRecord& r : rows) {
-    find.Bind(1, r.request_id);
+    find.Bind(1, r.country);
+    find.Bind(2, r.therapy_area);
+    find.Bind(3, r.request_id);
     const int rc = find.Step();
     if (rc == SQLITE_ROW) {
       out.push_back({ReadRefinement(find), true});
@@ -1022,33 +1053,35 @@ absl::StatusOr<std::vector<RefinementRecord>> SqliteStore::ListRefinements(
   return out;
 }
 
+constexpr const char* kByRequestId = " WHERE country = ? AND therapy_area = ? AND request_id = ?";
+
 absl::StatusOr<std::optional<RefinementRecord>> SqliteStore::GetRefinement(
-    const std::string& request_id) {
-  Statement q(db_, absl::StrCat(kSelectRefinement, " WHERE request_id = ?").c_str());
+    const std::string& country, const std::string& therapy_area, const std::string& request_id) {
+  Statement q(db_, absl::StrCat(kSelectRefinement, kByRequestId).c_str());
   HARMONIA_RETURN_IF_ERROR(q.status("reading a refinement"));
-  q.Bind(1, request_id);
+  q.Bind(1, country);
+  q.Bind(2, therapy_area);
+  q.Bind(3, request_id);
   const int rc = q.Step();
   if (rc == SQLITE_DONE) return std::optional<RefinementRecord>();
   if (rc != SQLITE_ROW) return SqliteError(db_, rc, "reading a refinement");
   return std::optional<RefinementRecord>(ReadRefinement(q));
 }
 
-absl::StatusOr<RefinementRecord> SqliteStore::DecideRefinement(const std::string& request_id,
-                                                               RefinementStatus status,
-                                                               const std::string& reason,
-                                                               const std::string& by,
-                                                               int64_t at_unix) {
+absl::StatusOr<RefinementRecord> SqliteStore::DecideRefinement(
+    const std::string& country, const std::string& therapy_area, const std::string& request_id,
+    RefinementStatus status, const std::string& reason, const std::string& by, int64_t at_unix) {
   HARMONIA_RETURN_IF_ERROR(CheckDecision(request_id, status));
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "a refinement decision"));
   RefinementRecord before;
   {
-    Statement q(db_, absl::StrCat(kSelectRefinement, " WHERE request_id = ?").c_str());
+    Statement q(db_, absl::StrCat(kSelectRefinement, kByRequestId).c_str());
     HARMONIA_RETURN_IF_ERROR(q.status("reading a refinement"));
-    q.Bind(1, request_id);
+    q.Bind(1, country);
+    q.Bind(2, therapy_area);
+    q.Bind(3, request_id);
     const int rc = q.Step();
-    if (rc == SQLITE_DONE) {
-      return absl::NotFoundError(absl::StrCat("no refinement with request id ", request_id));
-    }
+    if (rc == SQLITE_DONE) return UnknownRefinement(country, therapy_area, request_id);
     if (rc != SQLITE_ROW) return SqliteError(db_, rc, "reading a refinement");
     before = ReadRefinement(q);
   }

@@ -60,12 +60,12 @@ class SqliteStore final : public Store {
       const std::string& country, const std::string& therapy_area,
       const std::vector<RefinementStatus>& statuses) override;
   absl::StatusOr<std::optional<RefinementRecord>> GetRefinement(
+      const std::string& country, const std::string& therapy_area,
       const std::string& request_id) override;
-  absl::StatusOr<RefinementRecord> DecideRefinement(const std::string& request_id,
-                                                    RefinementStatus status,
-                                                    const std::string& reason,
-                                                    const std::string& by,
-                                                    int64_t at_unix) override;
+  absl::StatusOr<RefinementRecord> DecideRefinement(
+      const std::string& country, const std::string& therapy_area, const std::string& request_id,
+      RefinementStatus status, const std::string& reason, const std::string& by,
+      int64_t at_unix) override;
   absl::StatusOr<int64_t> AppendAudit(const AuditEntry& entry) override;
   absl::StatusOr<std::vector<AuditEntry>> ListAudit(int64_t after_id, int64_t limit) override;
 
