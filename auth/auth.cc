@@ -55,27 +55,49 @@ class TokensReader : private FieldReader {
       if (!ExpectMap(entry, "token entry")) continue;
       CheckKeys(entry, {"principal", "token_sha256", "roles"}, "token entry");
       Principal p;
-      std::string hash;
+      std::vector<std::string> hashes;
       bool ok = true;
       if (const YamlNode* n = RequiredScalar(entry, "principal", &p.name)) {
-        ok = FirstUse(principal_line, p.name, *n,
+        ok = CheckName(*n, p.name) &&
+             FirstUse(principal_line, p.name, *n,
                       absl::StrCat("principal ", Quoted(p.name), ": listed twice (first on line "),
                       ")");
       } else {
         ok = false;
       }
-      if (const YamlNode* n = RequiredScalar(entry, "token_sha256", &hash)) {
-        std::transform(hash.begin(), hash.end(), hash.begin(),
-                       [](char c) { return c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c; });
-        if (!IsSha256Hex(hash)) {
-          Error(*n,
-                "token_sha256: expected 64 hex digits (the SHA-256 of the token, e.g. "
-                "from `printf %s TOKEN | sha256sum`)");
-          ok = false;
+      // One hash, or a list of them: a principal may hold several tokens at
+      // once, so a token is rotated by adding the new one, moving every
+      // client over, then removing the old one (docs/operations.md).
+      if (const YamlNode* n = Required(entry, "token_sha256", "token entry")) {
+        std::vector<const YamlNode*> items;
+        if (n->is_sequence()) {
+          for (const YamlNode& item : n->items) items.push_back(&item);
+          if (items.empty()) {
+            Error(*n, "token_sha256: empty list; give at least one token's SHA-256");
+            ok = false;
+          }
         } else {
-          ok = FirstUse(hash_line, hash, *n, "token_sha256: the same token as line ",
-                        "; every principal needs its own token") &&
-               ok;
+          items.push_back(n);
+        }
+        for (const YamlNode* item : items) {
+          std::string hash;
+          if (!GetScalar(*item, "token_sha256", &hash)) {
+            ok = false;
+            continue;
+          }
+          std::transform(hash.begin(), hash.end(), hash.begin(),
+                         [](char c) { return c >= 'A' && c <= 'F' ? c - 'A' + 'a' : c; });
+          if (!IsSha256Hex(hash)) {
+            Error(*item,
+                  "token_sha256: expected 64 hex digits (the SHA-256 of the token, e.g. "
+                  "from `printf %s TOKEN | sha256sum`)");
+            ok = false;
+          } else if (FirstUse(hash_line, hash, *item, "token_sha256: the same token as line ",
+                              "; every principal needs its own token")) {
+            hashes.push_back(std::move(hash));
+          } else {
+            ok = false;
+          }
         }
       } else {
         ok = false;
@@ -85,7 +107,9 @@ class TokensReader : private FieldReader {
       } else {
         ok = false;
       }
-      if (ok) by_hash->emplace(hash, std::move(p));
+      if (ok) {
+        for (std::string& hash : hashes) by_hash->emplace(std::move(hash), p);
+      }
     }
     return issues_.Take();
   }
@@ -96,6 +120,25 @@ class TokensReader : private FieldReader {
   const YamlNode* RequiredScalar(const YamlNode& entry, const char* key, std::string* out) {
     const YamlNode* n = Required(entry, key, "token entry");
     return n != nullptr && GetScalar(*n, key, out) ? n : nullptr;
+  }
+
+  // A principal's name: 1 to kMaxPrincipalBytes bytes of printable text (it
+  // is shown in logs, the audit trail and messages).
+  bool CheckName(const YamlNode& node, const std::string& name) {
+    if (name.empty()) {
+      Error(node, "principal: empty; every token needs a named principal");
+      return false;
+    }
+    if (name.size() > kMaxPrincipalBytes) {
+      Error(node, absl::StrCat("principal: ", name.size(), " bytes; at most ", kMaxPrincipalBytes));
+      return false;
+    }
+    if (std::any_of(name.begin(), name.end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+      Error(node, absl::StrCat("principal ", Quoted(name), ": control characters are not allowed"));
+      return false;
+    }
+    return true;
   }
 
   // Records where `value` is first seen; a second sighting is an error

@@ -7,8 +7,12 @@
 //     token_sha256: 3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b
 //     roles: [global_ops]
 //   - principal: anna.rep
-//     token_sha256: …
+//     token_sha256: [<old token's hash>, <new token's hash>]   # rotation
 //     roles: [field:DE, viewer:AT]
+//
+// A principal is 1 to kMaxPrincipalBytes bytes of UTF-8 text without control
+// characters; `token_sha256` is one hash or a list (several tokens at once,
+// so a token rotates without a gap).
 //
 // Roles: global_ops (rules), country_ops:CC, field:CC, viewer:CC (one
 // country each) and service (worker ↔ rules service). What each role may do
@@ -46,6 +50,8 @@ struct Grant {
 std::optional<Grant> ParseGrant(std::string_view text);
 // The inverse of ParseGrant.
 std::string GrantName(const Grant& grant);
+
+inline constexpr size_t kMaxPrincipalBytes = 128;
 
 struct Principal {
   std::string name;

@@ -125,6 +125,45 @@ TEST(TokenTable, EveryMistakeIsReportedWithItsPlaceAndNoTableIsMade) {
   EXPECT_TRUE(has("tokens.yaml:11:")) << "an entry without token_sha256 and roles";
 }
 
+TEST(TokenTable, PrincipalsAreNamedTextAndATokenMayRotate) {
+  const std::string a = Sha256Hex("a"), b = Sha256Hex("b");
+  struct Case {
+    std::string text, issue;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"- {principal: '', token_sha256: " + a + ", roles: [service]}\n",
+            "t.yaml:1:15: error: principal: empty; every token needs a named principal"},
+           {std::string("- {principal: \"x\\0y\", token_sha256: ") + a + ", roles: [service]}\n",
+            "t.yaml:1:15: error: principal 'x\\x00y': control characters are not allowed"},
+           {std::string("- {principal: x") + '\0' + "y, token_sha256: " + a +
+                ", roles: [service]}\n",
+            "t.yaml:1:16: error: NUL byte in text"},
+           {"- {principal: " + std::string(129, 'p') + ", token_sha256: " + a +
+                ", roles: [service]}\n",
+            "t.yaml:1:15: error: principal: 129 bytes; at most 128"},
+           {"- {principal: M\xFCller, token_sha256: " + a + ", roles: [service]}\n",
+            "t.yaml:1:16: error: byte 0xFC is not valid UTF-8; the file must be UTF-8"},
+           {"- {principal: x, token_sha256: [], roles: [service]}\n",
+            "t.yaml:1:32: error: token_sha256: empty list; give at least one token's SHA-256"},
+       }) {
+    std::vector<Issue> issues;
+    EXPECT_EQ(TokenTable::Parse(c.text, "t.yaml", &issues), nullptr) << c.text;
+    EXPECT_EQ(::testing::PrintToString(Messages(issues)),
+              ::testing::PrintToString(std::vector<std::string>{c.issue}))
+        << c.text;
+  }
+  // Two tokens for one principal while clients move from the old to the new.
+  std::vector<Issue> issues;
+  auto table = TokenTable::Parse(
+      "- {principal: svc, token_sha256: [" + a + ", " + b + "], roles: [service]}\n", "t.yaml",
+      &issues);
+  ASSERT_NE(table, nullptr) << ::testing::PrintToString(Messages(issues));
+  ASSERT_NE(table->Authenticate("a"), nullptr);
+  ASSERT_NE(table->Authenticate("b"), nullptr);
+  EXPECT_EQ(table->Authenticate("a")->name, "svc");
+  EXPECT_EQ(table->Authenticate("b")->name, "svc");
+}
+
 TEST(TokenTable, HostileAndEmptyFilesAreIssuesNotCrashes) {
   for (const char* text : {"", ",", "principal: x", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
                            "- 5\n- [a]\n", "- {principal: [x], token_sha256: {}, roles: x}\n"}) {

@@ -11,17 +11,17 @@
 #include <string_view>
 
 #include "absl/strings/string_view.h"
+#include "common/text.h"
 
 namespace harmonia {
 
 inline absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
-// 'text' in single quotes, the way messages name ids and values.
+// 'text' in single quotes, the way messages name ids and values: echoed
+// within bounds and always valid UTF-8 (Echo, common/text.h).
 inline std::string Quoted(std::string_view s) {
-  std::string out;
-  out.reserve(s.size() + 2);
-  out.push_back('\'');
-  out.append(s);
+  std::string out = "'";
+  out += Echo(s);
   out.push_back('\'');
   return out;
 }

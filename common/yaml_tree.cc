@@ -2,7 +2,11 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/text.h"
 
 namespace harmonia {
 namespace {
@@ -18,6 +22,17 @@ bool ScreenText(std::string_view text, IssueList* issues, const YamlLimits& limi
   if (text.size() > limits.max_bytes) {
     issues->Error(0, 0,
                   absl::StrCat("file is ", text.size(), " bytes; the limit is ", limits.max_bytes));
+    return false;
+  }
+  if (const size_t bad = FirstNonTextByte(text); bad != std::string_view::npos) {
+    const size_t line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+    const size_t begin = (line_start == std::string_view::npos || bad == 0) ? 0 : line_start + 1;
+    const int line = 1 + static_cast<int>(std::count(text.begin(), text.begin() + begin, '\n'));
+    issues->Error(line, static_cast<int>(bad - begin) + 1,
+                  text[bad] == '\0'
+                      ? std::string("NUL byte in text")
+                      : absl::StrFormat("byte 0x%02X is not valid UTF-8; the file must be UTF-8",
+                                        static_cast<uint8_t>(text[bad])));
     return false;
   }
   int line = 1;

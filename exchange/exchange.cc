@@ -10,6 +10,7 @@
 #include "common/date.h"
 #include "common/file.h"
 #include "common/strings.h"
+#include "common/text.h"
 
 namespace harmonia::exchange {
 namespace {
@@ -52,6 +53,7 @@ class Table {
           absl::StrCat(path, ":1: empty file; expected the header ", expected));
     }
     t.width_ = fields.size();
+    t.header_.assign(fields.begin(), fields.end());
     for (const std::string& name : required) {
       auto it = std::find(fields.begin(), fields.end(), name);
       if (it == fields.end()) {
@@ -74,6 +76,8 @@ class Table {
   size_t width() const { return width_; }
   // Position in a record of required column k.
   int column(size_t k) const { return columns_[k]; }
+  // The header's name of the field at `position`.
+  const std::string& header(size_t position) const { return header_[position]; }
 
   // A problem with `field` of the record at `row`: the physical line and the
   // 1-based byte column of the field (a record may span lines; LF, CRLF and a
@@ -102,11 +106,13 @@ class Table {
   std::string_view body_;
   int64_t body_first_line_ = 2;
   size_t width_ = 0;
+  std::vector<std::string> header_;
   std::vector<int> columns_;
 };
 
 // Calls fn(fields, row) for every well-formed record of `slice`; reports
-// malformed ones (CSV errors, wrong number of fields). Blank lines are skipped.
+// malformed ones (CSV errors, wrong number of fields, a field that is not
+// UTF-8 text or holds a NUL byte: never stored). Blank lines are skipped.
 template <typename Fn>
 void ForEachRecord(const Table& table, const csv::Slice& slice, std::vector<RowProblem>* problems,
                    int64_t* rejected, Fn fn) {
@@ -130,7 +136,18 @@ void ForEachRecord(const Table& table, const csv::Slice& slice, std::vector<RowP
       ++*rejected;
       continue;
     }
-    fn(fields, Row{row.start, reader.record_line()});
+    const Row at{row.start, reader.record_line()};
+    size_t bad = 0;
+    while (bad < fields.size() && IsText(fields[bad])) ++bad;
+    if (bad < fields.size()) {
+      const std::string_view field = fields[bad];
+      problems->push_back(table.Problem(at, field.substr(FirstNonTextByte(field)),
+                                        absl::StrCat(table.header(bad), ": ", WhyNotText(field),
+                                                     "; text must be UTF-8 without NUL bytes")));
+      ++*rejected;
+      continue;
+    }
+    fn(fields, at);
   }
 }
 

@@ -115,6 +115,32 @@ TEST_F(ExchangeTest, LinesAndColumnsCountEveryKindOfLineEnd) {
   EXPECT_EQ(selector.batch().columns[0][0], 3);
 }
 
+// Text is UTF-8 without NUL bytes: a row with anything else is rejected at
+// its line, column and field, never read on; the good rows are kept.
+TEST_F(ExchangeTest, TextThatIsNotUtf8OrHoldsNulIsRejectedWithItsPlace) {
+  std::vector<RowProblem> problems;
+  const std::string body = std::string("customer_id,country,customer_type,specialty,name\n") +
+                           "C1,DE,x,s,Ana M\xC3\xBCller\n" +  // valid: ü
+                           "C2,DE,x,s,Bernd M\xFCller\n" +    // Latin-1 ü
+                           std::string(
+                               "C\0"
+                               "3,DE,x,s,C\n",
+                               13) +                             // NUL in the id
+                           "C4,DE,x,s,\"quoted \xE9t\xE9\"\n" +  // inside a quoted field
+                           "C5,DE,x,s,E\n";
+  auto u = ReadCustomers(Write("customers.csv", body), "DE", {"x"}, &problems);
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_EQ(u->ids, (std::vector<std::string>{"C1", "C5"}));
+  EXPECT_EQ(u->rejected, 3);
+  EXPECT_EQ(Render(problems),
+            "customers.csv:3:18: name: not UTF-8 text: byte 0xFC at position 8 is not valid UTF-8; "
+            "text must be UTF-8 without NUL bytes\n"
+            "customers.csv:4:2: customer_id: a NUL byte at position 2; text must be UTF-8 without "
+            "NUL bytes\n"
+            "customers.csv:5:19: name: not UTF-8 text: byte 0xE9 at position 8 is not valid UTF-8; "
+            "text must be UTF-8 without NUL bytes\n");
+}
+
 TEST_F(ExchangeTest, AnUnterminatedQuoteNamesTheLinesItSwallows) {
   std::vector<RowProblem> problems;
   auto u = ReadCustomers(Write("customers.csv",

@@ -4,6 +4,7 @@
 #ifndef HARMONIA_SERVICES_CALL_H_
 #define HARMONIA_SERVICES_CALL_H_
 
+#include <google/protobuf/message.h>
 #include <grpcpp/grpcpp.h>
 
 #include <string_view>
@@ -24,14 +25,23 @@ void LogCall(std::string_view method, const auth::Principal* who,
 
 enum class CallKind { kRead, kMutation };
 
+// InvalidArgument naming the first string field of `request` that is not
+// text (UTF-8 without NUL bytes, docs/api.md "Text"), e.g. "customer_ids[2]:
+// a NUL byte at position 3". Lists of items (repeated message fields) are not
+// looked into: the cores check each item and reject only the bad ones.
+absl::Status CheckRequestText(const google::protobuf::Message& request);
+
 // Runs `body(const auth::Principal&) -> absl::Status` for an authenticated
-// caller.
+// caller whose request is text (CheckRequestText).
 template <typename Body>
 grpc::Status RunCall(grpc::ServerContextBase* ctx, const auth::TokenTable& tokens,
-                     std::string_view method, CallKind kind, Body&& body) {
+                     std::string_view method, CallKind kind,
+                     const google::protobuf::Message& request, Body&& body) {
   const absl::Time start = absl::Now();
   absl::StatusOr<const auth::Principal*> who = Authenticate(*ctx, tokens);
-  absl::Status status = who.ok() ? std::forward<Body>(body)(**who) : who.status();
+  absl::Status status = who.status();
+  if (status.ok()) status = CheckRequestText(request);
+  if (status.ok()) status = std::forward<Body>(body)(**who);
   LogCall(method, who.ok() ? *who : nullptr, *ctx, status, absl::Now() - start,
           kind == CallKind::kMutation);
   return ToGrpcStatus(status);

@@ -107,7 +107,7 @@ absl::StatusOr<std::optional<int32_t>> OptionalDate(const std::string& text, con
 grpc::Status CountryServiceImpl::SubmitRefinements(grpc::ServerContext* ctx,
                                                    const v1::SubmitRefinementsRequest* req,
                                                    v1::SubmitRefinementsResponse* resp) {
-  return RunCall(ctx, *tokens_, "SubmitRefinements", CallKind::kMutation,
+  return RunCall(ctx, *tokens_, "SubmitRefinements", CallKind::kMutation, *req,
                  [&](const auth::Principal& who) {
                    std::vector<WorkerCore::RefinementInput> items;
                    items.reserve(req->items_size());
@@ -129,7 +129,7 @@ grpc::Status CountryServiceImpl::SubmitRefinements(grpc::ServerContext* ctx,
 grpc::Status CountryServiceImpl::ListRefinements(grpc::ServerContext* ctx,
                                                  const v1::ListRefinementsRequest* req,
                                                  v1::ListRefinementsResponse* resp) {
-  return RunCall(ctx, *tokens_, "ListRefinements", CallKind::kRead,
+  return RunCall(ctx, *tokens_, "ListRefinements", CallKind::kRead, *req,
                  [&](const auth::Principal& who) {
                    std::vector<store::RefinementStatus> statuses;
                    for (int s : req->statuses()) {
@@ -152,7 +152,7 @@ grpc::Status CountryServiceImpl::ListRefinements(grpc::ServerContext* ctx,
 grpc::Status CountryServiceImpl::Decide(grpc::ServerContext* ctx, const char* method,
                                         const v1::DecideRefinementRequest* req,
                                         store::RefinementStatus to, v1::Refinement* resp) {
-  return RunCall(ctx, *tokens_, method, CallKind::kMutation, [&](const auth::Principal& who) {
+  return RunCall(ctx, *tokens_, method, CallKind::kMutation, *req, [&](const auth::Principal& who) {
     HARMONIA_ASSIGN_OR_RETURN(store::RefinementRecord r,
                               core_->DecideRefinement(who, req->country(), req->therapy_area(),
                                                       req->request_id(), to, req->reason()));
@@ -181,30 +181,32 @@ grpc::Status CountryServiceImpl::WithdrawRefinement(grpc::ServerContext* ctx,
 
 grpc::Status CountryServiceImpl::RunCycle(grpc::ServerContext* ctx, const v1::RunCycleRequest* req,
                                           grpc::ServerWriter<v1::RunCycleResponse>* writer) {
-  return RunCall(ctx, *tokens_, "RunCycle", CallKind::kMutation, [&](const auth::Principal& who) {
-    HARMONIA_ASSIGN_OR_RETURN(std::optional<int32_t> as_of, OptionalDate(req->as_of(), "as_of"));
-    // Progress goes out as it comes; a client that went away does not stop
-    // the cycle (it commits or fails as a whole either way).
-    auto progress = [&](const char* stage, int64_t done, int64_t total) {
-      v1::RunCycleResponse event;
-      event.mutable_progress()->set_stage(stage);
-      event.mutable_progress()->set_done(done);
-      event.mutable_progress()->set_total(total);
-      writer->Write(event);
-    };
-    HARMONIA_ASSIGN_OR_RETURN(
-        store::StoreCycleResult result,
-        core_->RunCycle(who, req->country(), req->therapy_area(), as_of, progress));
-    v1::RunCycleResponse last;
-    ToProto(result.cycle, last.mutable_summary());
-    writer->Write(last);
-    return absl::OkStatus();
-  });
+  return RunCall(ctx, *tokens_, "RunCycle", CallKind::kMutation, *req,
+                 [&](const auth::Principal& who) {
+                   HARMONIA_ASSIGN_OR_RETURN(std::optional<int32_t> as_of,
+                                             OptionalDate(req->as_of(), "as_of"));
+                   // Progress goes out as it comes; a client that went away does not stop
+                   // the cycle (it commits or fails as a whole either way).
+                   auto progress = [&](const char* stage, int64_t done, int64_t total) {
+                     v1::RunCycleResponse event;
+                     event.mutable_progress()->set_stage(stage);
+                     event.mutable_progress()->set_done(done);
+                     event.mutable_progress()->set_total(total);
+                     writer->Write(event);
+                   };
+                   HARMONIA_ASSIGN_OR_RETURN(
+                       store::StoreCycleResult result,
+                       core_->RunCycle(who, req->country(), req->therapy_area(), as_of, progress));
+                   v1::RunCycleResponse last;
+                   ToProto(result.cycle, last.mutable_summary());
+                   writer->Write(last);
+                   return absl::OkStatus();
+                 });
 }
 
 grpc::Status CountryServiceImpl::GetCycle(grpc::ServerContext* ctx, const v1::GetCycleRequest* req,
                                           v1::Cycle* resp) {
-  return RunCall(ctx, *tokens_, "GetCycle", CallKind::kRead, [&](const auth::Principal& who) {
+  return RunCall(ctx, *tokens_, "GetCycle", CallKind::kRead, *req, [&](const auth::Principal& who) {
     HARMONIA_ASSIGN_OR_RETURN(
         store::CycleRecord c,
         core_->GetCycle(who, req->country(), req->therapy_area(), req->cycle_id()));
@@ -216,30 +218,32 @@ grpc::Status CountryServiceImpl::GetCycle(grpc::ServerContext* ctx, const v1::Ge
 grpc::Status CountryServiceImpl::GetReport(grpc::ServerContext* ctx,
                                            const v1::GetCountryReportRequest* req,
                                            v1::Report* resp) {
-  return RunCall(ctx, *tokens_, "GetReport", CallKind::kRead, [&](const auth::Principal& who) {
-    HARMONIA_ASSIGN_OR_RETURN(
-        *resp, core_->Report(who, req->country(), req->therapy_area(), req->cycle_id(),
-                             req->history() == 0 ? 8 : req->history()));
-    return absl::OkStatus();
-  });
+  return RunCall(
+      ctx, *tokens_, "GetReport", CallKind::kRead, *req, [&](const auth::Principal& who) {
+        HARMONIA_ASSIGN_OR_RETURN(
+            *resp, core_->Report(who, req->country(), req->therapy_area(), req->cycle_id(),
+                                 req->history() == 0 ? 8 : req->history()));
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status CountryServiceImpl::ListCycles(grpc::ServerContext* ctx,
                                             const v1::ListCyclesRequest* req,
                                             v1::ListCyclesResponse* resp) {
-  return RunCall(ctx, *tokens_, "ListCycles", CallKind::kRead, [&](const auth::Principal& who) {
-    HARMONIA_ASSIGN_OR_RETURN(std::vector<store::CycleRecord> all,
-                              core_->ListCycles(who, req->country(), req->therapy_area()));
-    for (const store::CycleRecord& c : all) ToProto(c, resp->add_cycles());
-    return absl::OkStatus();
-  });
+  return RunCall(
+      ctx, *tokens_, "ListCycles", CallKind::kRead, *req, [&](const auth::Principal& who) {
+        HARMONIA_ASSIGN_OR_RETURN(std::vector<store::CycleRecord> all,
+                                  core_->ListCycles(who, req->country(), req->therapy_area()));
+        for (const store::CycleRecord& c : all) ToProto(c, resp->add_cycles());
+        return absl::OkStatus();
+      });
 }
 
 grpc::ServerUnaryReactor* CountryServiceImpl::QueryAssignments(
     grpc::CallbackServerContext* ctx, const v1::QueryAssignmentsRequest* req,
     v1::QueryAssignmentsResponse* resp) {
-  grpc::Status status =
-      RunCall(ctx, *tokens_, "QueryAssignments", CallKind::kRead, [&](const auth::Principal& who) {
+  grpc::Status status = RunCall(
+      ctx, *tokens_, "QueryAssignments", CallKind::kRead, *req, [&](const auth::Principal& who) {
         WorkerCore::AssignmentQuery q;
         q.country = req->country();
         q.therapy_area = req->therapy_area();
@@ -268,7 +272,7 @@ grpc::Status CountryServiceImpl::ExplainAssignment(grpc::ServerContext* ctx,
                                                    const v1::ExplainAssignmentRequest* req,
                                                    v1::Explanation* resp) {
   return RunCall(
-      ctx, *tokens_, "ExplainAssignment", CallKind::kRead, [&](const auth::Principal& who) {
+      ctx, *tokens_, "ExplainAssignment", CallKind::kRead, *req, [&](const auth::Principal& who) {
         HARMONIA_ASSIGN_OR_RETURN(WorkerCore::Explanation e,
                                   core_->Explain(who, req->country(), req->therapy_area(),
                                                  req->customer_id(), req->cycle_id()));
@@ -308,7 +312,7 @@ grpc::Status CountryServiceImpl::GetQuestionnaire(grpc::ServerContext* ctx,
                                                   const v1::GetQuestionnaireRequest* req,
                                                   v1::Questionnaire* resp) {
   return RunCall(
-      ctx, *tokens_, "GetQuestionnaire", CallKind::kRead, [&](const auth::Principal& who) {
+      ctx, *tokens_, "GetQuestionnaire", CallKind::kRead, *req, [&](const auth::Principal& who) {
         HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
                                   core_->Questionnaire(who, req->country(), req->therapy_area()));
         resp->set_therapy_area(rules->therapy_area);
@@ -334,7 +338,7 @@ grpc::Status CountryServiceImpl::SubmitAnswers(grpc::ServerContext* ctx,
                                                const v1::SubmitAnswersRequest* req,
                                                v1::SubmitAnswersResponse* resp) {
   return RunCall(
-      ctx, *tokens_, "SubmitAnswers", CallKind::kMutation, [&](const auth::Principal& who) {
+      ctx, *tokens_, "SubmitAnswers", CallKind::kMutation, *req, [&](const auth::Principal& who) {
         std::vector<WorkerCore::AnswerInput> items;
         for (const v1::AnswerInput& a : req->items()) {
           items.push_back(

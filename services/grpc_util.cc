@@ -2,6 +2,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/support/server_interceptor.h>
 
 #include <utility>
 
@@ -9,15 +10,60 @@
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
 #include "common/strings.h"
+#include "common/text.h"
 #include "google/protobuf/any.pb.h"
 #include "google/rpc/status.pb.h"
 
 namespace harmonia::services {
+namespace {
+
+constexpr size_t kMaxMessageBytes = 2048;
+
+// gRPC answers a request protobuf cannot parse — proto3 refuses a string
+// field that is not valid UTF-8 before any handler runs — with INTERNAL and
+// no message. Our handlers never send INTERNAL without a message, so this
+// turns exactly that case into what it is: the client's bad input.
+class UnreadableRequestInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  explicit UnreadableRequestInterceptor(grpc::experimental::ServerRpcInfo* info) : info_(info) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status sent = methods->GetSendStatus();
+      if (sent.error_code() == grpc::StatusCode::INTERNAL && sent.error_message().empty()) {
+        methods->ModifySendStatus(grpc::Status(
+            grpc::StatusCode::INVALID_ARGUMENT,
+            absl::StrCat("request to ", info_->method(),
+                         " could not be read: a string field that is not valid UTF-8, or bytes "
+                         "that are not this request; text must be UTF-8 without NUL bytes")));
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  grpc::experimental::ServerRpcInfo* info_;
+};
+
+class UnreadableRequestInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new UnreadableRequestInterceptor(info);
+  }
+};
+
+}  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
   const auto code = static_cast<grpc::StatusCode>(status.code());
-  const std::string message(status.message());
+  // The message travels in a header: bounded (messages bound each echoed
+  // value already; this is the last guard) and always UTF-8.
+  const std::string message =
+      Echo(std::string_view(status.message().data(), status.message().size()), kMaxMessageBytes);
   google::rpc::Status details;
   status.ForEachPayload([&](absl::string_view type_url, const absl::Cord& payload) {
     google::protobuf::Any* any = details.add_details();
@@ -139,6 +185,9 @@ absl::StatusOr<StartedServer> StartServer(const std::string& listen,
   builder.AddListeningPort(listen, std::move(credentials), &port);
   for (grpc::Service* s : services) builder.RegisterService(s);
   builder.SetMaxReceiveMessageSize(64 << 20);
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(std::make_unique<UnreadableRequestInterceptorFactory>());
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   grpc::ResourceQuota quota("harmonia");
   quota.SetMaxThreads(max_threads);
   builder.SetResourceQuota(quota);

@@ -29,9 +29,21 @@ using auth::Role;
 
 constexpr char kIssuesPayload[] = "type.googleapis.com/harmonia.v1.IssueList";
 
+// The most issues a status carries: its details travel in a gRPC trailer,
+// which clients refuse above 8 KiB (docs/api.md "Errors").
+constexpr size_t kMaxIssuesInStatus = 40;
+
 absl::Status WithIssues(absl::Status status, const std::vector<Issue>& issues) {
   v1::IssueList list;
-  for (const Issue& i : issues) IssueToProto(i, list.add_issues());
+  for (size_t k = 0; k < issues.size() && k < kMaxIssuesInStatus; ++k) {
+    IssueToProto(issues[k], list.add_issues());
+  }
+  if (issues.size() > kMaxIssuesInStatus) {
+    Issue more = issues[kMaxIssuesInStatus];
+    more.message = absl::StrCat("… and ", issues.size() - kMaxIssuesInStatus,
+                                " more (harmonia rules validate lists them all)");
+    IssueToProto(more, list.add_issues());
+  }
   status.SetPayload(kIssuesPayload, absl::Cord(list.SerializeAsString()));
   return status;
 }

@@ -44,7 +44,7 @@ std::string FileName(const std::string& given) { return given.empty() ? "<reques
 grpc::Status RulesServiceImpl::ValidateRuleSet(grpc::ServerContext* ctx,
                                                const v1::ValidateRuleSetRequest* req,
                                                v1::ValidateRuleSetResponse* resp) {
-  return RunCall(ctx, *tokens_, "ValidateRuleSet", CallKind::kRead,
+  return RunCall(ctx, *tokens_, "ValidateRuleSet", CallKind::kRead, *req,
                  [&](const auth::Principal& who) {
                    HARMONIA_ASSIGN_OR_RETURN(
                        RulesCore::Validation v,
@@ -63,7 +63,7 @@ grpc::Status RulesServiceImpl::ValidateRuleSet(grpc::ServerContext* ctx,
 grpc::Status RulesServiceImpl::PublishRuleSet(grpc::ServerContext* ctx,
                                               const v1::PublishRuleSetRequest* req,
                                               v1::PublishRuleSetResponse* resp) {
-  return RunCall(ctx, *tokens_, "PublishRuleSet", CallKind::kMutation,
+  return RunCall(ctx, *tokens_, "PublishRuleSet", CallKind::kMutation, *req,
                  [&](const auth::Principal& who) {
                    HARMONIA_ASSIGN_OR_RETURN(
                        RulesCore::Published p,
@@ -77,7 +77,7 @@ grpc::Status RulesServiceImpl::RollbackRuleSet(grpc::ServerContext* ctx,
                                                const v1::RollbackRuleSetRequest* req,
                                                v1::PublishRuleSetResponse* resp) {
   return RunCall(
-      ctx, *tokens_, "RollbackRuleSet", CallKind::kMutation, [&](const auth::Principal& who) {
+      ctx, *tokens_, "RollbackRuleSet", CallKind::kMutation, *req, [&](const auth::Principal& who) {
         HARMONIA_ASSIGN_OR_RETURN(
             RulesCore::Published p,
             core_->Rollback(who, req->therapy_area(), req->to_version(), req->new_version()));
@@ -88,108 +88,117 @@ grpc::Status RulesServiceImpl::RollbackRuleSet(grpc::ServerContext* ctx,
 
 grpc::Status RulesServiceImpl::GetRuleSet(grpc::ServerContext* ctx,
                                           const v1::GetRuleSetRequest* req, v1::RuleSet* resp) {
-  return RunCall(ctx, *tokens_, "GetRuleSet", CallKind::kRead, [&](const auth::Principal& who) {
-    HARMONIA_ASSIGN_OR_RETURN(store::RuleSetRecord r,
-                              core_->Get(who, req->therapy_area(), req->version()));
-    ToProto(r, resp);
-    return absl::OkStatus();
-  });
+  return RunCall(ctx, *tokens_, "GetRuleSet", CallKind::kRead, *req,
+                 [&](const auth::Principal& who) {
+                   HARMONIA_ASSIGN_OR_RETURN(store::RuleSetRecord r,
+                                             core_->Get(who, req->therapy_area(), req->version()));
+                   ToProto(r, resp);
+                   return absl::OkStatus();
+                 });
 }
 
 grpc::Status RulesServiceImpl::ListRuleSets(grpc::ServerContext* ctx,
                                             const v1::ListRuleSetsRequest* req,
                                             v1::ListRuleSetsResponse* resp) {
-  return RunCall(ctx, *tokens_, "ListRuleSets", CallKind::kRead, [&](const auth::Principal& who) {
-    HARMONIA_ASSIGN_OR_RETURN(std::vector<store::RuleSetRecord> all,
-                              core_->List(who, req->therapy_area()));
-    for (const store::RuleSetRecord& r : all) ToProto(r, resp->add_rule_sets());
-    return absl::OkStatus();
-  });
+  return RunCall(ctx, *tokens_, "ListRuleSets", CallKind::kRead, *req,
+                 [&](const auth::Principal& who) {
+                   HARMONIA_ASSIGN_OR_RETURN(std::vector<store::RuleSetRecord> all,
+                                             core_->List(who, req->therapy_area()));
+                   for (const store::RuleSetRecord& r : all) ToProto(r, resp->add_rule_sets());
+                   return absl::OkStatus();
+                 });
 }
 
 grpc::Status RulesServiceImpl::DiffRuleSets(grpc::ServerContext* ctx,
                                             const v1::DiffRuleSetsRequest* req,
                                             v1::DiffRuleSetsResponse* resp) {
-  return RunCall(ctx, *tokens_, "DiffRuleSets", CallKind::kRead, [&](const auth::Principal& who) {
-    HARMONIA_ASSIGN_OR_RETURN(
-        RulesCore::Diff d,
-        core_->DiffVersions(who, req->therapy_area(), req->from_version(), req->to_version()));
-    for (const std::string& c : d.changes) resp->add_changes(c);
-    resp->set_unified_diff(d.unified_diff);
-    return absl::OkStatus();
-  });
+  return RunCall(
+      ctx, *tokens_, "DiffRuleSets", CallKind::kRead, *req, [&](const auth::Principal& who) {
+        HARMONIA_ASSIGN_OR_RETURN(
+            RulesCore::Diff d,
+            core_->DiffVersions(who, req->therapy_area(), req->from_version(), req->to_version()));
+        for (const std::string& c : d.changes) resp->add_changes(c);
+        resp->set_unified_diff(d.unified_diff);
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status RulesServiceImpl::WatchRuleSets(grpc::ServerContext* ctx,
                                              const v1::WatchRuleSetsRequest* req,
                                              grpc::ServerWriter<v1::RuleSet>* writer) {
-  return RunCall(ctx, *tokens_, "WatchRuleSets", CallKind::kRead, [&](const auth::Principal& who) {
-    HARMONIA_RETURN_IF_ERROR(core_->CheckWatch(who));
-    const std::vector<std::string> tas(req->therapy_areas().begin(), req->therapy_areas().end());
-    std::map<std::string, int64_t> known(req->known_versions().begin(),
-                                         req->known_versions().end());
-    // Wakes once a second to notice a cancelled call or a stopping server.
-    while (!ctx->IsCancelled() && !stopping_) {
-      HARMONIA_ASSIGN_OR_RETURN(std::vector<store::RuleSetRecord> newer,
-                                core_->WaitForNewer(tas, known, absl::Now() + absl::Seconds(1)));
-      for (const store::RuleSetRecord& r : newer) {
-        v1::RuleSet out;
-        ToProto(r, &out);
-        if (!writer->Write(out)) return absl::OkStatus();  // the client went away
-        known[r.therapy_area] = r.version;
-      }
-    }
-    return absl::OkStatus();
-  });
+  return RunCall(ctx, *tokens_, "WatchRuleSets", CallKind::kRead, *req,
+                 [&](const auth::Principal& who) {
+                   HARMONIA_RETURN_IF_ERROR(core_->CheckWatch(who));
+                   const std::vector<std::string> tas(req->therapy_areas().begin(),
+                                                      req->therapy_areas().end());
+                   std::map<std::string, int64_t> known(req->known_versions().begin(),
+                                                        req->known_versions().end());
+                   // Wakes once a second to notice a cancelled call or a stopping server.
+                   while (!ctx->IsCancelled() && !stopping_) {
+                     HARMONIA_ASSIGN_OR_RETURN(
+                         std::vector<store::RuleSetRecord> newer,
+                         core_->WaitForNewer(tas, known, absl::Now() + absl::Seconds(1)));
+                     for (const store::RuleSetRecord& r : newer) {
+                       v1::RuleSet out;
+                       ToProto(r, &out);
+                       if (!writer->Write(out)) return absl::OkStatus();  // the client went away
+                       known[r.therapy_area] = r.version;
+                     }
+                   }
+                   return absl::OkStatus();
+                 });
 }
 
 grpc::Status RulesServiceImpl::PreviewImpact(grpc::ServerContext* ctx,
                                              const v1::PreviewImpactRequest* req,
                                              v1::PreviewImpactResponse* resp) {
-  return RunCall(ctx, *tokens_, "PreviewImpact", CallKind::kRead, [&](const auth::Principal& who) {
-    std::optional<int32_t> as_of;
-    if (!req->as_of().empty()) {
-      as_of = ParseIsoDate(req->as_of());
-      if (!as_of) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("as_of: '", req->as_of(), "' is not a date (YYYY-MM-DD)"));
-      }
-    }
-    HARMONIA_ASSIGN_OR_RETURN(RulesCore::Preview p,
-                              core_->PreviewImpact(who, req->source_text(), req->country(), as_of));
-    for (const RulesCore::Transition& t : p.transitions) {
-      auto* out = resp->add_transitions();
-      out->set_from_segment(t.from_segment);
-      out->set_to_segment(t.to_segment);
-      out->set_customers(t.customers);
-    }
-    resp->set_customers(p.preview.quality().customers());
-    resp->set_changed(p.changed);
-    resp->set_baseline_cycle_id(p.preview.baseline_cycle_id());
-    resp->set_baseline_rule_set_version(p.preview.baseline_rule_set_version());
-    *resp->mutable_warnings() = std::move(*p.preview.mutable_warnings());
-    *resp->mutable_quality() = std::move(*p.preview.mutable_quality());
-    return absl::OkStatus();
-  });
+  return RunCall(ctx, *tokens_, "PreviewImpact", CallKind::kRead, *req,
+                 [&](const auth::Principal& who) {
+                   std::optional<int32_t> as_of;
+                   if (!req->as_of().empty()) {
+                     as_of = ParseIsoDate(req->as_of());
+                     if (!as_of) {
+                       return absl::InvalidArgumentError(
+                           absl::StrCat("as_of: '", req->as_of(), "' is not a date (YYYY-MM-DD)"));
+                     }
+                   }
+                   HARMONIA_ASSIGN_OR_RETURN(
+                       RulesCore::Preview p,
+                       core_->PreviewImpact(who, req->source_text(), req->country(), as_of));
+                   for (const RulesCore::Transition& t : p.transitions) {
+                     auto* out = resp->add_transitions();
+                     out->set_from_segment(t.from_segment);
+                     out->set_to_segment(t.to_segment);
+                     out->set_customers(t.customers);
+                   }
+                   resp->set_customers(p.preview.quality().customers());
+                   resp->set_changed(p.changed);
+                   resp->set_baseline_cycle_id(p.preview.baseline_cycle_id());
+                   resp->set_baseline_rule_set_version(p.preview.baseline_rule_set_version());
+                   *resp->mutable_warnings() = std::move(*p.preview.mutable_warnings());
+                   *resp->mutable_quality() = std::move(*p.preview.mutable_quality());
+                   return absl::OkStatus();
+                 });
 }
 
 grpc::Status RulesServiceImpl::GetReport(grpc::ServerContext* ctx, const v1::GetReportRequest* req,
                                          v1::Report* resp) {
-  return RunCall(ctx, *tokens_, "GetReport", CallKind::kRead, [&](const auth::Principal& who) {
-    RulesCore::ReportQuery q{.therapy_area = req->therapy_area(),
-                             .countries = {req->countries().begin(), req->countries().end()},
-                             .history = req->history() == 0 ? 8 : req->history(),
-                             .candidate_text = req->candidate_source_text()};
-    if (!req->as_of().empty()) {
-      q.as_of = ParseIsoDate(req->as_of());
-      if (!q.as_of) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("as_of: '", req->as_of(), "' is not a date (YYYY-MM-DD)"));
-      }
-    }
-    HARMONIA_ASSIGN_OR_RETURN(*resp, core_->Report(who, q));
-    return absl::OkStatus();
-  });
+  return RunCall(
+      ctx, *tokens_, "GetReport", CallKind::kRead, *req, [&](const auth::Principal& who) {
+        RulesCore::ReportQuery q{.therapy_area = req->therapy_area(),
+                                 .countries = {req->countries().begin(), req->countries().end()},
+                                 .history = req->history() == 0 ? 8 : req->history(),
+                                 .candidate_text = req->candidate_source_text()};
+        if (!req->as_of().empty()) {
+          q.as_of = ParseIsoDate(req->as_of());
+          if (!q.as_of) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("as_of: '", req->as_of(), "' is not a date (YYYY-MM-DD)"));
+          }
+        }
+        HARMONIA_ASSIGN_OR_RETURN(*resp, core_->Report(who, q));
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace harmonia::services

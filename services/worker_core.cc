@@ -10,6 +10,7 @@
 #include "common/json.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "common/text.h"
 #include "engine/cycle.h"
 #include "report/report.h"
 #include "services/authz.h"
@@ -38,6 +39,30 @@ std::string JoinIssues(const std::vector<Issue>& issues) {
 std::string NotACustomerOf(const std::string& customer_id, const std::string& country) {
   return absl::StrCat("customer_id ", Quoted(customer_id), ": not a customer of ", country);
 }
+
+// Why an item of a request is refused for its text: the first of `fields`
+// (name, value) that is not UTF-8 text, or is longer than `max_bytes` (0 = no
+// bound); empty when every field is fine (docs/api.md "Text").
+struct TextField {
+  const char* name;
+  const std::string* value;
+  size_t max_bytes = 0;
+};
+std::string BadTextField(std::initializer_list<TextField> fields) {
+  for (const TextField& f : fields) {
+    if (std::string why = WhyNotText(*f.value); !why.empty()) {
+      return absl::StrCat(f.name, ": ", why, "; text must be UTF-8 without NUL bytes");
+    }
+    if (f.max_bytes > 0 && f.value->size() > f.max_bytes) {
+      return absl::StrCat(f.name, ": ", f.value->size(), " bytes; at most ", f.max_bytes);
+    }
+  }
+  return "";
+}
+
+// Bounds on what a refinement stores.
+constexpr size_t kMaxRequestIdBytes = 200;
+constexpr size_t kMaxCommentBytes = 4000;
 
 // Every role that may read a country's data (global ops read every market).
 constexpr std::initializer_list<Role> kReaders = {Role::kCountryOps, Role::kField, Role::kViewer,
@@ -271,9 +296,22 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
     r.submitted_by = who.name;
     r.submitted_at_unix = now;
     r.updated_at_unix = now;
-    std::string why;
-    bool storable = true;  // false: the item has no request_id of its own to store it under
-    const engine::TherapyAreaConfig* ta = cc.FindTherapyArea(in.therapy_area);
+    std::string why = BadTextField({{"request_id", &in.request_id, kMaxRequestIdBytes},
+                                    {"customer_id", &in.customer_id},
+                                    {"therapy_area", &in.therapy_area},
+                                    {"segment", &in.segment},
+                                    {"reason", &in.reason},
+                                    {"comment", &in.comment, kMaxCommentBytes}});
+    // false: the item is not stored (no request_id of its own to store it
+    // under, or text that must never be stored); it is only returned
+    bool storable = why.empty();
+    if (!storable) {  // returned as the caller may see it: bounded text
+      for (std::string* f :
+           {&r.request_id, &r.customer_id, &r.therapy_area, &r.segment, &r.reason, &r.comment}) {
+        *f = Echo(*f);
+      }
+    }
+    const engine::TherapyAreaConfig* ta = storable ? cc.FindTherapyArea(in.therapy_area) : nullptr;
     TaState* state = nullptr;
     if (ta != nullptr) {
       state = &tas[in.therapy_area];
@@ -299,7 +337,9 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
         }
       }
     }
-    if (in.request_id.empty()) {
+    if (!why.empty()) {
+      // refused for its text (above): nothing else is checked
+    } else if (in.request_id.empty()) {
       why = "request_id: required (an idempotency key, unique per country and therapy area)";
       storable = false;
     } else if (!seen_ids.insert({in.therapy_area, in.request_id}).second) {
@@ -799,11 +839,17 @@ absl::StatusOr<std::vector<WorkerCore::AnswerResult>> WorkerCore::SubmitAnswers(
   const int32_t today = Today(*market);
   for (size_t k = 0; k < items.size(); ++k) {
     const AnswerInput& a = items[k];
-    std::string why;
+    std::string why = BadTextField({{"customer_id", &a.customer_id},
+                                    {"therapy_area", &a.therapy_area},
+                                    {"question_id", &a.question_id},
+                                    {"value", &a.value},
+                                    {"as_of", &a.as_of}});
     const engine::InputDef* question = nullptr;
     std::optional<int32_t> as_of =
         a.as_of.empty() ? std::optional<int32_t>(today) : ParseIsoDate(a.as_of);
-    if (market->config.FindTherapyArea(a.therapy_area) == nullptr) {
+    if (!why.empty()) {
+      // refused for its text (above): nothing else is checked
+    } else if (market->config.FindTherapyArea(a.therapy_area) == nullptr) {
       why = absl::StrCat("therapy_area ", Quoted(a.therapy_area), ": not run in ", country);
     } else {
       auto& rules = rule_sets[a.therapy_area];

@@ -16,6 +16,7 @@
 #include "auth/auth.h"
 #include "common/date.h"
 #include "common/file.h"
+#include "common/text.h"
 #include "tests/support/golden_store.h"
 
 namespace harmonia::services {
@@ -262,6 +263,49 @@ TEST_F(WorkerCoreTest, ARequestIdOfAnotherCountryIsAnotherRefinement) {
   EXPECT_EQ(explain_fr.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(explain_unknown.status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(explain_fr.status().message(), "customer_id 'F001': not a customer of DE");
+}
+
+// Text that is not UTF-8 (or holds NUL) is refused per item, never stored, and
+// never echoed as it came; the good items of the same request go through.
+TEST_F(WorkerCoreTest, ItemsWithBadTextAreRefusedAloneAndNeverStored) {
+  Start("");
+  WorkerCore::RefinementInput latin1 = Refine("t-1", "D001");
+  latin1.comment = "caf\xE9";
+  WorkerCore::RefinementInput nul_id = Refine(std::string("t-\0"
+                                                          "2",
+                                                          4),
+                                              "D002");
+  WorkerCore::RefinementInput long_id = Refine(std::string(9000, 'r'), "D003");
+  WorkerCore::RefinementInput long_comment = Refine("t-4", "D003");
+  long_comment.comment = std::string(5000, 'c');
+  auto r = Submit({latin1, Refine("t-ok", "D002"), nul_id, long_id, long_comment});
+  ASSERT_EQ(r.size(), 5u);
+  EXPECT_EQ(r[0].record.status, RefinementStatus::kRejected);
+  EXPECT_EQ(r[0].record.status_reason,
+            "comment: not UTF-8 text: byte 0xE9 at position 4 is not valid UTF-8; text must be "
+            "UTF-8 without NUL bytes");
+  EXPECT_EQ(r[0].record.comment, "caf\\xE9") << "returned escaped, never as it came";
+  EXPECT_EQ(r[1].record.status, RefinementStatus::kAccepted) << r[1].record.status_reason;
+  EXPECT_EQ(r[2].record.status_reason,
+            "request_id: a NUL byte at position 3; text must be UTF-8 without NUL bytes");
+  EXPECT_EQ(r[3].record.status_reason, "request_id: 9000 bytes; at most 200");
+  EXPECT_LT(r[3].record.request_id.size(), 100u);
+  EXPECT_EQ(r[4].record.status_reason, "comment: 5000 bytes; at most 4000");
+  for (const auto& one : r) EXPECT_TRUE(IsText(one.record.status_reason));
+  auto listed = core_->ListRefinements(CountryOps(), "DE", "oncology", {});
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u) << "only the good item is stored";
+  EXPECT_EQ((*listed)[0].request_id, "t-ok");
+
+  auto answers = core_->SubmitAnswers(
+      Field(), "DE",
+      {{"D001", "oncology", "q1", "4", ""}, {"D001", "oncology", "q1", "4\xFF", ""}});
+  ASSERT_TRUE(answers.ok()) << answers.status();
+  EXPECT_TRUE((*answers)[0].accepted) << (*answers)[0].reason;
+  EXPECT_FALSE((*answers)[1].accepted);
+  EXPECT_EQ((*answers)[1].reason,
+            "value: not UTF-8 text: byte 0xFF at position 2 is not valid UTF-8; text must be "
+            "UTF-8 without NUL bytes");
 }
 
 }  // namespace

@@ -160,6 +160,41 @@ TEST_F(EvaluateGolden, ImportLoadsGoodRowsReportsBadOnesAndIsIdempotent) {
   EXPECT_NE(bad.err.find("expected sqlite:PATH or postgresql://"), std::string::npos) << bad.err;
 }
 
+// Text that is not UTF-8, or holds a NUL byte, is rejected at import with its
+// line, column and field, and never stored; the good rows load.
+TEST_F(EvaluateGolden, ImportRejectsTextThatIsNotUtf8AndKeepsTheGoodRows) {
+  const std::string data = dir_ + "/data";
+  ASSERT_EQ(std::system(("mkdir -p '" + data + "'").c_str()), 0);
+  std::ofstream(data + "/customers.csv", std::ios::binary)
+      << "customer_id,country,customer_type,specialty,name\n"
+      << "D001,DE,specialist,oncology,Dr. J\xC3\xBCrgen Weiß\n"
+      << "D002,DE,specialist,oncology,Dr. J\xFCrgen\n"
+      << std::string(
+             "D0\0"
+             "03,DE,specialist,oncology,Dr. C\n",
+             35);
+  std::ofstream(data + "/answers.csv", std::ios::binary)
+      << "customer_id,therapy_area,question_id,value,source,as_of\n"
+      << "D001,oncology,q1,4,rep,2026-10-01\n"
+      << "D001,oncology,q2,4\xA0,rep,2026-10-01\n";
+  std::ofstream(data + "/metrics.csv", std::ios::binary)
+      << "customer_id,therapy_area,metric_id,value,source,as_of\n";
+  const std::string url = "sqlite:" + dir_ + "/store.db";
+  CliRun run = Harmonia("import --store " + url + " " + data);
+  EXPECT_EQ(run.status, 0) << run.err;
+  for (const char* line :
+       {"customers.csv:3:34: name: not UTF-8 text: byte 0xFC at position 6 is not valid UTF-8; "
+        "text must be UTF-8 without NUL bytes\n",
+        "customers.csv:4:3: customer_id: a NUL byte at position 3; text must be UTF-8 without NUL "
+        "bytes\n",
+        "answers.csv:3:19: value: not UTF-8 text: byte 0xA0 at position 2 is not valid UTF-8; "
+        "text must be UTF-8 without NUL bytes\n",
+        "  customers.csv: 1 rows loaded (1 written, 0 unchanged), 2 rejected\n",
+        "  answers.csv: 1 rows loaded (1 written, 0 unchanged), 1 rejected\n"}) {
+    EXPECT_NE(run.err.find(line), std::string::npos) << line << "\nin:\n" << run.err;
+  }
+}
+
 // The store path gives what the offline path gives: publish, import, run a
 // cycle, export — byte for byte the `evaluate` output on the same files.
 TEST_F(EvaluateGolden, StoreCycleExportEqualsEvaluate) {

@@ -221,6 +221,47 @@ TEST_F(WorkerE2E, PublishWatchCycleQueryAndRefine) {
   EXPECT_EQ(listed.refinements(1).status(), v1::REJECTED);
   EXPECT_EQ(listed.refinements(2).status(), v1::REJECTED);
 
+  // Text that is not UTF-8 never reaches a handler (proto3 refuses it while
+  // parsing): the request is INVALID_ARGUMENT, saying why. A NUL byte is
+  // valid UTF-8 to protobuf: the edge refuses it naming the field, and in a
+  // list of items only the bad item is refused, nothing of it stored.
+  v1::ExplainAssignmentRequest bad_country;
+  bad_country.set_country("D\xC5");
+  bad_country.set_therapy_area("oncology");
+  bad_country.set_customer_id("D001");
+  v1::Explanation explanation;
+  grpc::Status refused = stub_->ExplainAssignment(As("anna.rep").get(), bad_country, &explanation);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("could not be read: a string field that is not valid UTF-8"));
+  bad_country.set_country(std::string("D\0E", 3));
+  refused = stub_->ExplainAssignment(As("anna.rep").get(), bad_country, &explanation);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(refused.error_message(),
+            "country: a NUL byte at position 2; text must be UTF-8 without NUL bytes");
+  v1::SubmitRefinementsRequest mixed;
+  mixed.set_country("DE");
+  *mixed.add_items() = Refinement("crm-4", "D003", "pragmatist", "new_information");
+  *mixed.add_items() = Refinement("crm-5", "D004", "conservative", "new_information");
+  mixed.mutable_items(1)->set_comment(std::string("nul\0byte", 8));
+  ASSERT_TRUE(stub_->SubmitRefinements(As("anna.rep").get(), mixed, &resp).ok());
+  EXPECT_EQ(resp.results(0).refinement().status(), v1::ACCEPTED);
+  EXPECT_EQ(resp.results(1).refinement().status_reason(),
+            "comment: a NUL byte at position 4; text must be UTF-8 without NUL bytes");
+  // A 9,000-byte id is answered NOT_FOUND with a bounded echo, not
+  // RESOURCE_EXHAUSTED for an oversized error.
+  v1::ExplainAssignmentRequest long_id;
+  long_id.set_country("DE");
+  long_id.set_therapy_area("oncology");
+  long_id.set_customer_id(std::string(9000, 'x'));
+  grpc::Status not_found = stub_->ExplainAssignment(As("anna.rep").get(), long_id, &explanation);
+  EXPECT_EQ(not_found.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_LT(not_found.error_message().size(), 200u) << not_found.error_message();
+  EXPECT_THAT(not_found.error_message(), HasSubstr("…(9000 bytes)': not a customer of DE"));
+  ASSERT_TRUE(stub_->ListRefinements(As("olaf.ops").get(), list, &listed).ok());
+  EXPECT_EQ(listed.refinements_size(), 4) << "crm-4 only";
+  EXPECT_LT(worker_->Log().size(), 100000u) << "the log stays bounded";
+
   stub_.reset();  // an idle client connection would hold up the graceful stop
   EXPECT_EQ(worker_->Stop(), 0);
   EXPECT_THAT(worker_->Log(), HasSubstr("\"event\":\"stopped\""));
