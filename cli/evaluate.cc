@@ -85,8 +85,7 @@ int RunEvaluate(int argc, char** argv, int first) {
   const std::string as_of_text = args->Get("as-of");
   std::optional<int32_t> cycle_day = ParseIsoDate(as_of_text);
   if (!cycle_day) {
-    std::fprintf(stderr, "harmonia evaluate: --as-of: '%s' is not a date (YYYY-MM-DD)\n",
-                 as_of_text.c_str());
+    std::fprintf(stderr, "harmonia evaluate: --as-of: %s\n", NotADate(as_of_text).c_str());
     return 2;
   }
 

@@ -134,7 +134,7 @@ int RunGen(int argc, char** argv, int first) {
 
   options.as_of = args->Get("as-of", options.as_of);
   if (!ParseIsoDate(options.as_of)) {
-    return Usage(absl::StrCat("--as-of: '", options.as_of, "' is not a date (YYYY-MM-DD)"));
+    return Usage(absl::StrCat("--as-of: ", NotADate(options.as_of)));
   }
 
   options.countries.clear();

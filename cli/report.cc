@@ -109,8 +109,7 @@ absl::StatusOr<Query> ReadQuery(const Args& args) {
     q.as_of_text = args.Get("as-of");
     q.as_of = ParseIsoDate(q.as_of_text);
     if (!q.as_of) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--as-of: '", q.as_of_text, "' is not a date (YYYY-MM-DD)"));
+      return absl::InvalidArgumentError(absl::StrCat("--as-of: ", NotADate(q.as_of_text)));
     }
   }
   return q;

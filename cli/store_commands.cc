@@ -137,8 +137,8 @@ int RunCycleRun(int argc, char** argv, int first) {
   if (args->Has("as-of")) {
     std::optional<int32_t> d = ParseIsoDate(args->Get("as-of"));
     if (!d) {
-      std::fprintf(stderr, "harmonia cycle run: --as-of: '%s' is not a date (YYYY-MM-DD)\n",
-                   args->Get("as-of").c_str());
+      std::fprintf(stderr, "harmonia cycle run: --as-of: %s\n",
+                   NotADate(args->Get("as-of")).c_str());
       return 2;
     }
     as_of = *d;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_format.h"
 #include "absl/time/civil_time.h"
+#include "common/strings.h"
 
 namespace harmonia {
 namespace {
@@ -26,6 +27,7 @@ std::optional<int32_t> ParseIsoDate(std::string_view t) {
   const int year = digits[0] * 1000 + digits[1] * 100 + digits[2] * 10 + digits[3];
   const int month = digits[4] * 10 + digits[5];
   const int day = digits[6] * 10 + digits[7];
+  if (year < kMinYear || year > kMaxYear) return std::nullopt;
   if (month < 1 || month > 12 || day < 1) return std::nullopt;
   static constexpr int kDays[13] = {0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
   const bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
@@ -36,6 +38,11 @@ std::optional<int32_t> ParseIsoDate(std::string_view t) {
   const int doy = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1;
   const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   return era * 146097 + doe - 719468;
+}
+
+std::string NotADate(std::string_view text) {
+  return absl::StrFormat("%s is not a date (YYYY-MM-DD, %d-01-01 to %d-12-31)", Quoted(text),
+                         kMinYear, kMaxYear);
 }
 
 std::string FormatIsoDate(int32_t day) {

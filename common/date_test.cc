@@ -11,10 +11,9 @@ namespace {
 
 TEST(DateTest, ParsesValidDates) {
   const std::vector<std::pair<std::string, int32_t>> cases = {
-      {"1970-01-01", 0},     {"1970-01-02", 1},       {"1969-12-31", -1},
-      {"2000-02-29", 11016}, {"2024-02-29", 19782},   {"1900-03-01", -25508},
-      {"2038-01-19", 24855}, {"0000-01-01", -719528}, {"9999-12-31", 2932896},
-      {"2023-12-31", 19722}, {"2024-01-01", 19723},
+      {"1970-01-01", 0},     {"1970-01-02", 1},      {"1969-12-31", -1},    {"2000-02-29", 11016},
+      {"2024-02-29", 19782}, {"1900-03-01", -25508}, {"2038-01-19", 24855}, {"1900-01-01", -25567},
+      {"2199-12-31", 84005}, {"2023-12-31", 19722},  {"2024-01-01", 19723},
   };
   for (const auto& [text, day] : cases) {
     EXPECT_EQ(ParseIsoDate(text), std::optional<int32_t>(day)) << text;
@@ -63,33 +62,23 @@ TEST(DateTest, RejectsMalformedText) {
   EXPECT_EQ(ParseIsoDate(std::string_view(padded).substr(0, 10)), std::optional<int32_t>(19782));
 }
 
-TEST(DateTest, FormatRoundTrips) {
-  const auto check = [](int32_t day) {
-    const std::string text = FormatIsoDate(day);
-    EXPECT_EQ(ParseIsoDate(text), std::optional<int32_t>(day)) << text;
-    return ParseIsoDate(text) == day;
-  };
-  // Every day from 1899-01-01 to 2101-12-31, across three century years...
-  for (int32_t day = -25932; day <= 48211 && check(day); ++day) {
-  }
-  // ...and a sample (a stride prime to weeks and months) of all four-digit years.
-  for (int32_t day = -719528; day <= 2932896 && check(day); day += 37) {
-  }
-  EXPECT_EQ(FormatIsoDate(-25932), "1899-01-01");
-  EXPECT_EQ(FormatIsoDate(48211), "2101-12-31");
-}
-
-TEST(Date, EveryDayFromYear0000To9999RoundTrips) {
-  const int32_t first = *ParseIsoDate("0000-01-01");
-  const int32_t last = *ParseIsoDate("9999-12-31");
-  EXPECT_EQ(first, -719528);
-  EXPECT_EQ(last, 2932896);
+TEST(DateTest, FormatRoundTripsOverEveryDayTaken) {
+  const int32_t first = *ParseIsoDate("1900-01-01");
+  const int32_t last = *ParseIsoDate("2199-12-31");
   for (int32_t day = first; day <= last; ++day) {
     const std::string text = FormatIsoDate(day);
     const std::optional<int32_t> back = ParseIsoDate(text);
     ASSERT_TRUE(back.has_value()) << text;
     ASSERT_EQ(*back, day) << text;
   }
+}
+
+TEST(DateTest, YearsOutsideTheRangeAreNotDates) {
+  for (const std::string text : {"0000-01-01", "1899-12-31", "2200-01-01", "9999-12-31"}) {
+    EXPECT_EQ(ParseIsoDate(text), std::nullopt) << text;
+  }
+  EXPECT_EQ(NotADate("9999-12-31"),
+            "'9999-12-31' is not a date (YYYY-MM-DD, 1900-01-01 to 2199-12-31)");
 }
 
 }  // namespace

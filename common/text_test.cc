@@ -24,22 +24,21 @@ TEST(Text, EveryKindOfBadByteIsFoundWhereItIs) {
     size_t at;
   };
   for (const Case& c : std::initializer_list<Case>{
-           {std::string("ab\0c", 4), 2},   // NUL
-           {"abcdefghij\xFF", 10},         // invalid lead byte after the fast path
-           {"M\xFCller", 1},               // Latin-1, not UTF-8
-           {"\xC0\xAF", 0},                // overlong '/'
-           {"\xE0\x80\xAF", 0},            // overlong
-           {"\xED\xA0\x80", 0},            // surrogate U+D800
-           {"\xF4\x90\x80\x80", 0},        // above U+10FFFF
-           {"ok \xE2\x82", 3},             // truncated at the end
-           {"\xE2\x28\xA1", 0},            // bad continuation
-           {"\x80", 0},                    // a lone continuation byte
+           {std::string("ab\0c", 4), 2},  // NUL
+           {"abcdefghij\xFF", 10},        // invalid lead byte after the fast path
+           {"M\xFCller", 1},              // Latin-1, not UTF-8
+           {"\xC0\xAF", 0},               // overlong '/'
+           {"\xE0\x80\xAF", 0},           // overlong
+           {"\xED\xA0\x80", 0},           // surrogate U+D800
+           {"\xF4\x90\x80\x80", 0},       // above U+10FFFF
+           {"ok \xE2\x82", 3},            // truncated at the end
+           {"\xE2\x28\xA1", 0},           // bad continuation
+           {"\x80", 0},                   // a lone continuation byte
        }) {
     EXPECT_EQ(FirstNonTextByte(c.text), c.at) << Echo(c.text);
     EXPECT_FALSE(IsText(c.text));
   }
-  EXPECT_EQ(WhyNotText("M\xFCller"),
-            "not UTF-8 text: byte 0xFC at position 2 is not valid UTF-8");
+  EXPECT_EQ(WhyNotText("M\xFCller"), "not UTF-8 text: byte 0xFC at position 2 is not valid UTF-8");
   EXPECT_EQ(WhyNotText(std::string("id\0", 3)), "a NUL byte at position 3");
 }
 

@@ -187,8 +187,9 @@ class Compiler : private FieldReader {
       GetId(*n, "therapy_area", &rs_.therapy_area);
     }
     if (const YamlNode* n = Required(root, "version", "rule set")) {
-      if (GetInt(*n, "version", &rs_.version) && rs_.version < 1) {
-        Error(*n, "version: must be a positive whole number");
+      if (GetInt(*n, "version", &rs_.version) &&
+          (rs_.version < 1 || rs_.version > kMaxRuleSetVersion)) {
+        Error(*n, absl::StrCat("version: must be a whole number from 1 to ", kMaxRuleSetVersion));
       }
     }
     if (const YamlNode* n = Required(root, "applies_to", "rule set")) {

@@ -151,6 +151,20 @@ targets:
   EXPECT_EQ(z.issues.size(), 4u) << Render(z.issues);
 }
 
+TEST(Compiler, VersionsAreBounded) {
+  const std::string dir = std::string(HARMONIA_SOURCE_DIR) + "/rules";
+  const std::string text = ReadAll(dir + "/oncology.yaml");
+  for (const char* version : {"9223372036854775807", "1000000001", "0", "-3"}) {
+    std::string changed = text;
+    changed.replace(changed.find("version: 3"), 10, std::string("version: ") + version);
+    CompileResult r = CompileRuleSet(changed, "oncology.yaml");
+    EXPECT_EQ(r.rule_set, nullptr) << version;
+    EXPECT_THAT(Render(r.issues),
+                ::testing::HasSubstr("version: must be a whole number from 1 to 1000000000"))
+        << version;
+  }
+}
+
 TEST(Compiler, OptionsCompareNumbersByValue) {
   const std::string dir = std::string(HARMONIA_SOURCE_DIR) + "/rules";
   CompileResult r = CompileRuleSet(ReadAll(dir + "/oncology.yaml"), "oncology.yaml");

@@ -141,10 +141,14 @@ struct TestCase {
   std::vector<std::pair<std::string, std::string>> expect;   // field, expected text
 };
 
+// The largest rule-set version (versions only increase, by publish and by
+// rollback, which adds one: a bound keeps that arithmetic safe).
+inline constexpr int64_t kMaxRuleSetVersion = 1000000000;
+
 // Special rule indexes, appended after the rules in RuleSet::rule_ids.
 struct RuleSet {
   std::string therapy_area;
-  int64_t version = 0;
+  int64_t version = 0;  // 1 to kMaxRuleSetVersion
   std::vector<std::string> applies_to;
   int objective_behavior = -1;  // input column of a metric
   double min_differentiation = 0;

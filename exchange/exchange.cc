@@ -164,7 +164,7 @@ bool ParseSourceAndDate(std::string_view source_text, std::string_view date_text
   }
   std::optional<int32_t> d = ParseIsoDate(date_text);
   if (!d) {
-    reject(date_text, absl::StrCat("as_of: ", Quoted(date_text), " is not a date (YYYY-MM-DD)"));
+    reject(date_text, absl::StrCat("as_of: ", NotADate(date_text)));
     return false;
   }
   *source = *s;

@@ -96,8 +96,7 @@ absl::StatusOr<std::optional<int32_t>> OptionalDate(const std::string& text, con
   if (text.empty()) return std::optional<int32_t>();
   std::optional<int32_t> day = ParseIsoDate(text);
   if (!day) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": '", text, "' is not a date (YYYY-MM-DD)"));
+    return absl::InvalidArgumentError(absl::StrCat(field, ": ", NotADate(text)));
   }
   return day;
 }

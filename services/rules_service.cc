@@ -152,33 +152,32 @@ grpc::Status RulesServiceImpl::WatchRuleSets(grpc::ServerContext* ctx,
 grpc::Status RulesServiceImpl::PreviewImpact(grpc::ServerContext* ctx,
                                              const v1::PreviewImpactRequest* req,
                                              v1::PreviewImpactResponse* resp) {
-  return RunCall(ctx, *tokens_, "PreviewImpact", CallKind::kRead, *req,
-                 [&](const auth::Principal& who) {
-                   std::optional<int32_t> as_of;
-                   if (!req->as_of().empty()) {
-                     as_of = ParseIsoDate(req->as_of());
-                     if (!as_of) {
-                       return absl::InvalidArgumentError(
-                           absl::StrCat("as_of: '", req->as_of(), "' is not a date (YYYY-MM-DD)"));
-                     }
-                   }
-                   HARMONIA_ASSIGN_OR_RETURN(
-                       RulesCore::Preview p,
-                       core_->PreviewImpact(who, req->source_text(), req->country(), as_of));
-                   for (const RulesCore::Transition& t : p.transitions) {
-                     auto* out = resp->add_transitions();
-                     out->set_from_segment(t.from_segment);
-                     out->set_to_segment(t.to_segment);
-                     out->set_customers(t.customers);
-                   }
-                   resp->set_customers(p.preview.quality().customers());
-                   resp->set_changed(p.changed);
-                   resp->set_baseline_cycle_id(p.preview.baseline_cycle_id());
-                   resp->set_baseline_rule_set_version(p.preview.baseline_rule_set_version());
-                   *resp->mutable_warnings() = std::move(*p.preview.mutable_warnings());
-                   *resp->mutable_quality() = std::move(*p.preview.mutable_quality());
-                   return absl::OkStatus();
-                 });
+  return RunCall(
+      ctx, *tokens_, "PreviewImpact", CallKind::kRead, *req, [&](const auth::Principal& who) {
+        std::optional<int32_t> as_of;
+        if (!req->as_of().empty()) {
+          as_of = ParseIsoDate(req->as_of());
+          if (!as_of) {
+            return absl::InvalidArgumentError(absl::StrCat("as_of: ", NotADate(req->as_of())));
+          }
+        }
+        HARMONIA_ASSIGN_OR_RETURN(
+            RulesCore::Preview p,
+            core_->PreviewImpact(who, req->source_text(), req->country(), as_of));
+        for (const RulesCore::Transition& t : p.transitions) {
+          auto* out = resp->add_transitions();
+          out->set_from_segment(t.from_segment);
+          out->set_to_segment(t.to_segment);
+          out->set_customers(t.customers);
+        }
+        resp->set_customers(p.preview.quality().customers());
+        resp->set_changed(p.changed);
+        resp->set_baseline_cycle_id(p.preview.baseline_cycle_id());
+        resp->set_baseline_rule_set_version(p.preview.baseline_rule_set_version());
+        *resp->mutable_warnings() = std::move(*p.preview.mutable_warnings());
+        *resp->mutable_quality() = std::move(*p.preview.mutable_quality());
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status RulesServiceImpl::GetReport(grpc::ServerContext* ctx, const v1::GetReportRequest* req,
@@ -192,8 +191,7 @@ grpc::Status RulesServiceImpl::GetReport(grpc::ServerContext* ctx, const v1::Get
         if (!req->as_of().empty()) {
           q.as_of = ParseIsoDate(req->as_of());
           if (!q.as_of) {
-            return absl::InvalidArgumentError(
-                absl::StrCat("as_of: '", req->as_of(), "' is not a date (YYYY-MM-DD)"));
+            return absl::InvalidArgumentError(absl::StrCat("as_of: ", NotADate(req->as_of())));
           }
         }
         HARMONIA_ASSIGN_OR_RETURN(*resp, core_->Report(who, q));

@@ -870,7 +870,7 @@ absl::StatusOr<std::vector<WorkerCore::AnswerResult>> WorkerCore::SubmitAnswers(
       why = absl::StrCat("value ", Quoted(a.value), " for ", a.question_id, ": ", reason);
     }
     if (why.empty() && !as_of) {
-      why = absl::StrCat("as_of ", Quoted(a.as_of), ": not a date (YYYY-MM-DD)");
+      why = absl::StrCat("as_of: ", NotADate(a.as_of));
     } else if (why.empty() && *as_of > today) {
       why = absl::StrCat("as_of ", a.as_of, ": in the future (today is ", FormatIsoDate(today),
                          " in ", market->config.timezone, ")");

@@ -141,7 +141,8 @@ TEST_F(EvaluateGolden, ImportLoadsGoodRowsReportsBadOnesAndIsIdempotent) {
         "customers.csv:13: expected 5 fields, got 2\n",
         "answers.csv:46:1: customer_id: unknown customer 'D999' (not in customers.csv nor the "
         "store)\n",
-        "answers.csv:47:24: as_of: '2026-13-01' is not a date (YYYY-MM-DD)\n",
+        "answers.csv:47:24: as_of: '2026-13-01' is not a date (YYYY-MM-DD, 1900-01-01 to "
+        "2199-12-31)\n",
         "  customers.csv: 9 rows loaded (9 written, 0 unchanged), 2 rejected\n",
         "  answers.csv: 45 rows loaded (45 written, 0 unchanged), 5 rejected\n",
         "  metrics.csv: 13 rows loaded (13 written, 0 unchanged), 0 rejected\n"}) {
