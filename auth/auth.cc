@@ -1,13 +1,12 @@
 #include "auth/auth.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/file.h"
+#include "common/sha256.h"
 #include "common/strings.h"
 #include "common/yaml_fields.h"
 #include "common/yaml_tree.h"
@@ -31,12 +30,6 @@ const RoleName& Describe(Role role) { return kRoles[static_cast<int>(role)]; }
 bool IsCountryCode(std::string_view cc) {
   return cc.size() == 2 &&
          std::all_of(cc.begin(), cc.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
-}
-
-bool IsSha256Hex(std::string_view s) {
-  return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-         });
 }
 
 class TokensReader : private FieldReader {
@@ -208,23 +201,6 @@ bool Principal::Has(Role role, std::string_view country) const {
   return std::any_of(grants.begin(), grants.end(), [&](const Grant& g) {
     return g.role == role && (!per_country || g.country == country);
   });
-}
-
-std::string Sha256Hex(std::string_view data) {
-  // Fetched once: OpenSSL 3's implicit fetch behind EVP_sha256() takes a
-  // lock on every call, which shows when every RPC hashes its token.
-  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(data.data(), data.size(), digest, &length, sha256, nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(2 * length);
-  for (unsigned int i = 0; i < length; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
 }
 
 std::unique_ptr<const TokenTable> TokenTable::Parse(std::string_view text, const std::string& file,

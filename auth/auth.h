@@ -62,9 +62,6 @@ struct Principal {
   bool Has(Role role, std::string_view country = "") const;
 };
 
-// Lowercase hex SHA-256 of `data` (OpenSSL).
-std::string Sha256Hex(std::string_view data);
-
 class TokenTable {
  public:
   // Reads a tokens file. Every mistake is an issue with its line and column;

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "common/sha256.h"
+
 namespace harmonia::auth {
 namespace {
 

@@ -18,6 +18,7 @@
 #include "common/csv.h"
 #include "common/date.h"
 #include "common/file.h"
+#include "common/sha256.h"
 #include "exchange/exchange.h"
 #include "store/store.h"
 #include "store/store_cycle.h"
@@ -78,7 +79,7 @@ int RunRulesPublish(int argc, char** argv, int first) {
       invalid = true;
       continue;
     }
-    const std::string checksum = auth::Sha256Hex(*text);
+    const std::string checksum = Sha256Hex(*text);
     absl::Status s = (*db)->PublishRuleSet({rules->therapy_area, rules->version, *text, checksum,
                                             CliPrincipal(), absl::ToUnixSeconds(absl::Now())});
     if (!s.ok()) {

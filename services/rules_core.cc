@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "auth/auth.h"
+#include "common/sha256.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/yaml_tree.h"
@@ -275,8 +276,8 @@ absl::StatusOr<RulesCore::Published> RulesCore::Store(const auth::Principal& who
   const engine::RuleSet& rules = *compiled.rule_set;
   Published out;
   out.warnings = Warnings(compiled.issues);
-  out.record = {rules.therapy_area,    rules.version, text,
-                auth::Sha256Hex(text), who.name,      absl::ToUnixSeconds(options_.now())};
+  out.record = {rules.therapy_area, rules.version, text,
+                Sha256Hex(text),    who.name,      absl::ToUnixSeconds(options_.now())};
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::Status s = db.Check(db->PublishRuleSet(out.record));
   if (s.code() == absl::StatusCode::kFailedPrecondition) {

@@ -14,6 +14,7 @@
 #include "absl/strings/str_replace.h"
 #include "common/date.h"
 #include "common/file.h"
+#include "common/sha256.h"
 #include "engine/country_config.h"
 #include "store/store_cycle.h"
 #include "tests/support/golden_store.h"
@@ -125,7 +126,7 @@ TEST_F(RulesCoreTest, PublishStoresIncreasingVersionsAndRetriesAreIdempotent) {
   EXPECT_FALSE(first->already_published);
   EXPECT_EQ(first->record.version, 3);
   EXPECT_EQ(first->record.published_by, "ops@hq");
-  EXPECT_EQ(first->record.checksum, auth::Sha256Hex(oncology_));
+  EXPECT_EQ(first->record.checksum, Sha256Hex(oncology_));
 
   auto again = core_->Publish(Ops(), oncology_, "oncology.yaml");
   ASSERT_TRUE(again.ok()) << again.status();

@@ -16,6 +16,7 @@
 #include "auth/auth.h"
 #include "common/date.h"
 #include "common/file.h"
+#include "common/sha256.h"
 #include "common/text.h"
 #include "tests/support/golden_store.h"
 
@@ -49,8 +50,7 @@ class WorkerCoreTest : public ::testing::Test {
     for (int v : {3, 4}) {
       const std::string text =
           absl::StrReplaceAll(oncology_, {{"version: 3", absl::StrCat("version: ", v)}});
-      ASSERT_TRUE(
-          (*db)->PublishRuleSet({"oncology", v, text, auth::Sha256Hex(text), "ops", 1}).ok());
+      ASSERT_TRUE((*db)->PublishRuleSet({"oncology", v, text, Sha256Hex(text), "ops", 1}).ok());
     }
     golden_country_ =
         *ReadFileToString(std::string(HARMONIA_SOURCE_DIR) + "/tests/golden/DE.yaml", 1 << 20);

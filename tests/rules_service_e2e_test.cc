@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "auth/auth.h"
+#include "common/sha256.h"
 #include "harmonia/v1/rules.grpc.pb.h"
 #include "services/grpc_util.h"
 #include "tests/support/process.h"
@@ -48,8 +49,8 @@ class RulesServiceE2E : public ::testing::Test {
              {"ops@hq", "ops-token", "[global_ops]"},
              {"anna.rep", "anna-token", "[field:DE]"},
              {"worker-de", "worker-token", "[service]"}}) {
-      absl::StrAppend(&tokens, "- principal: ", principal,
-                      "\n  token_sha256: ", auth::Sha256Hex(token), "\n  roles: ", roles, "\n");
+      absl::StrAppend(&tokens, "- principal: ", principal, "\n  token_sha256: ", Sha256Hex(token),
+                      "\n  roles: ", roles, "\n");
     }
     WriteFile(dir_ / "tokens.yaml", tokens);
   }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "auth/auth.h"
+#include "common/sha256.h"
 
 namespace harmonia::testing {
 namespace {
@@ -49,8 +50,8 @@ absl::Status Harness::SetUp(const std::string& name) {
   std::string tokens;
   for (const auto& [principal, roles] : Principals()) {
     absl::StrAppend(&tokens, "- principal: ", principal,
-                    "\n  token_sha256: ", auth::Sha256Hex(principal + "-token"),
-                    "\n  roles: ", roles, "\n");
+                    "\n  token_sha256: ", Sha256Hex(principal + "-token"), "\n  roles: ", roles,
+                    "\n");
   }
   WriteFile(dir_ / "tokens.yaml", tokens);
   WriteFile(dir_ / "worker.token", "worker-de-token\n");
