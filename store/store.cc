@@ -1,6 +1,9 @@
 #include "store/store.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/sha256.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
 #include "store/internal/postgres_store.h"
 #include "store/internal/sqlite_store.h"
 
@@ -44,6 +47,80 @@ bool RefinementTransitionAllowed(RefinementStatus from, RefinementStatus to) {
 }
 
 std::string DisplayUrl(const std::string& url) { return internal::RedactPostgresUrl(url); }
+
+std::string AuditHash(const std::string& prev_hash, const AuditEntry& e) {
+  // Each field as <byte length>:<bytes>\n, after a version line: no two
+  // different entries encode alike, whatever their text holds.
+  std::string canonical = "harmonia-audit-v1\n";
+  for (const std::string_view field :
+       {std::string_view(prev_hash), std::string_view(absl::StrCat(e.at_unix)),
+        std::string_view(e.principal), std::string_view(e.action), std::string_view(e.object),
+        std::string_view(e.country), std::string_view(e.before), std::string_view(e.after)}) {
+    absl::StrAppend(&canonical, field.size(), ":");
+    canonical.append(field);
+    canonical.push_back('\n');
+  }
+  return Sha256Hex(canonical);
+}
+
+absl::StatusOr<AuditVerification> VerifyAuditLog(Store& store) {
+  HARMONIA_ASSIGN_OR_RETURN(const AuditHead head, store.GetAuditHead());
+  AuditVerification v;
+  auto bad = [&](int64_t id, std::string problem) {
+    v.intact = false;
+    v.first_bad_id = id;
+    v.problem = std::move(problem);
+    return v;
+  };
+  std::string previous_hash;  // the chain's last hash so far ("" = none yet)
+  int64_t previous_id = 0;
+  constexpr int64_t kPage = 10000;
+  for (AuditQuery page{.after_id = 0, .limit = kPage};;) {
+    HARMONIA_ASSIGN_OR_RETURN(std::vector<AuditEntry> entries, store.ListAudit(page));
+    for (const AuditEntry& e : entries) {
+      ++v.entries;
+      const std::string what =
+          absl::StrCat("audit entry ", e.audit_id, " (", e.action, " by ", Quoted(e.principal), ")");
+      if (e.hash.empty()) {
+        if (!previous_hash.empty() || e.audit_id > head.unchained_last_id ||
+            ++v.before_chain > head.unchained_entries) {
+          return bad(e.audit_id, absl::StrCat(what, " has no hash and is not one of the ",
+                                              head.unchained_entries,
+                                              " entries from before the chain: it was inserted "
+                                              "or replaced behind the store"));
+        }
+        previous_id = e.audit_id;
+        continue;
+      }
+      if (e.prev_hash != previous_hash) {
+        return bad(e.audit_id,
+                   absl::StrCat(what, " does not follow entry ", previous_id,
+                                ": an entry between them was removed, inserted or replaced"));
+      }
+      if (AuditHash(e.prev_hash, e) != e.hash) {
+        return bad(e.audit_id, absl::StrCat(what, ": its content does not match its hash: it was "
+                                                  "edited or replaced"));
+      }
+      previous_hash = e.hash;
+      previous_id = e.audit_id;
+    }
+    if (static_cast<int64_t>(entries.size()) < kPage) break;
+    page.after_id = entries.back().audit_id;
+  }
+  v.head_id = previous_id;
+  v.head_hash = previous_hash;
+  if (v.before_chain != head.unchained_entries) {
+    return bad(0, absl::StrCat(head.unchained_entries - v.before_chain, " of the ",
+                               head.unchained_entries,
+                               " entries from before the chain were removed"));
+  }
+  if (head.last_hash != previous_hash || (!previous_hash.empty() && head.last_id != previous_id)) {
+    return bad(0, absl::StrCat("the log ends at entry ", previous_id, " but its head names entry ",
+                               head.last_id,
+                               ": entries were removed from the end, or the head was changed"));
+  }
+  return v;
+}
 
 absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url) {
   if (url.rfind("sqlite:", 0) == 0) {

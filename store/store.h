@@ -34,6 +34,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <string>
@@ -95,18 +96,60 @@ struct RuleSetRecord {
   std::string checksum;     // hex SHA-256 or XXH3 of source_text, as computed by the caller
   std::string published_by;
   int64_t published_at_unix = 0;
+  // For PublishRuleSet: the version this publish restores (audited as
+  // rules.rollback); 0 = an ordinary publish. Not stored.
+  int64_t rolled_back_from = 0;
 };
 
-// One entry of the append-only audit log (DESIGN §8): who did what, when,
-// and the state before and after (JSON objects; "" when there is none).
+// One entry of the append-only audit log (docs/store.md "Audit log"): who
+// did what, when, and the state before and after (JSON objects; "" when there
+// is none). The log is a hash chain: each entry's hash covers the previous
+// entry's hash and its own canonical content (AuditHash), so an edited,
+// removed, replaced or inserted entry is found by VerifyAuditLog.
 struct AuditEntry {
   int64_t audit_id = 0;  // assigned by the store, increasing
   int64_t at_unix = 0;
   std::string principal;  // who
-  std::string action;     // e.g. rules.publish, refinement.submit, cycle.commit, import
-  std::string object;     // what, e.g. "oncology v3", "DE/oncology cycle 7", a request id
+  // e.g. rules.publish, rules.rollback, refinement.submit, cycle.commit,
+  // answers.submit, import
+  std::string action;
+  std::string object;  // what, e.g. "oncology v3", "DE/oncology cycle 7", a request id
   std::string before;
   std::string after;
+  std::string country;  // the market the change belongs to; "" = global or several
+  // Assigned by the store (ignored on write): the previous entry's hash (""
+  // for the first) and this entry's, as 64 lowercase hex digits. Entries
+  // written before the chain existed (schema < 4) have neither.
+  std::string prev_hash;
+  std::string hash;
+};
+
+// The hash of an entry whose predecessor's hash is `prev_hash`: SHA-256 over
+// a versioned, length-prefixed encoding of prev_hash, at_unix, principal,
+// action, object, country, before and after (not audit_id: the chain itself
+// fixes each entry's place).
+std::string AuditHash(const std::string& prev_hash, const AuditEntry& entry);
+
+// Which audit entries to read.
+struct AuditQuery {
+  int64_t after_id = 0;   // entries with audit_id > after_id (paging)
+  int64_t limit = -1;     // at most this many; negative = all
+  std::string principal;  // "" = anyone's
+  std::string action;     // "" = every action; "refinement." = every refinement action
+  std::string country;    // "" = every entry; else that country's entries only
+  int64_t since_unix = std::numeric_limits<int64_t>::min();  // at_unix >= since
+  int64_t until_unix = std::numeric_limits<int64_t>::max();  // at_unix < until
+};
+
+// The audit log's last entry as the store recorded it when it wrote it, kept
+// apart from the entries, so entries cut from the end are noticed too.
+struct AuditHead {
+  int64_t last_id = 0;    // 0 = no entry yet
+  std::string last_hash;  // "" = none, or only entries from before the chain
+  // Entries from before the chain (a store that had a log at schema 3): how
+  // many, and the last one's id. They carry no hash; every later one does.
+  int64_t unchained_entries = 0;
+  int64_t unchained_last_id = 0;
 };
 
 // One committed cycle of one (country, therapy area).
@@ -222,7 +265,9 @@ class Store {
 
   // UpsertInputs with an audit entry in the same transaction, for a change
   // made on someone's behalf (profiling answers submitted through a worker):
-  // the rows and the entry are written together or not at all.
+  // the rows and the entry are written together or not at all. The entry
+  // records what changed: `audit.after` gains "values" (each row) and its
+  // `before` the key's latest value before the write (null when none).
   virtual absl::StatusOr<WriteStats> UpsertInputsAudited(const std::vector<InputRow>& rows,
                                                          const AuditEntry& audit) = 0;
 
@@ -350,10 +395,13 @@ class Store {
   // itself (e.g. an import); returns its audit_id.
   virtual absl::StatusOr<int64_t> AppendAudit(const AuditEntry& entry) = 0;
 
-  // Audit entries with audit_id > after_id, oldest first, at most `limit`
-  // (all when negative). Ids increase in commit order, so paging with the
-  // last id seen never misses an entry.
-  virtual absl::StatusOr<std::vector<AuditEntry>> ListAudit(int64_t after_id, int64_t limit) = 0;
+  // The audit entries `query` selects, oldest first, as stored (hashes
+  // included). Ids increase in commit order, so paging with the last id seen
+  // never misses an entry.
+  virtual absl::StatusOr<std::vector<AuditEntry>> ListAudit(const AuditQuery& query) = 0;
+
+  // The audit log's head (AuditHead).
+  virtual absl::StatusOr<AuditHead> GetAuditHead() = 0;
 };
 
 // Opens (creating if needed) the store at `url` and brings its schema up to
@@ -363,6 +411,24 @@ absl::StatusOr<std::unique_ptr<Store>> OpenStore(const std::string& url);
 
 // `url` as messages and logs may show it: without any password.
 std::string DisplayUrl(const std::string& url);
+
+// What VerifyAuditLog found.
+struct AuditVerification {
+  bool intact = true;
+  int64_t entries = 0;         // read
+  int64_t before_chain = 0;    // entries from before the chain (schema < 4)
+  int64_t head_id = 0;         // the last entry
+  std::string head_hash;       // its hash: keep it elsewhere to notice a rewrite of the whole log
+  int64_t first_bad_id = 0;    // when not intact: the first entry found wrong (0 = the end)
+  std::string problem;         // when not intact: what is wrong, naming the entry
+};
+
+// Reads the whole audit log in id order and checks the chain: every entry's
+// hash matches its content and its predecessor's hash, entries from before
+// the chain only precede it, and the head names the last entry. Reports the
+// first problem (an edited, replaced, removed or inserted entry). Errors:
+// the store's, when it cannot be read.
+absl::StatusOr<AuditVerification> VerifyAuditLog(Store& store);
 
 }  // namespace harmonia::store
 

@@ -28,6 +28,7 @@ namespace {
 
 using harmonia::testing::PostgresServer;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 
 // The PostgreSQL server of this test process: started by the first test that
 // needs it, stopped when the tests end.
@@ -514,7 +515,7 @@ TEST_P(StoreContract, AuditedInputsAreWrittenWithTheirEntryOrNotAtAll) {
                                         e);
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(*store->CountInputs(), 1) << "the failed batch wrote no row";
-  auto audit = store->ListAudit(0, -1);
+  auto audit = store->ListAudit({});
   ASSERT_TRUE(audit.ok());
   int entries = 0;
   for (const AuditEntry& a : *audit) entries += a.action == "answers.submit";
@@ -626,7 +627,7 @@ TEST_P(StoreContract, CopiesOfPublishedVersionsArriveInAnyOrderOnce) {
   auto other = store->CopyRuleSet({"onc", 5, "forged", "cX", "ops", 1}, "worker-de", 9);
   EXPECT_EQ(other.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ((*store->GetRuleSet("onc", 5))->source_text, "text v5");
-  auto audit = store->ListAudit(0, -1);
+  auto audit = store->ListAudit({});
   ASSERT_TRUE(audit.ok());
   int copies = 0;
   for (const AuditEntry& e : *audit) {
@@ -1106,7 +1107,7 @@ TEST_P(StoreContract, ARequestIdRepeatedInABatchIsStoredOnceByItsFirstRow) {
   EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM refinements"), 4);
 
   // One audit entry per stored row, in input order.
-  auto log = store->ListAudit(0, -1);
+  auto log = store->ListAudit({});
   ASSERT_TRUE(log.ok()) << log.status();
   std::vector<std::string> objects;
   for (const AuditEntry& e : *log) objects.push_back(e.action + " " + e.object);
@@ -1273,7 +1274,7 @@ TEST_P(StoreContract, EveryChangeIsAuditedAndTheLogIsAppendOnly) {
   // Failed changes leave no entry.
   EXPECT_FALSE(store->PublishRuleSet({"onc", 2, "again", "x", "global@hq", 15}).ok());
 
-  auto log = store->ListAudit(0, 100);
+  auto log = store->ListAudit({.limit = 100});
   ASSERT_TRUE(log.ok()) << log.status();
   ASSERT_EQ(log->size(), 6u);
   std::vector<std::string> actions;
@@ -1297,7 +1298,7 @@ TEST_P(StoreContract, EveryChangeIsAuditedAndTheLogIsAppendOnly) {
                 R"("assignments":0,"refinements":{"applied":1}})");
   EXPECT_EQ((*log)[5].audit_id, *appended);
   EXPECT_EQ((*log)[4].at_unix, 13);
-  auto page = store->ListAudit((*log)[1].audit_id, 2);
+  auto page = store->ListAudit({.after_id = (*log)[1].audit_id, .limit = 2});
   ASSERT_EQ(page->size(), 2u);
   EXPECT_EQ((*page)[0].audit_id, (*log)[2].audit_id);
 
@@ -1305,6 +1306,209 @@ TEST_P(StoreContract, EveryChangeIsAuditedAndTheLogIsAppendOnly) {
   EXPECT_NE(RawError("UPDATE audit_log SET principal = 'someone else'"), "");
   EXPECT_NE(RawError("DELETE FROM audit_log"), "");
   EXPECT_EQ(QueryInt("SELECT COUNT(*) FROM audit_log WHERE principal = 'global@hq'"), 2);
+}
+
+// A store with a few audited changes of every kind: 7 entries.
+void AuditSomeChanges(Store& store) {
+  ASSERT_TRUE(store.UpsertCustomers({{"C1", "DE", "pcp", "gp", "A"}}).ok());
+  ASSERT_TRUE(store.PublishRuleSet({"onc", 1, "text1", "sum1", "global@hq", 10}).ok());
+  RuleSetRecord rollback{"onc", 2, "text1", "sum1", "global@hq", 11};
+  rollback.rolled_back_from = 1;
+  ASSERT_TRUE(store.PublishRuleSet(rollback).ok());
+  ASSERT_TRUE(store.SubmitRefinements({Refinement("r1", "C1"), Refinement("r2", "C1")}).ok());
+  ASSERT_TRUE(
+      store.DecideRefinement("DE", "onc", "r1", RefinementStatus::kWithdrawn, "", "rep@de", 12)
+          .ok());
+  ASSERT_TRUE(store.CommitCycle({0, "DE", "onc", 20000, 2, "o", "", 0, "", 13}, {}, {}).ok());
+  AuditEntry answers{0, 14, "rep@de", "answers.submit", "DE profiling answers", "", "{}"};
+  answers.country = "DE";
+  ASSERT_TRUE(
+      store.UpsertInputsAudited({{"C1", "onc", false, "q1", "4", "rep", 20000}}, answers).ok());
+}
+
+TEST_P(StoreContract, TheAuditLogIsAHashChainThatVerifies) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  AuditSomeChanges(*store);
+  AuditEntry answers{0, 15, "rep@de", "answers.submit", "DE profiling answers", "", "{}"};
+  answers.country = "DE";
+  ASSERT_TRUE(
+      store->UpsertInputsAudited({{"C1", "onc", false, "q1", "5", "rep", 20000}}, answers).ok());
+  auto log = store->ListAudit({});
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_EQ(log->size(), 8u);
+  std::string previous;
+  for (const AuditEntry& e : *log) {
+    EXPECT_EQ(e.prev_hash, previous) << e.audit_id;
+    EXPECT_EQ(e.hash, AuditHash(e.prev_hash, e)) << e.audit_id;
+    previous = e.hash;
+  }
+  // A rollback is audited as one; profile answers record what they changed.
+  EXPECT_EQ((*log)[1].action, "rules.rollback");
+  EXPECT_EQ((*log)[1].after, R"({"version":2,"checksum":"sum1","restores_version":1})");
+  EXPECT_EQ((*log)[7].before,
+            R"({"values":[{"customer_id":"C1","therapy_area":"onc","question_id":"q1",)"
+            R"("source":"rep","as_of":"2024-10-04","value":"4"}]})");
+  EXPECT_EQ((*log)[7].after,
+            R"({"values":[{"customer_id":"C1","therapy_area":"onc","question_id":"q1",)"
+            R"("source":"rep","as_of":"2024-10-04","value":"5"}]})");
+  EXPECT_EQ((*log)[6].before,
+            R"({"values":[{"customer_id":"C1","therapy_area":"onc","question_id":"q1",)"
+            R"("source":"rep","as_of":"2024-10-04","value":null}]})");
+  EXPECT_EQ((*log)[2].country, "DE");
+  EXPECT_EQ((*log)[0].country, "");
+  auto verified = VerifyAuditLog(*store);
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_TRUE(verified->intact) << verified->problem;
+  EXPECT_EQ(verified->entries, 8);
+  EXPECT_EQ(verified->head_id, log->back().audit_id);
+  EXPECT_EQ(verified->head_hash, log->back().hash);
+
+  // Reading by who, what, where and when.
+  auto by = [&](AuditQuery q) {
+    std::vector<std::string> out;
+    absl::StatusOr<std::vector<AuditEntry>> entries = store->ListAudit(q);
+    EXPECT_TRUE(entries.ok()) << entries.status();
+    if (entries.ok()) {
+      for (const AuditEntry& e : *entries) out.push_back(e.action);
+    }
+    return out;
+  };
+  EXPECT_THAT(by({.principal = "rep@de"}),
+              ElementsAre("refinement.submit", "refinement.submit", "refinement.withdrawn",
+                          "answers.submit", "answers.submit"));
+  EXPECT_THAT(by({.action = "refinement."}),
+              ElementsAre("refinement.submit", "refinement.submit", "refinement.withdrawn"));
+  EXPECT_THAT(by({.action = "rules.rollback"}), ElementsAre("rules.rollback"));
+  EXPECT_THAT(by({.country = "FR"}), ElementsAre());
+  EXPECT_EQ(by({.country = "DE"}).size(), 6u);
+  EXPECT_THAT(by({.since_unix = 13, .until_unix = 15}),
+              ElementsAre("cycle.commit", "answers.submit"));
+}
+
+// Each way of rewriting the log behind the store's back, on a fresh store:
+// what verify names as the first bad entry (0 = the end).
+TEST_P(StoreContract, AuditVerifyFindsEveryRewrite) {
+  struct Probe {
+    std::string name, sqlite, postgres;
+    int64_t first_bad;  // 1-based position of the entry named (0 = the end, -1 = a new one)
+    std::string says;
+  };
+  const std::vector<Probe> probes = {
+      {"INSERT OR REPLACE of an entry",
+       "DROP TRIGGER audit_log_no_replace; INSERT OR REPLACE INTO audit_log SELECT audit_id, at, "
+       "'mallory', action, object, state_before, state_after, country, prev_hash, hash FROM "
+       "audit_log WHERE audit_id = 3",
+       "ALTER TABLE audit_log DISABLE TRIGGER USER; INSERT INTO audit_log OVERRIDING SYSTEM VALUE "
+       "SELECT audit_id, at, 'mallory', action, object, state_before, state_after, country, "
+       "prev_hash, hash FROM audit_log WHERE audit_id = 3 ON CONFLICT (audit_id) DO UPDATE SET "
+       "principal = excluded.principal",
+       3, "edited or replaced"},
+      {"DROP TRIGGER, then DELETE an entry",
+       "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE audit_id = 2",
+       "DROP TRIGGER audit_log_append_only ON audit_log; DELETE FROM audit_log WHERE audit_id = 2",
+       3, "does not follow entry 1"},
+      {"a forged, back-dated INSERT",
+       "INSERT INTO audit_log (at, principal, action, object, state_before, state_after) VALUES "
+       "(1, 'global@hq', 'rules.publish', 'onc v0', '', '{}')",
+       "INSERT INTO audit_log (at, principal, action, object, state_before, state_after) VALUES "
+       "(1, 'global@hq', 'rules.publish', 'onc v0', '', '{}')",
+       -1, "has no hash"},
+      {"an edited entry",
+       "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET state_after = '{}' WHERE audit_id "
+       "= 4",
+       "DROP TRIGGER audit_log_append_only ON audit_log; UPDATE audit_log SET state_after = '{}' "
+       "WHERE audit_id = 4",
+       4, "edited or replaced"},
+      {"the last entry deleted",
+       "DROP TRIGGER audit_log_no_delete; DELETE FROM audit_log WHERE audit_id = 7",
+       "DROP TRIGGER audit_log_append_only ON audit_log; DELETE FROM audit_log WHERE audit_id = 7",
+       0, "entries were removed from the end"},
+  };
+  for (const Probe& probe : probes) {
+    SCOPED_TRACE(probe.name);
+    TearDown();
+    SetUp();
+    auto store = Open();
+    ASSERT_NE(store, nullptr);
+    AuditSomeChanges(*store);
+    auto log = store->ListAudit({});
+    ASSERT_EQ(log->size(), 7u);
+    ASSERT_TRUE(VerifyAuditLog(*store)->intact);
+    EXPECT_EQ(RawError(postgres() ? probe.postgres : probe.sqlite), "");
+    auto verified = VerifyAuditLog(*store);
+    ASSERT_TRUE(verified.ok()) << verified.status();
+    EXPECT_FALSE(verified->intact);
+    if (probe.first_bad < 0) {
+      EXPECT_GT(verified->first_bad_id, log->back().audit_id);
+    } else {
+      EXPECT_EQ(verified->first_bad_id,
+                probe.first_bad == 0 ? 0 : (*log)[probe.first_bad - 1].audit_id);
+    }
+    EXPECT_THAT(verified->problem, HasSubstr(probe.says));
+  }
+}
+
+// Ten thousand audited changes of every kind: the chain holds throughout.
+TEST_P(StoreContract, AnUntouchedLogVerifiesAfterTenThousandMixedChanges) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  AuditSomeChanges(*store);
+  int64_t version = 2;
+  for (int round = 0; store->ListAudit({.after_id = 0})->size() < 10000; ++round) {
+    std::vector<RefinementRecord> batch;
+    for (int i = 0; i < 400; ++i)
+      batch.push_back(Refinement(absl::StrCat("m", round, "-", i), "C1"));
+    ASSERT_TRUE(store->SubmitRefinements(batch).ok());
+    for (int i = 0; i < 40; ++i) {
+      ASSERT_TRUE(store
+                      ->DecideRefinement("DE", "onc", absl::StrCat("m", round, "-", i),
+                                         RefinementStatus::kWithdrawn, "", "ops@de", 20 + round)
+                      .ok());
+    }
+    ASSERT_TRUE(store->PublishRuleSet({"onc", ++version, "t", "s", "global@hq", 20 + round}).ok());
+    AuditEntry answers{0, 20 + round, "rep@de", "answers.submit", "DE answers", "", "{}"};
+    answers.country = "DE";
+    ASSERT_TRUE(
+        store
+            ->UpsertInputsAudited(
+                {{"C1", "onc", false, "q1", absl::StrCat(round % 5), "rep", 20000}}, answers)
+            .ok());
+    ASSERT_TRUE(store->AppendAudit({0, 20 + round, "ops@de", "import", "files", "", "{}"}).ok());
+    ASSERT_TRUE(
+        store->CommitCycle({0, "DE", "onc", 20000, version, "o", "", 0, "", 20 + round}, {}, {})
+            .ok());
+  }
+  auto verified = VerifyAuditLog(*store);
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_TRUE(verified->intact) << verified->problem;
+  EXPECT_GE(verified->entries, 10000);
+}
+
+// A store that had a log before the chain (schema 3) keeps those entries
+// unhashed, counted in the head as migration 4 leaves it; an unhashed entry
+// that is not one of them is found.
+TEST_P(StoreContract, EntriesFromBeforeTheChainAreCountedNotHashed) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  const std::string legacy =
+      "INSERT INTO audit_log (at, principal, action, object, state_before, state_after) VALUES "
+      "(1, 'ops', 'import', 'old', '', '{}')";
+  ExecRaw(legacy);
+  ExecRaw(legacy);
+  ExecRaw(
+      "UPDATE audit_head SET last_id = (SELECT MAX(audit_id) FROM audit_log), unchained_entries = "
+      "2, unchained_last_id = (SELECT MAX(audit_id) FROM audit_log)");
+  ASSERT_TRUE(store->AppendAudit({0, 2, "ops", "import", "new", "", "{}"}).ok());
+  auto verified = VerifyAuditLog(*store);
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_TRUE(verified->intact) << verified->problem;
+  EXPECT_EQ(verified->before_chain, 2);
+  EXPECT_EQ(verified->entries, 3);
+  ExecRaw(legacy);
+  verified = VerifyAuditLog(*store);
+  EXPECT_FALSE(verified->intact);
+  EXPECT_THAT(verified->problem, HasSubstr("has no hash and is not one of the 2 entries"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, StoreContract, ::testing::Values("sqlite", "postgresql"),

@@ -3,6 +3,7 @@
 #include <array>
 
 #include "absl/strings/str_cat.h"
+#include "common/date.h"
 #include "common/json.h"
 
 namespace harmonia::store::internal {
@@ -70,10 +71,13 @@ AuditEntry PublishAudit(const RuleSetRecord& r, int64_t previous_version) {
   AuditEntry e;
   e.at_unix = r.published_at_unix;
   e.principal = r.published_by;
-  e.action = "rules.publish";
+  e.action = r.rolled_back_from > 0 ? "rules.rollback" : "rules.publish";
   e.object = absl::StrCat(r.therapy_area, " v", r.version);
   if (previous_version > 0) e.before = JsonObject().Add("version", previous_version).str();
-  e.after = JsonObject().Add("version", r.version).Add("checksum", r.checksum).str();
+  JsonObject after;
+  after.Add("version", r.version).Add("checksum", r.checksum);
+  if (r.rolled_back_from > 0) after.Add("restores_version", r.rolled_back_from);
+  e.after = after.str();
   return e;
 }
 
@@ -83,6 +87,7 @@ AuditEntry SubmitAudit(const RefinementRecord& r) {
   e.principal = r.submitted_by;
   e.action = "refinement.submit";
   e.object = absl::StrCat(r.country, "/", r.therapy_area, " refinement ", r.request_id);
+  e.country = r.country;
   JsonObject after = RefinementState(r);
   after.Add("customer_id", r.customer_id)
       .Add("segment", r.segment)
@@ -99,6 +104,7 @@ AuditEntry DecideAudit(const RefinementRecord& before, const RefinementRecord& a
   e.principal = after.decided_by;
   e.action = absl::StrCat("refinement.", RefinementStatusName(after.status));
   e.object = absl::StrCat(after.country, "/", after.therapy_area, " refinement ", after.request_id);
+  e.country = after.country;
   e.before = RefinementState(before).str();
   e.after = RefinementState(after).str();
   return e;
@@ -111,6 +117,7 @@ AuditEntry CycleAudit(const CycleRecord& c, int64_t assignments, int64_t previou
   e.principal = c.run_by;
   e.action = "cycle.commit";
   e.object = absl::StrCat(c.country, "/", c.therapy_area, " cycle ", c.cycle_id);
+  e.country = c.country;
   if (previous_cycle_id > 0) e.before = JsonObject().Add("cycle_id", previous_cycle_id).str();
   std::array<int64_t, 7> by_status{};
   for (const RefinementUpdate& u : updates) ++by_status[static_cast<int>(u.status)];
@@ -173,6 +180,40 @@ absl::Status ApplyUpdate(const RefinementUpdate& update, int64_t cycle_id, int64
     record->last_cycle_id = cycle_id;
   }
   return absl::OkStatus();
+}
+
+AuditEntry ValuesAudit(const AuditEntry& base, const std::vector<const InputRow*>& rows,
+                       const std::vector<std::optional<std::string>>& before) {
+  AuditEntry e = base;
+  std::string after_values = "[", before_values = "[";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const InputRow& r = *rows[i];
+    JsonObject key;
+    key.Add("customer_id", r.customer_id)
+        .Add("therapy_area", r.therapy_area)
+        .Add(r.is_metric ? "metric_id" : "question_id", r.input_id)
+        .Add("source", r.source)
+        .Add("as_of", FormatIsoDate(r.as_of));
+    JsonObject now = key, then = key;
+    now.Add("value", r.value);
+    if (before[i]) {
+      then.Add("value", *before[i]);
+    } else {
+      then.AddRaw("value", "null");
+    }
+    absl::StrAppend(&after_values, i ? "," : "", now.str());
+    absl::StrAppend(&before_values, i ? "," : "", then.str());
+  }
+  after_values += "]";
+  before_values += "]";
+  // The caller's own state (counts, say), with the values added.
+  auto with = [](const std::string& json, const std::string& values) {
+    if (json.empty() || json == "{}") return absl::StrCat("{\"values\":", values, "}");
+    return absl::StrCat(json.substr(0, json.size() - 1), ",\"values\":", values, "}");
+  };
+  e.after = with(base.after, after_values);
+  e.before = with(base.before, before_values);
+  return e;
 }
 
 }  // namespace harmonia::store::internal

@@ -5,6 +5,7 @@
 #define HARMONIA_STORE_INTERNAL_AUDIT_H_
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,12 @@ AuditEntry CopyAudit(const RuleSetRecord& r, const std::string& by, int64_t at_u
 absl::Status CopyConflict(const RuleSetRecord& r, const std::string& stored_checksum);
 
 AuditEntry PublishAudit(const RuleSetRecord& r, int64_t previous_version);
+
+// `base` (a change made on someone's behalf, e.g. answers.submit) with what
+// it changed: "values" in `after` (each row) and in `before` (the key's
+// latest value before the write, parallel to `rows`; null when none).
+AuditEntry ValuesAudit(const AuditEntry& base, const std::vector<const InputRow*>& rows,
+                       const std::vector<std::optional<std::string>>& before);
 
 // refinement.submit of a new record (as stored, with its id).
 AuditEntry SubmitAudit(const RefinementRecord& r);

@@ -165,6 +165,19 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audi
 ALTER TABLE refinements DROP CONSTRAINT refinements_request_id_key;
 ALTER TABLE refinements ADD CONSTRAINT refinements_request_key
   UNIQUE (country, therapy_area, request_id);
+-- The audit log becomes a hash chain (docs/store.md "Audit log"); entries
+-- already there stay as they were, counted in the head as "unchained".
+ALTER TABLE audit_log ADD COLUMN country TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE audit_log ADD COLUMN prev_hash TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE audit_log ADD COLUMN hash TEXT COLLATE "C" NOT NULL DEFAULT '';
+CREATE TABLE audit_head (
+  last_id           BIGINT NOT NULL,
+  last_hash         TEXT COLLATE "C" NOT NULL,
+  unchained_entries BIGINT NOT NULL,
+  unchained_last_id BIGINT NOT NULL
+);
+INSERT INTO audit_head SELECT COALESCE(MAX(audit_id), 0), '', COUNT(*), COALESCE(MAX(audit_id), 0)
+  FROM audit_log;
 CREATE SEQUENCE input_seq AS BIGINT;
 ALTER TABLE inputs ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE inputs ALTER COLUMN seq SET DEFAULT nextval('input_seq');
@@ -889,6 +902,10 @@ absl::StatusOr<WriteStats> PostgresStore::WriteInputs(const std::vector<InputRow
   }
   const int64_t n = static_cast<int64_t>(batch.size());
   int64_t written = 0;
+  std::optional<AuditEntry> audited;
+  if (audit != nullptr) {  // what changes: each row's key's latest value before
+    HARMONIA_ASSIGN_OR_RETURN(audited, WithValuesBefore(*audit, all_rows));
+  }
   if (!batch.several.empty()) {  // rare: a key given several values in one batch
     // Their stored values, in one query, keyed by the batch rows' own keys.
     absl::flat_hash_set<InputKey> keys;
@@ -939,9 +956,47 @@ absl::StatusOr<WriteStats> PostgresStore::WriteInputs(const std::vector<InputRow
                               BulkWrite(conn_, kInputsOfSeveralValues, std::move(batch.several)));
     written += more;
   }
-  if (audit != nullptr) HARMONIA_RETURN_IF_ERROR(InsertAudit(*audit).status());
+  if (audited) HARMONIA_RETURN_IF_ERROR(InsertAudit(*audited).status());
   HARMONIA_RETURN_IF_ERROR(tx.Commit("an input import"));
   return WriteStats{.written = written, .unchanged = n - written};
+}
+
+absl::StatusOr<AuditEntry> PostgresStore::WithValuesBefore(const AuditEntry& base,
+                                                           const std::vector<InputRow>& rows) {
+  std::vector<std::string> customer, ta, input, source;
+  std::vector<int64_t> as_of, metric;
+  std::vector<const InputRow*> pointers;
+  for (const InputRow& r : rows) {
+    customer.push_back(r.customer_id);
+    ta.push_back(r.therapy_area);
+    input.push_back(r.input_id);
+    source.push_back(r.source);
+    as_of.push_back(r.as_of);
+    metric.push_back(r.is_metric);
+    pointers.push_back(&r);
+  }
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result found,
+      Run(conn_,
+          "SELECT k.i, (SELECT v.value FROM inputs v WHERE v.customer_id = k.c AND "
+          "v.therapy_area = k.t AND v.input_id = k.n AND v.source = k.s AND v.as_of = k.d AND "
+          "v.is_metric = (k.m <> 0) ORDER BY v.seq DESC LIMIT 1) FROM unnest($1::text[], "
+          "$2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) WITH ORDINALITY AS k "
+          "(c, t, n, s, d, m, i)",
+          Params()
+              .TextArray(customer)
+              .TextArray(ta)
+              .TextArray(input)
+              .TextArray(source)
+              .IntArray(as_of)
+              .IntArray(metric),
+          PGRES_TUPLES_OK, "reading stored inputs"));
+  std::vector<std::optional<std::string>> before(rows.size());
+  for (int k = 0; k < PQntuples(found.get()); ++k) {
+    const int64_t i = IntAt(found.get(), k, 0) - 1;
+    if (!PQgetisnull(found.get(), k, 1)) before[i] = TextAt(found.get(), k, 1);
+  }
+  return ValuesAudit(base, pointers, before);
 }
 
 absl::StatusOr<std::optional<std::string>> PostgresStore::FirstUnknownCustomer(
@@ -1532,22 +1587,33 @@ absl::StatusOr<std::vector<PostgresStore::Submitted>> PostgresStore::SubmitRefin
   // The new rows' audit entries, in input order (audit ids increase with
   // refinement ids), in one COPY under the audit lock taken above.
   if (PQntuples(inserted.get()) > 0) {
+    // Chained in input order from the head, which the audit lock holds still.
+    HARMONIA_ASSIGN_OR_RETURN(const AuditHead head, ReadAuditHead());
+    std::string hash = head.last_hash;
     CopyIn audit(conn_);
-    HARMONIA_RETURN_IF_ERROR(audit.Start(
-        "COPY audit_log (at, principal, action, object, state_before, state_after) FROM STDIN",
-        "writing the audit log"));
+    HARMONIA_RETURN_IF_ERROR(
+        audit.Start("COPY audit_log (at, principal, action, object, state_before, state_after, "
+                    "country, prev_hash, hash) FROM STDIN",
+                    "writing the audit log"));
     for (size_t i = 0; i < rows.size(); ++i) {
       if (!stored[i]) continue;
       const AuditEntry e = SubmitAudit(out[i].record);
+      const std::string prev_hash = std::exchange(hash, AuditHash(hash, e));
       audit.Int(e.at_unix);
       audit.Text(e.principal);
       audit.Text(e.action);
       audit.Text(e.object);
       audit.Text(e.before);
       audit.Text(e.after);
+      audit.Text(e.country);
+      audit.Text(prev_hash);
+      audit.Text(hash);
       HARMONIA_RETURN_IF_ERROR(audit.EndRow());
     }
     HARMONIA_RETURN_IF_ERROR(audit.Finish().status());
+    HARMONIA_ASSIGN_OR_RETURN(Result last, Run(conn_, "SELECT MAX(audit_id) FROM audit_log",
+                                               Params(), PGRES_TUPLES_OK, "writing the audit log"));
+    HARMONIA_RETURN_IF_ERROR(MoveAuditHead(IntAt(last.get(), 0, 0), hash));
   }
   HARMONIA_RETURN_IF_ERROR(tx.Commit("a refinement submission"));
   return out;
@@ -1632,14 +1698,38 @@ absl::StatusOr<int64_t> PostgresStore::AppendAudit(const AuditEntry& entry) {
   return id;
 }
 
-absl::StatusOr<int64_t> PostgresStore::InsertAudit(const AuditEntry& e) {
-  // The lock is taken (the materialized CTE is read) before the row's
-  // identity is, and held to the end of the transaction.
+absl::StatusOr<AuditHead> PostgresStore::ReadAuditHead() {
   HARMONIA_ASSIGN_OR_RETURN(
       Result r, Run(conn_,
-                    "WITH locked AS MATERIALIZED (SELECT pg_advisory_xact_lock($7)) INSERT INTO "
-                    "audit_log (at, principal, action, object, state_before, state_after) SELECT "
-                    "$1, $2, $3, $4, $5, $6 FROM locked RETURNING audit_id",
+                    "SELECT last_id, last_hash, unchained_entries, unchained_last_id FROM "
+                    "audit_head",
+                    Params(), PGRES_TUPLES_OK, "reading the audit log's head"));
+  if (PQntuples(r.get()) != 1) {
+    return absl::DataLossError("postgresql: the audit log's head is missing");
+  }
+  return AuditHead{IntAt(r.get(), 0, 0), TextAt(r.get(), 0, 1), IntAt(r.get(), 0, 2),
+                   IntAt(r.get(), 0, 3)};
+}
+
+absl::Status PostgresStore::MoveAuditHead(int64_t last_id, const std::string& last_hash) {
+  return Run(conn_, "UPDATE audit_head SET last_id = $1, last_hash = $2",
+             Params().Int(last_id).Text(last_hash), PGRES_COMMAND_OK, "writing the audit log")
+      .status();
+}
+
+absl::StatusOr<int64_t> PostgresStore::InsertAudit(const AuditEntry& e) {
+  // The lock first, held to the end of the transaction: audit ids are taken
+  // in commit order, and each entry chains to the head its predecessor left.
+  HARMONIA_RETURN_IF_ERROR(Run(conn_, "SELECT pg_advisory_xact_lock($1)", Params().Int(kAuditLock),
+                               PGRES_TUPLES_OK, "writing the audit log")
+                               .status());
+  HARMONIA_ASSIGN_OR_RETURN(const AuditHead head, ReadAuditHead());
+  const std::string hash = AuditHash(head.last_hash, e);
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result r, Run(conn_,
+                    "INSERT INTO audit_log (at, principal, action, object, state_before, "
+                    "state_after, country, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                    "$8, $9) RETURNING audit_id",
                     Params()
                         .Int(e.at_unix)
                         .Text(e.principal)
@@ -1647,27 +1737,41 @@ absl::StatusOr<int64_t> PostgresStore::InsertAudit(const AuditEntry& e) {
                         .Text(e.object)
                         .Text(e.before)
                         .Text(e.after)
-                        .Int(kAuditLock),
+                        .Text(e.country)
+                        .Text(head.last_hash)
+                        .Text(hash),
                     PGRES_TUPLES_OK, "writing the audit log"));
-  return IntAt(r.get(), 0, 0);
+  const int64_t id = IntAt(r.get(), 0, 0);
+  HARMONIA_RETURN_IF_ERROR(MoveAuditHead(id, hash));
+  return id;
 }
 
-absl::StatusOr<std::vector<AuditEntry>> PostgresStore::ListAudit(int64_t after_id, int64_t limit) {
-  // As SQLite reads LIMIT: a negative one is none.
+absl::StatusOr<std::vector<AuditEntry>> PostgresStore::ListAudit(const AuditQuery& query) {
   Params params;
-  params.Int(after_id);
-  if (limit >= 0) params.Int(limit);
+  params.Int(query.after_id)
+      .Text(query.principal)
+      .Text(query.action)
+      .Text(query.country)
+      .Int(query.since_unix)
+      .Int(query.until_unix);
+  // As SQLite reads LIMIT: a negative one is none.
+  if (query.limit >= 0) params.Int(query.limit);
+  const std::string sql = absl::StrCat(
+      "SELECT audit_id, at, principal, action, object, state_before, state_after, country, "
+      "prev_hash, hash FROM audit_log WHERE audit_id > $1 AND ($2 = '' OR principal = $2) AND "
+      "($3 = '' OR action = $3 OR (right($3, 1) = '.' AND left(action, length($3)) = $3)) AND "
+      "($4 = '' OR country = $4) AND at >= $5 AND at < $6 ORDER BY audit_id",
+      query.limit >= 0 ? " LIMIT $7" : "");
   std::vector<AuditEntry> out;
-  HARMONIA_RETURN_IF_ERROR(ForEachRow(
-      limit >= 0 ? "SELECT audit_id, at, principal, action, object, state_before, state_after "
-                   "FROM audit_log WHERE audit_id > $1 ORDER BY audit_id LIMIT $2"
-                 : "SELECT audit_id, at, principal, action, object, state_before, state_after "
-                   "FROM audit_log WHERE audit_id > $1 ORDER BY audit_id",
-      params, "reading the audit log", [&](const PGresult* q, int i) {
+  HARMONIA_RETURN_IF_ERROR(
+      ForEachRow(sql.c_str(), params, "reading the audit log", [&](const PGresult* q, int i) {
         out.push_back(AuditEntry{IntAt(q, i, 0), IntAt(q, i, 1), TextAt(q, i, 2), TextAt(q, i, 3),
-                                 TextAt(q, i, 4), TextAt(q, i, 5), TextAt(q, i, 6)});
+                                 TextAt(q, i, 4), TextAt(q, i, 5), TextAt(q, i, 6),
+                                 TextAt(q, i, 7), TextAt(q, i, 8), TextAt(q, i, 9)});
       }));
   return out;
 }
+
+absl::StatusOr<AuditHead> PostgresStore::GetAuditHead() { return ReadAuditHead(); }
 
 }  // namespace harmonia::store::internal

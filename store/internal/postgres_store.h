@@ -88,7 +88,8 @@ class PostgresStore final : public Store {
       RefinementStatus status, const std::string& reason, const std::string& by,
       int64_t at_unix) override;
   absl::StatusOr<int64_t> AppendAudit(const AuditEntry& entry) override;
-  absl::StatusOr<std::vector<AuditEntry>> ListAudit(int64_t after_id, int64_t limit) override;
+  absl::StatusOr<std::vector<AuditEntry>> ListAudit(const AuditQuery& query) override;
+  absl::StatusOr<AuditHead> GetAuditHead() override;
 
  private:
   class Params;
@@ -116,6 +117,14 @@ class PostgresStore final : public Store {
   // The inputs, and `audit` (when not null), in one transaction.
   absl::StatusOr<WriteStats> WriteInputs(const std::vector<InputRow>& rows,
                                          const AuditEntry* audit);
+  // `base` with the values `rows` write and their keys' latest values before
+  // (ValuesAudit), read inside the caller's transaction.
+  absl::StatusOr<AuditEntry> WithValuesBefore(const AuditEntry& base,
+                                              const std::vector<InputRow>& rows);
+  // The audit log's head, inside the caller's transaction.
+  absl::StatusOr<AuditHead> ReadAuditHead();
+  // Moves the head to the entry just written (REQUIRES: the audit lock held).
+  absl::Status MoveAuditHead(int64_t last_id, const std::string& last_hash);
   // One rule_sets row, inside the caller's transaction.
   absl::Status InsertRuleSet(const RuleSetRecord& r, const char* what);
   // The first customer of `rows`, then of `more_rows` (in order), the store

@@ -188,6 +188,23 @@ INSERT INTO refinements_v4 SELECT * FROM refinements;
 DROP TABLE refinements;
 ALTER TABLE refinements_v4 RENAME TO refinements;
 CREATE INDEX refinements_by_market ON refinements (country, therapy_area, refinement_id);
+-- The audit log becomes a hash chain (docs/store.md "Audit log"); entries
+-- already there stay as they were, counted in the head as "unchained".
+ALTER TABLE audit_log ADD COLUMN country TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_log ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit_log ADD COLUMN hash TEXT NOT NULL DEFAULT '';
+CREATE TABLE audit_head (
+  last_id           INTEGER NOT NULL,
+  last_hash         TEXT NOT NULL,
+  unchained_entries INTEGER NOT NULL,
+  unchained_last_id INTEGER NOT NULL
+);
+INSERT INTO audit_head SELECT COALESCE(MAX(audit_id), 0), '', COUNT(*), COALESCE(MAX(audit_id), 0)
+  FROM audit_log;
+-- INSERT OR REPLACE deletes the old row without firing a DELETE trigger.
+CREATE TRIGGER audit_log_no_replace BEFORE INSERT ON audit_log
+  WHEN EXISTS (SELECT 1 FROM audit_log WHERE audit_id = NEW.audit_id)
+  BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -310,10 +327,26 @@ RefinementRecord ReadRefinement(const Statement& q) {
 }
 
 // Inside a transaction: appends one audit entry and returns its id.
+absl::StatusOr<AuditHead> ReadAuditHead(sqlite3* db) {
+  Statement q(db,
+              "SELECT last_id, last_hash, unchained_entries, unchained_last_id FROM audit_head");
+  HARMONIA_RETURN_IF_ERROR(q.status("reading the audit log's head"));
+  const int rc = q.Step();
+  if (rc != SQLITE_ROW) {
+    return rc == SQLITE_DONE ? absl::DataLossError("sqlite: the audit log's head is missing")
+                             : SqliteError(db, rc, "reading the audit log's head");
+  }
+  return AuditHead{q.Int(0), q.Text(1), q.Int(2), q.Int(3)};
+}
+
+// Appends `e` to the chain, inside the caller's (write) transaction: the
+// previous hash comes from the head, which moves to the new entry.
 absl::StatusOr<int64_t> InsertAudit(sqlite3* db, const AuditEntry& e) {
+  HARMONIA_ASSIGN_OR_RETURN(const AuditHead head, ReadAuditHead(db));
+  const std::string hash = AuditHash(head.last_hash, e);
   Statement put(db,
                 "INSERT INTO audit_log (at, principal, action, object, state_before, "
-                "state_after) VALUES (?, ?, ?, ?, ?, ?)");
+                "state_after, country, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   HARMONIA_RETURN_IF_ERROR(put.status("writing the audit log"));
   put.Bind(1, e.at_unix);
   put.Bind(2, e.principal);
@@ -321,10 +354,21 @@ absl::StatusOr<int64_t> InsertAudit(sqlite3* db, const AuditEntry& e) {
   put.Bind(4, e.object);
   put.Bind(5, e.before);
   put.Bind(6, e.after);
+  put.Bind(7, e.country);
+  put.Bind(8, head.last_hash);
+  put.Bind(9, hash);
   if (const int rc = put.Step(); rc != SQLITE_DONE) {
     return SqliteError(db, rc, "writing the audit log");
   }
-  return sqlite3_last_insert_rowid(db);
+  const int64_t id = sqlite3_last_insert_rowid(db);
+  Statement move(db, "UPDATE audit_head SET last_id = ?, last_hash = ?");
+  HARMONIA_RETURN_IF_ERROR(move.status("writing the audit log"));
+  move.Bind(1, id);
+  move.Bind(2, hash);
+  if (const int rc = move.Step(); rc != SQLITE_DONE) {
+    return SqliteError(db, rc, "writing the audit log");
+  }
+  return id;
 }
 
 absl::Status InsertRuleSet(sqlite3* db, const RuleSetRecord& r, const char* what) {
@@ -470,6 +514,32 @@ absl::StatusOr<WriteStats> SqliteStore::WriteInputs(const std::vector<InputRow>&
   InputBatch batch = SplitInputs(all_rows);
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "an input import"));
   WriteStats stats;
+  std::optional<AuditEntry> audited;
+  if (audit != nullptr) {  // what changes: each row's key's latest value before
+    Statement q(db_,
+                "SELECT value FROM inputs WHERE customer_id = ? AND therapy_area = ? AND "
+                "input_id = ? AND source = ? AND as_of = ? AND is_metric = ? ORDER BY seq DESC "
+                "LIMIT 1");
+    HARMONIA_RETURN_IF_ERROR(q.status("reading stored inputs"));
+    std::vector<const InputRow*> rows;
+    std::vector<std::optional<std::string>> before;
+    for (const InputRow& r : all_rows) {
+      q.Bind(1, r.customer_id);
+      q.Bind(2, r.therapy_area);
+      q.Bind(3, r.input_id);
+      q.Bind(4, r.source);
+      q.Bind(5, r.as_of);
+      q.Bind(6, static_cast<int64_t>(r.is_metric));
+      const int rc = q.Step();
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        return SqliteError(db_, rc, "reading stored inputs");
+      }
+      rows.push_back(&r);
+      before.push_back(rc == SQLITE_ROW ? std::optional<std::string>(q.Text(0)) : std::nullopt);
+      q.Reset();
+    }
+    audited = ValuesAudit(*audit, rows, before);
+  }
   if (!batch.several.empty()) {  // rare: a key given several values in one batch
     Statement q(db_,
                 "SELECT value, seq FROM inputs WHERE customer_id = ? AND therapy_area = ? AND "
@@ -579,7 +649,7 @@ absl::StatusOr<WriteStats> SqliteStore::WriteInputs(const std::vector<InputRow>&
     const int rc = put.Step();
     if (rc != SQLITE_DONE) return SqliteError(db_, rc, "advancing the import order");
   }
-  if (audit != nullptr) HARMONIA_RETURN_IF_ERROR(InsertAudit(db_, *audit).status());
+  if (audited) HARMONIA_RETURN_IF_ERROR(InsertAudit(db_, *audited).status());
   HARMONIA_RETURN_IF_ERROR(tx.Commit("an input import"));
   return stats;
 }
@@ -1118,21 +1188,31 @@ absl::StatusOr<int64_t> SqliteStore::AppendAudit(const AuditEntry& entry) {
   return id;
 }
 
-absl::StatusOr<std::vector<AuditEntry>> SqliteStore::ListAudit(int64_t after_id, int64_t limit) {
+absl::StatusOr<std::vector<AuditEntry>> SqliteStore::ListAudit(const AuditQuery& query) {
   Statement q(db_,
-              "SELECT audit_id, at, principal, action, object, state_before, state_after FROM "
-              "audit_log WHERE audit_id > ? ORDER BY audit_id LIMIT ?");
+              "SELECT audit_id, at, principal, action, object, state_before, state_after, "
+              "country, prev_hash, hash FROM audit_log WHERE audit_id > ? AND (? = '' OR "
+              "principal = ?) AND (? = '' OR action = ? OR (substr(?, -1) = '.' AND "
+              "substr(action, 1, length(?)) = ?)) AND (? = '' OR country = ?) AND at >= ? AND "
+              "at < ? ORDER BY audit_id LIMIT ?");
   HARMONIA_RETURN_IF_ERROR(q.status("reading the audit log"));
-  q.Bind(1, after_id);
-  q.Bind(2, limit);
+  q.Bind(1, query.after_id);
+  for (int i : {2, 3}) q.Bind(i, query.principal);
+  for (int i : {4, 5, 6, 7, 8}) q.Bind(i, query.action);
+  for (int i : {9, 10}) q.Bind(i, query.country);
+  q.Bind(11, query.since_unix);
+  q.Bind(12, query.until_unix);
+  q.Bind(13, query.limit);
   std::vector<AuditEntry> out;
   int rc;
   while ((rc = q.Step()) == SQLITE_ROW) {
-    out.push_back(
-        AuditEntry{q.Int(0), q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5), q.Text(6)});
+    out.push_back(AuditEntry{q.Int(0), q.Int(1), q.Text(2), q.Text(3), q.Text(4), q.Text(5),
+                             q.Text(6), q.Text(7), q.Text(8), q.Text(9)});
   }
   if (rc != SQLITE_DONE) return SqliteError(db_, rc, "reading the audit log");
   return out;
 }
+
+absl::StatusOr<AuditHead> SqliteStore::GetAuditHead() { return ReadAuditHead(db_); }
 
 }  // namespace harmonia::store::internal

@@ -67,7 +67,8 @@ class SqliteStore final : public Store {
       RefinementStatus status, const std::string& reason, const std::string& by,
       int64_t at_unix) override;
   absl::StatusOr<int64_t> AppendAudit(const AuditEntry& entry) override;
-  absl::StatusOr<std::vector<AuditEntry>> ListAudit(int64_t after_id, int64_t limit) override;
+  absl::StatusOr<std::vector<AuditEntry>> ListAudit(const AuditQuery& query) override;
+  absl::StatusOr<AuditHead> GetAuditHead() override;
 
  private:
   // The inputs, and `audit` (when not null), in one transaction.
