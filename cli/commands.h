@@ -23,6 +23,9 @@ int RunExport(int argc, char** argv, int first);
 int RunHealth(int argc, char** argv, int first);
 // Against a store (--store) or the services (--server).
 int RunReport(int argc, char** argv, int first);
+int RunAuditLog(int argc, char** argv, int first);
+// Against a store (--store).
+int RunAuditVerify(int argc, char** argv, int first);
 
 // Against the rules service (--server).
 int RunRulesValidateRemote(int argc, char** argv, int first);

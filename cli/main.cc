@@ -38,6 +38,8 @@ commands:
   export              write a committed cycle's assignments.csv
   report              whether the segmentation works, per market and across
                       markets: tables, --json or --html FILE (store or server)
+  audit verify        check the audit log's hash chain end to end (store)
+  audit log           read the audit log: who did what, when (store or server)
   health              ask a daemon's gRPC health service (probes, scripts)
   version             print the version
 
@@ -70,6 +72,8 @@ int main(int argc, char** argv) {
   if (command == "export") return RunExport(argc, argv, 2);
   if (command == "report") return RunReport(argc, argv, 2);
   if (command == "health") return RunHealth(argc, argv, 2);
+  if (command == "audit" && sub == "verify") return RunAuditVerify(argc, argv, 3);
+  if (command == "audit" && sub == "log") return RunAuditLog(argc, argv, 3);
   if (command == "rules" && sub == "publish") {
     return HasServerFlag(argc, argv) ? RunRulesPublishRemote(argc, argv, 3)
                                      : RunRulesPublish(argc, argv, 3);

@@ -7,6 +7,7 @@
 #include "common/date.h"
 #include "common/status_macros.h"
 #include "engine/rule_set.h"
+#include "services/audit_rpc.h"
 #include "services/call.h"
 
 namespace harmonia::services {
@@ -352,6 +353,19 @@ grpc::Status CountryServiceImpl::SubmitAnswers(grpc::ServerContext* ctx,
         }
         return absl::OkStatus();
       });
+}
+
+grpc::Status CountryServiceImpl::ListAudit(grpc::ServerContext* ctx,
+                                           const v1::ListAuditRequest* req,
+                                           v1::ListAuditResponse* resp) {
+  return RunCall(ctx, *tokens_, "ListAudit", CallKind::kRead, *req,
+                 [&](const auth::Principal& who) {
+                   HARMONIA_ASSIGN_OR_RETURN(store::AuditQuery q, AuditQueryFromProto(*req));
+                   HARMONIA_ASSIGN_OR_RETURN(std::vector<store::AuditEntry> entries,
+                                             core_->ListAudit(who, req->country(), q));
+                   AuditPageToProto(*req, entries, resp);
+                   return absl::OkStatus();
+                 });
 }
 
 }  // namespace harmonia::services

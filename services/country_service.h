@@ -35,6 +35,8 @@ class CountryServiceImpl final
                         grpc::ServerWriter<v1::RunCycleResponse>* writer) override;
   grpc::Status GetReport(grpc::ServerContext* ctx, const v1::GetCountryReportRequest* req,
                          v1::Report* resp) override;
+  grpc::Status ListAudit(grpc::ServerContext* ctx, const v1::ListAuditRequest* req,
+                         v1::ListAuditResponse* resp) override;
   grpc::Status GetCycle(grpc::ServerContext* ctx, const v1::GetCycleRequest* req,
                         v1::Cycle* resp) override;
   grpc::Status ListCycles(grpc::ServerContext* ctx, const v1::ListCyclesRequest* req,

@@ -325,6 +325,18 @@ absl::StatusOr<RulesCore::Published> RulesCore::Rollback(const auth::Principal& 
   return Store(who, text, absl::StrCat(therapy_area, " v", to_version, " as v", new_version));
 }
 
+absl::StatusOr<std::vector<store::AuditEntry>> RulesCore::ListAudit(
+    const auth::Principal& who, const store::AuditQuery& query) {
+  HARMONIA_RETURN_IF_ERROR(query.country.empty()
+                               ? Require(who, "reading the whole audit log", {Role::kGlobalOps})
+                               : Require(who, "reading the audit log",
+                                         {Role::kGlobalOps, Role::kCountryOps}, query.country));
+  HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
+  absl::StatusOr<std::vector<store::AuditEntry>> r = db->ListAudit(query);
+  if (!r.ok()) return db.Check(r.status());
+  return r;
+}
+
 absl::StatusOr<store::RuleSetRecord> RulesCore::Get(const auth::Principal&,
                                                     const std::string& therapy_area,
                                                     int64_t version) {

@@ -123,6 +123,12 @@ class RulesCore {
   };
   absl::StatusOr<harmonia::v1::Report> Report(const auth::Principal& who, const ReportQuery& query);
 
+  // Audit entries of the store (store::AuditQuery): every entry for
+  // global_ops; with query.country set, that country's entries, also for its
+  // country_ops. PermissionDenied otherwise.
+  absl::StatusOr<std::vector<store::AuditEntry>> ListAudit(const auth::Principal& who,
+                                                           const store::AuditQuery& query);
+
   // Wakes every watcher and makes further waits return at once.
   void Shutdown();
 

@@ -8,6 +8,7 @@
 #include "common/date.h"
 #include "common/status_macros.h"
 #include "proto/issue_convert.h"
+#include "services/audit_rpc.h"
 #include "services/call.h"
 
 namespace harmonia::services {
@@ -195,6 +196,17 @@ grpc::Status RulesServiceImpl::GetReport(grpc::ServerContext* ctx, const v1::Get
           }
         }
         HARMONIA_ASSIGN_OR_RETURN(*resp, core_->Report(who, q));
+        return absl::OkStatus();
+      });
+}
+
+grpc::Status RulesServiceImpl::ListAudit(grpc::ServerContext* ctx, const v1::ListAuditRequest* req,
+                                         v1::ListAuditResponse* resp) {
+  return RunCall(
+      ctx, *tokens_, "ListAudit", CallKind::kRead, *req, [&](const auth::Principal& who) {
+        HARMONIA_ASSIGN_OR_RETURN(store::AuditQuery q, AuditQueryFromProto(*req));
+        HARMONIA_ASSIGN_OR_RETURN(std::vector<store::AuditEntry> entries, core_->ListAudit(who, q));
+        AuditPageToProto(*req, entries, resp);
         return absl::OkStatus();
       });
 }

@@ -39,6 +39,8 @@ class RulesServiceImpl final : public v1::RulesService::Service {
                              v1::PreviewImpactResponse* resp) override;
   grpc::Status GetReport(grpc::ServerContext* ctx, const v1::GetReportRequest* req,
                          v1::Report* resp) override;
+  grpc::Status ListAudit(grpc::ServerContext* ctx, const v1::ListAuditRequest* req,
+                         v1::ListAuditResponse* resp) override;
 
  private:
   RulesCore* const core_;

@@ -623,6 +623,19 @@ absl::StatusOr<store::CycleRecord> WorkerCore::GetCycle(const auth::Principal& w
   return std::move(**c);
 }
 
+absl::StatusOr<std::vector<store::AuditEntry>> WorkerCore::ListAudit(const auth::Principal& who,
+                                                                     const std::string& country,
+                                                                     store::AuditQuery query) {
+  HARMONIA_RETURN_IF_ERROR(
+      Served(who, country, "reading the audit log", {Role::kCountryOps, Role::kGlobalOps})
+          .status());
+  query.country = country;
+  HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
+  absl::StatusOr<std::vector<store::AuditEntry>> r = db->ListAudit(query);
+  if (!r.ok()) return db.Check(r.status());
+  return r;
+}
+
 absl::StatusOr<v1::Report> WorkerCore::Report(const auth::Principal& who,
                                               const std::string& country,
                                               const std::string& therapy_area, int64_t cycle_id,
@@ -893,6 +906,7 @@ absl::StatusOr<std::vector<WorkerCore::AnswerResult>> WorkerCore::SubmitAnswers(
     e.principal = who.name;
     e.action = "answers.submit";
     e.object = absl::StrCat(country, " profiling answers");
+    e.country = country;
     e.after = JsonObject()
                   .Add("accepted", static_cast<int64_t>(rows.size()))
                   .Add("rejected", static_cast<int64_t>(items.size() - rows.size()))

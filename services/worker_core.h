@@ -138,6 +138,11 @@ class WorkerCore {
   absl::StatusOr<std::vector<store::CycleRecord>> ListCycles(const auth::Principal& who,
                                                              const std::string& country,
                                                              const std::string& therapy_area);
+  // The audit entries of `country` in the worker's store (query.country is
+  // set to it). Roles: country_ops:CC, global_ops.
+  absl::StatusOr<std::vector<store::AuditEntry>> ListAudit(const auth::Principal& who,
+                                                           const std::string& country,
+                                                           store::AuditQuery query);
 
   // ---------------------------------------------------------- assignments
   struct AssignmentQuery {

@@ -1,6 +1,7 @@
 // End to end: the real `harmonia` binary on the hand-checked data set in
 // tests/golden/ (see tests/golden/README.md for why each row is what it is).
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -159,6 +160,51 @@ TEST_F(EvaluateGolden, ImportLoadsGoodRowsReportsBadOnesAndIsIdempotent) {
   CliRun bad = Harmonia("import --store mysql://x tests/golden/data");
   EXPECT_EQ(bad.status, 2);
   EXPECT_NE(bad.err.find("expected sqlite:PATH or postgresql://"), std::string::npos) << bad.err;
+}
+
+// `audit verify` passes on the store as the CLI left it and names the first
+// bad entry once a row is rewritten behind its back; `audit log` filters.
+TEST_F(EvaluateGolden, AuditVerifyAndLogFromTheStore) {
+  const std::string path = dir_ + "/store.db", url = "sqlite:" + path;
+  ASSERT_EQ(Harmonia("import --quiet --store " + url + " tests/golden/data").status, 0);
+  ASSERT_EQ(Harmonia("rules publish --store " + url + " rules/oncology.yaml").status, 0);
+  ASSERT_EQ(Harmonia("cycle run --store " + url +
+                     " --country DE --ta oncology --countries tests/golden --as-of 2026-11-01 "
+                     "--refinements tests/golden/data/refinements.csv")
+                .status,
+            0);
+  const std::string out = dir_ + "/out.txt";
+  auto run_out = [&](const std::string& args) {
+    const std::string cmd =
+        "cd '" + kSource + "' && '" + HARMONIA_CLI + "' " + args + " >'" + out + "' 2>&1";
+    const int raw = std::system(cmd.c_str());
+    return std::make_pair(WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, ReadAll(out));
+  };
+  auto [ok_status, ok_text] = run_out("audit verify --store " + url);
+  EXPECT_EQ(ok_status, 0) << ok_text;
+  EXPECT_NE(ok_text.find("audit log intact: 8 entries; head: entry 8, hash "), std::string::npos)
+      << ok_text;
+  auto [log_status, log_text] =
+      run_out("audit log --store " + url + " --country DE --action refinement. --who rep.ben");
+  EXPECT_EQ(log_status, 0) << log_text;
+  EXPECT_NE(log_text.find("refinement.submit      by rep.ben  DE/oncology refinement R4  [DE]"),
+            std::string::npos)
+      << log_text;
+  EXPECT_EQ(log_text.find("rep.anna"), std::string::npos) << log_text;
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET principal = "
+                         "'someone' WHERE audit_id = 4",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto [bad_status, bad_text] = run_out("audit verify --store " + url);
+  EXPECT_EQ(bad_status, 1);
+  EXPECT_EQ(bad_text,
+            "audit log NOT intact after 4 entries: audit entry 4 (refinement.submit by "
+            "'someone'): its content does not match its hash: it was edited or replaced\n");
 }
 
 // Text that is not UTF-8, or holds a NUL byte, is rejected at import with its

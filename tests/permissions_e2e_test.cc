@@ -140,6 +140,16 @@ class PermissionMatrix : public ::testing::Test {
         "RulesService.GetReport", ops,
         [](auto* c, const auto& r, auto* p) { return rules_->GetReport(c, r, p); }, report,
         v1::Report());
+    unary(
+        "RulesService.ListAudit (the whole log)", ops,
+        [](auto* c, const auto& r, auto* p) { return rules_->ListAudit(c, r, p); },
+        v1::ListAuditRequest(), v1::ListAuditResponse());
+    v1::ListAuditRequest audit_de;
+    audit_de.set_country("DE");
+    unary(
+        "RulesService.ListAudit (DE)", {"ops@hq", "olaf.ops"},
+        [](auto* c, const auto& r, auto* p) { return rules_->ListAudit(c, r, p); }, audit_de,
+        v1::ListAuditResponse());
     out.push_back(
         {{"RulesService.WatchRuleSets", {"ops@hq", "worker-de"}}, [](const std::string& auth) {
            auto ctx = Ctx(auth);
@@ -250,6 +260,10 @@ class PermissionMatrix : public ::testing::Test {
         "CountryService.SubmitAnswers", de_field,
         [](auto* c, const auto& r, auto* p) { return country_->SubmitAnswers(c, r, p); }, answers,
         v1::SubmitAnswersResponse());
+    unary(
+        "CountryService.ListAudit", {"ops@hq", "olaf.ops"},
+        [](auto* c, const auto& r, auto* p) { return country_->ListAudit(c, r, p); }, audit_de,
+        v1::ListAuditResponse());
     return out;
   }
 
@@ -286,7 +300,7 @@ TEST_F(PermissionMatrix, EveryRoleAndEveryRpc) {
       }
     }
   }
-  EXPECT_EQ(cells, 22 * 11);
+  EXPECT_EQ(cells, 25 * 11);
   EXPECT_THAT(wrong, ::testing::IsEmpty()) << absl::StrJoin(wrong, "\n");
 }
 

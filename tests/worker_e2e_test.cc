@@ -483,6 +483,17 @@ TEST_F(WorkerE2E, TheCliDrivesEveryCountryJob) {
               HasSubstr("answers.csv:4: rejected: customer_id 'F001': not a customer of DE"));
   EXPECT_THAT(answers.err, HasSubstr("answers.csv:5:"));
   EXPECT_THAT(answers.out, HasSubstr("profile submit: 1 accepted, 2 rejected, 1 unreadable rows"));
+
+  // The country's audit log through its worker: country ops read it (the
+  // answers just submitted, with what they changed); a field user may not.
+  ProcessResult audit = cli({"audit", "log", "--action", "answers.submit", "--json"}, "olaf.ops");
+  ASSERT_EQ(audit.exit_code, 0) << audit.err;
+  EXPECT_THAT(audit.out, HasSubstr("\"principal\": \"anna.rep\""));
+  EXPECT_THAT(audit.out, HasSubstr("\\\"question_id\\\":\\\"q1\\\""));
+  EXPECT_THAT(audit.out, HasSubstr("\\\"value\\\":null"));
+  ProcessResult denied = cli({"audit", "log"}, "anna.rep");
+  EXPECT_EQ(denied.exit_code, 2);
+  EXPECT_THAT(denied.err, HasSubstr("PERMISSION_DENIED"));
   stub_.reset();
 }
 
