@@ -79,8 +79,8 @@ absl::StatusOr<AuditVerification> VerifyAuditLog(Store& store) {
     HARMONIA_ASSIGN_OR_RETURN(std::vector<AuditEntry> entries, store.ListAudit(page));
     for (const AuditEntry& e : entries) {
       ++v.entries;
-      const std::string what =
-          absl::StrCat("audit entry ", e.audit_id, " (", e.action, " by ", Quoted(e.principal), ")");
+      const std::string what = absl::StrCat("audit entry ", e.audit_id, " (", e.action, " by ",
+                                            Quoted(e.principal), ")");
       if (e.hash.empty()) {
         if (!previous_hash.empty() || e.audit_id > head.unchained_last_id ||
             ++v.before_chain > head.unchained_entries) {
@@ -98,8 +98,9 @@ absl::StatusOr<AuditVerification> VerifyAuditLog(Store& store) {
                                 ": an entry between them was removed, inserted or replaced"));
       }
       if (AuditHash(e.prev_hash, e) != e.hash) {
-        return bad(e.audit_id, absl::StrCat(what, ": its content does not match its hash: it was "
-                                                  "edited or replaced"));
+        return bad(e.audit_id, absl::StrCat(what,
+                                            ": its content does not match its hash: it was "
+                                            "edited or replaced"));
       }
       previous_hash = e.hash;
       previous_id = e.audit_id;
@@ -110,9 +111,9 @@ absl::StatusOr<AuditVerification> VerifyAuditLog(Store& store) {
   v.head_id = previous_id;
   v.head_hash = previous_hash;
   if (v.before_chain != head.unchained_entries) {
-    return bad(0, absl::StrCat(head.unchained_entries - v.before_chain, " of the ",
-                               head.unchained_entries,
-                               " entries from before the chain were removed"));
+    return bad(
+        0, absl::StrCat(head.unchained_entries - v.before_chain, " of the ", head.unchained_entries,
+                        " entries from before the chain were removed"));
   }
   if (head.last_hash != previous_hash || (!previous_hash.empty() && head.last_id != previous_id)) {
     return bad(0, absl::StrCat("the log ends at entry ", previous_id, " but its head names entry ",

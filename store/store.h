@@ -415,12 +415,12 @@ std::string DisplayUrl(const std::string& url);
 // What VerifyAuditLog found.
 struct AuditVerification {
   bool intact = true;
-  int64_t entries = 0;         // read
-  int64_t before_chain = 0;    // entries from before the chain (schema < 4)
-  int64_t head_id = 0;         // the last entry
-  std::string head_hash;       // its hash: keep it elsewhere to notice a rewrite of the whole log
-  int64_t first_bad_id = 0;    // when not intact: the first entry found wrong (0 = the end)
-  std::string problem;         // when not intact: what is wrong, naming the entry
+  int64_t entries = 0;       // read
+  int64_t before_chain = 0;  // entries from before the chain (schema < 4)
+  int64_t head_id = 0;       // the last entry
+  std::string head_hash;     // its hash: keep it elsewhere to notice a rewrite of the whole log
+  int64_t first_bad_id = 0;  // when not intact: the first entry found wrong (0 = the end)
+  std::string problem;       // when not intact: what is wrong, naming the entry
 };
 
 // Reads the whole audit log in id order and checks the chain: every entry's

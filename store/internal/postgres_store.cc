@@ -1766,8 +1766,8 @@ absl::StatusOr<std::vector<AuditEntry>> PostgresStore::ListAudit(const AuditQuer
   HARMONIA_RETURN_IF_ERROR(
       ForEachRow(sql.c_str(), params, "reading the audit log", [&](const PGresult* q, int i) {
         out.push_back(AuditEntry{IntAt(q, i, 0), IntAt(q, i, 1), TextAt(q, i, 2), TextAt(q, i, 3),
-                                 TextAt(q, i, 4), TextAt(q, i, 5), TextAt(q, i, 6),
-                                 TextAt(q, i, 7), TextAt(q, i, 8), TextAt(q, i, 9)});
+                                 TextAt(q, i, 4), TextAt(q, i, 5), TextAt(q, i, 6), TextAt(q, i, 7),
+                                 TextAt(q, i, 8), TextAt(q, i, 9)});
       }));
   return out;
 }
