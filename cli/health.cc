@@ -4,8 +4,11 @@
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -73,6 +76,26 @@ int RunHealth(int argc, char** argv, int first) {
     } else {
       line = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status());
       exit = resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 3;
+      if (exit == 3 && !absl::StartsWith(req.service(), "harmonia.condition.")) {
+        // Which of the daemon's conditions fail (services/serving_state.h);
+        // the reasons are in its log (event not_serving).
+        std::vector<std::string> failing;
+        for (const char* condition : {"store", "rule_sets", "config"}) {
+          grpc::ClientContext c;
+          c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(*timeout));
+          grpc::health::v1::HealthCheckRequest q;
+          q.set_service(absl::StrCat("harmonia.condition.", condition));
+          grpc::health::v1::HealthCheckResponse r;
+          if (stub->Check(&c, q, &r).ok() &&
+              r.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
+            failing.push_back(condition);
+          }
+        }
+        if (!failing.empty()) {
+          absl::StrAppend(&line, " (failing: ", absl::StrJoin(failing, ", "),
+                          "; the daemon's log says why: event not_serving)");
+        }
+      }
     }
     if (exit == 0 || absl::Now() >= give_up) {
       std::fprintf(exit == 0 ? stdout : stderr, "%s%s\n", exit == 1 ? "harmonia: health: " : "",

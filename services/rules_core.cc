@@ -249,7 +249,7 @@ absl::StatusOr<RulesCore::Validation> RulesCore::Validate(const auth::Principal&
     HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
     absl::StatusOr<std::optional<store::RuleSetRecord>> latest =
         db->GetRuleSet(v.therapy_area, std::nullopt);
-    if (!latest.ok()) return db.Check(latest.status());
+    if (!latest.ok()) return latest.status();
     if (*latest) v.latest_published_version = (*latest)->version;
   }
   return v;
@@ -279,7 +279,7 @@ absl::StatusOr<RulesCore::Published> RulesCore::Store(const auth::Principal& who
   out.record = {rules.therapy_area, rules.version, text,
                 Sha256Hex(text),    who.name,      absl::ToUnixSeconds(options_.now())};
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
-  absl::Status s = db.Check(db->PublishRuleSet(out.record));
+  absl::Status s = db->PublishRuleSet(out.record);
   if (s.code() == absl::StatusCode::kFailedPrecondition) {
     // The same text again as the latest version: an idempotent retry.
     absl::StatusOr<std::optional<store::RuleSetRecord>> latest =
@@ -311,14 +311,14 @@ absl::StatusOr<RulesCore::Published> RulesCore::Rollback(const auth::Principal& 
     HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
     absl::StatusOr<std::optional<store::RuleSetRecord>> old =
         db->GetRuleSet(therapy_area, to_version);
-    if (!old.ok()) return db.Check(old.status());
+    if (!old.ok()) return old.status();
     if (!*old) {
       return absl::NotFoundError(
           absl::StrCat("rule set ", therapy_area, " v", to_version, ": not published"));
     }
     absl::StatusOr<std::optional<store::RuleSetRecord>> latest =
         db->GetRuleSet(therapy_area, std::nullopt);
-    if (!latest.ok()) return db.Check(latest.status());
+    if (!latest.ok()) return latest.status();
     if (new_version == 0) new_version = (*latest)->version + 1;
     HARMONIA_ASSIGN_OR_RETURN(text, RewriteVersion((*old)->source_text, new_version));
   }
@@ -333,7 +333,7 @@ absl::StatusOr<std::vector<store::AuditEntry>> RulesCore::ListAudit(
                                          {Role::kGlobalOps, Role::kCountryOps}, query.country));
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::StatusOr<std::vector<store::AuditEntry>> r = db->ListAudit(query);
-  if (!r.ok()) return db.Check(r.status());
+  if (!r.ok()) return r.status();
   return r;
 }
 
@@ -343,7 +343,7 @@ absl::StatusOr<store::RuleSetRecord> RulesCore::Get(const auth::Principal&,
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::StatusOr<std::optional<store::RuleSetRecord>> r =
       db->GetRuleSet(therapy_area, version == 0 ? std::nullopt : std::optional<int64_t>(version));
-  if (!r.ok()) return db.Check(r.status());
+  if (!r.ok()) return r.status();
   if (!*r) {
     return absl::NotFoundError(
         version == 0 ? absl::StrCat("rule set ", therapy_area, ": none published")
@@ -356,7 +356,7 @@ absl::StatusOr<std::vector<store::RuleSetRecord>> RulesCore::List(const auth::Pr
                                                                   const std::string& therapy_area) {
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::StatusOr<std::vector<store::RuleSetRecord>> r = db->ListRuleSets(therapy_area);
-  if (!r.ok()) return db.Check(r.status());
+  if (!r.ok()) return r.status();
   return r;
 }
 
@@ -397,7 +397,7 @@ absl::StatusOr<std::vector<store::RuleSetRecord>> RulesCore::WaitForNewer(
     {
       HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
       absl::StatusOr<std::vector<store::RuleSetRecord>> all = db->ListRuleSets("");
-      if (!all.ok()) return db.Check(all.status());
+      if (!all.ok()) return all.status();
       std::map<std::string, int64_t> latest;
       for (const store::RuleSetRecord& r : *all) latest[r.therapy_area] = r.version;
       for (const auto& [ta, version] : latest) {
@@ -408,7 +408,7 @@ absl::StatusOr<std::vector<store::RuleSetRecord>> RulesCore::WaitForNewer(
         auto k = known.find(ta);
         if (k != known.end() && k->second >= version) continue;
         absl::StatusOr<std::optional<store::RuleSetRecord>> r = db->GetRuleSet(ta, version);
-        if (!r.ok()) return db.Check(r.status());
+        if (!r.ok()) return r.status();
         if (*r) newer.push_back(std::move(**r));
       }
     }
@@ -449,7 +449,7 @@ absl::StatusOr<RulesCore::Preview> RulesCore::PreviewCompiled(const auth::Princi
                              .now_unix = absl::ToUnixSeconds(options_.now()),
                              .run_by = who.name},
                             &issues);
-  if (!run.ok()) return WithIssues(db.Check(run.status()), issues);
+  if (!run.ok()) return WithIssues(run.status(), issues);
   // The transition matrix as this RPC has always given it: "" for a customer
   // not in the baseline cycle; customers who left scope are not counted.
   std::map<std::pair<std::string, std::string>, int64_t> counts;
@@ -494,7 +494,7 @@ absl::StatusOr<v1::Report> RulesCore::Report(const auth::Principal& who, const R
                                 .countries = query.countries,
                                 .history = query.history,
                                 .now_unix = absl::ToUnixSeconds(options_.now())});
-  if (!built.ok()) return db.Check(built.status());
+  if (!built.ok()) return built.status();
   if (preview) *built->mutable_preview() = std::move(preview->preview);
   return built;
 }

@@ -132,6 +132,9 @@ class RulesCore {
   // Wakes every watcher and makes further waits return at once.
   void Shutdown();
 
+  // The store connections, and their health (store_pool.h).
+  StorePool& store_pool() const { return *pool_; }
+
  private:
   explicit RulesCore(const RulesCoreOptions& options, std::unique_ptr<StorePool> pool);
   // PreviewImpact of a candidate compiled without errors.

@@ -18,6 +18,7 @@
 #include "services/log.h"
 #include "services/rules_core.h"
 #include "services/rules_service.h"
+#include "services/serving_state.h"
 #include "store/store.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7440", "address:port to serve on (port 0: any free one)");
@@ -43,13 +44,19 @@ int main(int argc, char** argv) {
       StartServer(absl::GetFlag(FLAGS_listen), security->credentials, {&service},
                   absl::GetFlag(FLAGS_max_threads));
   if (!server.ok()) return ExitWith(server.status(), "listen");
-  server->server->GetHealthCheckService()->SetServingStatus("harmonia.v1.RulesService", true);
+  // SERVING while the store is healthy (docs/operations.md).
+  ServingState serving(server->server->GetHealthCheckService(), {"harmonia.v1.RulesService", ""},
+                       {"store"}, "starting");
+  serving.Set("store", absl::OkStatus());
+  (*core)->store_pool().StartProbing(
+      [&serving](const absl::Status& store) { serving.Set("store", store); });
   Log(LogLevel::kInfo, "listening",
       ListeningFields("harmonia-rules", server->address)
           .Add("principals", static_cast<int64_t>(security->tokens->size())));
 
   const char* signal = WaitForStopSignal();
   Log(LogLevel::kInfo, "stopping", JsonObject().Add("signal", signal));
+  (*core)->store_pool().StopProbing();  // before `serving` goes
   server->server->GetHealthCheckService()->Shutdown();
   service.Shutdown();
   (*core)->Shutdown();

@@ -133,7 +133,7 @@ absl::StatusOr<std::optional<int64_t>> WorkerCore::LatestStoredVersion(
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::StatusOr<std::optional<store::RuleSetRecord>> r =
       db->GetRuleSet(therapy_area, std::nullopt);
-  if (!r.ok()) return db.Check(r.status());
+  if (!r.ok()) return r.status();
   if (!*r) return std::optional<int64_t>();
   return std::optional<int64_t>((*r)->version);
 }
@@ -169,7 +169,7 @@ int32_t WorkerCore::Today(const Market& market) {
 absl::Status WorkerCore::CacheRuleSet(const store::RuleSetRecord& record, const std::string& by) {
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::StatusOr<bool> stored = db->CopyRuleSet(record, by, absl::ToUnixSeconds(clock_->Now()));
-  if (!stored.ok()) return db.Check(stored.status());
+  if (!stored.ok()) return stored.status();
   if (*stored) {
     Log(LogLevel::kInfo, "rule_set_cached",
         JsonObject()
@@ -187,7 +187,7 @@ absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> WorkerCore::Missing
     for (const engine::TherapyAreaConfig& ta : m.config.therapy_areas) {
       absl::StatusOr<std::optional<store::RuleSetRecord>> r =
           db->GetRuleSet(ta.therapy_area, ta.pinned_version);
-      if (!r.ok()) return db.Check(r.status());
+      if (!r.ok()) return r.status();
       if (!*r) missing.insert({ta.therapy_area, ta.pinned_version.value_or(0)});
     }
   }
@@ -204,7 +204,7 @@ absl::StatusOr<std::shared_ptr<const engine::RuleSet>> WorkerCore::RuleSetFor(
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::StatusOr<std::optional<store::RuleSetRecord>> record =
       db->GetRuleSet(ta, config->pinned_version);
-  if (!record.ok()) return db.Check(record.status());
+  if (!record.ok()) return record.status();
   if (!*record) {
     return absl::UnavailableError(
         absl::StrCat("country ", market.config.country, ": rule set ", ta,
@@ -328,7 +328,7 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
             state->options = options;
           }
           absl::StatusOr<std::shared_ptr<const Scope>> scope = InScope(*db, country, *state->rules);
-          if (!scope.ok()) return db.Check(scope.status());
+          if (!scope.ok()) return scope.status();
           state->in_scope = *scope;
           state->quota =
               state->options
@@ -369,7 +369,7 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
     } else if (!state->in_scope->contains(in.customer_id) &&
                !state->imported_since.count(in.customer_id)) {
       absl::StatusOr<std::optional<store::CustomerRow>> c = db->GetCustomer(in.customer_id);
-      if (!c.ok()) return db.Check(c.status());
+      if (!c.ok()) return c.status();
       if (!*c || (*c)->country != country) {
         why = NotACustomerOf(in.customer_id, country);
       } else {
@@ -436,7 +436,7 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
   absl::StatusOr<std::vector<store::Store::Submitted>> stored = db->SubmitRefinements(records);
   if (!stored.ok()) {
     live_.clear();  // counted customers that were not stored: recount from the store
-    return db.Check(stored.status());
+    return stored.status();
   }
   for (size_t k = 0; k < items.size(); ++k) {
     if (stored_index[k] >= 0) results[k] = std::move((*stored)[stored_index[k]]);
@@ -451,7 +451,7 @@ absl::StatusOr<std::vector<store::RefinementRecord>> WorkerCore::ListRefinements
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::StatusOr<std::vector<store::RefinementRecord>> r =
       db->ListRefinements(country, therapy_area, statuses);
-  if (!r.ok()) return db.Check(r.status());
+  if (!r.ok()) return r.status();
   return r;
 }
 
@@ -482,7 +482,7 @@ absl::StatusOr<store::RefinementRecord> WorkerCore::DecideRefinement(
     if (!therapy_area.empty() && ta.therapy_area != therapy_area) continue;
     absl::StatusOr<std::optional<store::RefinementRecord>> found =
         db->GetRefinement(country, ta.therapy_area, request_id);
-    if (!found.ok()) return db.Check(found.status());
+    if (!found.ok()) return found.status();
     if (*found) {
       holders.push_back(ta.therapy_area);
       current = std::move(*found);
@@ -507,7 +507,7 @@ absl::StatusOr<store::RefinementRecord> WorkerCore::DecideRefinement(
   absl::StatusOr<store::RefinementRecord> decided =
       db->DecideRefinement(country, current->therapy_area, request_id, to, reason, who.name,
                            absl::ToUnixSeconds(clock_->Now()));
-  if (!decided.ok()) return db.Check(decided.status());
+  if (!decided.ok()) return decided.status();
   live_.erase(Key(country, current->therapy_area));  // a rejection may free quota
   return decided;
 }
@@ -565,7 +565,7 @@ absl::StatusOr<store::StoreCycleResult> WorkerCore::RunCycle(const auth::Princip
       it = scopes_.erase(it);
     }
   }
-  if (!result.ok()) return db.Check(result.status());
+  if (!result.ok()) return result.status();
   Log(LogLevel::kInfo, "cycle_committed",
       JsonObject()
           .Add("country", country)
@@ -613,7 +613,7 @@ absl::StatusOr<store::CycleRecord> WorkerCore::GetCycle(const auth::Principal& w
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::StatusOr<std::optional<store::CycleRecord>> c = db->GetCycle(
       country, therapy_area, cycle_id == 0 ? std::nullopt : std::optional<int64_t>(cycle_id));
-  if (!c.ok()) return db.Check(c.status());
+  if (!c.ok()) return c.status();
   if (!*c) {
     return absl::NotFoundError(
         cycle_id == 0
@@ -632,7 +632,7 @@ absl::StatusOr<std::vector<store::AuditEntry>> WorkerCore::ListAudit(const auth:
   query.country = country;
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::StatusOr<std::vector<store::AuditEntry>> r = db->ListAudit(query);
-  if (!r.ok()) return db.Check(r.status());
+  if (!r.ok()) return r.status();
   return r;
 }
 
@@ -648,7 +648,7 @@ absl::StatusOr<v1::Report> WorkerCore::Report(const auth::Principal& who,
                                 .cycle_id = cycle_id,
                                 .history = history,
                                 .now_unix = absl::ToUnixSeconds(clock_->Now())});
-  if (!r.ok()) return db.Check(r.status());
+  if (!r.ok()) return r.status();
   return r;
 }
 
@@ -657,7 +657,7 @@ absl::StatusOr<std::vector<store::CycleRecord>> WorkerCore::ListCycles(
   HARMONIA_RETURN_IF_ERROR(Served(who, country, "reading cycles", kReaders).status());
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::StatusOr<std::vector<store::CycleRecord>> c = db->ListCycles(country, therapy_area);
-  if (!c.ok()) return db.Check(c.status());
+  if (!c.ok()) return c.status();
   return c;
 }
 
@@ -703,14 +703,14 @@ absl::StatusOr<std::shared_ptr<const WorkerCore::CycleCache>> WorkerCore::Latest
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::StatusOr<std::optional<store::CycleRecord>> latest =
       db->GetCycle(market.config.country, ta, std::nullopt);
-  if (!latest.ok()) return db.Check(latest.status());
+  if (!latest.ok()) return latest.status();
   const int64_t id = *latest ? (*latest)->cycle_id : 0;
   if (cached == nullptr || cached->cycle_id != id) {
     auto fresh = std::make_shared<CycleCache>();
     fresh->cycle_id = id;
     if (id != 0) {
       absl::StatusOr<std::vector<store::AssignmentRow>> rows = db->GetAssignments(id);
-      if (!rows.ok()) return db.Check(rows.status());
+      if (!rows.ok()) return rows.status();
       fresh->rows = std::move(*rows);
       HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
                                 Compiled(*db, ta, (*latest)->rule_set_version));
@@ -772,13 +772,13 @@ absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const au
     HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
     absl::StatusOr<std::optional<store::CycleRecord>> c =
         db->GetCycle(q.country, q.therapy_area, q.cycle_id);
-    if (!c.ok()) return db.Check(c.status());
+    if (!c.ok()) return c.status();
     if (!*c) {
       return absl::NotFoundError(
           absl::StrCat("country ", q.country, " ", q.therapy_area, ": no cycle ", q.cycle_id));
     }
     absl::StatusOr<std::vector<store::AssignmentRow>> all = db->GetAssignments(q.cycle_id);
-    if (!all.ok()) return db.Check(all.status());
+    if (!all.ok()) return all.status();
     history = std::move(*all);
     out.cycle_id = q.cycle_id;
     rows = &history;
@@ -890,7 +890,7 @@ absl::StatusOr<std::vector<WorkerCore::AnswerResult>> WorkerCore::SubmitAnswers(
     }
     if (why.empty()) {
       absl::StatusOr<std::optional<store::CustomerRow>> c = db->GetCustomer(a.customer_id);
-      if (!c.ok()) return db.Check(c.status());
+      if (!c.ok()) return c.status();
       if (!*c || (*c)->country != country) why = NotACustomerOf(a.customer_id, country);
     }
     if (!why.empty()) {
@@ -912,7 +912,7 @@ absl::StatusOr<std::vector<WorkerCore::AnswerResult>> WorkerCore::SubmitAnswers(
                   .Add("rejected", static_cast<int64_t>(items.size() - rows.size()))
                   .str();
     absl::StatusOr<store::WriteStats> written = db->UpsertInputsAudited(rows, e);
-    if (!written.ok()) return db.Check(written.status());
+    if (!written.ok()) return written.status();
   }
   return results;
 }
@@ -952,14 +952,14 @@ absl::StatusOr<WorkerCore::Explanation> WorkerCore::Explain(const auth::Principa
                             Served(who, country, "reading assignments", kReaders));
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::StatusOr<std::optional<store::CustomerRow>> customer = db->GetCustomer(customer_id);
-  if (!customer.ok()) return db.Check(customer.status());
+  if (!customer.ok()) return customer.status();
   // A customer of another country answers exactly as an unknown one.
   if (!*customer || (*customer)->country != country) {
     return absl::NotFoundError(NotACustomerOf(customer_id, country));
   }
   absl::StatusOr<std::optional<store::CycleRecord>> cycle = db->GetCycle(
       country, therapy_area, cycle_id == 0 ? std::nullopt : std::optional<int64_t>(cycle_id));
-  if (!cycle.ok()) return db.Check(cycle.status());
+  if (!cycle.ok()) return cycle.status();
   if (!*cycle) {
     return absl::NotFoundError(absl::StrCat("country ", country, " ", therapy_area, ": no cycle",
                                             cycle_id == 0 ? " yet" : absl::StrCat(" ", cycle_id)));
@@ -967,7 +967,7 @@ absl::StatusOr<WorkerCore::Explanation> WorkerCore::Explain(const auth::Principa
   const store::CycleRecord& c = **cycle;
   absl::StatusOr<std::optional<store::AssignmentRow>> row =
       db->GetAssignment(c.cycle_id, customer_id);
-  if (!row.ok()) return db.Check(row.status());
+  if (!row.ok()) return row.status();
   if (!*row) {
     return absl::NotFoundError(absl::StrCat("customer ", Quoted(customer_id), ": not in cycle ",
                                             c.cycle_id, " of ", country, " ", therapy_area,
@@ -1003,7 +1003,7 @@ absl::StatusOr<WorkerCore::Explanation> WorkerCore::Explain(const auth::Principa
   // Inputs, as the cycle selects them (§6.1), with what was passed over.
   absl::StatusOr<std::vector<store::InputRow>> stored =
       db->CustomerInputs(customer_id, therapy_area);
-  if (!stored.ok()) return db.Check(stored.status());
+  if (!stored.ok()) return stored.status();
   engine::InputSelector selector(*rules, config, c.as_of, 1);
   struct Offered {
     const store::InputRow* row;
@@ -1094,14 +1094,14 @@ absl::StatusOr<WorkerCore::Explanation> WorkerCore::Explain(const auth::Principa
   e.pulled_through = e.assignment.decided_by == "pull_through";
   if (e.pulled_through) {
     absl::StatusOr<std::vector<store::CycleRecord>> all = db->ListCycles(country, therapy_area);
-    if (!all.ok()) return db.Check(all.status());
+    if (!all.ok()) return all.status();
     for (const store::CycleRecord& p : *all) {
       if (p.cycle_id < c.cycle_id) e.pulled_from_cycle_id = p.cycle_id;
     }
   }
   absl::StatusOr<std::vector<store::RefinementRecord>> refined = db->ListRefinements(
       country, therapy_area, {RefinementStatus::kApplied, RefinementStatus::kExpired});
-  if (!refined.ok()) return db.Check(refined.status());
+  if (!refined.ok()) return refined.status();
   for (const store::RefinementRecord& r : *refined) {
     if (r.customer_id == customer_id && r.last_cycle_id == c.cycle_id) e.refinement = r;
   }

@@ -220,6 +220,8 @@ class WorkerCore {
                                                           const std::vector<AnswerInput>& items);
 
   Clock* clock() const { return clock_; }
+  // The store connections, and their health (store_pool.h).
+  StorePool& store_pool() const { return *pool_; }
 
  private:
   struct Market {

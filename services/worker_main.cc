@@ -30,6 +30,7 @@
 #include "services/log.h"
 #include "services/rules_follower.h"
 #include "services/scheduler.h"
+#include "services/serving_state.h"
 #include "services/worker_core.h"
 #include "store/store.h"
 
@@ -94,23 +95,26 @@ int main(int argc, char** argv) {
   grpc::HealthCheckServiceInterface* health = server->server->GetHealthCheckService();
   const std::string name = absl::StrCat("worker:", absl::StrJoin(countries, ","));
 
-  // NOT_SERVING until every rule set the countries need is in the store.
-  std::mutex ready_mu;
-  bool ready = false;
+  // SERVING while the store is healthy and every rule set the countries
+  // need is in it (docs/operations.md).
+  ServingState serving(health, {"harmonia.v1.CountryService", ""}, {"store", "rule_sets"},
+                       "starting");
+  serving.Set("store", absl::OkStatus());
+  (*core)->store_pool().StartProbing(
+      [&serving](const absl::Status& store) { serving.Set("store", store); });
   auto update_health = [&] {
     absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> missing =
         (*core)->MissingRuleSets();
-    const bool now_ready = missing.ok() && missing->empty();
-    std::lock_guard<std::mutex> lock(ready_mu);
-    if (now_ready == ready) return;
-    ready = now_ready;
-    health->SetServingStatus("harmonia.v1.CountryService", ready);
-    health->SetServingStatus("", ready);
-    Log(LogLevel::kInfo, ready ? "serving" : "not_serving",
-        JsonObject().Add("reason", ready ? "rule sets loaded" : "waiting for rule sets"));
+    if (!missing.ok()) return;  // store trouble: the store condition says so
+    std::string waiting;
+    for (const auto& [ta, version] : *missing) {
+      absl::StrAppend(&waiting, waiting.empty() ? "waiting for " : ", ", ta,
+                      version == 0 ? "" : absl::StrCat(" v", version));
+    }
+    serving.Set("rule_sets", missing->empty() ? absl::OkStatus()
+                                              : absl::UnavailableError(absl::StrCat(
+                                                    waiting, " (from the rules service)")));
   };
-  health->SetServingStatus("harmonia.v1.CountryService", false);
-  health->SetServingStatus("", false);
   RulesFollower follower({.channel = *rules_channel, .token = rules_token, .cached_by = name},
                          core->get(), update_health);
   follower.Start();
@@ -142,6 +146,7 @@ int main(int argc, char** argv) {
 
   const char* signal = WaitForStopSignal();
   Log(LogLevel::kInfo, "stopping", JsonObject().Add("signal", signal));
+  (*core)->store_pool().StopProbing();  // before `serving` goes
   health->Shutdown();
   scheduler.Stop();  // waits for a scheduled cycle in progress
   follower.Stop();

@@ -20,10 +20,12 @@
 // rows, e.g. text that is not UTF-8 for PostgreSQL), NotFound,
 // FailedPrecondition (a store newer than this binary, a version that does
 // not increase, a broken key constraint), Aborted (a lost race: PostgreSQL
-// serialization failure or deadlock — retry), Unavailable (busy/locked,
-// server unreachable or shutting down, connection lost), PermissionDenied
-// (the file or the database role may not), DataLoss (corrupt file or
-// index), Internal (anything else from the database). Database errors start
+// serialization failure or deadlock — retry), Unavailable (store trouble
+// that an operator or time fixes: busy/locked, server unreachable or shutting
+// down, connection lost, a file or database role that may not write, a full
+// disk, an I/O error), DataLoss (corrupt file or index), Internal (anything
+// else from the database). A caller's permissions are never the store's
+// business: it does not answer PermissionDenied. Database errors start
 // with the backend ("sqlite: …", "postgresql: …"); a URL in a message never
 // shows its password.
 //
@@ -250,6 +252,10 @@ class Store {
 
   // The schema version of the open store (== kSchemaVersion after Open).
   virtual int schema_version() const = 0;
+
+  // Checks that the store can be read and written now, writing nothing (a
+  // health probe). Unavailable, with the backend's reason, when it cannot.
+  virtual absl::Status Probe() = 0;
 
   // Inserts or updates customers by customer_id, in one transaction. Rows of
   // the batch with the same customer_id: the last one is the value, and the

@@ -1533,18 +1533,19 @@ TEST(PostgresStore, SqlStatesMapToTheDocumentedCodes) {
       {"23503", absl::StatusCode::kFailedPrecondition},  // foreign_key_violation
       {"40001", absl::StatusCode::kAborted},             // serialization_failure
       {"40P01", absl::StatusCode::kAborted},             // deadlock_detected
-      {"40002", absl::StatusCode::kInternal},          // transaction_integrity_constraint_violation
-      {"08006", absl::StatusCode::kUnavailable},       // connection_failure
-      {"53300", absl::StatusCode::kUnavailable},       // too_many_connections
-      {"57P01", absl::StatusCode::kUnavailable},       // admin_shutdown
-      {"57014", absl::StatusCode::kUnavailable},       // query_canceled
-      {"42P01", absl::StatusCode::kInternal},          // undefined_table
-      {"42601", absl::StatusCode::kInternal},          // syntax_error
-      {"42501", absl::StatusCode::kPermissionDenied},  // insufficient_privilege
-      {"22021", absl::StatusCode::kInvalidArgument},   // character_not_in_repertoire
-      {"XX001", absl::StatusCode::kDataLoss},          // data_corrupted
-      {"XX002", absl::StatusCode::kDataLoss},          // index_corrupted
-      {"XX000", absl::StatusCode::kInternal},          // internal_error
+      {"40002", absl::StatusCode::kInternal},         // transaction_integrity_constraint_violation
+      {"08006", absl::StatusCode::kUnavailable},      // connection_failure
+      {"53300", absl::StatusCode::kUnavailable},      // too_many_connections
+      {"57P01", absl::StatusCode::kUnavailable},      // admin_shutdown
+      {"57014", absl::StatusCode::kUnavailable},      // query_canceled
+      {"42P01", absl::StatusCode::kInternal},         // undefined_table
+      {"42601", absl::StatusCode::kInternal},         // syntax_error
+      {"42501", absl::StatusCode::kUnavailable},      // insufficient_privilege: store trouble
+      {"25006", absl::StatusCode::kUnavailable},      // read_only_sql_transaction
+      {"22021", absl::StatusCode::kInvalidArgument},  // character_not_in_repertoire
+      {"XX001", absl::StatusCode::kDataLoss},         // data_corrupted
+      {"XX002", absl::StatusCode::kDataLoss},         // index_corrupted
+      {"XX000", absl::StatusCode::kInternal},         // internal_error
       {"", absl::StatusCode::kInternal},
   };
   for (const auto& c : cases) {

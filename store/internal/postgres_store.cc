@@ -631,7 +631,9 @@ absl::StatusOr<int64_t> BulkWrite(PGconn* conn, const BulkTable& table,
 absl::StatusCode PostgresErrorCode(std::string_view sqlstate) {
   if (sqlstate == "40001" || sqlstate == "40P01") return absl::StatusCode::kAborted;
   if (sqlstate == "XX001" || sqlstate == "XX002") return absl::StatusCode::kDataLoss;
-  if (sqlstate == "42501") return absl::StatusCode::kPermissionDenied;
+  // Store trouble an operator fixes: the role may not, or the server (or
+  // the database) is read-only.
+  if (sqlstate == "42501" || sqlstate == "25006") return absl::StatusCode::kUnavailable;
   const std::string_view cls = sqlstate.substr(0, 2);
   if (cls == "23") return absl::StatusCode::kFailedPrecondition;
   if (cls == "08" || cls == "53" || cls == "57") return absl::StatusCode::kUnavailable;
@@ -1773,5 +1775,15 @@ absl::StatusOr<std::vector<AuditEntry>> PostgresStore::ListAudit(const AuditQuer
 }
 
 absl::StatusOr<AuditHead> PostgresStore::GetAuditHead() { return ReadAuditHead(); }
+
+absl::Status PostgresStore::Probe() {
+  HARMONIA_ASSIGN_OR_RETURN(Result r, Run(conn_, "SELECT current_setting('transaction_read_only')",
+                                          Params(), PGRES_TUPLES_OK, "a health probe"));
+  if (TextAt(r.get(), 0, 0) == "on") {
+    return absl::UnavailableError(
+        absl::StrCat("postgresql: ", display_url_, ": the server is read-only (a standby?)"));
+  }
+  return absl::OkStatus();
+}
 
 }  // namespace harmonia::store::internal

@@ -39,6 +39,7 @@ class PostgresStore final : public Store {
   ~PostgresStore() override;
 
   int schema_version() const override { return schema_version_; }
+  absl::Status Probe() override;
   absl::StatusOr<WriteStats> UpsertCustomers(const std::vector<CustomerRow>& rows) override;
   absl::StatusOr<WriteStats> UpsertInputs(const std::vector<InputRow>& rows) override {
     return WriteInputs(rows, nullptr);

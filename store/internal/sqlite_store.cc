@@ -224,7 +224,10 @@ absl::Status SqliteError(sqlite3* db, int rc, std::string_view what) {
     case SQLITE_CANTOPEN:
     case SQLITE_PERM:
     case SQLITE_READONLY:
-      return absl::PermissionDeniedError(message);
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_AUTH:
+      return absl::UnavailableError(message);  // store trouble: fixed outside, then retried
     default:
       return absl::InternalError(message);
   }
@@ -1214,5 +1217,15 @@ absl::StatusOr<std::vector<AuditEntry>> SqliteStore::ListAudit(const AuditQuery&
 }
 
 absl::StatusOr<AuditHead> SqliteStore::GetAuditHead() { return ReadAuditHead(db_); }
+
+absl::Status SqliteStore::Probe() {
+  // Taking the write lock needs a writable file (and connection: one opened
+  // while the file was read-only stays read-only); nothing is written.
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "a health probe"));
+  Statement q(db_, "SELECT last FROM input_seq");
+  HARMONIA_RETURN_IF_ERROR(q.status("a health probe"));
+  if (const int rc = q.Step(); rc != SQLITE_ROW) return SqliteError(db_, rc, "a health probe");
+  return absl::OkStatus();  // rolled back by tx
+}
 
 }  // namespace harmonia::store::internal

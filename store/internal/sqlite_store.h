@@ -18,6 +18,7 @@ class SqliteStore final : public Store {
   ~SqliteStore() override;
 
   int schema_version() const override { return schema_version_; }
+  absl::Status Probe() override;
   absl::StatusOr<WriteStats> UpsertCustomers(const std::vector<CustomerRow>& rows) override;
   absl::StatusOr<WriteStats> UpsertInputs(const std::vector<InputRow>& rows) override {
     return WriteInputs(rows, nullptr);
