@@ -24,11 +24,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "common/issue.h"
@@ -84,6 +86,28 @@ class TokenTable {
  private:
   TokenTable() = default;
   absl::flat_hash_map<std::string, Principal> by_hash_;  // hex SHA-256 → principal
+};
+
+// The tokens file in force, replaced whole when it is reloaded (SIGHUP). A
+// caller keeps the table it authenticated against (and so its Principal)
+// for as long as it holds the shared_ptr.
+//
+// Thread-safety: safe for concurrent use.
+class TokenHolder {
+ public:
+  explicit TokenHolder(std::shared_ptr<const TokenTable> table) : table_(std::move(table)) {}
+  std::shared_ptr<const TokenTable> Get() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return table_;
+  }
+  void Set(std::shared_ptr<const TokenTable> table) {
+    std::lock_guard<std::mutex> lock(mu_);
+    table_ = std::move(table);
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const TokenTable> table_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace harmonia::auth

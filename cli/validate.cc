@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "common/file.h"
 #include "engine/country_config.h"
+#include "store/store.h"
 
 namespace harmonia::cli {
 namespace {
@@ -117,9 +118,45 @@ int RunRulesValidate(int argc, char** argv, int first) {
       });
 }
 
+namespace {
+
+// Whether every version `config` pins is published in `db`; an error issue
+// at the pin for each one that is not.
+bool PinsArePublished(store::Store& db, const std::string& path,
+                      const engine::CountryConfig& config, std::vector<Issue>* issues) {
+  bool ok = true;
+  for (const engine::TherapyAreaConfig& ta : config.therapy_areas) {
+    if (!ta.pinned_version) continue;
+    absl::StatusOr<std::vector<store::RuleSetRecord>> published = db.ListRuleSets(ta.therapy_area);
+    std::string versions;
+    bool found = false;
+    if (published.ok()) {
+      for (const store::RuleSetRecord& r : *published) {
+        absl::StrAppend(&versions, versions.empty() ? "" : ", ", r.version);
+        found = found || r.version == *ta.pinned_version;
+      }
+    }
+    if (!published.ok() || !found) {
+      issues->push_back(
+          {Severity::kError, path, ta.pin_line, ta.pin_column,
+           published.ok()
+               ? absl::StrCat("therapy area ", ta.therapy_area, " rule_set_version: v",
+                              *ta.pinned_version, " is not published in the store (published: ",
+                              versions.empty() ? "none" : versions, ")")
+               : absl::StrCat("therapy area ", ta.therapy_area, ": ",
+                              published.status().message())});
+      ok = false;
+    }
+  }
+  return ok;
+}
+
+}  // namespace
+
 int RunCountriesValidate(int argc, char** argv, int first) {
   const std::vector<FlagSpec> specs = {
       {"rules", "DIR", "folder of rule-set files named <therapy_area>.yaml (default: rules)"},
+      {"store", "URL", "also check each pinned version is published in this store"},
       {"quiet", "", "print only problems"},
       {"help", "", "show this help"}};
   absl::StatusOr<Args> args = ParseArgs("countries validate", specs, argc, argv, first);
@@ -129,9 +166,10 @@ int RunCountriesValidate(int argc, char** argv, int first) {
   }
   if (args->Has("help") || args->positional.empty()) {
     std::fprintf(args->Has("help") ? stdout : stderr,
-                 "usage: harmonia countries validate [--rules DIR] FILE…\n\nChecks each country "
-                 "file: time zone, schedule, sources, and each therapy area's options and labels "
-                 "against its rule set's menu.\n\n%s",
+                 "usage: harmonia countries validate [--rules DIR] [--store URL] FILE…\n\nChecks "
+                 "each country file: time zone, schedule, sources, and each therapy area's options "
+                 "and labels against its rule set's menu; a pinned version must exist (with "
+                 "--store: be published there).\n\n%s",
                  FlagHelp(specs).c_str());
     return args->Has("help") ? 0 : 2;
   }
@@ -144,20 +182,33 @@ int RunCountriesValidate(int argc, char** argv, int first) {
     }
     return it->second.get();
   };
-  return ValidateFiles(args->positional, args->Has("quiet"),
-                       [&](const std::string& path, const std::string& text,
-                           std::vector<Issue>* issues) -> std::optional<std::string> {
-                         engine::CountryLoadResult result =
-                             engine::LoadCountryConfig(text, path, lookup);
-                         *issues = std::move(result.issues);
-                         if (!result.config) return std::nullopt;
-                         std::string tas;
-                         for (const auto& ta : result.config->therapy_areas) {
-                           absl::StrAppend(&tas, tas.empty() ? "" : ", ", ta.therapy_area);
-                         }
-                         return absl::StrCat(result.config->country, " (", result.config->timezone,
-                                             "), therapy areas: ", tas);
-                       });
+  std::unique_ptr<store::Store> db;
+  if (args->Has("store")) {
+    absl::StatusOr<std::unique_ptr<store::Store>> opened = store::OpenStore(args->Get("store"));
+    if (!opened.ok()) {
+      std::fprintf(stderr, "harmonia: countries validate: %s\n",
+                   std::string(opened.status().message()).c_str());
+      return 2;
+    }
+    db = std::move(*opened);
+  }
+  return ValidateFiles(
+      args->positional, args->Has("quiet"),
+      [&](const std::string& path, const std::string& text,
+          std::vector<Issue>* issues) -> std::optional<std::string> {
+        engine::CountryLoadResult result = engine::LoadCountryConfig(text, path, lookup);
+        *issues = std::move(result.issues);
+        if (!result.config) return std::nullopt;
+        if (db != nullptr && !PinsArePublished(*db, path, *result.config, issues)) {
+          return std::nullopt;
+        }
+        std::string tas;
+        for (const auto& ta : result.config->therapy_areas) {
+          absl::StrAppend(&tas, tas.empty() ? "" : ", ", ta.therapy_area);
+        }
+        return absl::StrCat(result.config->country, " (", result.config->timezone,
+                            "), therapy areas: ", tas);
+      });
 }
 
 }  // namespace harmonia::cli

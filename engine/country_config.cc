@@ -180,6 +180,12 @@ class CountryLoader : private FieldReader {
           int64_t v = 0;
           if (GetIntInRange(*n, what + " rule_set_version (or 'latest')", 1, INT32_MAX, &v)) {
             ta.pinned_version = v;
+            ta.pin_line = n->line;
+            ta.pin_column = n->column;
+            if (rules != nullptr && v > rules->version) {
+              Error(*n, absl::StrCat(what, " rule_set_version: v", v, " is not published (the ",
+                                     "newest rule set is v", rules->version, ")"));
+            }
           }
         }
       }

@@ -32,6 +32,7 @@ struct TherapyAreaConfig {
   std::map<std::string, OptionValue> options;  // chosen from the menu
   std::map<std::string, std::string> labels;   // segment id → local label
   int line = 0;
+  int pin_line = 0, pin_column = 0;  // where rule_set_version is written (0 = not)
 };
 
 struct RefinementPolicy {

@@ -33,12 +33,15 @@ absl::Status CheckRequestText(const google::protobuf::Message& request);
 
 // Runs `body(const auth::Principal&) -> absl::Status` for an authenticated
 // caller whose request is text (CheckRequestText).
+// (The tokens table in force is held for the whole call: a reload cannot
+// pull the principal from under it.)
 template <typename Body>
-grpc::Status RunCall(grpc::ServerContextBase* ctx, const auth::TokenTable& tokens,
+grpc::Status RunCall(grpc::ServerContextBase* ctx, const auth::TokenHolder& tokens,
                      std::string_view method, CallKind kind,
                      const google::protobuf::Message& request, Body&& body) {
   const absl::Time start = absl::Now();
-  absl::StatusOr<const auth::Principal*> who = Authenticate(*ctx, tokens);
+  const std::shared_ptr<const auth::TokenTable> table = tokens.Get();
+  absl::StatusOr<const auth::Principal*> who = Authenticate(*ctx, *table);
   absl::Status status = who.status();
   if (status.ok()) status = CheckRequestText(request);
   if (status.ok()) status = std::forward<Body>(body)(**who);

@@ -18,7 +18,7 @@ class CountryServiceImpl final
     : public v1::CountryService::WithCallbackMethod_QueryAssignments<v1::CountryService::Service> {
  public:
   // REQUIRES: core and tokens outlive the service.
-  CountryServiceImpl(WorkerCore* core, const auth::TokenTable* tokens)
+  CountryServiceImpl(WorkerCore* core, const auth::TokenHolder* tokens)
       : core_(core), tokens_(tokens) {}
 
   grpc::Status SubmitRefinements(grpc::ServerContext* ctx, const v1::SubmitRefinementsRequest* req,
@@ -57,7 +57,7 @@ class CountryServiceImpl final
                       v1::Refinement* resp);
 
   WorkerCore* const core_;
-  const auth::TokenTable* const tokens_;
+  const auth::TokenHolder* const tokens_;
 };
 
 // Conversions shared with the CLI.

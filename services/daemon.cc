@@ -12,11 +12,13 @@
 namespace harmonia::services {
 namespace {
 
+// The signals main() waits for: stop (TERM, INT) and reload (HUP).
 sigset_t StopSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
   return set;
 }
 
@@ -28,12 +30,14 @@ void BlockStopSignals() {
   signal(SIGPIPE, SIG_IGN);
 }
 
-const char* WaitForStopSignal() {
+const char* WaitForStopSignal(const std::function<void()>& on_reload) {
   sigset_t set = StopSignals();
-  int sig = 0;
-  while (sigwait(&set, &sig) != 0) {
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig != SIGHUP) return sig == SIGTERM ? "SIGTERM" : "SIGINT";
+    if (on_reload) on_reload();
   }
-  return sig == SIGTERM ? "SIGTERM" : "SIGINT";
 }
 
 void NormalizeFlagNames(int argc, char** argv) {

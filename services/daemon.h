@@ -3,17 +3,19 @@
 #ifndef HARMONIA_SERVICES_DAEMON_H_
 #define HARMONIA_SERVICES_DAEMON_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
 
 namespace harmonia::services {
 
-// Blocks SIGTERM, SIGINT and SIGPIPE in the calling thread and every thread it
-// starts afterwards. REQUIRES: called first thing in main().
+// Blocks SIGTERM, SIGINT, SIGHUP and SIGPIPE in the calling thread and every
+// thread it starts afterwards. REQUIRES: called first thing in main().
 void BlockStopSignals();
-// Waits for SIGTERM or SIGINT; returns its name.
-const char* WaitForStopSignal();
+// Waits for SIGTERM or SIGINT; returns its name. Each SIGHUP meanwhile runs
+// `on_reload` on this thread (reload the configuration; nothing when null).
+const char* WaitForStopSignal(const std::function<void()>& on_reload = nullptr);
 
 // Lets flags be written with dashes (--tls-cert, as the docs do) as well as
 // with the underscores Abseil flag names need (--tls_cert): rewrites the name

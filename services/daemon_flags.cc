@@ -2,6 +2,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "services/grpc_util.h"
 #include "store/store.h"
 
@@ -16,15 +17,30 @@ ABSL_FLAG(int, max_threads, 64, "most threads serving calls at once");
 
 namespace harmonia::services {
 
-absl::StatusOr<DaemonSecurity> LoadDaemonSecurity() {
-  DaemonSecurity out;
+namespace {
+
+absl::StatusOr<std::shared_ptr<const auth::TokenTable>> LoadTokensFlag() {
   absl::StatusOr<std::unique_ptr<const auth::TokenTable>> tokens =
       auth::TokenTable::Load(absl::GetFlag(FLAGS_tokens));
   if (!tokens.ok()) {
     return absl::Status(tokens.status().code(),
                         absl::StrCat("--tokens: ", tokens.status().message()));
   }
-  out.tokens = std::move(*tokens);
+  return std::shared_ptr<const auth::TokenTable>(std::move(*tokens));
+}
+
+}  // namespace
+
+absl::Status ReloadTokens(auth::TokenHolder& tokens) {
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const auth::TokenTable> table, LoadTokensFlag());
+  tokens.Set(std::move(table));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DaemonSecurity> LoadDaemonSecurity() {
+  DaemonSecurity out;
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const auth::TokenTable> tokens, LoadTokensFlag());
+  out.tokens = std::make_unique<auth::TokenHolder>(std::move(tokens));
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
       MakeServerCredentials({.cert_file = absl::GetFlag(FLAGS_tls_cert),
                              .key_file = absl::GetFlag(FLAGS_tls_key),

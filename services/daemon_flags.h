@@ -25,11 +25,15 @@ ABSL_DECLARE_FLAG(int, max_threads);
 namespace harmonia::services {
 
 struct DaemonSecurity {
-  std::unique_ptr<const auth::TokenTable> tokens;
+  std::unique_ptr<auth::TokenHolder> tokens;
   std::shared_ptr<grpc::ServerCredentials> credentials;
 };
 // Loads --tokens and the --tls-* flags. The status names the flag at fault.
 absl::StatusOr<DaemonSecurity> LoadDaemonSecurity();
+
+// Reads --tokens again (SIGHUP): the whole file is checked first; on any
+// error the table in force stays and the status says why (naming the flag).
+absl::Status ReloadTokens(auth::TokenHolder& tokens);
 
 // The fields every "listening" log line carries (store, tls, mtls).
 JsonObject ListeningFields(const std::string& service, const std::string& address);

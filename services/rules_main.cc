@@ -52,9 +52,22 @@ int main(int argc, char** argv) {
       [&serving](const absl::Status& store) { serving.Set("store", store); });
   Log(LogLevel::kInfo, "listening",
       ListeningFields("harmonia-rules", server->address)
-          .Add("principals", static_cast<int64_t>(security->tokens->size())));
+          .Add("principals", static_cast<int64_t>(security->tokens->Get()->size())));
 
-  const char* signal = WaitForStopSignal();
+  // SIGHUP: read the tokens file again (checked whole; on error the one in
+  // force stays).
+  const char* signal = WaitForStopSignal([&] {
+    absl::Status reloaded = ReloadTokens(*security->tokens);
+    if (reloaded.ok()) {
+      Log(LogLevel::kInfo, "reloaded",
+          JsonObject().Add("principals", static_cast<int64_t>(security->tokens->Get()->size())));
+    } else {
+      Log(LogLevel::kError, "reload_failed",
+          JsonObject()
+              .Add("message", std::string(reloaded.message()))
+              .Add("kept", "the tokens file in force"));
+    }
+  });
   Log(LogLevel::kInfo, "stopping", JsonObject().Add("signal", signal));
   (*core)->store_pool().StopProbing();  // before `serving` goes
   server->server->GetHealthCheckService()->Shutdown();

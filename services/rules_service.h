@@ -15,7 +15,7 @@ namespace harmonia::services {
 class RulesServiceImpl final : public v1::RulesService::Service {
  public:
   // REQUIRES: core and tokens outlive the service.
-  RulesServiceImpl(RulesCore* core, const auth::TokenTable* tokens)
+  RulesServiceImpl(RulesCore* core, const auth::TokenHolder* tokens)
       : core_(core), tokens_(tokens) {}
 
   // Ends open watch streams (before the server shuts down).
@@ -44,7 +44,7 @@ class RulesServiceImpl final : public v1::RulesService::Service {
 
  private:
   RulesCore* const core_;
-  const auth::TokenTable* const tokens_;
+  const auth::TokenHolder* const tokens_;
   std::atomic<bool> stopping_{false};
 };
 

@@ -26,7 +26,19 @@ void Scheduler::CatchUp(absl::Time now) {
   }
 }
 
+void Scheduler::Replace(std::vector<ScheduleEntry> entries) {
+  std::lock_guard<std::mutex> lock(replace_mu_);
+  replacement_ = std::move(entries);
+  replaced_ = true;  // wakes the sleeping thread
+}
+
 absl::Time Scheduler::Tick(absl::Time now) {
+  if (replaced_.exchange(false)) {
+    std::lock_guard<std::mutex> lock(replace_mu_);
+    entries_ = std::move(*replacement_);
+    replacement_.reset();
+    next_.assign(entries_.size(), absl::InfinitePast());
+  }
   absl::Time soonest = absl::InfiniteFuture();
   for (size_t i = 0; i < entries_.size(); ++i) {
     const ScheduleEntry& e = entries_[i];
@@ -46,7 +58,7 @@ void Scheduler::Start() {
     CatchUp(clock_->Now());
     while (!stop_) {
       const absl::Time next = Tick(clock_->Now());
-      clock_->SleepUntil(next, [this] { return stop_.load(); });
+      clock_->SleepUntil(next, [this] { return stop_.load() || replaced_.load(); });
     }
   });
 }

@@ -20,11 +20,13 @@
 
 #include <atomic>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/time/time.h"
 #include "common/cron.h"
 #include "services/clock.h"
@@ -59,6 +61,10 @@ class Scheduler {
   // CatchUp, then Tick in a thread, sleeping on the clock in between.
   void Start();
   void Stop();
+  // Replaces the entries (the country files were reloaded): the next Tick
+  // computes every next firing afresh. Safe while the thread runs; a cycle
+  // running now finishes first.
+  void Replace(std::vector<ScheduleEntry> entries);
 
  private:
   std::vector<ScheduleEntry> entries_;
@@ -68,6 +74,9 @@ class Scheduler {
   LastRunFn last_run_;
   std::atomic<bool> stop_{false};
   std::thread thread_;
+  std::mutex replace_mu_;
+  std::optional<std::vector<ScheduleEntry>> replacement_ ABSL_GUARDED_BY(replace_mu_);
+  std::atomic<bool> replaced_{false};
 };
 
 }  // namespace harmonia::services

@@ -70,13 +70,8 @@ constexpr std::initializer_list<Role> kReaders = {Role::kCountryOps, Role::kFiel
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<WorkerCore>> WorkerCore::Create(const WorkerCoreOptions& options) {
-  if (options.countries.empty()) {
-    return absl::InvalidArgumentError("--countries: a worker serves at least one country");
-  }
-  HARMONIA_ASSIGN_OR_RETURN(std::unique_ptr<StorePool> pool,
-                            StorePool::Create(options.store_url, options.store_connections));
-  std::unique_ptr<WorkerCore> core(new WorkerCore(options, std::move(pool)));
+absl::StatusOr<WorkerCore::Markets> WorkerCore::LoadMarkets(const WorkerCoreOptions& options) {
+  Markets markets;
   std::vector<std::string> problems;
   for (const std::string& cc : options.countries) {
     const std::string path = absl::StrCat(options.countries_dir, "/", cc, ".yaml");
@@ -97,25 +92,70 @@ absl::StatusOr<std::unique_ptr<WorkerCore>> WorkerCore::Create(const WorkerCoreO
           absl::StrCat(path, ": says country ", loaded.config->country, ", expected ", cc));
       continue;
     }
-    Market m;
-    m.config = std::move(*loaded.config);
-    m.text = std::move(*text);
-    if (!absl::LoadTimeZone(m.config.timezone, &m.zone)) {
-      problems.push_back(absl::StrCat(path, ": unknown time zone ", m.config.timezone));
+    auto m = std::make_shared<Market>();
+    m->config = std::move(*loaded.config);
+    m->text = std::move(*text);
+    if (!absl::LoadTimeZone(m->config.timezone, &m->zone)) {
+      problems.push_back(absl::StrCat(path, ": unknown time zone ", m->config.timezone));
       continue;
     }
-    if (!m.config.schedule.empty()) {
-      absl::StatusOr<CronSchedule> cron = CronSchedule::Parse(m.config.schedule);
+    if (!m->config.schedule.empty()) {
+      absl::StatusOr<CronSchedule> cron = CronSchedule::Parse(m->config.schedule);
       if (!cron.ok()) {
         problems.push_back(absl::StrCat(path, ": schedule: ", cron.status().message()));
         continue;
       }
-      m.schedule = std::move(*cron);
+      m->schedule = std::move(*cron);
     }
-    core->markets_.emplace(cc, std::move(m));
+    markets.emplace(cc, std::move(m));
   }
   if (!problems.empty()) return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));
+  return markets;
+}
+
+absl::StatusOr<std::unique_ptr<WorkerCore>> WorkerCore::Create(const WorkerCoreOptions& options) {
+  if (options.countries.empty()) {
+    return absl::InvalidArgumentError("--countries: a worker serves at least one country");
+  }
+  HARMONIA_ASSIGN_OR_RETURN(Markets markets, LoadMarkets(options));
+  HARMONIA_ASSIGN_OR_RETURN(std::unique_ptr<StorePool> pool,
+                            StorePool::Create(options.store_url, options.store_connections));
+  std::unique_ptr<WorkerCore> core(new WorkerCore(options, std::move(pool)));
+  core->markets_ = std::move(markets);
   return core;
+}
+
+absl::Status WorkerCore::ReloadCountries() {
+  HARMONIA_ASSIGN_OR_RETURN(Markets markets, LoadMarkets(options_));
+  {
+    std::lock_guard<std::mutex> lock(markets_mu_);
+    markets_ = std::move(markets);
+  }
+  // What was derived from the files: labels of cached cycles, quotas.
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cycles_.clear();
+    cycles_checked_.clear();
+  }
+  std::lock_guard<std::mutex> lock(submit_mu_);
+  live_.clear();
+  return absl::OkStatus();
+}
+
+WorkerCore::Markets WorkerCore::markets() const {
+  std::lock_guard<std::mutex> lock(markets_mu_);
+  return markets_;
+}
+
+std::vector<ScheduleEntry> WorkerCore::ScheduleEntries() const {
+  std::vector<ScheduleEntry> entries;
+  for (const auto& [cc, m] : markets()) {
+    if (!m->schedule) continue;  // cycles on demand only
+    ScheduleEntry e{cc, {}, *m->schedule, m->zone};
+    for (const auto& ta : m->config.therapy_areas) e.therapy_areas.push_back(ta.therapy_area);
+    entries.push_back(std::move(e));
+  }
+  return entries;
 }
 
 WorkerCore::WorkerCore(const WorkerCoreOptions& options, std::unique_ptr<StorePool> pool)
@@ -123,9 +163,11 @@ WorkerCore::WorkerCore(const WorkerCoreOptions& options, std::unique_ptr<StorePo
       clock_(options.clock != nullptr ? options.clock : RealClock()),
       pool_(std::move(pool)) {}
 
-const engine::CountryConfig* WorkerCore::Country(const std::string& cc) const {
-  auto it = markets_.find(cc);
-  return it == markets_.end() ? nullptr : &it->second.config;
+std::shared_ptr<const engine::CountryConfig> WorkerCore::Country(const std::string& cc) const {
+  Markets all = markets();
+  auto it = all.find(cc);
+  if (it == all.end()) return nullptr;
+  return std::shared_ptr<const engine::CountryConfig>(it->second, &it->second->config);
 }
 
 absl::StatusOr<std::optional<int64_t>> WorkerCore::LatestStoredVersion(
@@ -140,23 +182,24 @@ absl::StatusOr<std::optional<int64_t>> WorkerCore::LatestStoredVersion(
 
 std::vector<std::string> WorkerCore::TherapyAreas() const {
   std::set<std::string> tas;
-  for (const auto& [cc, m] : markets_) {
-    for (const engine::TherapyAreaConfig& ta : m.config.therapy_areas) tas.insert(ta.therapy_area);
+  for (const auto& [cc, m] : markets()) {
+    for (const engine::TherapyAreaConfig& ta : m->config.therapy_areas) tas.insert(ta.therapy_area);
   }
   return {tas.begin(), tas.end()};
 }
 
-absl::StatusOr<const WorkerCore::Market*> WorkerCore::Served(
+absl::StatusOr<std::shared_ptr<const WorkerCore::Market>> WorkerCore::Served(
     const auth::Principal& who, const std::string& country, std::string_view action,
     std::initializer_list<Role> roles) const {
   HARMONIA_RETURN_IF_ERROR(Require(who, action, roles, country));
+  std::lock_guard<std::mutex> lock(markets_mu_);
   auto it = markets_.find(country);
   if (it == markets_.end()) {
     return absl::NotFoundError(absl::StrCat("country ", Quoted(country),
                                             ": not served by this worker (it serves ",
                                             absl::StrJoin(options_.countries, ", "), ")"));
   }
-  return &it->second;
+  return it->second;
 }
 
 int32_t WorkerCore::Today(const Market& market) {
@@ -183,8 +226,8 @@ absl::Status WorkerCore::CacheRuleSet(const store::RuleSetRecord& record, const 
 absl::StatusOr<std::vector<std::pair<std::string, int64_t>>> WorkerCore::MissingRuleSets() {
   std::set<std::pair<std::string, int64_t>> missing;
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
-  for (const auto& [cc, m] : markets_) {
-    for (const engine::TherapyAreaConfig& ta : m.config.therapy_areas) {
+  for (const auto& [cc, m] : markets()) {
+    for (const engine::TherapyAreaConfig& ta : m->config.therapy_areas) {
       absl::StatusOr<std::optional<store::RuleSetRecord>> r =
           db->GetRuleSet(ta.therapy_area, ta.pinned_version);
       if (!r.ok()) return r.status();
@@ -248,8 +291,9 @@ absl::StatusOr<std::set<std::string>*> WorkerCore::LiveCustomers(store::Store& d
 absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinements(
     const auth::Principal& who, const std::string& country,
     const std::vector<RefinementInput>& items) {
-  HARMONIA_ASSIGN_OR_RETURN(const Market* market, Served(who, country, "submitting refinements",
-                                                         {Role::kField, Role::kCountryOps}));
+  HARMONIA_ASSIGN_OR_RETURN(
+      std::shared_ptr<const Market> market,
+      Served(who, country, "submitting refinements", {Role::kField, Role::kCountryOps}));
   if (items.size() > 5000) {
     return absl::InvalidArgumentError(
         absl::StrCat("items: ", items.size(), " in one request; at most 5000"));
@@ -463,7 +507,7 @@ absl::StatusOr<store::RefinementRecord> WorkerCore::DecideRefinement(
     return absl::InvalidArgumentError("a refinement is approved, rejected or withdrawn");
   }
   HARMONIA_ASSIGN_OR_RETURN(
-      const Market* market,
+      std::shared_ptr<const Market> market,
       Served(who, country,
              withdraw ? "withdrawing refinements"
                       : (to == RefinementStatus::kApproved ? "approving refinements"
@@ -526,7 +570,7 @@ absl::StatusOr<store::StoreCycleResult> WorkerCore::RunCycle(const auth::Princip
                                                              const std::string& therapy_area,
                                                              std::optional<int32_t> as_of,
                                                              const Progress& progress) {
-  HARMONIA_ASSIGN_OR_RETURN(const Market* market,
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const Market> market,
                             Served(who, country, "running cycles", {Role::kCountryOps}));
   if (market->config.FindTherapyArea(therapy_area) == nullptr) {
     return absl::NotFoundError(
@@ -743,7 +787,7 @@ absl::StatusOr<std::shared_ptr<const WorkerCore::Scope>> WorkerCore::InScope(
 
 absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const auth::Principal& who,
                                                                         const AssignmentQuery& q) {
-  HARMONIA_ASSIGN_OR_RETURN(const Market* market,
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const Market> market,
                             Served(who, q.country, "reading assignments", kReaders));
   const engine::TherapyAreaConfig* ta = market->config.FindTherapyArea(q.therapy_area);
   if (ta == nullptr) {
@@ -831,7 +875,7 @@ absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const au
 
 absl::StatusOr<std::shared_ptr<const engine::RuleSet>> WorkerCore::Questionnaire(
     const auth::Principal& who, const std::string& country, const std::string& therapy_area) {
-  HARMONIA_ASSIGN_OR_RETURN(const Market* market,
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const Market> market,
                             Served(who, country, "reading the questionnaire", kReaders));
   return RuleSetFor(*market, therapy_area);
 }
@@ -839,7 +883,7 @@ absl::StatusOr<std::shared_ptr<const engine::RuleSet>> WorkerCore::Questionnaire
 absl::StatusOr<std::vector<WorkerCore::AnswerResult>> WorkerCore::SubmitAnswers(
     const auth::Principal& who, const std::string& country, const std::vector<AnswerInput>& items) {
   HARMONIA_ASSIGN_OR_RETURN(
-      const Market* market,
+      std::shared_ptr<const Market> market,
       Served(who, country, "submitting profiling answers", {Role::kField, Role::kCountryOps}));
   if (items.size() > 5000) {
     return absl::InvalidArgumentError(
@@ -948,7 +992,7 @@ absl::StatusOr<WorkerCore::Explanation> WorkerCore::Explain(const auth::Principa
                                                             const std::string& therapy_area,
                                                             const std::string& customer_id,
                                                             int64_t cycle_id) {
-  HARMONIA_ASSIGN_OR_RETURN(const Market* market,
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const Market> market,
                             Served(who, country, "reading assignments", kReaders));
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::StatusOr<std::optional<store::CustomerRow>> customer = db->GetCustomer(customer_id);

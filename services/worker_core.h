@@ -40,6 +40,7 @@
 #include "engine/rule_set.h"
 #include "harmonia/v1/report.pb.h"
 #include "services/clock.h"
+#include "services/scheduler.h"
 #include "services/store_pool.h"
 #include "store/store.h"
 #include "store/store_cycle.h"
@@ -63,7 +64,16 @@ class WorkerCore {
   static absl::StatusOr<std::unique_ptr<WorkerCore>> Create(const WorkerCoreOptions& options);
 
   const std::vector<std::string>& countries() const { return options_.countries; }
-  const engine::CountryConfig* Country(const std::string& cc) const;
+  // A served country's file in force (null when not served).
+  std::shared_ptr<const engine::CountryConfig> Country(const std::string& cc) const;
+
+  // Reads every country file again (SIGHUP), checked whole as Create checks
+  // them: on any problem the files in force stay and the status lists every
+  // problem. On success the new files apply to every call that starts from
+  // now on (a running cycle finishes with the file it started with).
+  absl::Status ReloadCountries();
+  // The scheduler's entries for the files in force (parsed cron and zone).
+  std::vector<ScheduleEntry> ScheduleEntries() const;
 
   // ------------------------------------------------------------ rule sets
   // Stores a version the rules service sent (idempotent). FailedPrecondition
@@ -239,10 +249,18 @@ class WorkerCore {
   // The customers in scope of one (country, therapy area) for refinements.
   using Scope = absl::flat_hash_set<std::string>;
 
+  using Markets = std::map<std::string, std::shared_ptr<const Market>>;
+
   WorkerCore(const WorkerCoreOptions& options, std::unique_ptr<StorePool> pool);
-  absl::StatusOr<const Market*> Served(const auth::Principal& who, const std::string& country,
-                                       std::string_view action,
-                                       std::initializer_list<auth::Role> roles) const;
+  // Every served country's file, read and checked; InvalidArgument listing
+  // every problem when any file is wrong.
+  static absl::StatusOr<Markets> LoadMarkets(const WorkerCoreOptions& options);
+  Markets markets() const;  // the files in force
+  // The market a request names, as in force when the call began (a reload
+  // replaces markets whole; a call keeps the one it started with).
+  absl::StatusOr<std::shared_ptr<const Market>> Served(
+      const auth::Principal& who, const std::string& country, std::string_view action,
+      std::initializer_list<auth::Role> roles) const;
   absl::StatusOr<std::shared_ptr<const engine::RuleSet>> RuleSetFor(const Market& market,
                                                                     const std::string& ta);
   // A stored version, compiled (cached).
@@ -264,7 +282,8 @@ class WorkerCore {
   const WorkerCoreOptions options_;
   Clock* clock_;
   std::unique_ptr<StorePool> pool_;
-  std::map<std::string, Market> markets_;
+  mutable std::mutex markets_mu_;
+  Markets markets_ ABSL_GUARDED_BY(markets_mu_);  // replaced whole by ReloadCountries
 
   std::mutex mu_;
   // (therapy area, version) → compiled; guarded by mu_.

@@ -119,15 +119,7 @@ int main(int argc, char** argv) {
                          core->get(), update_health);
   follower.Start();
 
-  std::vector<ScheduleEntry> entries;
-  for (const std::string& cc : countries) {
-    const engine::CountryConfig* c = (*core)->Country(cc);
-    if (c->schedule.empty()) continue;
-    ScheduleEntry e{cc, {}, *CronSchedule::Parse(c->schedule), absl::UTCTimeZone()};
-    absl::LoadTimeZone(c->timezone, &e.zone);
-    for (const auto& ta : c->therapy_areas) e.therapy_areas.push_back(ta.therapy_area);
-    entries.push_back(std::move(e));
-  }
+  std::vector<ScheduleEntry> entries = (*core)->ScheduleEntries();
   WorkerCore* worker = core->get();
   Scheduler scheduler(
       entries, worker->clock(),
@@ -144,7 +136,29 @@ int main(int argc, char** argv) {
           .Add("rules_server", absl::GetFlag(FLAGS_rules_server))
           .Add("scheduled_countries", static_cast<int64_t>(entries.size())));
 
-  const char* signal = WaitForStopSignal();
+  // SIGHUP: read the tokens file and the country files again, each checked
+  // whole before it replaces the one in force (on error that one stays and
+  // the log says why); new schedules apply at once.
+  const char* signal = WaitForStopSignal([&] {
+    const absl::Status tokens = ReloadTokens(*security->tokens);
+    const absl::Status countries_reloaded = worker->ReloadCountries();
+    if (countries_reloaded.ok()) {
+      scheduler.Replace(worker->ScheduleEntries());
+      update_health();  // a pin may have changed
+    }
+    for (const auto& [what, status] : {std::pair<const char*, absl::Status>{"tokens", tokens},
+                                       {"countries", countries_reloaded}}) {
+      if (status.ok()) {
+        Log(LogLevel::kInfo, "reloaded", JsonObject().Add("what", what));
+      } else {
+        Log(LogLevel::kError, "reload_failed",
+            JsonObject()
+                .Add("what", what)
+                .Add("message", std::string(status.message()))
+                .Add("kept", "the files in force"));
+      }
+    }
+  });
   Log(LogLevel::kInfo, "stopping", JsonObject().Add("signal", signal));
   (*core)->store_pool().StopProbing();  // before `serving` goes
   health->Shutdown();

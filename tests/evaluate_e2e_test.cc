@@ -409,6 +409,39 @@ TEST_F(EvaluateGolden, PostgresStoreGivesTheGoldenCycleWithParallelImportWriters
   EXPECT_EQ(ReadAll(exported), ReadAll(kGolden + "/expected/cycle1.csv"));
 }
 
+// A pin must name a version that exists: newer than the rule-set file is an
+// error at the pin; with --store, one the store has not published is too.
+TEST_F(EvaluateGolden, CountriesValidateChecksPinsAgainstWhatIsPublished) {
+  const std::string country = ReadAll(kSource + "/tests/golden/DE.yaml");
+  const std::string pinned = dir_ + "/DE.yaml";
+  auto pin = [&](int version) {
+    std::string text = country;
+    const std::string at = "  oncology:\n";
+    text.replace(text.find(at), at.size(),
+                 at + "    rule_set_version: " + std::to_string(version) + "\n");
+    std::ofstream(pinned) << text;
+  };
+  pin(9);
+  CliRun future = Harmonia("countries validate " + pinned);
+  EXPECT_EQ(future.status, 2);
+  EXPECT_NE(future.err.find("DE.yaml:9:23: error: therapy area 'oncology' rule_set_version: v9 "
+                            "is not published (the newest rule set is v3)"),
+            std::string::npos)
+      << future.err;
+  const std::string url = "sqlite:" + dir_ + "/store.db";
+  ASSERT_EQ(Harmonia("rules publish --store " + url + " rules/oncology.yaml").status, 0);
+  pin(2);
+  EXPECT_EQ(Harmonia("countries validate " + pinned).status, 0);
+  CliRun unpublished = Harmonia("countries validate --store " + url + " " + pinned);
+  EXPECT_EQ(unpublished.status, 2);
+  EXPECT_NE(unpublished.err.find("DE.yaml:9:23: error: therapy area oncology rule_set_version: v2 "
+                                 "is not published in the store (published: 3)"),
+            std::string::npos)
+      << unpublished.err;
+  pin(3);
+  EXPECT_EQ(Harmonia("countries validate --store " + url + " " + pinned).status, 0);
+}
+
 TEST(RulesValidate, ShippedFilesAreValidAndBrokenOnesFailWithEveryError) {
   CliRun ok =
       Harmonia("rules validate rules/oncology.yaml rules/diabetes.yaml rules/immunology.yaml");
