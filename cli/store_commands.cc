@@ -144,10 +144,7 @@ int RunCycleRun(int argc, char** argv, int first) {
     }
     as_of = *d;
   } else {
-    absl::TimeZone zone;
-    absl::LoadTimeZone(country.config->timezone, &zone);
-    const absl::CivilDay today = absl::ToCivilDay(absl::Now(), zone);
-    as_of = *ParseIsoDate(absl::FormatCivilTime(today));
+    as_of = engine::TodayIn(*country.config, absl::Now());
   }
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   absl::StatusOr<long long> threads = args->GetInt("threads", cores, 1, 256);

@@ -64,6 +64,7 @@ class CountryLoader : private FieldReader {
                                "Europe/Berlin)"));
       }
       config_.timezone = tz;
+      config_.zone = zone;
     }
     if (const YamlNode* n = root.Find("schedule"); n && n->kind != YamlNode::Kind::kNull) {
       std::string expr;
@@ -72,6 +73,8 @@ class CountryLoader : private FieldReader {
         if (!cron.ok()) {
           Error(*n, absl::StrCat("schedule: ", Quoted(expr), ": ",
                                  std::string(cron.status().message())));
+        } else {
+          config_.cron = std::move(*cron);
         }
         config_.schedule = expr;
       }
@@ -294,6 +297,51 @@ int CountryConfig::SourceRank(Source source) const {
 CountryLoadResult LoadCountryConfig(std::string_view text, const std::string& file,
                                     const RuleSetLookup& lookup, bool unknown_therapy_areas_ok) {
   return CountryLoader(file, lookup, unknown_therapy_areas_ok).Run(text);
+}
+
+namespace {
+
+absl::Time StartOfDay(int32_t day, absl::TimeZone zone) {
+  return absl::FromCivil(absl::CivilDay(1970, 1, 1) + day, zone);
+}
+
+int32_t DayOf(absl::Time t, absl::TimeZone zone) {
+  return static_cast<int32_t>(absl::ToCivilDay(t, zone) - absl::CivilDay(1970, 1, 1));
+}
+
+}  // namespace
+
+int32_t TodayIn(const CountryConfig& country, absl::Time now) { return DayOf(now, country.zone); }
+
+int32_t CyclePeriodOf(const CountryConfig& country, int32_t as_of) {
+  if (!country.cron) return as_of;  // no schedule: every cycle date is its own period
+  // The last firing whose date is on or before as_of: look back over growing
+  // spans (a minute's cron finds one within a day, a yearly one within a year).
+  const absl::Time end = StartOfDay(as_of + 1, country.zone);
+  for (const int days : {1, 8, 32, 367, 3700, kMaxInputAgeDays}) {
+    absl::Time t = country.cron->Next(end - absl::Hours(24) * days, country.zone);
+    if (t >= end) continue;
+    for (absl::Time next; (next = country.cron->Next(t, country.zone)) < end;) t = next;
+    return DayOf(t, country.zone);
+  }
+  return as_of;  // a schedule that never fired in a hundred years: the date itself
+}
+
+int64_t CyclePeriodsBetween(const CountryConfig& country, int32_t from, int32_t to) {
+  if (to <= from) return 0;
+  if (!country.cron) return -1;
+  int64_t n = 0;
+  int32_t last = from;
+  // Each firing date after `from` up to `to` starts one more period.
+  for (absl::Time t = country.cron->Next(StartOfDay(from + 1, country.zone), country.zone);
+       t < StartOfDay(to + 1, country.zone); t = country.cron->Next(t, country.zone)) {
+    const int32_t day = DayOf(t, country.zone);
+    if (day != last) {
+      ++n;
+      last = day;
+    }
+  }
+  return n;
 }
 
 }  // namespace harmonia::engine

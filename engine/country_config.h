@@ -15,6 +15,8 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/time/time.h"
+#include "common/cron.h"
 #include "common/issue.h"
 #include "engine/rule_set.h"
 
@@ -47,7 +49,9 @@ inline constexpr int kMaxInputAgeDays = 36500;
 struct CountryConfig {
   std::string country;               // ISO 3166 alpha-2, upper case
   std::string timezone;              // IANA name, checked against the system zoneinfo
+  absl::TimeZone zone;               // `timezone`, loaded
   std::string schedule;              // cron expression; empty = manual cycles only
+  std::optional<CronSchedule> cron;  // `schedule`, parsed (nullopt = none)
   std::vector<Source> data_sources;  // precedence order
   int max_input_age_days = 365;      // 1 to kMaxInputAgeDays
   std::vector<TherapyAreaConfig> therapy_areas;
@@ -57,6 +61,20 @@ struct CountryConfig {
   // Precedence rank of a source (0 = first listed), or -1 when not used.
   int SourceRank(Source source) const;
 };
+
+// Cycle periods (docs/country-options.md "Cycle periods"): the span between
+// two firings of the country's schedule; a cycle belongs to the period its
+// date falls in. CyclePeriodOf gives the period's first day (the date of the
+// schedule's last firing on or before `as_of`, in the country's zone); for a
+// country without a schedule, each cycle date is its own period.
+int32_t CyclePeriodOf(const CountryConfig& country, int32_t as_of);
+// How many periods the period starting `to` lies after the one starting
+// `from` (0 = the same). A country without a schedule has no calendar of
+// periods: -1 (the caller counts the cycle dates it has seen instead).
+int64_t CyclePeriodsBetween(const CountryConfig& country, int32_t from, int32_t to);
+// The date (days since 1970-01-01) at `now` in the country's time zone: the
+// default cycle date.
+int32_t TodayIn(const CountryConfig& country, absl::Time now);
 
 // Finds the rule set a country's therapy area refers to; nullptr = none known.
 using RuleSetLookup = std::function<const RuleSet*(const std::string& therapy_area)>;

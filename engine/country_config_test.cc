@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/date.h"
+
 namespace harmonia::engine {
 namespace {
 
@@ -129,6 +131,39 @@ TEST_F(CountryConfigTest, EmptyAndHostileDocumentsAreErrors) {
     EXPECT_FALSE(r.config.has_value()) << text;
     EXPECT_FALSE(r.issues.empty()) << text;
   }
+}
+
+// A cycle belongs to the period its date falls in: from the schedule's last
+// firing on or before that date (in the country's zone) to the next.
+TEST(CyclePeriods, APeriodStartsAtTheLastFiringOnOrBeforeTheCycleDate) {
+  auto country = [](const std::string& schedule) {
+    CountryConfig c;
+    c.timezone = "Europe/Berlin";
+    EXPECT_TRUE(absl::LoadTimeZone(c.timezone, &c.zone));
+    if (!schedule.empty()) c.cron = *CronSchedule::Parse(schedule);
+    return c;
+  };
+  auto day = [](const char* iso) { return *ParseIsoDate(iso); };
+  auto iso = [](int32_t d) { return FormatIsoDate(d); };
+  const CountryConfig quarterly = country("0 2 1 */3 *");  // Jan, Apr, Jul, Oct 1st, 02:00
+  EXPECT_EQ(iso(CyclePeriodOf(quarterly, day("2026-11-01"))), "2026-10-01");
+  EXPECT_EQ(iso(CyclePeriodOf(quarterly, day("2026-10-01"))), "2026-10-01") << "the firing day";
+  EXPECT_EQ(iso(CyclePeriodOf(quarterly, day("2026-09-30"))), "2026-07-01");
+  EXPECT_EQ(iso(CyclePeriodOf(quarterly, day("2027-01-05"))), "2027-01-01");
+  EXPECT_EQ(CyclePeriodsBetween(quarterly, day("2026-10-01"), day("2026-10-01")), 0);
+  EXPECT_EQ(CyclePeriodsBetween(quarterly, day("2026-10-01"), day("2027-01-01")), 1);
+  EXPECT_EQ(CyclePeriodsBetween(quarterly, day("2026-07-01"), day("2027-04-01")), 3)
+      << "periods without a cycle count too";
+  const CountryConfig weekly = country("30 1 * * 1");  // Mondays 01:30, across the DST change
+  EXPECT_EQ(iso(CyclePeriodOf(weekly, day("2026-10-28"))), "2026-10-26");
+  EXPECT_EQ(CyclePeriodsBetween(weekly, day("2026-10-19"), day("2026-11-02")), 2);
+  const CountryConfig every_minute = country("* * * * *");
+  EXPECT_EQ(iso(CyclePeriodOf(every_minute, day("2026-11-01"))), "2026-11-01");
+  // No schedule: each cycle date is its own period; the count is the caller's.
+  const CountryConfig on_demand = country("");
+  EXPECT_EQ(iso(CyclePeriodOf(on_demand, day("2026-11-17"))), "2026-11-17");
+  EXPECT_EQ(CyclePeriodsBetween(on_demand, day("2026-11-17"), day("2026-11-18")), -1);
+  EXPECT_EQ(CyclePeriodsBetween(on_demand, day("2026-11-17"), day("2026-11-17")), 0);
 }
 
 }  // namespace

@@ -74,6 +74,7 @@ void ToProto(const store::CycleRecord& c, v1::Cycle* out) {
   out->set_run_by(c.run_by);
   out->set_quality_json(c.quality);
   out->set_status(c.status);
+  out->set_period(FormatIsoDate(c.period));
 }
 
 void ToProto(const store::AssignmentRow& r, const std::string& label, v1::Assignment* a) {

@@ -93,20 +93,8 @@ absl::StatusOr<WorkerCore::Markets> WorkerCore::LoadMarkets(const WorkerCoreOpti
       continue;
     }
     auto m = std::make_shared<Market>();
-    m->config = std::move(*loaded.config);
+    m->config = std::move(*loaded.config);  // zone and schedule parsed and checked
     m->text = std::move(*text);
-    if (!absl::LoadTimeZone(m->config.timezone, &m->zone)) {
-      problems.push_back(absl::StrCat(path, ": unknown time zone ", m->config.timezone));
-      continue;
-    }
-    if (!m->config.schedule.empty()) {
-      absl::StatusOr<CronSchedule> cron = CronSchedule::Parse(m->config.schedule);
-      if (!cron.ok()) {
-        problems.push_back(absl::StrCat(path, ": schedule: ", cron.status().message()));
-        continue;
-      }
-      m->schedule = std::move(*cron);
-    }
     markets.emplace(cc, std::move(m));
   }
   if (!problems.empty()) return absl::InvalidArgumentError(absl::StrJoin(problems, "\n"));
@@ -150,8 +138,8 @@ WorkerCore::Markets WorkerCore::markets() const {
 std::vector<ScheduleEntry> WorkerCore::ScheduleEntries() const {
   std::vector<ScheduleEntry> entries;
   for (const auto& [cc, m] : markets()) {
-    if (!m->schedule) continue;  // cycles on demand only
-    ScheduleEntry e{cc, {}, *m->schedule, m->zone};
+    if (!m->config.cron) continue;  // cycles on demand only
+    ScheduleEntry e{cc, {}, *m->config.cron, m->config.zone};
     for (const auto& ta : m->config.therapy_areas) e.therapy_areas.push_back(ta.therapy_area);
     entries.push_back(std::move(e));
   }
@@ -203,8 +191,7 @@ absl::StatusOr<std::shared_ptr<const WorkerCore::Market>> WorkerCore::Served(
 }
 
 int32_t WorkerCore::Today(const Market& market) {
-  const absl::CivilDay day = absl::ToCivilDay(clock_->Now(), market.zone);
-  return *ParseIsoDate(absl::FormatCivilTime(day));
+  return engine::TodayIn(market.config, clock_->Now());
 }
 
 // ------------------------------------------------------------------ rule sets
@@ -314,10 +301,10 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
   // The window: refinements are taken in the first window_days of a cycle
   // period, i.e. when the schedule fired within the last window_days.
   bool window_open = true;
-  if (market->schedule) {
+  if (market->config.cron) {
     const absl::Time t = clock_->Now();
-    window_open =
-        market->schedule->Next(t - absl::Hours(24) * cc.refinement.window_days, market->zone) <= t;
+    window_open = market->config.cron->Next(t - absl::Hours(24) * cc.refinement.window_days,
+                                            market->config.zone) <= t;
   }
 
   std::lock_guard<std::mutex> lock(submit_mu_);  // the quota is counted in submission order

@@ -235,10 +235,8 @@ class WorkerCore {
 
  private:
   struct Market {
-    engine::CountryConfig config;
+    engine::CountryConfig config;  // with its zone and schedule parsed
     std::string text;
-    absl::TimeZone zone;
-    std::optional<CronSchedule> schedule;
   };
   // The cached assignments of one (country, therapy area)'s latest cycle.
   struct CycleCache {

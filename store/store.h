@@ -166,7 +166,11 @@ struct CycleRecord {
   int64_t customers = 0;
   std::string summary;  // human-readable counts (decided by, data quality)
   int64_t committed_at_unix = 0;
-  std::string status = "committed";  // the only status a stored cycle has so far
+  // The start (days since 1970-01-01) of the cycle period its as_of falls in
+  // (engine::CyclePeriodOf). A re-run in the same period replaces the
+  // period's result: the earlier cycle becomes "replaced" on commit.
+  int32_t period = 0;
+  std::string status = "committed";  // committed, or replaced (by a re-run in its period)
   std::string quality;               // the quality figures, a JSON object
   std::string run_by;                // the principal that ran it (audited)
   // For CommitCycle: the latest cycle of the market when the run read its
@@ -223,6 +227,7 @@ struct RefinementRecord {
   int64_t updated_at_unix = 0;
   int32_t cycles_applied = 0;  // cycles whose assignments it changed
   int64_t last_cycle_id = 0;   // the latest of them, 0 = none
+  int64_t first_cycle_id = 0;  // the first of them (its period starts the validity), 0 = none
 };
 
 // What a cycle commit does to one refinement.
@@ -326,7 +331,8 @@ class Store {
 
   // Writes the cycle, all its assignments, the refinements' new statuses and
   // an audit entry (cycle.commit, by cycle.run_by) in one transaction:
-  // readers see the whole previous cycle or the whole new one. Returns the
+  // readers see the whole previous cycle or the whole new one; committed
+  // cycles of the market in the same period become "replaced". Returns the
   // new cycle_id. Aborted (nothing written; run the cycle again) when
   // cycle.based_on_cycle_id >= 0 and another cycle of the market was
   // committed since. NotFound (nothing written) when an update names an unknown

@@ -3,11 +3,13 @@
 #include <xxhash.h>
 
 #include <charconv>
+#include <set>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "common/date.h"
 #include "common/json.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -198,6 +200,23 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
       store.ListRefinements(country.country, o.therapy_area,
                             {RefinementStatus::kSubmitted, RefinementStatus::kAccepted,
                              RefinementStatus::kApproved, RefinementStatus::kApplied}));
+  // Validity is counted in cycle periods (docs/country-options.md "Cycle
+  // periods") from the period of the first cycle that applied a refinement;
+  // a re-run inside a period is no new period and keeps every refinement.
+  const int32_t period = engine::CyclePeriodOf(country, o.as_of);
+  absl::flat_hash_map<int64_t, int32_t> period_of_cycle;
+  std::set<int32_t> cycle_periods = {period};  // the market's, for a country without a schedule
+  HARMONIA_ASSIGN_OR_RETURN(std::vector<CycleRecord> history,
+                            store.ListCycles(country.country, o.therapy_area));
+  for (const CycleRecord& h : history) {
+    period_of_cycle[h.cycle_id] = h.period;
+    cycle_periods.insert(h.period);
+  }
+  auto periods_since = [&](int32_t first) -> int64_t {
+    const int64_t calendar = engine::CyclePeriodsBetween(country, first, period);
+    if (calendar >= 0) return calendar;
+    return std::distance(cycle_periods.upper_bound(first), cycle_periods.upper_bound(period));
+  };
   std::vector<RefinementUpdate> updates;
   std::vector<engine::Refinement> refinements;
   std::vector<const RefinementRecord*> considered;
@@ -206,10 +225,13 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
       ++result.awaiting_approval;
       continue;
     }
-    if (ref.status == RefinementStatus::kApplied &&
-        ref.cycles_applied >= country.refinement.valid_cycles) {
-      std::string why = absl::StrCat("applied in ", ref.cycles_applied, " cycles (valid_cycles ",
-                                     country.refinement.valid_cycles, ")");
+    auto first = period_of_cycle.find(ref.first_cycle_id);
+    if (ref.status == RefinementStatus::kApplied && first != period_of_cycle.end() &&
+        periods_since(first->second) >= country.refinement.valid_cycles) {
+      std::string why = absl::StrCat(
+          "valid for ", country.refinement.valid_cycles, " cycle period(s) from the one starting ",
+          FormatIsoDate(first->second), " (first applied in cycle ", ref.first_cycle_id,
+          "); this cycle's period starts ", FormatIsoDate(period));
       updates.push_back({ref.refinement_id, RefinementStatus::kExpired, why, false});
       result.refinements.push_back({ref.request_id, ref.customer_id, RefinementStatus::kExpired,
                                     std::move(why), ref.reason});
@@ -308,6 +330,10 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
   c.customers = static_cast<int64_t>(ids.size());
   c.committed_at_unix = o.now_unix;
   c.run_by = o.run_by;
+  c.period = period;
+  if (previous_cycle && previous_cycle->period == period) {
+    result.replaces_cycle_id = previous_cycle->cycle_id;
+  }
   report::CycleFacts facts{.rules = rules.get(),
                            .customer_ids = &ids,
                            .inputs = &selector,
@@ -326,8 +352,13 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
   c.based_on_cycle_id = previous_cycle ? previous_cycle->cycle_id : 0;
   const auto& d = result.decided_by;
   c.summary = absl::StrFormat(
-      "decided by: rules %d, unprofiled %d, pull_through %d, refinement %d, conflict %d; data "
+      "%sdecided by: rules %d, unprofiled %d, pull_through %d, refinement %d, conflict %d; data "
       "quality: invalid %d, stale %d, future %d, source not used %d",
+      result.replaces_cycle_id == 0
+          ? std::string()
+          : absl::StrCat("a re-run in the period starting ", FormatIsoDate(period),
+                         ": replaces cycle ", result.replaces_cycle_id,
+                         " (its refinements stay valid); "),
       d[0], d[1], d[3], d[4], d[2], result.quality.Total(engine::InputIssue::kInvalid),
       result.quality.Total(engine::InputIssue::kStale),
       result.quality.Total(engine::InputIssue::kFuture),

@@ -50,7 +50,10 @@ struct RefinementResult {
 };
 
 struct StoreCycleResult {
-  CycleRecord cycle;  // as committed, with its cycle_id and quality figures
+  CycleRecord cycle;  // as committed, with its cycle_id, period and quality figures
+  // A re-run in the period of the market's latest cycle replaces it: that
+  // cycle's id (its summary says so too); 0 = a new period.
+  int64_t replaces_cycle_id = 0;
   engine::DataQuality quality;
   std::array<int64_t, 5> decided_by{};  // by engine::DecidedBy
   int64_t unknown_inputs = 0;           // stored values for ids the rule set does not have
@@ -67,8 +70,9 @@ struct StoreCycleResult {
 // applied refinements of the market, in submission order, go through the
 // engine's checks; the cycle commits their new statuses with the
 // assignments — applied (one more cycle counted), rejected with the engine's
-// reason, or expired (superseded by a later one for the customer, or applied
-// in `valid_cycles` cycles already).
+// reason, or expired (superseded by a later one for the customer, or its
+// `valid_cycles` cycle periods, counted from the period of the cycle that
+// first applied it, are over; a re-run inside a period keeps it).
 //
 // NotFound: no published rule set (or not the pinned version) for the therapy
 // area. FailedPrecondition: the country does not run the therapy area.

@@ -941,10 +941,12 @@ TEST_P(StoreContract, CycleHistoryIsQueryableWithStatusQualityAndWhoRanIt) {
   CycleRecord c{0, "DE", "onc", 20000, 3, "o", "cfg", 0, "s1", 100};
   c.quality = R"({"customers":2})";
   c.run_by = "ops@de";
+  c.period = 19997;
   auto first = store->CommitCycle(c, {a, b}, {});
   ASSERT_TRUE(first.ok()) << first.status();
   a.segment = "late";
   c.as_of = 20090;
+  c.period = 20088;
   c.quality = R"({"customers":1})";
   auto second = store->CommitCycle(c, {a}, {});
   ASSERT_TRUE(second.ok());
@@ -959,14 +961,26 @@ TEST_P(StoreContract, CycleHistoryIsQueryableWithStatusQualityAndWhoRanIt) {
   EXPECT_EQ((*cycles)[0].run_by, "ops@de");
   EXPECT_EQ((*cycles)[0].status, "committed");
   EXPECT_EQ((*cycles)[1].as_of, 20090);
+  EXPECT_EQ((*cycles)[0].period, 19997);
+  EXPECT_EQ((*cycles)[1].period, 20088);
   EXPECT_TRUE(store->ListCycles("SE", "onc")->empty());
+  // A re-run in the second cycle's period replaces it; the first stays.
+  c.as_of = 20091;
+  auto rerun = store->CommitCycle(c, {a}, {});
+  ASSERT_TRUE(rerun.ok()) << rerun.status();
+  cycles = store->ListCycles("DE", "onc");
+  ASSERT_EQ(cycles->size(), 3u);
+  EXPECT_EQ((*cycles)[0].status, "committed");
+  EXPECT_EQ((*cycles)[1].status, "replaced");
+  EXPECT_EQ((*cycles)[2].status, "committed");
+  const int64_t latest_de = *rerun;
   // A report's markets: the latest cycle of each country, by country.
   ASSERT_TRUE(store->CommitCycle({0, "AT", "other", 20000, 3, "", "", 0, "", 1}, {a}, {}).ok());
   auto latest = store->LatestCycles("onc");
   ASSERT_TRUE(latest.ok()) << latest.status();
   ASSERT_EQ(latest->size(), 2u);
   EXPECT_EQ((*latest)[0].country, "DE");
-  EXPECT_EQ((*latest)[0].cycle_id, *second);
+  EXPECT_EQ((*latest)[0].cycle_id, latest_de);
   EXPECT_EQ((*latest)[0].quality, R"({"customers":1})");
   EXPECT_EQ((*latest)[1].country, "FR");
   EXPECT_TRUE(store->LatestCycles("none")->empty());

@@ -328,30 +328,54 @@ TEST_F(EvaluateGolden, StoreCycleAppliesStoredRefinementsAsEvaluateDoes) {
       0);
   EXPECT_EQ(ReadAll(exported), ReadAll(kGolden + "/expected/cycle1.csv"));
 
-  // The same file again is stored once; R5 (valid for 1 cycle) expires, and
-  // the cycle equals `evaluate --previous <cycle 1>` without refinements but
-  // for D006: the store knows its refinement expired, so the refined row is
-  // not pulled through and the rules decide again (docs/decisions.md 11).
+  // The same file again, the same day: stored once, and a re-run inside the
+  // cycle period (quarterly: the one starting 2026-10-01) replaces that
+  // period's result and keeps R5 (valid for 1 period).
   run = Harmonia(cycle);
   ASSERT_EQ(run.status, 0) << run.err;
   EXPECT_NE(run.err.find("refinements.csv: 0 refinements stored, 5 already in the store"),
             std::string::npos)
       << run.err;
-  EXPECT_NE(run.err.find("refinements.csv:6: refinement R5 expired: applied in 1 cycles "
-                         "(valid_cycles 1)"),
+  EXPECT_NE(run.err.find("a re-run in the period starting 2026-10-01: replaces cycle 1 (its "
+                         "refinements stay valid)"),
             std::string::npos)
       << run.err;
-  const std::string second = dir_ + "/export2.csv", evaluated = dir_ + "/evaluate2.csv";
+  EXPECT_NE(run.err.find("refinements.csv:6: refinement R5 applied"), std::string::npos) << run.err;
+  const std::string second = dir_ + "/export2.csv";
   ASSERT_EQ(
       Harmonia("export --store " + url + " --country DE --ta oncology --out " + second).status, 0);
-  ASSERT_EQ(Harmonia(std::string(kBase) + "--previous " + exported + " --out " + evaluated).status,
+  EXPECT_NE(ReadAll(second).find("D006,DE,oncology,conservative,C,0,0,1,0,refinement,r6,3,"),
+            std::string::npos)
+      << ReadAll(second);
+
+  // The next period (2027-01-01): R5's one period is over; it expires and
+  // the cycle equals `evaluate --previous <cycle 2>` without refinements but
+  // for D006: the store knows its refinement expired, so the refined row is
+  // not pulled through and the rules decide again (docs/decisions.md 11).
+  const std::string next = "cycle run --store " + url +
+                           " --country DE --ta oncology --countries tests/golden "
+                           "--as-of 2027-01-05";
+  run = Harmonia(next);
+  ASSERT_EQ(run.status, 0) << run.err;
+  EXPECT_NE(run.err.find("refinement R5 expired: valid for 1 cycle period(s) from the one "
+                         "starting 2026-10-01 (first applied in cycle 1); this cycle's period "
+                         "starts 2027-01-01"),
+            std::string::npos)
+      << run.err;
+  const std::string third = dir_ + "/export3.csv", evaluated = dir_ + "/evaluate3.csv";
+  ASSERT_EQ(Harmonia("export --store " + url + " --country DE --ta oncology --out " + third).status,
+            0);
+  ASSERT_EQ(Harmonia("evaluate --rules rules/oncology.yaml --country tests/golden/DE.yaml "
+                     "--data tests/golden/data --as-of 2027-01-05 --previous " +
+                     second + " --out " + evaluated)
+                .status,
             0);
   std::string expected = ReadAll(evaluated);
   const std::string pulled = "D006,DE,oncology,conservative,C,0,0,1,0,pull_through,r6,3,";
   const size_t at = expected.find(pulled);
   ASSERT_NE(at, std::string::npos) << expected;
   expected.replace(at, pulled.size(), "D006,DE,oncology,conservative,C,2,0,1,0,rules,r6,3,");
-  EXPECT_EQ(ReadAll(second), expected);
+  EXPECT_EQ(ReadAll(third), expected);
 
   // A bad calls_delta is rejected when stored, with its line.
   std::ofstream(dir_ + "/bad.csv")

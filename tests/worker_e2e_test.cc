@@ -81,11 +81,12 @@ class WorkerE2E : public ::testing::Test {
 
   // Runs a cycle as country ops; the summary, and the progress stages seen.
   grpc::Status RunCycle(v1::Cycle* summary, std::vector<std::string>* stages = nullptr,
-                        const std::string& as = "olaf.ops") {
+                        const std::string& as = "olaf.ops",
+                        const std::string& as_of = "2026-11-01") {
     v1::RunCycleRequest req;
     req.set_country("DE");
     req.set_therapy_area("oncology");
-    req.set_as_of("2026-11-01");
+    req.set_as_of(as_of);
     auto ctx = As(as);
     auto stream = stub_->RunCycle(ctx.get(), req);
     v1::RunCycleResponse event;
@@ -553,9 +554,16 @@ TEST_F(WorkerApprovalE2E, ApprovalThenOneCycleThenTheRulesDecideAgain) {
   EXPECT_EQ(e.refinement().request_id(), "ap-1");
   EXPECT_EQ(e.refinement().decided_by(), "olaf.ops") << "approved by whom";
 
-  // valid_cycles 1: at the next cycle it expires, and D003's unchanged data
-  // does not carry the refined result forward.
+  // valid_cycles 1 counts cycle periods; this market has no schedule, so
+  // each cycle date is a period. A re-run on the same date keeps it...
   ASSERT_TRUE(RunCycle(&summary).ok());
+  EXPECT_THAT(summary.summary(), HasSubstr("a re-run in the period starting 2026-11-01"));
+  EXPECT_EQ(summary.period(), "2026-11-01");
+  EXPECT_EQ(Assignments()["D003"].decided_by(), "refinement") << "kept by the re-run";
+  // ...and at the next period it expires, and D003's unchanged data does not
+  // carry the refined result forward.
+  ASSERT_TRUE(RunCycle(&summary, nullptr, "olaf.ops", "2026-11-02").ok());
+  EXPECT_EQ(summary.period(), "2026-11-02");
   v1::Assignment after = Assignments()["D003"];
   EXPECT_EQ(after.segment(), "pragmatist");
   EXPECT_EQ(after.decided_by(), "unprofiled");

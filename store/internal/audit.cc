@@ -178,6 +178,7 @@ absl::Status ApplyUpdate(const RefinementUpdate& update, int64_t cycle_id, int64
   if (update.applied) {
     ++record->cycles_applied;
     record->last_cycle_id = cycle_id;
+    if (record->first_cycle_id == 0) record->first_cycle_id = cycle_id;
   }
   return absl::OkStatus();
 }

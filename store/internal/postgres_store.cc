@@ -178,6 +178,13 @@ CREATE TABLE audit_head (
 );
 INSERT INTO audit_head SELECT COALESCE(MAX(audit_id), 0), '', COUNT(*), COALESCE(MAX(audit_id), 0)
   FROM audit_log;
+-- Validity counts cycle periods from the first cycle that applied a
+-- refinement; before, the last one is the best known.
+ALTER TABLE refinements ADD COLUMN first_cycle_id BIGINT NOT NULL DEFAULT 0;
+UPDATE refinements SET first_cycle_id = last_cycle_id;
+-- Each cycle's period (its start day); cycles before knew none: their date.
+ALTER TABLE cycles ADD COLUMN period BIGINT NOT NULL DEFAULT 0;
+UPDATE cycles SET period = as_of;
 CREATE SEQUENCE input_seq AS BIGINT;
 ALTER TABLE inputs ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE inputs ALTER COLUMN seq SET DEFAULT nextval('input_seq');
@@ -730,7 +737,7 @@ absl::StatusOr<Result> Run(PGconn* conn, const char* sql, const P& params, ExecS
 constexpr const char* kSelectRefinement =
     "SELECT refinement_id, request_id, country, therapy_area, customer_id, segment, calls_delta, "
     "reason, comment, submitted_by, submitted_at, status, status_reason, decided_by, updated_at, "
-    "cycles_applied, last_cycle_id FROM refinements";
+    "cycles_applied, last_cycle_id, first_cycle_id FROM refinements";
 
 RefinementRecord ReadRefinement(const PGresult* q, int i) {
   RefinementRecord r;
@@ -752,6 +759,7 @@ RefinementRecord ReadRefinement(const PGresult* q, int i) {
   r.updated_at_unix = IntAt(q, i, 14);
   r.cycles_applied = static_cast<int32_t>(IntAt(q, i, 15));
   r.last_cycle_id = IntAt(q, i, 16);
+  r.first_cycle_id = IntAt(q, i, 17);
   return r;
 }
 
@@ -765,7 +773,7 @@ RefinementRecord* FindRefinement(std::vector<RefinementRecord>& records, int64_t
 
 constexpr const char* kCycleColumns =
     "SELECT cycle_id, country, therapy_area, as_of, rule_set_version, options, country_config, "
-    "customers, summary, committed_at, status, quality, run_by FROM cycles";
+    "customers, summary, committed_at, status, quality, run_by, period FROM cycles";
 
 CycleRecord ReadCycle(const PGresult* q, int i) {
   CycleRecord c;
@@ -782,6 +790,7 @@ CycleRecord ReadCycle(const PGresult* q, int i) {
   c.status = TextAt(q, i, 10);
   c.quality = TextAt(q, i, 11);
   c.run_by = TextAt(q, i, 12);
+  c.period = static_cast<int32_t>(IntAt(q, i, 13));
   return c;
 }
 
@@ -1261,8 +1270,8 @@ absl::StatusOr<int64_t> PostgresStore::CommitCycle(const CycleRecord& c,
       Result inserted,
       Run(conn_,
           "INSERT INTO cycles (country, therapy_area, as_of, rule_set_version, options, "
-          "country_config, customers, summary, committed_at, status, quality, run_by) VALUES ($1, "
-          "$2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING cycle_id",
+          "country_config, customers, summary, committed_at, status, quality, run_by, period) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING cycle_id",
           Params()
               .Text(c.country)
               .Text(c.therapy_area)
@@ -1275,9 +1284,19 @@ absl::StatusOr<int64_t> PostgresStore::CommitCycle(const CycleRecord& c,
               .Int(c.committed_at_unix)
               .Text(c.status)
               .Text(c.quality)
-              .Text(c.run_by),
+              .Text(c.run_by)
+              .Int(c.period),
           PGRES_TUPLES_OK, "committing a cycle"));
   const int64_t cycle_id = IntAt(inserted.get(), 0, 0);
+  // A re-run replaces its period's result.
+  HARMONIA_RETURN_IF_ERROR(
+      Run(conn_,
+          "UPDATE cycles SET status = 'replaced' WHERE country = $1 AND "
+          "therapy_area = $2 AND period = $3 AND cycle_id < $4 AND status = "
+          "'committed'",
+          Params().Text(c.country).Text(c.therapy_area).Int(c.period).Int(cycle_id),
+          PGRES_COMMAND_OK, "committing a cycle")
+          .status());
   CopyIn copy(conn_);
   HARMONIA_RETURN_IF_ERROR(
       copy.Start("COPY assignments (cycle_id, customer_id, segment, tier, calls, remote, email, "
@@ -1363,13 +1382,14 @@ absl::Status PostgresStore::WriteRefinements(const std::vector<RefinementUpdate>
                                 "CREATE TEMP TABLE refinements_in (refinement_id BIGINT NOT NULL, "
                                 "status TEXT COLLATE \"C\" NOT NULL, status_reason TEXT COLLATE "
                                 "\"C\" NOT NULL, updated_at BIGINT NOT NULL, cycles_applied "
-                                "BIGINT NOT NULL, last_cycle_id BIGINT NOT NULL) ON COMMIT DROP",
+                                "BIGINT NOT NULL, last_cycle_id BIGINT NOT NULL, first_cycle_id "
+                                "BIGINT NOT NULL) ON COMMIT DROP",
                                 kWhat));
   {
     CopyIn copy(conn_);
     HARMONIA_RETURN_IF_ERROR(copy.Start(
         "COPY refinements_in (refinement_id, status, status_reason, updated_at, cycles_applied, "
-        "last_cycle_id) FROM STDIN",
+        "last_cycle_id, first_cycle_id) FROM STDIN",
         kWhat));
     for (const RefinementRecord& r : records) {
       copy.Int(r.refinement_id);
@@ -1378,6 +1398,7 @@ absl::Status PostgresStore::WriteRefinements(const std::vector<RefinementUpdate>
       copy.Int(r.updated_at_unix);
       copy.Int(r.cycles_applied);
       copy.Int(r.last_cycle_id);
+      copy.Int(r.first_cycle_id);
       HARMONIA_RETURN_IF_ERROR(copy.EndRow());
     }
     HARMONIA_RETURN_IF_ERROR(copy.Finish().status());
@@ -1385,7 +1406,8 @@ absl::Status PostgresStore::WriteRefinements(const std::vector<RefinementUpdate>
   return Run(conn_,
              "UPDATE refinements r SET status = u.status, status_reason = u.status_reason, "
              "updated_at = u.updated_at, cycles_applied = u.cycles_applied, last_cycle_id = "
-             "u.last_cycle_id FROM refinements_in u WHERE r.refinement_id = u.refinement_id",
+             "u.last_cycle_id, first_cycle_id = u.first_cycle_id FROM refinements_in u WHERE "
+             "r.refinement_id = u.refinement_id",
              Params(), PGRES_COMMAND_OK, kWhat)
       .status();
 }

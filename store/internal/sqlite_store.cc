@@ -182,12 +182,18 @@ CREATE TABLE refinements_v4 (
   updated_at     INTEGER NOT NULL,
   cycles_applied INTEGER NOT NULL,
   last_cycle_id  INTEGER NOT NULL,
+  first_cycle_id INTEGER NOT NULL,
   UNIQUE (country, therapy_area, request_id)
 );
-INSERT INTO refinements_v4 SELECT * FROM refinements;
+-- Validity counts cycle periods from the first cycle that applied a
+-- refinement; before, the last one is the best known.
+INSERT INTO refinements_v4 SELECT *, last_cycle_id FROM refinements;
 DROP TABLE refinements;
 ALTER TABLE refinements_v4 RENAME TO refinements;
 CREATE INDEX refinements_by_market ON refinements (country, therapy_area, refinement_id);
+-- Each cycle's period (its start day); cycles before knew none: their date.
+ALTER TABLE cycles ADD COLUMN period INTEGER NOT NULL DEFAULT 0;
+UPDATE cycles SET period = as_of;
 -- The audit log becomes a hash chain (docs/store.md "Audit log"); entries
 -- already there stay as they were, counted in the head as "unchained".
 ALTER TABLE audit_log ADD COLUMN country TEXT NOT NULL DEFAULT '';
@@ -304,7 +310,7 @@ class Transaction {
 constexpr const char* kSelectRefinement =
     "SELECT refinement_id, request_id, country, therapy_area, customer_id, segment, calls_delta, "
     "reason, comment, submitted_by, submitted_at, status, status_reason, decided_by, updated_at, "
-    "cycles_applied, last_cycle_id FROM refinements";
+    "cycles_applied, last_cycle_id, first_cycle_id FROM refinements";
 
 RefinementRecord ReadRefinement(const Statement& q) {
   RefinementRecord r;
@@ -326,6 +332,7 @@ RefinementRecord ReadRefinement(const Statement& q) {
   r.updated_at_unix = q.Int(14);
   r.cycles_applied = static_cast<int32_t>(q.Int(15));
   r.last_cycle_id = q.Int(16);
+  r.first_cycle_id = q.Int(17);
   return r;
 }
 
@@ -843,8 +850,8 @@ absl::StatusOr<int64_t> SqliteStore::CommitCycle(const CycleRecord& c,
   }
   Statement cyc(db_,
                 "INSERT INTO cycles (country, therapy_area, as_of, rule_set_version, options, "
-                "country_config, customers, summary, committed_at, status, quality, run_by) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                "country_config, customers, summary, committed_at, status, quality, run_by, "
+                "period) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   HARMONIA_RETURN_IF_ERROR(cyc.status("committing a cycle"));
   cyc.Bind(1, c.country);
   cyc.Bind(2, c.therapy_area);
@@ -858,8 +865,20 @@ absl::StatusOr<int64_t> SqliteStore::CommitCycle(const CycleRecord& c,
   cyc.Bind(10, c.status);
   cyc.Bind(11, c.quality);
   cyc.Bind(12, c.run_by);
+  cyc.Bind(13, c.period);
   if (const int rc = cyc.Step(); rc != SQLITE_DONE) return SqliteError(db_, rc, "cycle");
   const int64_t cycle_id = sqlite3_last_insert_rowid(db_);
+  {  // a re-run replaces its period's result
+    Statement replaced(db_,
+                       "UPDATE cycles SET status = 'replaced' WHERE country = ? AND "
+                       "therapy_area = ? AND period = ? AND cycle_id < ? AND status = 'committed'");
+    HARMONIA_RETURN_IF_ERROR(replaced.status("committing a cycle"));
+    replaced.Bind(1, c.country);
+    replaced.Bind(2, c.therapy_area);
+    replaced.Bind(3, c.period);
+    replaced.Bind(4, cycle_id);
+    if (const int rc = replaced.Step(); rc != SQLITE_DONE) return SqliteError(db_, rc, "cycle");
+  }
   Statement put(db_,
                 "INSERT INTO assignments (cycle_id, customer_id, segment, tier, calls, remote, "
                 "email, events, decided_by, rule_id, rule_set_version, inputs_digest, scores) "
@@ -889,7 +908,8 @@ absl::StatusOr<int64_t> SqliteStore::CommitCycle(const CycleRecord& c,
     HARMONIA_RETURN_IF_ERROR(get.status("committing refinement statuses"));
     Statement set(db_,
                   "UPDATE refinements SET status = ?, status_reason = ?, updated_at = ?, "
-                  "cycles_applied = ?, last_cycle_id = ? WHERE refinement_id = ?");
+                  "cycles_applied = ?, last_cycle_id = ?, first_cycle_id = ? WHERE "
+                  "refinement_id = ?");
     HARMONIA_RETURN_IF_ERROR(set.status("committing refinement statuses"));
     for (const RefinementUpdate& u : updates) {
       get.Bind(1, u.refinement_id);
@@ -907,7 +927,8 @@ absl::StatusOr<int64_t> SqliteStore::CommitCycle(const CycleRecord& c,
       set.Bind(3, record.updated_at_unix);
       set.Bind(4, int64_t{record.cycles_applied});
       set.Bind(5, record.last_cycle_id);
-      set.Bind(6, record.refinement_id);
+      set.Bind(6, record.first_cycle_id);
+      set.Bind(7, record.refinement_id);
       const int urc = set.Step();
       set.Reset();
       if (urc != SQLITE_DONE) return SqliteError(db_, urc, "committing refinement statuses");
@@ -926,7 +947,7 @@ namespace {
 
 constexpr const char* kCycleColumns =
     "SELECT cycle_id, country, therapy_area, as_of, rule_set_version, options, country_config, "
-    "customers, summary, committed_at, status, quality, run_by FROM cycles";
+    "customers, summary, committed_at, status, quality, run_by, period FROM cycles";
 
 CycleRecord ReadCycle(const Statement& q) {
   CycleRecord c;
@@ -943,6 +964,7 @@ CycleRecord ReadCycle(const Statement& q) {
   c.status = q.Text(10);
   c.quality = q.Text(11);
   c.run_by = q.Text(12);
+  c.period = static_cast<int32_t>(q.Int(13));
   return c;
 }
 
@@ -1055,8 +1077,8 @@ absl::StatusOr<std::vector<SqliteStore::Submitted>> SqliteStore::SubmitRefinemen
   Statement put(db_,
                 "INSERT INTO refinements (request_id, country, therapy_area, customer_id, "
                 "segment, calls_delta, reason, comment, submitted_by, submitted_at, status, "
-                "status_reason, decided_by, updated_at, cycles_applied, last_cycle_id) VALUES "
-                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)");
+                "status_reason, decided_by, updated_at, cycles_applied, last_cycle_id, "
+                "first_cycle_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0)");
   HARMONIA_RETURN_IF_ERROR(put.status("submitting refinements"));
   std::vector<Submitted> out;
   out.reserve(rows.size());
