@@ -1,6 +1,6 @@
-// What a cycle's quality figures cost (report/stats.h): the separation test
+// What a cycle's quality figures cost (quality/stats.h): the separation test
 // and the per-segment distributions over a market's objective behaviour, the
-// sorting part of report::ComputeQuality. Compare with a cycle's time in
+// sorting part of quality::ComputeQuality. Compare with a cycle's time in
 // docs/performance.md.
 #include <benchmark/benchmark.h>
 
@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "report/stats.h"
+#include "quality/stats.h"
 
 namespace {
 
@@ -29,8 +29,8 @@ std::vector<std::vector<double>> Groups(int64_t n) {
 void BM_ObjectiveFigures(benchmark::State& state) {
   const auto groups = Groups(state.range(0));
   for (auto _ : state) {
-    for (const auto& g : groups) benchmark::DoNotOptimize(harmonia::report::Summarize(g));
-    benchmark::DoNotOptimize(harmonia::report::CompareGroups(groups));
+    for (const auto& g : groups) benchmark::DoNotOptimize(harmonia::quality::Summarize(g));
+    benchmark::DoNotOptimize(harmonia::quality::CompareGroups(groups));
   }
   state.SetItemsProcessed(state.iterations() * state.range(0));
 }

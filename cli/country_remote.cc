@@ -16,12 +16,12 @@
 #include "cli/commands.h"
 #include "cli/remote.h"
 #include "common/date.h"
+#include "cycle/cycle.h"
 #include "engine/country_config.h"
 #include "engine/cycle.h"
 #include "exchange/exchange.h"
 #include "harmonia/v1/country.grpc.pb.h"
-#include "report/quality.h"
-#include "store/store_cycle.h"
+#include "quality/quality.h"
 
 namespace harmonia::cli {
 namespace {
@@ -140,7 +140,7 @@ int RunRefineSubmit(int argc, char** argv, int first) {
       }
       v1::RefinementInput in;
       in.set_request_id(r.request_id.empty()
-                            ? store::DerivedRequestId(a.Get("country"), r, CliPrincipal(), now)
+                            ? cycle::DerivedRequestId(a.Get("country"), r, CliPrincipal(), now)
                             : r.request_id);
       in.set_customer_id(r.customer_id);
       in.set_therapy_area(r.therapy_area);
@@ -385,7 +385,7 @@ int RunCycleStatus(int argc, char** argv, int first) {
       static_cast<long long>(cycle.customers()), cycle.run_by().c_str(),
       FormatUnix(cycle.committed_at_unix()).c_str(), cycle.summary().c_str());
   // The headline of the quality figures; `harmonia report` shows them all.
-  absl::StatusOr<v1::CycleQuality> q = report::QualityFromJson(cycle.quality_json());
+  absl::StatusOr<v1::CycleQuality> q = quality::QualityFromJson(cycle.quality_json());
   if (q.ok()) {
     const v1::Separation& sep = q->separation();
     std::printf(

@@ -19,9 +19,9 @@
 #include "common/date.h"
 #include "common/file.h"
 #include "common/sha256.h"
+#include "cycle/cycle.h"
 #include "exchange/exchange.h"
 #include "store/store.h"
-#include "store/store_cycle.h"
 
 namespace harmonia::cli {
 namespace {
@@ -165,7 +165,7 @@ int RunCycleRun(int argc, char** argv, int first) {
     }
     if (!rows.ok()) return Fail(rows.status());
     absl::StatusOr<std::vector<store::Store::Submitted>> stored =
-        store::SubmitRefinementRows(**db, *country.config, *rows, now);
+        cycle::SubmitRefinementRows(**db, *country.config, *rows, now);
     if (!stored.ok()) return Fail(stored.status());
     int64_t fresh = 0, again = 0, refused = 0;
     for (size_t k = 0; k < stored->size(); ++k) {
@@ -181,21 +181,21 @@ int RunCycleRun(int argc, char** argv, int first) {
                  ref_file.c_str(), static_cast<long long>(fresh), static_cast<long long>(again),
                  refused == 0 ? "" : absl::StrCat(", ", refused, " not stored").c_str());
   }
-  store::StoreCycleOptions options{.country = &*country.config,
+  cycle::StoreCycleOptions options{.country = &*country.config,
                                    .country_text = *text,
                                    .therapy_area = args->Get("ta"),
                                    .as_of = as_of,
                                    .threads = static_cast<int>(*threads),
                                    .now_unix = now,
                                    .run_by = CliPrincipal()};
-  absl::StatusOr<store::StoreCycleResult> result = store::RunStoreCycle(**db, options);
+  absl::StatusOr<cycle::StoreCycleResult> result = cycle::RunStoreCycle(**db, options);
   if (!result.ok()) return Fail(result.status());
   const store::CycleRecord& c = result->cycle;
   std::fprintf(stderr, "cycle %lld committed: %s %s v%lld as of %s, %lld customers\n  %s\n",
                static_cast<long long>(c.cycle_id), c.country.c_str(), c.therapy_area.c_str(),
                static_cast<long long>(c.rule_set_version), FormatIsoDate(c.as_of).c_str(),
                static_cast<long long>(c.customers), c.summary.c_str());
-  for (const store::RefinementResult& r : result->refinements) {
+  for (const cycle::RefinementResult& r : result->refinements) {
     auto line = line_of_request.find(r.request_id);
     const std::string where = line != line_of_request.end()
                                   ? absl::StrCat(ref_file, ":", line->second, ": ")
@@ -208,7 +208,7 @@ int RunCycleRun(int argc, char** argv, int first) {
   }
   if (!result->refinements.empty() || result->awaiting_approval > 0) {
     int64_t applied = 0;
-    for (const store::RefinementResult& r : result->refinements) {
+    for (const cycle::RefinementResult& r : result->refinements) {
       applied += r.status == store::RefinementStatus::kApplied;
     }
     std::fprintf(stderr,

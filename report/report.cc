@@ -8,10 +8,10 @@
 #include "absl/strings/str_format.h"
 #include "common/date.h"
 #include "common/status_macros.h"
+#include "cycle/cycle.h"
 #include "engine/country_config.h"
 #include "proto/issue_convert.h"
-#include "report/quality.h"
-#include "store/store_cycle.h"
+#include "quality/quality.h"
 
 namespace harmonia::report {
 namespace {
@@ -59,7 +59,7 @@ absl::Status AddMarket(store::Store& store, const store::CycleRecord& cycle, int
   m->set_committed_at_unix(cycle.committed_at_unix);
   m->set_run_by(cycle.run_by);
   for (const auto& [id, label] : Labels(cycle)) (*m->mutable_labels())[id] = label;
-  absl::StatusOr<v1::CycleQuality> quality = QualityFromJson(cycle.quality);
+  absl::StatusOr<v1::CycleQuality> quality = quality::QualityFromJson(cycle.quality);
   if (!quality.ok()) {
     report->add_warnings(absl::StrCat(cycle.country, ": cycle ", cycle.cycle_id,
                                       " has no quality figures (run before this version); "
@@ -83,7 +83,7 @@ absl::Status AddMarket(store::Store& store, const store::CycleRecord& cycle, int
   }
   const size_t first = upto.size() > static_cast<size_t>(history) ? upto.size() - history : 0;
   for (size_t k = first; k < upto.size(); ++k) {
-    absl::StatusOr<v1::CycleQuality> q = QualityFromJson(upto[k]->quality);
+    absl::StatusOr<v1::CycleQuality> q = quality::QualityFromJson(upto[k]->quality);
     *m->add_history() = TrendOf(*upto[k], q.ok() ? *q : v1::CycleQuality());
   }
   return absl::OkStatus();
@@ -227,7 +227,7 @@ absl::StatusOr<v1::ImpactPreview> PreviewImpact(store::Store& store, const Previ
     return absl::InvalidArgumentError(absl::StrCat(
         "country ", request.country, ": its options do not fit the candidate rule set's menu"));
   }
-  store::StoreCycleOptions o{.country = &*loaded.config,
+  cycle::StoreCycleOptions o{.country = &*loaded.config,
                              .country_text = baseline->country_config,
                              .therapy_area = ta,
                              .as_of = request.as_of.value_or(baseline->as_of),
@@ -236,7 +236,7 @@ absl::StatusOr<v1::ImpactPreview> PreviewImpact(store::Store& store, const Previ
                              .run_by = request.run_by,
                              .rule_set = request.candidate,
                              .dry_run = true};
-  HARMONIA_ASSIGN_OR_RETURN(store::StoreCycleResult run, store::RunStoreCycle(store, o));
+  HARMONIA_ASSIGN_OR_RETURN(cycle::StoreCycleResult run, cycle::RunStoreCycle(store, o));
   v1::ImpactPreview p;
   p.set_country(request.country);
   p.set_therapy_area(ta);

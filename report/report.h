@@ -11,7 +11,7 @@
 //                   not committed: its transition matrix and quality figures
 //
 // The figures come from the quality stored with each cycle when it ran
-// (report/quality.h), so a report reads one row per cycle and no
+// (quality/quality.h), so a report reads one row per cycle and no
 // assignments. Renderers: report/render.h.
 //
 // Thread-safety: functions; the Store is used from the calling thread only.

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "report/quality.h"
+#include "quality/quality.h"
 #include "report/render.h"
 #include "store/store.h"
 
@@ -19,13 +19,21 @@ namespace harmonia::report {
 namespace {
 
 namespace v1 = harmonia::v1;
+// The quality figures a report reads (quality/quality.h).
+using quality::ComputeChurn;
+using quality::kFiguresVersion;
+using quality::PreviousSegment;
+using quality::QualityFromJson;
+using quality::QualityToJson;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
 TEST(ComputeChurn, CountsStayedMovedEnteredAndLeft) {
   // Both sides bytewise by customer id.
-  const std::vector<PreviousSegment> before = {{"A", "x"}, {"B", "x"}, {"C", "y"}, {"E", ""}};
-  const std::vector<PreviousSegment> after = {{"A", "x"}, {"B", "y"}, {"D", "y"}, {"E", "x"}};
+  const std::vector<quality::PreviousSegment> before = {
+      {"A", "x"}, {"B", "x"}, {"C", "y"}, {"E", ""}};
+  const std::vector<quality::PreviousSegment> after = {
+      {"A", "x"}, {"B", "y"}, {"D", "y"}, {"E", "x"}};
   const v1::Churn c = ComputeChurn(before, after, 7);
   EXPECT_EQ(c.previous_cycle_id(), 7);
   EXPECT_EQ(c.stayed(), 1);
@@ -42,35 +50,37 @@ TEST(ComputeChurn, CountsStayedMovedEnteredAndLeft) {
 }
 
 TEST(ComputeChurn, NoPreviousCycleNoCells) {
-  const v1::Churn c = ComputeChurn({}, {{"A", "x"}}, 0);
+  const v1::Churn c = quality::ComputeChurn({}, {{"A", "x"}}, 0);
   EXPECT_EQ(c.cells_size(), 0);
   EXPECT_EQ(c.entered(), 0);
 }
 
 TEST(QualityJson, RoundTripsAndRefusesOtherShapes) {
   v1::CycleQuality q;
-  q.set_figures_version(kFiguresVersion);
+  q.set_figures_version(quality::kFiguresVersion);
   q.set_customers(3);
   q.set_objective_metric("trx_share");
   q.mutable_separation()->set_eta_squared(0.25);
   q.add_warnings("w");
-  const std::string json = QualityToJson(q);
+  const std::string json = quality::QualityToJson(q);
   EXPECT_THAT(json, HasSubstr("\"objective_metric\":\"trx_share\""));
-  absl::StatusOr<v1::CycleQuality> back = QualityFromJson(json);
+  absl::StatusOr<v1::CycleQuality> back = quality::QualityFromJson(json);
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->customers(), 3);
   EXPECT_TRUE(back->separation().has_eta_squared());
   // Newer fields are ignored; the pre-issue-5 shape ("segments" an object) is refused.
-  EXPECT_TRUE(QualityFromJson(R"({"figures_version":1,"customers":"2","from_the_future":1})").ok());
-  EXPECT_FALSE(QualityFromJson(R"({"customers":2,"segments":{"a":2}})").ok());
-  EXPECT_FALSE(QualityFromJson("not json").ok());
+  EXPECT_TRUE(
+      quality::QualityFromJson(R"({"figures_version":1,"customers":"2","from_the_future":1})")
+          .ok());
+  EXPECT_FALSE(quality::QualityFromJson(R"({"customers":2,"segments":{"a":2}})").ok());
+  EXPECT_FALSE(quality::QualityFromJson("not json").ok());
 }
 
 v1::MarketReport Market(const std::string& country, double share_a) {
   v1::MarketReport m;
   m.set_country(country);
   v1::CycleQuality* q = m.mutable_quality();
-  q->set_figures_version(kFiguresVersion);
+  q->set_figures_version(quality::kFiguresVersion);
   q->set_customers(1000);
   v1::SegmentQuality* a = q->add_segments();
   a->set_segment("a");
@@ -177,7 +187,7 @@ country_options:
                  const std::string& config = "") {
     store::CycleRecord c{0,      country,       "onc", 20000, version, "tier_bands=standard",
                          config, q.customers(), "s",   100};
-    c.quality = QualityToJson(q);
+    c.quality = quality::QualityToJson(q);
     auto id = store_->CommitCycle(c, {}, {});
     EXPECT_TRUE(id.ok()) << id.status();
     return id.ok() ? *id : 0;

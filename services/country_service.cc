@@ -196,7 +196,7 @@ grpc::Status CountryServiceImpl::RunCycle(grpc::ServerContext* ctx, const v1::Ru
                      writer->Write(event);
                    };
                    HARMONIA_ASSIGN_OR_RETURN(
-                       store::StoreCycleResult result,
+                       cycle::StoreCycleResult result,
                        core_->RunCycle(who, req->country(), req->therapy_area(), as_of, progress));
                    v1::RunCycleResponse last;
                    ToProto(result.cycle, last.mutable_summary());

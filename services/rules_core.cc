@@ -15,13 +15,13 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/yaml_tree.h"
+#include "cycle/cycle.h"
 #include "dtl/dtl.hpp"
 #include "engine/country_config.h"
 #include "harmonia/v1/common.pb.h"
 #include "proto/issue_convert.h"
 #include "report/report.h"
 #include "services/authz.h"
-#include "store/store_cycle.h"
 
 namespace harmonia::services {
 namespace {

@@ -15,8 +15,8 @@
 #include "common/date.h"
 #include "common/file.h"
 #include "common/sha256.h"
+#include "cycle/cycle.h"
 #include "engine/country_config.h"
-#include "store/store_cycle.h"
 #include "tests/support/golden_store.h"
 
 namespace harmonia::services {
@@ -79,7 +79,7 @@ class RulesCoreTest : public ::testing::Test {
         country_text_, "DE.yaml", [&](const std::string&) { return compiled.rule_set.get(); });
     ASSERT_TRUE(country.config);
     country_ = *country.config;
-    auto run = store::RunStoreCycle(**db, {.country = &country_,
+    auto run = cycle::RunStoreCycle(**db, {.country = &country_,
                                            .country_text = country_text_,
                                            .therapy_area = "oncology",
                                            .as_of = *ParseIsoDate("2026-11-01"),

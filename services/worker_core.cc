@@ -552,7 +552,7 @@ std::mutex& WorkerCore::CycleLock(const std::string& country, const std::string&
   return *m;
 }
 
-absl::StatusOr<store::StoreCycleResult> WorkerCore::RunCycle(const auth::Principal& who,
+absl::StatusOr<cycle::StoreCycleResult> WorkerCore::RunCycle(const auth::Principal& who,
                                                              const std::string& country,
                                                              const std::string& therapy_area,
                                                              std::optional<int32_t> as_of,
@@ -572,7 +572,7 @@ absl::StatusOr<store::StoreCycleResult> WorkerCore::RunCycle(const auth::Princip
                             RuleSetFor(*market, therapy_area));
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   const absl::Time start = clock_->Now();
-  store::StoreCycleOptions o{.country = &market->config,
+  cycle::StoreCycleOptions o{.country = &market->config,
                              .country_text = market->text,
                              .therapy_area = therapy_area,
                              .as_of = as_of.value_or(Today(*market)),
@@ -581,7 +581,7 @@ absl::StatusOr<store::StoreCycleResult> WorkerCore::RunCycle(const auth::Princip
                              .run_by = who.name,
                              .rule_set = rules,
                              .progress = progress};
-  absl::StatusOr<store::StoreCycleResult> result = store::RunStoreCycle(*db, o);
+  absl::StatusOr<cycle::StoreCycleResult> result = cycle::RunStoreCycle(*db, o);
   {
     std::lock_guard<std::mutex> lock(submit_mu_);
     live_.erase(Key(country, therapy_area));  // statuses moved: recount
@@ -613,7 +613,7 @@ absl::StatusOr<store::StoreCycleResult> WorkerCore::RunCycle(const auth::Princip
 void WorkerCore::RunScheduledCycle(const std::string& country, const std::string& therapy_area,
                                    absl::CivilDay as_of, const char* why) {
   const auth::Principal scheduler{"scheduler", {{Role::kCountryOps, country}}};
-  absl::StatusOr<store::StoreCycleResult> r = RunCycle(
+  absl::StatusOr<cycle::StoreCycleResult> r = RunCycle(
       scheduler, country, therapy_area, ParseIsoDate(absl::FormatCivilTime(as_of)), nullptr);
   if (!r.ok()) {
     Log(LogLevel::kWarning, "scheduled_cycle_failed",

@@ -36,6 +36,7 @@
 #include "absl/time/time.h"
 #include "auth/auth.h"
 #include "common/cron.h"
+#include "cycle/cycle.h"
 #include "engine/country_config.h"
 #include "engine/rule_set.h"
 #include "harmonia/v1/report.pb.h"
@@ -43,7 +44,6 @@
 #include "services/scheduler.h"
 #include "services/store_pool.h"
 #include "store/store.h"
-#include "store/store_cycle.h"
 
 namespace harmonia::services {
 
@@ -123,7 +123,7 @@ class WorkerCore {
   using Progress = std::function<void(const char* stage, int64_t done, int64_t total)>;
   // Runs and commits one cycle. `as_of` nullopt = today in the country's
   // zone. Aborted when a cycle of the (country, therapy area) is running.
-  absl::StatusOr<store::StoreCycleResult> RunCycle(const auth::Principal& who,
+  absl::StatusOr<cycle::StoreCycleResult> RunCycle(const auth::Principal& who,
                                                    const std::string& country,
                                                    const std::string& therapy_area,
                                                    std::optional<int32_t> as_of,

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""report/stats.h against SciPy and NumPy (Debian's python3-scipy) on random
+"""quality/stats.h against SciPy and NumPy (Debian's python3-scipy) on random
 data: integer-valued groups (many ties, like deciles), continuous groups of
 unequal sizes and spreads, and groups with one value. Run by CTest as
 `report.stats_reference`; the stats_tool binary prints Harmonia's figures.

@@ -1,4 +1,4 @@
-#include "store/store_cycle.h"
+#include "cycle/cycle.h"
 
 #include <xxhash.h>
 
@@ -13,10 +13,20 @@
 #include "common/json.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
-#include "report/quality.h"
+#include "quality/quality.h"
 
-namespace harmonia::store {
+namespace harmonia::cycle {
 namespace {
+
+using store::AssignmentRow;
+using store::CustomerRow;
+using store::CycleRecord;
+using store::InputRow;
+using store::RefinementRecord;
+using store::RefinementStatus;
+using store::RefinementUpdate;
+using store::RuleSetRecord;
+using store::Store;
 
 std::string FormatScores(const engine::RuleSet& rules, const engine::Results& r, size_t i) {
   std::string out;
@@ -334,21 +344,21 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
   if (previous_cycle && previous_cycle->period == period) {
     result.replaces_cycle_id = previous_cycle->cycle_id;
   }
-  report::CycleFacts facts{.rules = rules.get(),
-                           .customer_ids = &ids,
-                           .inputs = &selector,
-                           .results = &r,
-                           .previous_cycle_id = previous_cycle ? previous_cycle->cycle_id : 0,
-                           .refinement_quota = result.refinement_quota,
-                           .awaiting_approval = result.awaiting_approval,
-                           .unknown_inputs = result.unknown_inputs};
+  quality::CycleFacts facts{.rules = rules.get(),
+                            .customer_ids = &ids,
+                            .inputs = &selector,
+                            .results = &r,
+                            .previous_cycle_id = previous_cycle ? previous_cycle->cycle_id : 0,
+                            .refinement_quota = result.refinement_quota,
+                            .awaiting_approval = result.awaiting_approval,
+                            .unknown_inputs = result.unknown_inputs};
   facts.previous.reserve(previous_rows.size());
   for (const AssignmentRow& p : previous_rows) facts.previous.push_back({p.customer_id, p.segment});
   for (const RefinementResult& ref : result.refinements) {
     facts.refinements.push_back({RefinementStatusName(ref.status), ref.reason});
   }
-  result.figures = report::ComputeQuality(facts);
-  c.quality = report::QualityToJson(result.figures);
+  result.figures = quality::ComputeQuality(facts);
+  c.quality = quality::QualityToJson(result.figures);
   c.based_on_cycle_id = previous_cycle ? previous_cycle->cycle_id : 0;
   const auto& d = result.decided_by;
   c.summary = absl::StrFormat(
@@ -373,4 +383,4 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
   return result;
 }
 
-}  // namespace harmonia::store
+}  // namespace harmonia::cycle

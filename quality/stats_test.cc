@@ -2,14 +2,14 @@
 // printed in the R and SciPy documentation, and figures from SciPy 1.10
 // (scipy.stats.kruskal, f_oneway, numpy.percentile). tests/python/
 // stats_reference_test.py checks random data against SciPy at test time.
-#include "report/stats.h"
+#include "quality/stats.h"
 
 #include <cmath>
 #include <vector>
 
 #include "gtest/gtest.h"
 
-namespace harmonia::report {
+namespace harmonia::quality {
 namespace {
 
 // McDonald, Handbook of Biological Statistics: the AAM length of mussels
@@ -140,4 +140,4 @@ TEST(ChiSquareSurvival, KnownQuantiles) {
 }
 
 }  // namespace
-}  // namespace harmonia::report
+}  // namespace harmonia::quality

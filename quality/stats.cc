@@ -1,4 +1,4 @@
-#include "report/stats.h"
+#include "quality/stats.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 // an accurate Q over the whole range is not something to write again.
 #include <boost/math/special_functions/gamma.hpp>
 
-namespace harmonia::report {
+namespace harmonia::quality {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
@@ -133,4 +133,4 @@ GroupComparison CompareGroups(const std::vector<std::vector<double>>& groups) {
   return c;
 }
 
-}  // namespace harmonia::report
+}  // namespace harmonia::quality

@@ -1,6 +1,6 @@
 // stats_tool: groups of numbers on stdin (one group per line, separated by
 // spaces) → their statistics as one JSON object on stdout. A test aid for
-// tests/python/stats_reference_test.py, which checks report/stats.h against
+// tests/python/stats_reference_test.py, which checks quality/stats.h against
 // SciPy on random data; not installed.
 #include <cmath>
 #include <cstdio>
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "report/stats.h"
+#include "quality/stats.h"
 
 namespace {
 
@@ -35,8 +35,8 @@ int main() {
     all.insert(all.end(), g.begin(), g.end());
     groups.push_back(std::move(g));
   }
-  const harmonia::report::GroupComparison c = harmonia::report::CompareGroups(groups);
-  const harmonia::report::Summary s = harmonia::report::Summarize(all);
+  const harmonia::quality::GroupComparison c = harmonia::quality::CompareGroups(groups);
+  const harmonia::quality::Summary s = harmonia::quality::Summarize(all);
   std::printf("{\"n\": %lld, \"groups\": %d, \"df\": %d, ", static_cast<long long>(c.n), c.groups,
               c.df);
   Print("eta_squared", c.eta_squared);

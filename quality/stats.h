@@ -19,14 +19,14 @@
 // values equal) is NaN.
 //
 // Thread-safety: pure functions.
-#ifndef HARMONIA_REPORT_STATS_H_
-#define HARMONIA_REPORT_STATS_H_
+#ifndef HARMONIA_QUALITY_STATS_H_
+#define HARMONIA_QUALITY_STATS_H_
 
 #include <cstdint>
 #include <span>
 #include <vector>
 
-namespace harmonia::report {
+namespace harmonia::quality {
 
 struct Summary {
   int64_t n = 0;
@@ -55,6 +55,6 @@ GroupComparison CompareGroups(const std::vector<std::vector<double>>& groups);
 // P(X >= x) for X chi-square distributed with `df` degrees of freedom.
 double ChiSquareSurvival(double x, int df);
 
-}  // namespace harmonia::report
+}  // namespace harmonia::quality
 
-#endif  // HARMONIA_REPORT_STATS_H_
+#endif  // HARMONIA_QUALITY_STATS_H_

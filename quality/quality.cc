@@ -1,4 +1,4 @@
-#include "report/quality.h"
+#include "quality/quality.h"
 
 #include <google/protobuf/util/json_util.h>
 
@@ -9,9 +9,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "report/stats.h"
+#include "quality/stats.h"
 
-namespace harmonia::report {
+namespace harmonia::quality {
 namespace {
 
 namespace v1 = harmonia::v1;
@@ -312,4 +312,4 @@ absl::StatusOr<v1::CycleQuality> QualityFromJson(std::string_view json) {
   return q;
 }
 
-}  // namespace harmonia::report
+}  // namespace harmonia::quality

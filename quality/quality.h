@@ -6,8 +6,8 @@
 // quality, input coverage and whether refinements pay off.
 //
 // Thread-safety: pure functions.
-#ifndef HARMONIA_REPORT_QUALITY_H_
-#define HARMONIA_REPORT_QUALITY_H_
+#ifndef HARMONIA_QUALITY_QUALITY_H_
+#define HARMONIA_QUALITY_QUALITY_H_
 
 #include <cstdint>
 #include <string>
@@ -20,7 +20,7 @@
 #include "engine/rule_set.h"
 #include "harmonia/v1/report.pb.h"
 
-namespace harmonia::report {
+namespace harmonia::quality {
 
 // One customer of the previous cycle.
 struct PreviousSegment {
@@ -65,6 +65,6 @@ inline constexpr int kFiguresVersion = 1;
 std::string QualityToJson(const harmonia::v1::CycleQuality& quality);
 absl::StatusOr<harmonia::v1::CycleQuality> QualityFromJson(std::string_view json);
 
-}  // namespace harmonia::report
+}  // namespace harmonia::quality
 
-#endif  // HARMONIA_REPORT_QUALITY_H_
+#endif  // HARMONIA_QUALITY_QUALITY_H_

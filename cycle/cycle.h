@@ -1,10 +1,14 @@
-// One cycle of one (country, therapy area) against a store (DESIGN §6): the
-// rule-set version the country's pin allows, the country's options, inputs
-// selected from the store, pull-through from the previous committed cycle,
-// and one atomic commit of every assignment. Used by `harmonia cycle run`
-// (and, later, the country workers).
-#ifndef HARMONIA_STORE_STORE_CYCLE_H_
-#define HARMONIA_STORE_STORE_CYCLE_H_
+// Start here: one cycle of one (country, therapy area) against a store — the
+// one home of cycle assembly (docs/architecture.md). The rule-set version
+// the country's pin allows, the country's options, inputs selected from the
+// store, pull-through from the previous committed cycle, refinements and
+// their validity in cycle periods, the quality figures, and one atomic
+// commit of every assignment. Used by `harmonia cycle run`, the country
+// workers and the rules service's impact previews.
+//
+// Layering: above engine/, store/ and quality/; below report/ and services/.
+#ifndef HARMONIA_CYCLE_CYCLE_H_
+#define HARMONIA_CYCLE_CYCLE_H_
 
 #include <array>
 #include <cstdint>
@@ -19,7 +23,7 @@
 #include "harmonia/v1/report.pb.h"
 #include "store/store.h"
 
-namespace harmonia::store {
+namespace harmonia::cycle {
 
 struct StoreCycleOptions {
   const engine::CountryConfig* country = nullptr;  // REQUIRES: not null
@@ -44,13 +48,14 @@ struct StoreCycleOptions {
 struct RefinementResult {
   std::string request_id;
   std::string customer_id;
-  RefinementStatus status = RefinementStatus::kApplied;  // applied, rejected or expired
-  std::string message;                                   // why rejected or expired
-  std::string reason;                                    // the refinement's reason code
+  store::RefinementStatus status =
+      store::RefinementStatus::kApplied;  // applied, rejected or expired
+  std::string message;                    // why rejected or expired
+  std::string reason;                     // the refinement's reason code
 };
 
 struct StoreCycleResult {
-  CycleRecord cycle;  // as committed, with its cycle_id, period and quality figures
+  store::CycleRecord cycle;  // as committed, with its cycle_id, period and quality figures
   // A re-run in the period of the market's latest cycle replaces it: that
   // cycle's id (its summary says so too); 0 = a new period.
   int64_t replaces_cycle_id = 0;
@@ -61,9 +66,9 @@ struct StoreCycleResult {
   // then the others in submission order.
   std::vector<RefinementResult> refinements;
   int64_t refinement_quota = 0;
-  int64_t awaiting_approval = 0;       // submitted, not yet approved: not applied
-  std::vector<AssignmentRow> rows;     // dry_run only: what would have been committed
-  harmonia::v1::CycleQuality figures;  // the quality figures (cycle.quality is their JSON)
+  int64_t awaiting_approval = 0;           // submitted, not yet approved: not applied
+  std::vector<store::AssignmentRow> rows;  // dry_run only: what would have been committed
+  harmonia::v1::CycleQuality figures;      // the quality figures (cycle.quality is their JSON)
 };
 
 // Runs the cycle. Refinements (§6.6): the stored accepted, approved and
@@ -78,13 +83,14 @@ struct StoreCycleResult {
 // area. FailedPrecondition: the country does not run the therapy area.
 // InvalidArgument: the stored rule set no longer compiles, or the country's
 // options are not on its menu (the message lists the issues).
-absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOptions& options);
+absl::StatusOr<StoreCycleResult> RunStoreCycle(store::Store& store,
+                                               const StoreCycleOptions& options);
 
 // The rule set a country's therapy area runs: its pinned version, or the
 // latest, compiled. NotFound when the store does not hold it; InvalidArgument
 // when it no longer compiles.
 absl::StatusOr<std::shared_ptr<const engine::RuleSet>> LoadPinnedRuleSet(
-    Store& store, const engine::CountryConfig& country, const engine::TherapyAreaConfig& ta);
+    store::Store& store, const engine::CountryConfig& country, const engine::TherapyAreaConfig& ta);
 
 // The request_id of a refinements.csv row that has none: "auto-" and an
 // XXH3-128 of its content, the submitter and the day (UTC) of `now_unix`, so
@@ -102,10 +108,10 @@ std::string DerivedRequestId(const std::string& country, const engine::Refinemen
 // stored records, parallel to `rows` (duplicates report the original); a row
 // repeating an earlier row's request_id is not stored and comes back rejected
 // with refinement_id 0.
-absl::StatusOr<std::vector<Store::Submitted>> SubmitRefinementRows(
-    Store& store, const engine::CountryConfig& country, const std::vector<engine::Refinement>& rows,
-    int64_t now_unix);
+absl::StatusOr<std::vector<store::Store::Submitted>> SubmitRefinementRows(
+    store::Store& store, const engine::CountryConfig& country,
+    const std::vector<engine::Refinement>& rows, int64_t now_unix);
 
-}  // namespace harmonia::store
+}  // namespace harmonia::cycle
 
-#endif  // HARMONIA_STORE_STORE_CYCLE_H_
+#endif  // HARMONIA_CYCLE_CYCLE_H_
