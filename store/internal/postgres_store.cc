@@ -920,16 +920,9 @@ absl::StatusOr<WriteStats> PostgresStore::WriteInputs(const std::vector<InputRow
   if (!batch.several.empty()) {  // rare: a key given several values in one batch
     // Their stored values, in one query, keyed by the batch rows' own keys.
     absl::flat_hash_set<InputKey> keys;
-    std::vector<std::string> customer, ta, input, source;
-    std::vector<int64_t> as_of, metric;
+    std::vector<const InputRow*> distinct;
     for (const InputRow* r : batch.several) {
-      if (!keys.insert(KeyOf(*r)).second) continue;
-      customer.push_back(r->customer_id);
-      ta.push_back(r->therapy_area);
-      input.push_back(r->input_id);
-      source.push_back(r->source);
-      as_of.push_back(r->as_of);
-      metric.push_back(r->is_metric);
+      if (keys.insert(KeyOf(*r)).second) distinct.push_back(r);
     }
     HARMONIA_ASSIGN_OR_RETURN(
         Result found,
@@ -939,14 +932,7 @@ absl::StatusOr<WriteStats> PostgresStore::WriteInputs(const std::vector<InputRow
             "$4::text[], $5::bigint[], $6::bigint[]) AS k (c, t, n, s, d, m) ON i.customer_id = "
             "k.c AND i.therapy_area = k.t AND i.input_id = k.n AND i.source = k.s AND i.as_of = "
             "k.d AND i.is_metric = (k.m <> 0)",
-            Params()
-                .TextArray(customer)
-                .TextArray(ta)
-                .TextArray(input)
-                .TextArray(source)
-                .IntArray(as_of)
-                .IntArray(metric),
-            PGRES_TUPLES_OK, "reading stored inputs"));
+            InputKeyArrays(distinct), PGRES_TUPLES_OK, "reading stored inputs"));
     absl::flat_hash_map<InputKey, std::vector<std::pair<std::string, int64_t>>> stored;
     for (int i = 0; i < PQntuples(found.get()); ++i) {
       const std::string c = TextAt(found.get(), i, 0), t = TextAt(found.get(), i, 1),
@@ -972,20 +958,31 @@ absl::StatusOr<WriteStats> PostgresStore::WriteInputs(const std::vector<InputRow
   return WriteStats{.written = written, .unchanged = n - written};
 }
 
-absl::StatusOr<AuditEntry> PostgresStore::WithValuesBefore(const AuditEntry& base,
-                                                           const std::vector<InputRow>& rows) {
+PostgresStore::Params PostgresStore::InputKeyArrays(const std::vector<const InputRow*>& rows) {
   std::vector<std::string> customer, ta, input, source;
   std::vector<int64_t> as_of, metric;
-  std::vector<const InputRow*> pointers;
-  for (const InputRow& r : rows) {
-    customer.push_back(r.customer_id);
-    ta.push_back(r.therapy_area);
-    input.push_back(r.input_id);
-    source.push_back(r.source);
-    as_of.push_back(r.as_of);
-    metric.push_back(r.is_metric);
-    pointers.push_back(&r);
+  for (const InputRow* r : rows) {
+    customer.push_back(r->customer_id);
+    ta.push_back(r->therapy_area);
+    input.push_back(r->input_id);
+    source.push_back(r->source);
+    as_of.push_back(r->as_of);
+    metric.push_back(r->is_metric);
   }
+  Params params;
+  params.TextArray(customer)
+      .TextArray(ta)
+      .TextArray(input)
+      .TextArray(source)
+      .IntArray(as_of)
+      .IntArray(metric);
+  return params;
+}
+
+absl::StatusOr<AuditEntry> PostgresStore::WithValuesBefore(const AuditEntry& base,
+                                                           const std::vector<InputRow>& rows) {
+  std::vector<const InputRow*> pointers;
+  for (const InputRow& r : rows) pointers.push_back(&r);
   HARMONIA_ASSIGN_OR_RETURN(
       Result found,
       Run(conn_,
@@ -994,14 +991,7 @@ absl::StatusOr<AuditEntry> PostgresStore::WithValuesBefore(const AuditEntry& bas
           "v.is_metric = (k.m <> 0) ORDER BY v.seq DESC LIMIT 1) FROM unnest($1::text[], "
           "$2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[]) WITH ORDINALITY AS k "
           "(c, t, n, s, d, m, i)",
-          Params()
-              .TextArray(customer)
-              .TextArray(ta)
-              .TextArray(input)
-              .TextArray(source)
-              .IntArray(as_of)
-              .IntArray(metric),
-          PGRES_TUPLES_OK, "reading stored inputs"));
+          InputKeyArrays(pointers), PGRES_TUPLES_OK, "reading stored inputs"));
   std::vector<std::optional<std::string>> before(rows.size());
   for (int k = 0; k < PQntuples(found.get()); ++k) {
     const int64_t i = IntAt(found.get(), k, 0) - 1;

@@ -118,6 +118,9 @@ class PostgresStore final : public Store {
   // The inputs, and `audit` (when not null), in one transaction.
   absl::StatusOr<WriteStats> WriteInputs(const std::vector<InputRow>& rows,
                                          const AuditEntry* audit);
+  // The keys of `rows` as six parallel arrays ($1..$6: customer, therapy
+  // area, input, source, as_of, is_metric as 0/1), for unnest().
+  static Params InputKeyArrays(const std::vector<const InputRow*>& rows);
   // `base` with the values `rows` write and their keys' latest values before
   // (ValuesAudit), read inside the caller's transaction.
   absl::StatusOr<AuditEntry> WithValuesBefore(const AuditEntry& base,
