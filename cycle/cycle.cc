@@ -68,7 +68,9 @@ absl::StatusOr<std::vector<Store::Submitted>> SubmitRefinementRows(
   records.reserve(rows.size());
   std::vector<Store::Submitted> results(rows.size());
   std::vector<int> stored_index(rows.size(), -1);
-  absl::flat_hash_map<std::string, int64_t> line_of_id;
+  // Request ids are per (country, therapy area): the same id in two therapy
+  // areas of one file is two refinements.
+  absl::flat_hash_map<std::pair<std::string, std::string>, int64_t> line_of_id;
   for (size_t k = 0; k < rows.size(); ++k) {
     const engine::Refinement& row = rows[k];
     RefinementRecord r;
@@ -89,7 +91,8 @@ absl::StatusOr<std::vector<Store::Submitted>> SubmitRefinementRows(
     if (!engine::ParseCallsDelta(row.calls_delta, &r.calls_delta, &r.status_reason)) {
       r.status = RefinementStatus::kRejected;
     }
-    auto [first, inserted] = line_of_id.emplace(r.request_id, row.line);
+    auto [first, inserted] =
+        line_of_id.emplace(std::make_pair(r.therapy_area, r.request_id), row.line);
     if (!inserted) {
       // Not stored: the id belongs to the earlier row.
       r.status = RefinementStatus::kRejected;
@@ -222,10 +225,15 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
     period_of_cycle[h.cycle_id] = h.period;
     cycle_periods.insert(h.period);
   }
+  absl::flat_hash_map<int32_t, int64_t> periods_since_cache;  // few distinct first periods
   auto periods_since = [&](int32_t first) -> int64_t {
+    auto [it, fresh] = periods_since_cache.try_emplace(first, 0);
+    if (!fresh) return it->second;
     const int64_t calendar = engine::CyclePeriodsBetween(country, first, period);
-    if (calendar >= 0) return calendar;
-    return std::distance(cycle_periods.upper_bound(first), cycle_periods.upper_bound(period));
+    it->second = calendar >= 0 ? calendar
+                               : std::distance(cycle_periods.upper_bound(first),
+                                               cycle_periods.upper_bound(period));
+    return it->second;
   };
   std::vector<RefinementUpdate> updates;
   std::vector<engine::Refinement> refinements;

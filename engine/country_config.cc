@@ -333,7 +333,10 @@ int64_t CyclePeriodsBetween(const CountryConfig& country, int32_t from, int32_t 
   int64_t n = 0;
   int32_t last = from;
   // Each firing date after `from` up to `to` starts one more period.
-  for (absl::Time t = country.cron->Next(StartOfDay(from + 1, country.zone), country.zone);
+  // (Next gives firings strictly after its argument: start a second before
+  // the day after `from`, so a firing at its midnight counts.)
+  for (absl::Time t =
+           country.cron->Next(StartOfDay(from + 1, country.zone) - absl::Seconds(1), country.zone);
        t < StartOfDay(to + 1, country.zone); t = country.cron->Next(t, country.zone)) {
     const int32_t day = DayOf(t, country.zone);
     if (day != last) {

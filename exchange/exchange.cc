@@ -432,6 +432,13 @@ absl::Status ForEachInput(const std::string& path, InputKind kind,
                                           &as_of)) {
                     return;
                   }
+                  if (const std::string_view value = f[table->column(3)];
+                      value.size() > kMaxInputValueBytes) {
+                    reject(value, absl::StrCat("value: ", value.size(), " bytes; at most ",
+                                               kMaxInputValueBytes,
+                                               " (an answer or a metric, not a document)"));
+                    return;
+                  }
                   fn(InputFields{f[table->column(0)], f[table->column(1)], f[table->column(2)],
                                  f[table->column(3)], source, as_of, row.line},
                      reject);

@@ -108,6 +108,10 @@ absl::Status ForEachInput(const std::string& path, InputKind kind,
 absl::Status CheckImportFiles(const std::string& dir);
 
 // The assignments.csv header (§7).
+// The longest answer or metric value a file may give for the store (the
+// longest valid one is a choice option's id; the store keys values).
+inline constexpr size_t kMaxInputValueBytes = 256;
+
 inline constexpr std::string_view kAssignmentsHeader =
     "customer_id,country,therapy_area,segment,tier,calls,remote,email,events,decided_by,"
     "rule_id,rule_set_version,inputs_digest";

@@ -264,7 +264,8 @@ absl::StatusOr<RulesCore::Published> RulesCore::Publish(const auth::Principal& w
 
 absl::StatusOr<RulesCore::Published> RulesCore::Store(const auth::Principal& who,
                                                       const std::string& text,
-                                                      const std::string& file) {
+                                                      const std::string& file,
+                                                      int64_t rolled_back_from) {
   engine::CompileResult compiled = engine::CompileRuleSet(text, file);
   if (!compiled.rule_set) {
     const int errors = ErrorCount(compiled.issues);
@@ -278,6 +279,7 @@ absl::StatusOr<RulesCore::Published> RulesCore::Store(const auth::Principal& who
   out.warnings = Warnings(compiled.issues);
   out.record = {rules.therapy_area, rules.version, text,
                 Sha256Hex(text),    who.name,      absl::ToUnixSeconds(options_.now())};
+  out.record.rolled_back_from = rolled_back_from;  // audited as rules.rollback
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::Status s = db->PublishRuleSet(out.record);
   if (s.code() == absl::StatusCode::kFailedPrecondition) {
@@ -322,7 +324,8 @@ absl::StatusOr<RulesCore::Published> RulesCore::Rollback(const auth::Principal& 
     if (new_version == 0) new_version = (*latest)->version + 1;
     HARMONIA_ASSIGN_OR_RETURN(text, RewriteVersion((*old)->source_text, new_version));
   }
-  return Store(who, text, absl::StrCat(therapy_area, " v", to_version, " as v", new_version));
+  return Store(who, text, absl::StrCat(therapy_area, " v", to_version, " as v", new_version),
+               to_version);
 }
 
 absl::StatusOr<std::vector<store::AuditEntry>> RulesCore::ListAudit(

@@ -141,8 +141,10 @@ class RulesCore {
   absl::StatusOr<Preview> PreviewCompiled(const auth::Principal& who,
                                           const engine::CompileResult& candidate,
                                           const std::string& country, std::optional<int32_t> as_of);
+  // Compiles and publishes `text`; `rolled_back_from` > 0: a rollback
+  // restoring that version (audited as such).
   absl::StatusOr<Published> Store(const auth::Principal& who, const std::string& text,
-                                  const std::string& file);
+                                  const std::string& file, int64_t rolled_back_from = 0);
 
   const RulesCoreOptions options_;
   std::unique_ptr<StorePool> pool_;

@@ -172,6 +172,12 @@ TEST_F(RulesCoreTest, RollbackRepublishesAnEarlierVersionUnderANewNumber) {
   auto v5 = core_->Get(Ops(), "oncology", 5);
   ASSERT_TRUE(v5.ok());
   EXPECT_EQ(v5->source_text, absl::StrReplaceAll(oncology_, {{"version: 3", "version: 5"}}));
+  // Audited as a rollback, naming the version it restores.
+  auto audit = core_->ListAudit(Ops(), {.action = "rules.rollback"});
+  ASSERT_TRUE(audit.ok()) << audit.status();
+  ASSERT_EQ(audit->size(), 1u);
+  EXPECT_EQ((*audit)[0].object, "oncology v5");
+  EXPECT_THAT((*audit)[0].after, HasSubstr("\"restores_version\":3"));
   EXPECT_EQ(core_->Rollback(Ops(), "oncology", 9, 0).status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(core_->Rollback(Ops(), "oncology", 3, 5)->already_published) << "a retry";
   EXPECT_EQ(core_->Rollback(Ops(), "oncology", 4, 5).status().code(),

@@ -33,11 +33,14 @@ void Scheduler::Replace(std::vector<ScheduleEntry> entries) {
 }
 
 absl::Time Scheduler::Tick(absl::Time now) {
-  if (replaced_.exchange(false)) {
+  if (replaced_.load()) {
     std::lock_guard<std::mutex> lock(replace_mu_);
-    entries_ = std::move(*replacement_);
-    replacement_.reset();
-    next_.assign(entries_.size(), absl::InfinitePast());
+    if (replacement_) {
+      entries_ = std::move(*replacement_);
+      replacement_.reset();
+      next_.assign(entries_.size(), absl::InfinitePast());
+    }
+    replaced_ = false;  // under the lock: a Replace after this sets it again
   }
   absl::Time soonest = absl::InfiniteFuture();
   for (size_t i = 0; i < entries_.size(); ++i) {

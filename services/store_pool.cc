@@ -229,9 +229,26 @@ absl::Status StorePool::health() const {
 }
 
 void StorePool::Observe(const absl::Status& status, bool from_probe) {
-  if (!status.ok() && !IsStoreTrouble(status)) return;  // the caller's problem, not the store's
-  if (status.ok() && !from_probe) return;  // one call's success proves little (a read, say)
+  if (!from_probe) {
+    // A call met store trouble: its connection is closed (Lease), and the
+    // store's health is the probe's to decide, at once — lock contention
+    // (SQLite's busy timeout) is not a store in trouble, a read-only file
+    // or a lost server is. One decider keeps the reports in order.
+    if (!IsStoreTrouble(status)) return;
+    Log(LogLevel::kWarning, "store_call_failed",
+        JsonObject()
+            .Add("store", store::DisplayUrl(url_))
+            .Add("code", absl::StatusCodeToString(status.code()))
+            .Add("message", std::string(status.message())));
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      probe_now_ = true;
+    }
+    wake_.notify_all();
+    return;
+  }
   std::vector<std::unique_ptr<store::Store>> stale;
+  std::function<void(const absl::Status&)> on_change;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (status.ok() == health_.ok()) return;
@@ -242,6 +259,7 @@ void StorePool::Observe(const absl::Status& status, bool from_probe) {
       stale.swap(idle_);
       open_ -= static_cast<int>(stale.size());
     }
+    on_change = on_change_;
   }
   returned_.notify_all();
   if (status.ok()) {
@@ -252,13 +270,8 @@ void StorePool::Observe(const absl::Status& status, bool from_probe) {
             .Add("store", store::DisplayUrl(url_))
             .Add("code", absl::StatusCodeToString(status.code()))
             .Add("message", std::string(status.message())));
-    wake_.notify_all();  // probe sooner
   }
-  std::function<void(const absl::Status&)> on_change;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    on_change = on_change_;
-  }
+  // Only the probe thread gets here, so changes are reported in order.
   if (on_change) on_change(status);
 }
 
@@ -276,8 +289,11 @@ void StorePool::StartProbing(std::function<void(const absl::Status&)> on_change,
 void StorePool::ProbeLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
-    wake_.wait_for(lock, absl::ToChronoSeconds(health_.ok() ? healthy_every_ : unhealthy_every_));
+    wake_.wait_for(lock,
+                   absl::ToChronoNanoseconds(health_.ok() ? healthy_every_ : unhealthy_every_),
+                   [this] { return stop_ || probe_now_; });
     if (stop_) break;
+    probe_now_ = false;
     lock.unlock();
     // A fresh connection: one of the pool's may be broken for good.
     absl::Status probed;

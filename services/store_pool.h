@@ -5,11 +5,11 @@
 // The pool also watches the store's health (docs/operations.md): every call
 // made through a lease is checked as it returns. A call that fails with
 // store trouble (Unavailable, Internal, DataLoss) closes its connection
-// rather than reusing it (it may be broken, or read-only for good), logs the
-// fault as an error and marks the store unhealthy; a probe on a fresh
-// connection (every 2 s while unhealthy, every 30 s while healthy) marks it
-// healthy again — then the idle connections are reopened too. The daemon
-// hears of every change.
+// rather than reusing it (it may be broken, or read-only for good) and has
+// the store probed at once. The probe, on a fresh connection (Store::Probe;
+// also every 2 s while unhealthy, every 30 s while healthy), alone decides
+// the store's health: a fault is logged as an error; on recovery the idle
+// connections are reopened too. The daemon hears of every change, in order.
 //
 // Thread-safety: safe for concurrent use.
 #ifndef HARMONIA_SERVICES_STORE_POOL_H_
@@ -93,6 +93,7 @@ class StorePool {
   std::function<void(const absl::Status&)> on_change_ ABSL_GUARDED_BY(mu_);
   absl::Duration healthy_every_, unhealthy_every_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool probe_now_ ABSL_GUARDED_BY(mu_) = false;  // a call met store trouble
   std::condition_variable wake_;
   std::thread prober_;
 };

@@ -12,6 +12,7 @@
 #include "common/strings.h"
 #include "common/text.h"
 #include "engine/cycle.h"
+#include "exchange/exchange.h"
 #include "report/report.h"
 #include "services/authz.h"
 #include "services/log.h"
@@ -886,7 +887,7 @@ absl::StatusOr<std::vector<WorkerCore::AnswerResult>> WorkerCore::SubmitAnswers(
     std::string why = BadTextField({{"customer_id", &a.customer_id},
                                     {"therapy_area", &a.therapy_area},
                                     {"question_id", &a.question_id},
-                                    {"value", &a.value},
+                                    {"value", &a.value, exchange::kMaxInputValueBytes},
                                     {"as_of", &a.as_of}});
     const engine::InputDef* question = nullptr;
     std::optional<int32_t> as_of =

@@ -52,10 +52,11 @@ std::string AuditHash(const std::string& prev_hash, const AuditEntry& e) {
   // Each field as <byte length>:<bytes>\n, after a version line: no two
   // different entries encode alike, whatever their text holds.
   std::string canonical = "harmonia-audit-v1\n";
+  const std::string at = absl::StrCat(e.at_unix);
   for (const std::string_view field :
-       {std::string_view(prev_hash), std::string_view(absl::StrCat(e.at_unix)),
-        std::string_view(e.principal), std::string_view(e.action), std::string_view(e.object),
-        std::string_view(e.country), std::string_view(e.before), std::string_view(e.after)}) {
+       {std::string_view(prev_hash), std::string_view(at), std::string_view(e.principal),
+        std::string_view(e.action), std::string_view(e.object), std::string_view(e.country),
+        std::string_view(e.before), std::string_view(e.after)}) {
     absl::StrAppend(&canonical, field.size(), ":");
     canonical.append(field);
     canonical.push_back('\n');
@@ -64,7 +65,6 @@ std::string AuditHash(const std::string& prev_hash, const AuditEntry& e) {
 }
 
 absl::StatusOr<AuditVerification> VerifyAuditLog(Store& store) {
-  HARMONIA_ASSIGN_OR_RETURN(const AuditHead head, store.GetAuditHead());
   AuditVerification v;
   auto bad = [&](int64_t id, std::string problem) {
     v.intact = false;
@@ -72,11 +72,27 @@ absl::StatusOr<AuditVerification> VerifyAuditLog(Store& store) {
     v.problem = std::move(problem);
     return v;
   };
+  // Every committed entry moved the head in its own transaction, so a head
+  // read *after* the entries names the last of them, or a later one that
+  // was committed meanwhile on a live store (then its entries are read too).
+  // An entry the head does not reach was not written by the store.
   std::string previous_hash;  // the chain's last hash so far ("" = none yet)
   int64_t previous_id = 0;
+  // (Its counts of entries from before the chain never change.)
+  HARMONIA_ASSIGN_OR_RETURN(AuditHead head, store.GetAuditHead());
+  int64_t head_read_at = -1;  // previous_id when the head was last read at the end
   constexpr int64_t kPage = 10000;
   for (AuditQuery page{.after_id = 0, .limit = kPage};;) {
     HARMONIA_ASSIGN_OR_RETURN(std::vector<AuditEntry> entries, store.ListAudit(page));
+    if (entries.empty()) {
+      // At the end: nothing committed meanwhile, or entries cut from the
+      // end (the check below says so); else read what came since.
+      if (head_read_at == previous_id) break;
+      HARMONIA_ASSIGN_OR_RETURN(head, store.GetAuditHead());
+      head_read_at = previous_id;
+      if (head.last_id <= previous_id) break;
+      continue;
+    }
     for (const AuditEntry& e : entries) {
       ++v.entries;
       const std::string what = absl::StrCat("audit entry ", e.audit_id, " (", e.action, " by ",
@@ -105,7 +121,6 @@ absl::StatusOr<AuditVerification> VerifyAuditLog(Store& store) {
       previous_hash = e.hash;
       previous_id = e.audit_id;
     }
-    if (static_cast<int64_t>(entries.size()) < kPage) break;
     page.after_id = entries.back().audit_id;
   }
   v.head_id = previous_id;

@@ -258,8 +258,9 @@ class Store {
   // The schema version of the open store (== kSchemaVersion after Open).
   virtual int schema_version() const = 0;
 
-  // Checks that the store can be read and written now, writing nothing (a
-  // health probe). Unavailable, with the backend's reason, when it cannot.
+  // Checks, without writing and without waiting for a writer, that the store
+  // can be read and is not read-only (a health probe; meant for a fresh
+  // connection). Unavailable, with the backend's reason, when it cannot.
   virtual absl::Status Probe() = 0;
 
   // Inserts or updates customers by customer_id, in one transaction. Rows of

@@ -346,9 +346,19 @@ TEST_P(StoreContract, EveryValueOfAKeyIsKeptInImportOrder) {
   // is the latest.
   ASSERT_TRUE(store->UpsertInputs({{"C1", "onc", false, "q1", "5", "rep", 20000}}).ok());
   EXPECT_THAT(ValuesOfKey(*store, "C1", "q1", 20000), ElementsAre("4", "x", "5"));
+  // One batch that rewrites a stored key of several values and a stored key
+  // of one value (both staged on PostgreSQL).
+  ASSERT_TRUE(store->UpsertInputs({{"C1", "onc", false, "q2", "1", "rep", 20000}}).ok());
+  auto mixed = store->UpsertInputs({{"C1", "onc", false, "q1", "5", "rep", 20000},
+                                    {"C1", "onc", false, "q1", "4", "rep", 20000},
+                                    {"C1", "onc", false, "q2", "1", "rep", 20000}});
+  ASSERT_TRUE(mixed.ok()) << mixed.status();
+  EXPECT_EQ(mixed->written, 2);
+  EXPECT_EQ(mixed->unchanged, 1);
+  EXPECT_THAT(ValuesOfKey(*store, "C1", "q1", 20000), ElementsAre("x", "5", "4"));
   EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "3", "rep", 20001}})->written, 1)
       << "another as_of is another key";
-  EXPECT_EQ(*store->CountInputs(), 5);
+  EXPECT_EQ(*store->CountInputs(), 6);
   // One customer's rows come in key order, then import order.
   auto rows = store->CustomerInputs("C1", "onc");
   ASSERT_TRUE(rows.ok()) << rows.status();
@@ -356,8 +366,8 @@ TEST_P(StoreContract, EveryValueOfAKeyIsKeptInImportOrder) {
   for (const InputRow& r : *rows) {
     got.push_back(absl::StrCat(r.is_metric ? "m " : "q ", r.input_id, "=", r.value, " ", r.as_of));
   }
-  EXPECT_THAT(got, ElementsAre("q q1=4 20000", "q q1=x 20000", "q q1=5 20000", "q q1=3 20001",
-                               "m q1=7 20000"));
+  EXPECT_THAT(got, ElementsAre("q q1=x 20000", "q q1=5 20000", "q q1=4 20000", "q q1=3 20001",
+                               "q q2=1 20000", "m q1=7 20000"));
 }
 
 TEST_P(StoreContract, ABulkReimportCountsOnlyWhatChanged) {

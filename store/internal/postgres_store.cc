@@ -519,12 +519,13 @@ constexpr BulkTable kCustomers = {
 // seq comes from the sequence input_seq, taken in COPY order (the column's
 // default). A stored value is made its key's latest again only when another
 // value was imported after it, so a re-import writes nothing.
-#define HARMONIA_INPUT_UPSERT                                                                   \
-  "INSERT INTO inputs AS i (customer_id, therapy_area, input_id, source, as_of, is_metric, "    \
-  "value, seq) SELECT customer_id, therapy_area, input_id, source, as_of, is_metric, value, "   \
-  "seq FROM inputs_in ORDER BY customer_id, therapy_area, input_id, source, as_of, is_metric, " \
-  "value ON CONFLICT (customer_id, therapy_area, input_id, source, as_of, is_metric, value) "   \
-  "DO UPDATE SET seq = excluded.seq"
+#define HARMONIA_INPUT_UPSERT(staged)                                                         \
+  "INSERT INTO inputs AS i (customer_id, therapy_area, input_id, source, as_of, is_metric, "  \
+  "value, seq) SELECT customer_id, therapy_area, input_id, source, as_of, is_metric, value, " \
+  "seq FROM " staged                                                                          \
+  " ORDER BY customer_id, therapy_area, input_id, source, as_of, "                            \
+  "is_metric, value ON CONFLICT (customer_id, therapy_area, input_id, source, as_of, "        \
+  "is_metric, value) DO UPDATE SET seq = excluded.seq"
 constexpr BulkTable kInputs = {
     .copy =
         "COPY inputs (customer_id, therapy_area, input_id, source, as_of, is_metric, value) "
@@ -533,7 +534,7 @@ constexpr BulkTable kInputs = {
     .copy_staged =
         "COPY inputs_in (customer_id, therapy_area, input_id, source, as_of, "
         "is_metric, value) FROM STDIN",
-    .upsert = HARMONIA_INPUT_UPSERT
+    .upsert = HARMONIA_INPUT_UPSERT("inputs_in")
     " WHERE EXISTS (SELECT 1 FROM inputs o WHERE o.customer_id = i.customer_id AND "
     "o.therapy_area = i.therapy_area AND o.input_id = i.input_id AND o.source = i.source AND "
     "o.as_of = i.as_of AND o.is_metric = i.is_metric AND o.seq > i.seq)",
@@ -543,11 +544,14 @@ constexpr BulkTable kInputs = {
 // COPY's, so their seqs increase in that order), becomes the latest. (A
 // statement's subqueries do not see its own writes, so the condition above
 // could not order them.)
+// (Its own staging table: one batch may stage both kinds.)
 constexpr BulkTable kInputsOfSeveralValues = {
     .copy = kInputs.copy,
-    .stage = "CREATE TEMP TABLE inputs_in (LIKE inputs INCLUDING DEFAULTS) ON COMMIT DROP",
-    .copy_staged = kInputs.copy_staged,
-    .upsert = HARMONIA_INPUT_UPSERT,
+    .stage = "CREATE TEMP TABLE inputs_several_in (LIKE inputs INCLUDING DEFAULTS) ON COMMIT DROP",
+    .copy_staged =
+        "COPY inputs_several_in (customer_id, therapy_area, input_id, source, as_of, is_metric, "
+        "value) FROM STDIN",
+    .upsert = HARMONIA_INPUT_UPSERT("inputs_several_in"),
     .what = "importing inputs",
 };
 #undef HARMONIA_INPUT_UPSERT

@@ -1241,13 +1241,17 @@ absl::StatusOr<std::vector<AuditEntry>> SqliteStore::ListAudit(const AuditQuery&
 absl::StatusOr<AuditHead> SqliteStore::GetAuditHead() { return ReadAuditHead(db_); }
 
 absl::Status SqliteStore::Probe() {
-  // Taking the write lock needs a writable file (and connection: one opened
-  // while the file was read-only stays read-only); nothing is written.
-  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "a health probe"));
+  // SQLite opens a file it may not write read-only: a fresh connection tells.
+  // (No write lock is taken: waiting behind a long commit is not trouble.)
+  if (sqlite3_db_readonly(db_, "main") == 1) {
+    return absl::UnavailableError(
+        "sqlite: a health probe: the store file is read-only (attempt to write a readonly "
+        "database)");
+  }
   Statement q(db_, "SELECT last FROM input_seq");
   HARMONIA_RETURN_IF_ERROR(q.status("a health probe"));
   if (const int rc = q.Step(); rc != SQLITE_ROW) return SqliteError(db_, rc, "a health probe");
-  return absl::OkStatus();  // rolled back by tx
+  return absl::OkStatus();
 }
 
 }  // namespace harmonia::store::internal
