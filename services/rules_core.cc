@@ -335,9 +335,7 @@ absl::StatusOr<std::vector<store::AuditEntry>> RulesCore::ListAudit(
                                : Require(who, "reading the audit log",
                                          {Role::kGlobalOps, Role::kCountryOps}, query.country));
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
-  absl::StatusOr<std::vector<store::AuditEntry>> r = db->ListAudit(query);
-  if (!r.ok()) return r.status();
-  return r;
+  return db->ListAudit(query);
 }
 
 absl::StatusOr<store::RuleSetRecord> RulesCore::Get(const auth::Principal&,
@@ -358,9 +356,7 @@ absl::StatusOr<store::RuleSetRecord> RulesCore::Get(const auth::Principal&,
 absl::StatusOr<std::vector<store::RuleSetRecord>> RulesCore::List(const auth::Principal&,
                                                                   const std::string& therapy_area) {
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
-  absl::StatusOr<std::vector<store::RuleSetRecord>> r = db->ListRuleSets(therapy_area);
-  if (!r.ok()) return r.status();
-  return r;
+  return db->ListRuleSets(therapy_area);
 }
 
 absl::StatusOr<RulesCore::Diff> RulesCore::DiffVersions(const auth::Principal& who,

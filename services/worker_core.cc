@@ -481,10 +481,7 @@ absl::StatusOr<std::vector<store::RefinementRecord>> WorkerCore::ListRefinements
     const std::vector<RefinementStatus>& statuses) {
   HARMONIA_RETURN_IF_ERROR(Served(who, country, "reading refinements", kReaders).status());
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
-  absl::StatusOr<std::vector<store::RefinementRecord>> r =
-      db->ListRefinements(country, therapy_area, statuses);
-  if (!r.ok()) return r.status();
-  return r;
+  return db->ListRefinements(country, therapy_area, statuses);
 }
 
 absl::StatusOr<store::RefinementRecord> WorkerCore::DecideRefinement(
@@ -663,9 +660,7 @@ absl::StatusOr<std::vector<store::AuditEntry>> WorkerCore::ListAudit(const auth:
           .status());
   query.country = country;
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
-  absl::StatusOr<std::vector<store::AuditEntry>> r = db->ListAudit(query);
-  if (!r.ok()) return r.status();
-  return r;
+  return db->ListAudit(query);
 }
 
 absl::StatusOr<v1::Report> WorkerCore::Report(const auth::Principal& who,
@@ -674,23 +669,18 @@ absl::StatusOr<v1::Report> WorkerCore::Report(const auth::Principal& who,
                                               int history) {
   HARMONIA_RETURN_IF_ERROR(Served(who, country, "reading reports", kReaders).status());
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
-  absl::StatusOr<v1::Report> r =
-      report::BuildReport(*db, {.therapy_area = therapy_area,
-                                .countries = {country},
-                                .cycle_id = cycle_id,
-                                .history = history,
-                                .now_unix = absl::ToUnixSeconds(clock_->Now())});
-  if (!r.ok()) return r.status();
-  return r;
+  return report::BuildReport(*db, {.therapy_area = therapy_area,
+                                   .countries = {country},
+                                   .cycle_id = cycle_id,
+                                   .history = history,
+                                   .now_unix = absl::ToUnixSeconds(clock_->Now())});
 }
 
 absl::StatusOr<std::vector<store::CycleRecord>> WorkerCore::ListCycles(
     const auth::Principal& who, const std::string& country, const std::string& therapy_area) {
   HARMONIA_RETURN_IF_ERROR(Served(who, country, "reading cycles", kReaders).status());
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
-  absl::StatusOr<std::vector<store::CycleRecord>> c = db->ListCycles(country, therapy_area);
-  if (!c.ok()) return c.status();
-  return c;
+  return db->ListCycles(country, therapy_area);
 }
 
 // ---------------------------------------------------------------- assignments
