@@ -1,7 +1,6 @@
 // `harmonia evaluate`: one cycle offline from the files of DESIGN §7, with no
 // server and no store.
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <thread>
 
@@ -11,18 +10,13 @@
 #include "cli/commands.h"
 #include "common/date.h"
 #include "common/file.h"
+#include "cycle/cycle.h"
 #include "engine/country_config.h"
 #include "engine/cycle.h"
 #include "exchange/exchange.h"
 
 namespace harmonia::cli {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
 
 const std::vector<FlagSpec>& EvaluateFlags() {
   static const std::vector<FlagSpec> specs = {
@@ -127,96 +121,30 @@ int RunEvaluate(int argc, char** argv, int first) {
                  static_cast<long long>(*ta->pinned_version),
                  static_cast<long long>(rules->version), rules_path.c_str());
   }
-  IssueList option_issues(country_path);
-  engine::Options options;
-  if (!engine::ResolveOptions(*rules, ta->options, &option_issues, &options)) {
-    for (const Issue& issue : option_issues.issues()) {
-      std::fprintf(stderr, "%s\n", FormatIssue(issue).c_str());
-    }
+  // The cycle (cycle/cycle.h: the same assembly as `cycle run`).
+  cycle::FileCycleOptions options{.rules = rules,
+                                  .country = &cc,
+                                  .data_dir = args->Get("data"),
+                                  .as_of = *cycle_day,
+                                  .previous_path = args->Get("previous"),
+                                  .refinements_path = args->Get("refinements"),
+                                  .threads = static_cast<int>(*threads),
+                                  .repeat = *repeat};
+  absl::StatusOr<cycle::FileCycleResult> cycle = cycle::RunFileCycle(options);
+  if (!cycle.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(cycle.status().message()).c_str());
     return 2;
   }
-
-  // Inputs.
-  const auto load_start = Clock::now();
-  const std::string dir = args->Get("data");
-  std::vector<exchange::RowProblem> problems;
-  absl::StatusOr<exchange::Universe> universe = exchange::ReadCustomers(
-      absl::StrCat(dir, "/customers.csv"), cc.country, rules->applies_to, &problems);
-  if (!universe.ok()) {
-    std::fprintf(stderr, "%s\n", std::string(universe.status().message()).c_str());
-    return 2;
-  }
-  const size_t n = universe->ids.size();
-  engine::InputSelector selector(*rules, cc, *cycle_day, n);
-  exchange::InputCounts answer_counts, metric_counts;
-  for (auto [kind, file, counts] :
-       {std::tuple{exchange::InputKind::kAnswers, "answers.csv", &answer_counts},
-        std::tuple{exchange::InputKind::kMetrics, "metrics.csv", &metric_counts}}) {
-    absl::Status s =
-        exchange::ReadInputs(absl::StrCat(dir, "/", file), kind, *rules, cc, *universe, *cycle_day,
-                             static_cast<int>(*threads), &selector, counts, &problems);
-    if (!s.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
-      return 2;
-    }
-  }
-  absl::flat_hash_map<std::string, engine::PreviousAssignment> previous;
-  if (args->Has("previous")) {
-    auto prev =
-        exchange::ReadPrevious(args->Get("previous"), cc.country, rules->therapy_area, &problems);
-    if (!prev.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(prev.status().message()).c_str());
-      return 2;
-    }
-    previous = std::move(*prev);
-  }
-  std::vector<engine::Refinement> refinements;
-  if (args->Has("refinements")) {
-    auto refs = exchange::ReadRefinements(args->Get("refinements"), &problems);
-    if (!refs.ok()) {
-      std::fprintf(stderr, "%s\n", std::string(refs.status().message()).c_str());
-      return 2;
-    }
-    refinements = std::move(*refs);
-  }
-  const double load_seconds = Seconds(load_start);
-
-  // The cycle.
-  const engine::Batch batch = selector.batch();
-  engine::Evaluator evaluator(rules, options);
-  engine::CycleInput in;
-  in.evaluator = &evaluator;
-  in.batch = &batch;
-  in.customer_ids = &universe->ids;
-  in.country = cc.country;
-  in.threads = static_cast<int>(*threads);
-  in.refinements = args->Has("refinements") ? &refinements : nullptr;
-  if (!previous.empty()) {
-    in.previous.resize(n, nullptr);
-    for (size_t i = 0; i < n; ++i) {
-      if (auto it = previous.find(universe->ids[i]); it != previous.end()) {
-        in.previous[i] = &it->second;
-      }
-    }
-  }
-  in.out_of_scope_reason = [&](const std::string& id) -> std::string {
-    auto it = universe->out_of_scope.find(id);
-    return it == universe->out_of_scope.end() ? "" : it->second;
-  };
-  const auto cycle_start = Clock::now();
-  engine::CycleOutput cycle = engine::RunCycle(in);
-  const double cycle_seconds = Seconds(cycle_start);
 
   // Output.
   const std::string out_path = args->Get("out");
-  const std::string csv = exchange::FormatAssignments(*rules, cc.country, universe->ids, cycle);
-  if (absl::Status s = WriteFileAtomically(out_path, csv); !s.ok()) {
+  if (absl::Status s = WriteFileAtomically(out_path, cycle->assignments_csv); !s.ok()) {
     std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
     return 1;
   }
 
   // Report: rejected rows, refinements, summary.
-  PrintProblems(problems, quiet);
+  PrintProblems(cycle->problems, quiet);
   std::string refs_report;
   const std::string ref_file = [&] {
     std::string p = args->Get("refinements");
@@ -224,9 +152,9 @@ int RunEvaluate(int argc, char** argv, int first) {
     return slash == std::string::npos ? p : p.substr(slash + 1);
   }();
   int64_t applied = 0, rejected = 0, superseded = 0, other_ta = 0;
-  for (size_t r = 0; r < cycle.refinements.size(); ++r) {
-    const auto& o = cycle.refinements[r];
-    const auto& ref = refinements[r];
+  for (size_t r = 0; r < cycle->outcomes.size(); ++r) {
+    const auto& o = cycle->outcomes[r];
+    const auto& ref = cycle->refinements[r];
     switch (o.status) {
       case engine::RefinementOutcome::Status::kApplied:
         ++applied;
@@ -255,61 +183,36 @@ int RunEvaluate(int argc, char** argv, int first) {
   }
   if (!quiet) std::fwrite(refs_report.data(), 1, refs_report.size(), stderr);
 
-  int64_t by[5] = {};
-  for (engine::DecidedBy d : cycle.results.decided_by) ++by[static_cast<int>(d)];
-  const engine::DataQuality& q = selector.quality();
+  const exchange::InputCounts& answers = cycle->answers;
+  const exchange::InputCounts& metrics = cycle->metrics;
   std::string summary = absl::StrFormat(
       "evaluate: %s %s v%d as of %s: %d customers in scope (of %d rows in customers.csv)\n"
       "  rows read: %d answers, %d metrics; skipped: %d of customers out of scope, %d of other "
       "therapy areas\n"
       "  rejected rows: %d customers, %d answers, %d metrics\n",
-      cc.country, rules->therapy_area, rules->version, as_of_text, n, universe->rows,
-      answer_counts.rows, metric_counts.rows,
-      answer_counts.out_of_scope + metric_counts.out_of_scope,
-      answer_counts.other_therapy_area + metric_counts.other_therapy_area, universe->rejected,
-      answer_counts.rejected, metric_counts.rejected);
-  absl::StrAppendFormat(
-      &summary, "  data quality: invalid %d, stale %d, future %d, source not used %d\n",
-      q.Total(engine::InputIssue::kInvalid), q.Total(engine::InputIssue::kStale),
-      q.Total(engine::InputIssue::kFuture), q.Total(engine::InputIssue::kSourceNotUsed));
-  absl::StrAppendFormat(&summary,
-                        "  decided by: rules %d, unprofiled %d, pull_through %d, refinement %d, "
-                        "conflict %d\n",
-                        by[0], by[1], by[3], by[4], by[2]);
-  if (in.refinements != nullptr) {
+      cc.country, rules->therapy_area, rules->version, as_of_text, cycle->customers,
+      cycle->customer_rows, answers.rows, metrics.rows, answers.out_of_scope + metrics.out_of_scope,
+      answers.other_therapy_area + metrics.other_therapy_area, cycle->customer_rows_rejected,
+      answers.rejected, metrics.rejected);
+  absl::StrAppend(&summary, "  ", cycle->quality_text, "\n  ", cycle->decided_by_text, "\n");
+  if (args->Has("refinements")) {
     absl::StrAppendFormat(&summary,
                           "  refinements: %d applied, %d rejected, %d superseded (quota %d); %d "
                           "for other therapy areas\n",
-                          applied, rejected, superseded, cycle.refinement_quota, other_ta);
+                          applied, rejected, superseded, cycle->refinement_quota, other_ta);
   }
   absl::StrAppendFormat(&summary, "  load %.2f s, cycle %.3f s (%d threads); wrote %s\n",
-                        load_seconds, cycle_seconds, *threads, out_path);
+                        cycle->load_seconds, cycle->cycle_seconds, *threads, out_path);
   std::fputs(summary.c_str(), stderr);
 
   // --repeat: the engine alone on the loaded batch (scores, tables, tiers, targets).
-  if (*repeat > 0 && n > 0) {
-    engine::Results results;
-    results.Resize(n, rules->scores.size());
-    const auto start = Clock::now();
-    for (long long r = 0; r < *repeat; ++r) {
-      std::vector<std::vector<std::pair<uint32_t, std::string>>> conflicts(*threads);
-      std::vector<std::thread> workers;
-      const size_t step = (n + *threads - 1) / *threads;
-      for (long long t = 0; t < *threads; ++t) {
-        const size_t begin = std::min(n, static_cast<size_t>(t) * step);
-        const size_t end = std::min(n, begin + step);
-        workers.emplace_back(
-            [&, begin, end, t] { evaluator.Evaluate(batch, begin, end, &results, &conflicts[t]); });
-      }
-      for (auto& w : workers) w.join();
-    }
-    const double s = Seconds(start);
-    const double rate = static_cast<double>(n) * *repeat / s;
+  if (*repeat > 0 && cycle->customers > 0) {
+    const double rate = static_cast<double>(cycle->customers) * *repeat / cycle->engine_seconds;
     std::fprintf(stderr,
-                 "engine: %lld × %zu customers in %.3f s on %lld thread%s = %.2f million "
+                 "engine: %lld × %lld customers in %.3f s on %lld thread%s = %.2f million "
                  "customers/s (%.2f M/s per thread)\n",
-                 *repeat, n, s, *threads, *threads == 1 ? "" : "s", rate / 1e6,
-                 rate / 1e6 / *threads);
+                 *repeat, static_cast<long long>(cycle->customers), cycle->engine_seconds, *threads,
+                 *threads == 1 ? "" : "s", rate / 1e6, rate / 1e6 / *threads);
   }
   return 0;
 }

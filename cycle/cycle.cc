@@ -3,16 +3,20 @@
 #include <xxhash.h>
 
 #include <charconv>
+#include <chrono>
 #include <set>
+#include <tuple>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "common/csv.h"
 #include "common/date.h"
 #include "common/json.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "cycle/internal/assembly.h"
 #include "quality/quality.h"
 
 namespace harmonia::cycle {
@@ -27,20 +31,6 @@ using store::RefinementStatus;
 using store::RefinementUpdate;
 using store::RuleSetRecord;
 using store::Store;
-
-std::string FormatScores(const engine::RuleSet& rules, const engine::Results& r, size_t i) {
-  std::string out;
-  char buf[32];
-  for (size_t s = 0; s < rules.scores.size(); ++s) {
-    absl::StrAppend(&out, s ? ";" : "", rules.scores[s].id, "=");
-    const double v = r.scores[s][i];
-    if (v == v) {
-      auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v);
-      out.append(buf, ptr);
-    }
-  }
-  return out;
-}
 
 std::string JoinIssues(const std::vector<Issue>& issues) {
   std::string out;
@@ -146,22 +136,15 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
   if (rules == nullptr) {
     HARMONIA_ASSIGN_OR_RETURN(rules, LoadPinnedRuleSet(store, country, *ta));
   }
-  IssueList option_issues(o.therapy_area);
-  engine::Options options;
-  if (!engine::ResolveOptions(*rules, ta->options, &option_issues, &options)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("country ", country.country, ": ", JoinIssues(option_issues.issues())));
-  }
 
   // Step 1 from the store.
   HARMONIA_ASSIGN_OR_RETURN(std::vector<std::string> ids,
                             store.CustomersInScope(country.country, rules->applies_to));
-  absl::flat_hash_map<std::string, uint32_t> index;
-  index.reserve(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) index.emplace(ids[i], static_cast<uint32_t>(i));
-  absl::flat_hash_map<std::string, int> columns;
-  for (int c = 0; c < rules->num_inputs(); ++c) columns.emplace(rules->inputs[c].id, c);
-  engine::InputSelector selector(*rules, country, o.as_of, ids.size());
+  HARMONIA_ASSIGN_OR_RETURN(
+      std::unique_ptr<internal::Assembly> assembly,
+      internal::Assembly::Create(rules, country, *ta, o.as_of, std::move(ids)));
+  const std::vector<std::string>& customer_ids = assembly->customer_ids();
+  const int64_t n = static_cast<int64_t>(customer_ids.size());
   StoreCycleResult result;
   std::string reason;
   engine::InputIssue issue;
@@ -170,40 +153,35 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
   HARMONIA_RETURN_IF_ERROR(
       store.ScanInputs(country.country, o.therapy_area, [&](const InputRow& row) {
         if (++rows_read % 262144 == 0) progress("inputs", rows_read, 0);
-        auto customer = index.find(row.customer_id);
-        if (customer == index.end()) return;  // a type out of scope
-        auto column = columns.find(row.input_id);
-        std::optional<engine::Source> source = engine::ParseSource(row.source);
-        if (column == columns.end() || !source ||
-            rules->inputs[column->second].is_question == row.is_metric) {
+        const int64_t customer = assembly->Find(row.customer_id);
+        if (customer < 0) return;  // a type out of scope
+        if (assembly->ColumnOf(row) < 0) {
           ++result.unknown_inputs;
           return;
         }
-        // Values of one key tie on source and as_of: the one imported last wins.
-        selector.Offer(customer->second, column->second, row.value, *source, row.as_of,
-                       static_cast<uint64_t>(row.seq), &issue, &reason);
+        assembly->OfferStored(static_cast<uint32_t>(customer), row, &issue, &reason);
       }));
 
   // Pull-through from the previous committed cycle.
   HARMONIA_ASSIGN_OR_RETURN(std::optional<CycleRecord> previous_cycle,
                             store.GetCycle(country.country, o.therapy_area, std::nullopt));
   std::vector<AssignmentRow> previous_rows;
-  std::vector<engine::PreviousAssignment> previous(ids.size());
-  engine::CycleInput in;
   if (previous_cycle) {
     HARMONIA_ASSIGN_OR_RETURN(previous_rows, store.GetAssignments(previous_cycle->cycle_id));
-    in.previous.assign(ids.size(), nullptr);
     for (const AssignmentRow& p : previous_rows) {
-      auto it = index.find(p.customer_id);
-      if (it == index.end()) continue;
+      const int64_t customer = assembly->Find(p.customer_id);
+      if (customer < 0) continue;
       // A refined result is not carried forward: while its refinement is live
       // the cycle applies it again; once it has expired or been withdrawn the
       // customer is decided afresh (docs/decisions.md 11).
       if (p.decided_by == engine::DecidedByName(engine::DecidedBy::kRefinement)) continue;
-      previous[it->second] = {
-          p.segment,          p.tier,         {p.calls, p.remote, p.email, p.events}, p.rule_id,
-          p.rule_set_version, p.inputs_digest};
-      in.previous[it->second] = &previous[it->second];
+      assembly->SetPrevious(static_cast<uint32_t>(customer),
+                            {p.segment,
+                             p.tier,
+                             {p.calls, p.remote, p.email, p.events},
+                             p.rule_id,
+                             p.rule_set_version,
+                             p.inputs_digest});
     }
   }
 
@@ -260,11 +238,10 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
                            0, absl::StrCat("request ", ref.request_id)});
     considered.push_back(&ref);
   }
-  in.refinements = &refinements;
   // A store error while looking a customer up fails the cycle (nothing is
   // committed) rather than rejecting the refinement as "unknown customer".
   absl::Status lookup_error;
-  in.out_of_scope_reason = [&](const std::string& id) -> std::string {
+  auto out_of_scope_reason = [&](const std::string& id) -> std::string {
     absl::StatusOr<std::optional<CustomerRow>> c = store.GetCustomer(id);
     if (!c.ok()) {
       if (lookup_error.ok()) lookup_error = c.status();
@@ -275,48 +252,19 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
                                     rules->applies_to);
   };
 
-  const engine::Batch batch = selector.batch();
-  engine::Evaluator evaluator(rules, options);
-  in.evaluator = &evaluator;
-  in.batch = &batch;
-  in.customer_ids = &ids;
-  in.country = country.country;
-  in.threads = o.threads;
-  progress("evaluate", 0, static_cast<int64_t>(ids.size()));
-  engine::CycleOutput out = engine::RunCycle(in);
+  progress("evaluate", 0, n);
+  engine::CycleOutput out = assembly->Run(&refinements, out_of_scope_reason, o.threads);
   HARMONIA_RETURN_IF_ERROR(lookup_error);
-  progress("evaluate", static_cast<int64_t>(ids.size()), static_cast<int64_t>(ids.size()));
+  progress("evaluate", n, n);
 
   // Rows as assignments.csv has them.
-  const engine::Results& r = out.results;
-  std::vector<AssignmentRow> rows(ids.size());
+  std::vector<AssignmentRow> rows(customer_ids.size());
   size_t next_conflict = 0;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    AssignmentRow& a = rows[i];
-    a.customer_id = ids[i];
-    a.segment = r.segment[i] >= 0 ? rules->segments[r.segment[i]].id : "";
-    a.tier = rules->tiers[r.tier[i]];
-    a.calls = r.activity[i].calls;
-    a.remote = r.activity[i].remote;
-    a.email = r.activity[i].email;
-    a.events = r.activity[i].events;
-    a.decided_by = engine::DecidedByName(r.decided_by[i]);
-    if (r.rule[i] >= 0) {
-      a.rule_id = rules->rule_ids[r.rule[i]];
-    } else {
-      while (next_conflict < r.conflicts.size() && r.conflicts[next_conflict].first < i) {
-        ++next_conflict;
-      }
-      if (next_conflict < r.conflicts.size() && r.conflicts[next_conflict].first == i) {
-        a.rule_id = r.conflicts[next_conflict].second;
-      }
-    }
-    a.rule_set_version = rules->version;
-    a.inputs_digest = out.digests[i];
-    a.scores = FormatScores(*rules, r, i);
-    ++result.decided_by[static_cast<int>(r.decided_by[i])];
+  for (size_t i = 0; i < rows.size(); ++i) {
+    assembly->FillRow(out, i, /*with_scores=*/true, &next_conflict, &rows[i]);
   }
-  result.quality = selector.quality();
+  result.decided_by = internal::CountDecidedBy(out.results);
+  result.quality = assembly->selector().quality();
   result.refinement_quota = out.refinement_quota;
   for (size_t k = 0; k < considered.size(); ++k) {
     const RefinementRecord& ref = *considered[k];
@@ -343,9 +291,9 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
   c.therapy_area = o.therapy_area;
   c.as_of = o.as_of;
   c.rule_set_version = rules->version;
-  c.options = options.canonical;
+  c.options = assembly->options().canonical;
   c.country_config = o.country_text;
-  c.customers = static_cast<int64_t>(ids.size());
+  c.customers = n;
   c.committed_at_unix = o.now_unix;
   c.run_by = o.run_by;
   c.period = period;
@@ -353,9 +301,9 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
     result.replaces_cycle_id = previous_cycle->cycle_id;
   }
   quality::CycleFacts facts{.rules = rules.get(),
-                            .customer_ids = &ids,
-                            .inputs = &selector,
-                            .results = &r,
+                            .customer_ids = &customer_ids,
+                            .inputs = &assembly->selector(),
+                            .results = &out.results,
                             .previous_cycle_id = previous_cycle ? previous_cycle->cycle_id : 0,
                             .refinement_quota = result.refinement_quota,
                             .awaiting_approval = result.awaiting_approval,
@@ -368,19 +316,13 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
   result.figures = quality::ComputeQuality(facts);
   c.quality = quality::QualityToJson(result.figures);
   c.based_on_cycle_id = previous_cycle ? previous_cycle->cycle_id : 0;
-  const auto& d = result.decided_by;
-  c.summary = absl::StrFormat(
-      "%sdecided by: rules %d, unprofiled %d, pull_through %d, refinement %d, conflict %d; data "
-      "quality: invalid %d, stale %d, future %d, source not used %d",
+  c.summary = absl::StrCat(
       result.replaces_cycle_id == 0
           ? std::string()
           : absl::StrCat("a re-run in the period starting ", FormatIsoDate(period),
                          ": replaces cycle ", result.replaces_cycle_id,
                          " (its refinements stay valid); "),
-      d[0], d[1], d[3], d[4], d[2], result.quality.Total(engine::InputIssue::kInvalid),
-      result.quality.Total(engine::InputIssue::kStale),
-      result.quality.Total(engine::InputIssue::kFuture),
-      result.quality.Total(engine::InputIssue::kSourceNotUsed));
+      internal::DecidedByText(result.decided_by), "; ", internal::QualityText(result.quality));
   if (o.dry_run) {
     result.rows = std::move(rows);
     return result;
@@ -388,6 +330,103 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
   progress("commit", 0, static_cast<int64_t>(rows.size()));
   HARMONIA_ASSIGN_OR_RETURN(c.cycle_id, store.CommitCycle(c, rows, updates));
   progress("commit", static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows.size()));
+  return result;
+}
+
+void AppendAssignmentRecord(std::string* csv, std::string_view country,
+                            std::string_view therapy_area, const AssignmentRow& r) {
+  char counts[4][16];
+  std::string_view count_text[4];
+  const int32_t values[4] = {r.calls, r.remote, r.email, r.events};
+  for (int k = 0; k < 4; ++k) {
+    auto [end, ec] = std::to_chars(counts[k], counts[k] + sizeof counts[k], values[k]);
+    count_text[k] = std::string_view(counts[k], end - counts[k]);
+  }
+  char version[24];
+  auto [version_end, ec] = std::to_chars(version, version + sizeof version, r.rule_set_version);
+  csv::AppendRecord(csv, {r.customer_id, country, therapy_area, r.segment, r.tier, count_text[0],
+                          count_text[1], count_text[2], count_text[3], r.decided_by, r.rule_id,
+                          std::string_view(version, version_end - version), r.inputs_digest});
+}
+
+absl::StatusOr<FileCycleResult> RunFileCycle(const FileCycleOptions& o) {
+  using Clock = std::chrono::steady_clock;
+  const auto seconds_since = [](Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  };
+  const engine::RuleSet& rules = *o.rules;
+  const engine::CountryConfig& country = *o.country;
+  const engine::TherapyAreaConfig* ta = country.FindTherapyArea(rules.therapy_area);
+  if (ta == nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "country ", country.country, " does not run therapy area ", rules.therapy_area));
+  }
+  FileCycleResult result;
+  const auto load_start = Clock::now();
+  HARMONIA_ASSIGN_OR_RETURN(
+      exchange::Universe universe,
+      exchange::ReadCustomers(absl::StrCat(o.data_dir, "/customers.csv"), country.country,
+                              rules.applies_to, &result.problems));
+  result.customers = static_cast<int64_t>(universe.ids.size());
+  result.customer_rows = universe.rows;
+  result.customer_rows_rejected = universe.rejected;
+  HARMONIA_ASSIGN_OR_RETURN(
+      std::unique_ptr<internal::Assembly> assembly,
+      internal::Assembly::Create(o.rules, country, *ta, o.as_of, std::move(universe.ids)));
+  for (auto [kind, file, counts] :
+       {std::tuple{exchange::InputKind::kAnswers, "answers.csv", &result.answers},
+        std::tuple{exchange::InputKind::kMetrics, "metrics.csv", &result.metrics}}) {
+    HARMONIA_RETURN_IF_ERROR(exchange::ReadInputs(absl::StrCat(o.data_dir, "/", file), kind, rules,
+                                                  country, universe, o.as_of, o.threads,
+                                                  &assembly->selector(), counts, &result.problems));
+  }
+  if (!o.previous_path.empty()) {
+    HARMONIA_ASSIGN_OR_RETURN(
+        auto previous, exchange::ReadPrevious(o.previous_path, country.country, rules.therapy_area,
+                                              &result.problems));
+    for (auto& [id, assignment] : previous) {
+      // Offline, a refined result is pulled through like any other
+      // (docs/decisions.md 11).
+      if (const int64_t customer = assembly->Find(id); customer >= 0) {
+        assembly->SetPrevious(static_cast<uint32_t>(customer), std::move(assignment));
+      }
+    }
+  }
+  if (!o.refinements_path.empty()) {
+    HARMONIA_ASSIGN_OR_RETURN(result.refinements,
+                              exchange::ReadRefinements(o.refinements_path, &result.problems));
+  }
+  result.load_seconds = seconds_since(load_start);
+
+  const auto cycle_start = Clock::now();
+  engine::CycleOutput out = assembly->Run(
+      o.refinements_path.empty() ? nullptr : &result.refinements,
+      [&](const std::string& id) -> std::string {
+        auto it = universe.out_of_scope.find(id);
+        return it == universe.out_of_scope.end() ? "" : it->second;
+      },
+      o.threads);
+  result.cycle_seconds = seconds_since(cycle_start);
+
+  const std::vector<std::string>& ids = assembly->customer_ids();
+  std::string& csv = result.assignments_csv;
+  csv.reserve(64 + ids.size() * 128);
+  csv.append(exchange::kAssignmentsHeader);
+  csv.push_back('\n');
+  AssignmentRow row;
+  size_t next_conflict = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    assembly->FillRow(out, i, /*with_scores=*/false, &next_conflict, &row);
+    AppendAssignmentRecord(&csv, country.country, rules.therapy_area, row);
+  }
+  result.outcomes = std::move(out.refinements);
+  result.refinement_quota = out.refinement_quota;
+  result.quality = assembly->selector().quality();
+  result.decided_by = internal::CountDecidedBy(out.results);
+  result.decided_by_text = internal::DecidedByText(result.decided_by);
+  result.quality_text = internal::QualityText(result.quality);
+  if (o.repeat > 0 && !ids.empty())
+    result.engine_seconds = assembly->TimeEngine(o.repeat, o.threads);
   return result;
 }
 

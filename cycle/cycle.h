@@ -1,12 +1,16 @@
-// Start here: one cycle of one (country, therapy area) against a store — the
-// one home of cycle assembly (docs/architecture.md). The rule-set version
-// the country's pin allows, the country's options, inputs selected from the
-// store, pull-through from the previous committed cycle, refinements and
-// their validity in cycle periods, the quality figures, and one atomic
-// commit of every assignment. Used by `harmonia cycle run`, the country
-// workers and the rules service's impact previews.
+// Start here: one cycle of one (country, therapy area) — the one home of
+// cycle assembly (docs/architecture.md). Against a store (RunStoreCycle):
+// the rule-set version the country's pin allows, the country's options,
+// inputs selected from the store, pull-through from the previous committed
+// cycle, refinements and their validity in cycle periods, the quality
+// figures, and one atomic commit of every assignment; used by `harmonia
+// cycle run`, the country workers and the rules service's impact previews.
+// From files (RunFileCycle): the same cycle for `harmonia evaluate`. For one
+// customer (ExplainCustomer): how a committed cycle decided, by the engine's
+// own trace.
 //
-// Layering: above engine/, store/ and quality/; below report/ and services/.
+// Layering: above engine/, exchange/, store/ and quality/; below report/ and
+// services/.
 #ifndef HARMONIA_CYCLE_CYCLE_H_
 #define HARMONIA_CYCLE_CYCLE_H_
 
@@ -15,11 +19,13 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "engine/country_config.h"
 #include "engine/cycle.h"
+#include "exchange/exchange.h"
 #include "harmonia/v1/report.pb.h"
 #include "store/store.h"
 
@@ -85,6 +91,48 @@ struct StoreCycleResult {
 // options are not on its menu (the message lists the issues).
 absl::StatusOr<StoreCycleResult> RunStoreCycle(store::Store& store,
                                                const StoreCycleOptions& options);
+
+// One cycle offline, from the files users exchange (docs/files.md): the
+// customers, answers and metrics of `data_dir`, optionally a previous
+// assignments.csv (pull-through) and a refinements.csv. Nothing is stored.
+struct FileCycleOptions {
+  std::shared_ptr<const engine::RuleSet> rules;    // REQUIRES: not null
+  const engine::CountryConfig* country = nullptr;  // REQUIRES: runs rules' therapy area
+  std::string data_dir;                            // customers.csv, answers.csv, metrics.csv
+  int32_t as_of = 0;                               // the cycle date, days since 1970-01-01
+  std::string previous_path;                       // empty = no pull-through
+  std::string refinements_path;                    // empty = no refinements
+  int threads = 1;
+  // Run the engine alone this many more times on the loaded batch and
+  // report the time (`harmonia evaluate --repeat`, a benchmark).
+  int64_t repeat = 0;
+};
+
+struct FileCycleResult {
+  std::string assignments_csv;                      // docs/files.md assignments.csv
+  std::vector<exchange::RowProblem> problems;       // rows rejected, by file and line
+  std::vector<engine::Refinement> refinements;      // as read, in file order
+  std::vector<engine::RefinementOutcome> outcomes;  // parallel to refinements
+  int64_t refinement_quota = 0;
+  int64_t customers = 0;  // in scope
+  int64_t customer_rows = 0, customer_rows_rejected = 0;
+  exchange::InputCounts answers, metrics;
+  engine::DataQuality quality;
+  std::array<int64_t, 5> decided_by{};  // by engine::DecidedBy
+  // "decided by: rules …" and "data quality: invalid …", as the store
+  // cycle's summary words them.
+  std::string decided_by_text, quality_text;
+  double load_seconds = 0, cycle_seconds = 0, engine_seconds = 0;  // engine: `repeat` runs
+};
+
+// InvalidArgument: the country's options are not on the rule set's menu;
+// NotFound and others: a file cannot be read or lacks a required column.
+// Rows with problems are skipped and listed, never fatal.
+absl::StatusOr<FileCycleResult> RunFileCycle(const FileCycleOptions& options);
+
+// Appends one assignments.csv record (docs/files.md) for `row`.
+void AppendAssignmentRecord(std::string* csv, std::string_view country,
+                            std::string_view therapy_area, const store::AssignmentRow& row);
 
 // The rule set a country's therapy area runs: its pinned version, or the
 // latest, compiled. NotFound when the store does not hold it; InvalidArgument

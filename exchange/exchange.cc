@@ -304,7 +304,7 @@ absl::Status ReadInputs(const std::string& path, InputKind kind, const RuleSet& 
   };
   for (size_t p = 1; p < parts.size(); ++p) {
     parts[p].selector =
-        std::make_unique<InputSelector>(rules, country, cycle_day, universe.ids.size());
+        std::make_unique<InputSelector>(rules, country, cycle_day, selector->size());
   }
   std::vector<std::thread> workers;
   for (size_t p = 1; p < parts.size(); ++p) workers.emplace_back(work, p);
@@ -456,59 +456,6 @@ absl::Status CheckImportFiles(const std::string& dir) {
     if (!table.ok()) return table.status();
   }
   return absl::OkStatus();
-}
-
-std::string FormatAssignments(const RuleSet& rules, const std::string& country,
-                              const std::vector<std::string>& ids,
-                              const engine::CycleOutput& cycle) {
-  const engine::Results& r = cycle.results;
-  std::string out;
-  out.reserve(64 + ids.size() * 128);
-  out.append(kAssignmentsHeader);
-  out.push_back('\n');
-  const std::string version = absl::StrCat(rules.version);
-  size_t next_conflict = 0;
-  char buf[16];
-  auto number = [&](int32_t v) {
-    auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v);
-    out.append(buf, ptr);
-    out.push_back(',');
-  };
-  for (size_t i = 0; i < ids.size(); ++i) {
-    csv::AppendField(&out, ids[i]);
-    out.push_back(',');
-    csv::AppendField(&out, country);
-    out.push_back(',');
-    csv::AppendField(&out, rules.therapy_area);
-    out.push_back(',');
-    if (r.segment[i] >= 0) csv::AppendField(&out, rules.segments[r.segment[i]].id);
-    out.push_back(',');
-    csv::AppendField(&out, rules.tiers[r.tier[i]]);
-    out.push_back(',');
-    const engine::Activity& a = r.activity[i];
-    number(a.calls);
-    number(a.remote);
-    number(a.email);
-    number(a.events);
-    out.append(engine::DecidedByName(r.decided_by[i]));
-    out.push_back(',');
-    if (r.rule[i] >= 0) {
-      csv::AppendField(&out, rules.rule_ids[r.rule[i]]);
-    } else {
-      while (next_conflict < r.conflicts.size() && r.conflicts[next_conflict].first < i) {
-        ++next_conflict;
-      }
-      if (next_conflict < r.conflicts.size() && r.conflicts[next_conflict].first == i) {
-        csv::AppendField(&out, r.conflicts[next_conflict].second);
-      }
-    }
-    out.push_back(',');
-    out.append(version);
-    out.push_back(',');
-    out.append(cycle.digests[i]);
-    out.push_back('\n');
-  }
-  return out;
 }
 
 }  // namespace harmonia::exchange

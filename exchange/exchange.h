@@ -63,7 +63,8 @@ struct InputCounts {
 
 // Reads answers.csv or metrics.csv into `selector` (§6 step 1), rows of the
 // rule set's therapy area only. Rows of the file's `order` are their line
-// numbers, so on a tie the row imported last wins. Invalid values are
+// numbers, so on a tie the row imported last wins. `universe.index` and
+// `out_of_scope` are read (its ids may have moved on). Invalid values are
 // reported as RowProblems and counted by the selector.
 absl::Status ReadInputs(const std::string& path, InputKind kind, const engine::RuleSet& rules,
                         const engine::CountryConfig& country, const Universe& universe,
@@ -107,19 +108,14 @@ absl::Status ForEachInput(const std::string& path, InputKind kind,
 // have their required columns, before an import writes anything.
 absl::Status CheckImportFiles(const std::string& dir);
 
-// The assignments.csv header (§7).
 // The longest answer or metric value a file may give for the store (the
 // longest valid one is a choice option's id; the store keys values).
 inline constexpr size_t kMaxInputValueBytes = 256;
 
+// The assignments.csv header (docs/files.md).
 inline constexpr std::string_view kAssignmentsHeader =
     "customer_id,country,therapy_area,segment,tier,calls,remote,email,events,decided_by,"
     "rule_id,rule_set_version,inputs_digest";
-
-// Renders assignments.csv for one cycle, rows in customer order.
-std::string FormatAssignments(const engine::RuleSet& rules, const std::string& country,
-                              const std::vector<std::string>& customer_ids,
-                              const engine::CycleOutput& cycle);
 
 }  // namespace harmonia::exchange
 

@@ -1,0 +1,98 @@
+// The middle every cycle shares, whatever its inputs are read from — the
+// store (RunStoreCycle, ExplainCustomer) or files (RunFileCycle): the
+// market's options resolved against the rule set, step 1's selector over
+// the customers in scope, the previous assignments, steps 2–6 by the engine,
+// and the results as assignment rows.
+//
+// Thread-safety: not thread-safe; one per cycle.
+#ifndef HARMONIA_CYCLE_INTERNAL_ASSEMBLY_H_
+#define HARMONIA_CYCLE_INTERNAL_ASSEMBLY_H_
+
+#include <array>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "engine/country_config.h"
+#include "engine/cycle.h"
+#include "engine/evaluator.h"
+#include "store/store.h"
+
+namespace harmonia::cycle::internal {
+
+class Assembly {
+ public:
+  // `customer_ids` are the customers in scope, bytewise ascending.
+  // InvalidArgument ("country CC: …" and each issue) when the therapy area's
+  // options are not on the rule set's menu.
+  static absl::StatusOr<std::unique_ptr<Assembly>> Create(
+      std::shared_ptr<const engine::RuleSet> rules, const engine::CountryConfig& country,
+      const engine::TherapyAreaConfig& ta, int32_t as_of, std::vector<std::string> customer_ids);
+
+  const engine::RuleSet& rules() const { return *rules_; }
+  const std::shared_ptr<const engine::RuleSet>& shared_rules() const { return rules_; }
+  const engine::Options& options() const { return options_; }
+  const std::vector<std::string>& customer_ids() const { return ids_; }
+  // Position of a customer in scope; -1 when not in scope.
+  int64_t Find(std::string_view customer_id) const;
+  engine::InputSelector& selector() { return selector_; }
+
+  // The input column a stored row feeds: -1 when the rule set has no such
+  // question or metric, or the row's source is not a source.
+  int ColumnOf(const store::InputRow& row) const;
+  // Step 1 for one stored row of customer `customer` (see
+  // engine::InputSelector::Offer); false with *issue when not a candidate.
+  // REQUIRES: ColumnOf(row) >= 0.
+  bool OfferStored(uint32_t customer, const store::InputRow& row, engine::InputIssue* issue,
+                   std::string* reason);
+
+  // The previous cycle's assignment of customer `customer` (pull-through).
+  void SetPrevious(uint32_t customer, engine::PreviousAssignment previous);
+
+  // Steps 2–6 on the inputs offered so far. `refinements` may be null (none
+  // given); `out_of_scope_reason` names why a known customer is not in scope.
+  engine::CycleOutput Run(const std::vector<engine::Refinement>* refinements,
+                          std::function<std::string(const std::string&)> out_of_scope_reason,
+                          int threads);
+  // The engine alone on the same batch, `times` over (a benchmark of
+  // `harmonia evaluate --repeat`); seconds taken.
+  double TimeEngine(int64_t times, int threads) const;
+
+  // Customer i's result as a row of assignments.csv and the store; `scores`
+  // only when `with_scores`. Walk customers in ascending order, passing the
+  // same *next_conflict (start at 0). Reuses the row's string buffers.
+  void FillRow(const engine::CycleOutput& out, size_t i, bool with_scores, size_t* next_conflict,
+               store::AssignmentRow* row) const;
+
+ private:
+  Assembly(std::shared_ptr<const engine::RuleSet> rules, const engine::CountryConfig& country,
+           engine::Options options, int32_t as_of, std::vector<std::string> customer_ids);
+
+  std::shared_ptr<const engine::RuleSet> rules_;
+  engine::Options options_;
+  std::string country_;
+  std::vector<std::string> ids_;
+  absl::flat_hash_map<std::string, uint32_t> index_;
+  absl::flat_hash_map<std::string, int> questions_, metrics_;  // input id → column
+  engine::InputSelector selector_;
+  std::vector<engine::PreviousAssignment> previous_;
+  std::vector<const engine::PreviousAssignment*> previous_of_;
+  std::unique_ptr<engine::Evaluator> evaluator_;
+  engine::Batch batch_;
+};
+
+// "decided by: rules 1, unprofiled 2, pull_through 3, refinement 4, conflict 5".
+std::string DecidedByText(const std::array<int64_t, 5>& decided_by);
+// "data quality: invalid 1, stale 2, future 3, source not used 4".
+std::string QualityText(const engine::DataQuality& quality);
+// Counts of a cycle's results by engine::DecidedBy.
+std::array<int64_t, 5> CountDecidedBy(const engine::Results& results);
+
+}  // namespace harmonia::cycle::internal
+
+#endif  // HARMONIA_CYCLE_INTERNAL_ASSEMBLY_H_
