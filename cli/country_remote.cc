@@ -1,6 +1,7 @@
 // `harmonia refine|cycle|assignments|explain|profile …` against a country
 // worker (--server).
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <string>
@@ -597,8 +598,14 @@ int RunExplain(int argc, char** argv, int first) {
               req.country().c_str(), req.therapy_area().c_str(),
               static_cast<long long>(e.cycle_id()), e.as_of().c_str(),
               static_cast<long long>(a.rule_set_version()));
-  std::printf("\n1. inputs (%s)\n",
-              e.profiled() ? "profiled" : "not profiled: a required answer is missing");
+  std::string profiled = "profiled";
+  if (!e.profiled()) {
+    profiled = e.missing_required().empty()
+                   ? "not profiled: a typing-tool function weighs an input that is missing"
+                   : absl::StrCat("not profiled: required question(s) unanswered: ",
+                                  absl::StrJoin(e.missing_required(), ", "));
+  }
+  std::printf("\n1. inputs (%s)\n", profiled.c_str());
   for (const auto& in : e.inputs()) {
     if (in.value().empty()) {
       std::printf("   %-22s (missing)\n", in.id().c_str());
@@ -616,6 +623,15 @@ int RunExplain(int argc, char** argv, int first) {
     } else {
       std::printf("   %-22s %.6g\n", sc.id().c_str(), sc.value());
     }
+    // value = intercept + Σ weight × input, as written
+    std::string terms = absl::StrFormat("%.6g", sc.intercept());
+    for (const auto& t : sc.terms()) {
+      absl::StrAppendFormat(
+          &terms, " %s %.6g × %s (%s)", t.weight() < 0 ? "-" : "+", std::abs(t.weight()), t.input(),
+          t.value().empty() ? "missing"
+                            : absl::StrFormat("%s → %.6g", t.value(), t.contribution()));
+    }
+    std::printf("   %22s   = %s\n", "", terms.c_str());
   }
   std::printf("\n3. decision: table %s, rule %s%s%s\n", e.table().c_str(), e.rule_fired().c_str(),
               e.rule_when().empty() ? "" : " when ", e.rule_when().c_str());

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -133,6 +134,63 @@ absl::StatusOr<FileCycleResult> RunFileCycle(const FileCycleOptions& options);
 // Appends one assignments.csv record (docs/files.md) for `row`.
 void AppendAssignmentRecord(std::string* csv, std::string_view country,
                             std::string_view therapy_area, const store::AssignmentRow& row);
+
+// How a committed cycle decided one customer, layer by layer: the inputs
+// as step 1 selected them (and what was passed over, and why), the scores
+// with their weighted terms, whether the customer is profiled, the table and
+// rule, the tier, pull-through and the refinement applied. Selection and
+// decision come from the engine itself (InputSelector, Evaluator::Explain).
+struct Explanation {
+  store::AssignmentRow assignment;  // as committed
+  std::string segment_label;        // the country's label, else the segment's name
+  int64_t cycle_id = 0;
+  int32_t as_of = 0;
+  struct Input {
+    std::string id;
+    bool is_metric = false;
+    std::string value;  // empty = missing
+    std::string source;
+    std::string as_of;
+    // "VALUE (SOURCE, DATE): why" — lower precedence source, older, imported
+    // earlier, invalid: …, stale, future, source_not_used.
+    std::vector<std::string> passed_over;
+  };
+  std::vector<Input> inputs;  // in the rule set's order
+  struct Term {
+    std::string input;
+    double weight = 0;
+    std::string value;        // as the input is written; empty = missing
+    double contribution = 0;  // weight × value (0 when missing)
+  };
+  struct Score {
+    std::string id;
+    double value = 0;
+    bool missing = false;
+    double intercept = 0;
+    std::vector<Term> terms;  // in written order
+  };
+  std::vector<Score> scores;
+  bool profiled = false;
+  std::vector<std::string> missing_required;  // required questions left unanswered
+  std::string table;                          // "assignment", "unprofiled" or "typing_tool"
+  std::string rule_fired;                     // rule id, "default", "typing_tool" or "r1|r2"
+  std::string rule_when;                      // the rule's conditions as written
+  std::string options;                        // the options applied, canonical
+  bool pulled_through = false;
+  int64_t pulled_from_cycle_id = 0;
+  std::optional<store::RefinementRecord> refinement;  // the one applied in the cycle
+  std::string tier_metric;
+  std::string tier_band;  // the band option the country chose
+};
+
+// Explains `row`, customer `row.customer_id`'s assignment in `cycle`, by
+// the rule set the cycle ran and the country file as the cycle used it.
+// InvalidArgument when the options no longer resolve against the rule set.
+absl::StatusOr<Explanation> ExplainCustomer(store::Store& store,
+                                            std::shared_ptr<const engine::RuleSet> rules,
+                                            const engine::CountryConfig& country,
+                                            const store::CycleRecord& cycle,
+                                            store::AssignmentRow row);
 
 // The rule set a country's therapy area runs: its pinned version, or the
 // latest, compiled. NotFound when the store does not hold it; InvalidArgument

@@ -143,6 +143,18 @@ Batch InputSelector::batch() const {
   return b;
 }
 
+const char* InputSelector::PassedOver(uint32_t customer, int column, Source source, int32_t as_of,
+                                      uint64_t order) const {
+  const uint64_t chosen = keys_[column][customer];
+  const uint64_t key = CandidateKey(rank_[static_cast<int>(source)], as_of - oldest_day_, order);
+  if (key == chosen) return nullptr;
+  // The key orders by source rank, then as_of, then order: the first part
+  // that differs is why.
+  if ((key >> 62) != (chosen >> 62)) return "lower precedence source";
+  if ((key >> 46) != (chosen >> 46)) return "older";
+  return "imported earlier";
+}
+
 std::optional<InputSelector::Provenance> InputSelector::provenance(uint32_t customer,
                                                                    int column) const {
   if (keys_[column].empty() || keys_[column][customer] == 0) return std::nullopt;

@@ -81,6 +81,12 @@ class InputSelector {
     uint64_t order;
   };
   std::optional<Provenance> provenance(uint32_t customer, int column) const;
+  // Why a candidate offered for (customer, column) with this source, as_of
+  // and order lost to the chosen one: "lower precedence source", "older" or
+  // "imported earlier"; nullptr when it is the chosen one.
+  // REQUIRES: it was offered and was a candidate (Offer returned true).
+  const char* PassedOver(uint32_t customer, int column, Source source, int32_t as_of,
+                         uint64_t order) const;
 
  private:
   const RuleSet& rules_;

@@ -101,6 +101,21 @@ TEST_F(CycleTest, SourcePrecedenceBeatsRecency) {
   EXPECT_EQ(FormatIsoDate(s.provenance(0, 0)->as_of), "2026-04-01");
 }
 
+TEST_F(CycleTest, PassedOverSaysWhyEachCandidateLost) {
+  InputSelector s(*rules_, country_, day_, 1);
+  const int q = rules_->FindColumn("q");
+  Offer(s, 0, "q", "2", Source::kExternal, "2026-06-29", 1);
+  Offer(s, 0, "q", "4", Source::kRep, "2026-04-01", 2);
+  Offer(s, 0, "q", "3", Source::kRep, "2026-03-01", 3);
+  Offer(s, 0, "q", "5", Source::kRep, "2026-04-01", 1);
+  const auto day = [](const char* d) { return *ParseIsoDate(d); };
+  EXPECT_EQ(s.PassedOver(0, q, Source::kRep, day("2026-04-01"), 2), nullptr);
+  EXPECT_STREQ(s.PassedOver(0, q, Source::kExternal, day("2026-06-29"), 1),
+               "lower precedence source");
+  EXPECT_STREQ(s.PassedOver(0, q, Source::kRep, day("2026-03-01"), 3), "older");
+  EXPECT_STREQ(s.PassedOver(0, q, Source::kRep, day("2026-04-01"), 1), "imported earlier");
+}
+
 TEST_F(CycleTest, NewestWithinASourceThenLastImportedOnATie) {
   InputSelector s(*rules_, country_, day_, 2);
   Offer(s, 0, "q", "2", Source::kRep, "2026-05-01", 1);

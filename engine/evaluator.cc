@@ -195,6 +195,7 @@ struct KernelContext {
   const RuleSet& rs;
   const std::vector<TierBand>& bands;
   const std::vector<Activity>& scaled_targets;
+  uint8_t* profiled_out = nullptr;  // when set: profiled per customer (for Explain)
 };
 
 HARMONIA_KERNEL void EvaluateBlocks(const KernelContext& ctx, const Batch& batch, size_t begin,
@@ -271,6 +272,7 @@ HARMONIA_KERNEL void EvaluateBlocks(const KernelContext& ctx, const Batch& batch
       RunTable(rs.assignment, rs.default_rule_index, cols.data(), n, pending, segment, rule,
                decided, b, conflicts);
     }
+    if (ctx.profiled_out != nullptr) std::memcpy(ctx.profiled_out + b, profiled, n);
     for (size_t i = 0; i < n; ++i) pending[i] = profiled[i] ^ 1;
     RunTable(rs.unprofiled, rs.default_rule_index, cols.data(), n, pending, segment, rule, decided,
              b, conflicts);
@@ -303,6 +305,46 @@ void Evaluator::Evaluate(const Batch& batch, size_t begin, size_t end, Results* 
                          std::vector<std::pair<uint32_t, std::string>>* conflicts) const {
   EvaluateBlocks(KernelContext{*rules_, bands_, scaled_targets_}, batch, begin, end, results,
                  conflicts);
+}
+
+Trace Evaluator::Explain(const Batch& batch, size_t customer) const {
+  const RuleSet& rs = *rules_;
+  Batch one{1, {}};
+  for (const double* column : batch.columns) one.columns.push_back(column + customer);
+  Results results;
+  results.Resize(1, rs.scores.size());
+  uint8_t profiled = 0;
+  EvaluateBlocks(KernelContext{rs, bands_, scaled_targets_, &profiled}, one, 0, 1, &results,
+                 &results.conflicts);
+
+  Trace t;
+  auto linear = [&](const LinearFunction& f) {
+    Trace::Linear l{f.intercept, {}, 0};
+    for (const auto& [column, weight] : f.terms)
+      l.terms.push_back({column, weight, *one.columns[column]});
+    ComputeLinear(f, one.columns.data(), 0, 1, &l.value);
+    return l;
+  };
+  for (size_t s = 0; s < rs.scores.size(); ++s) {
+    t.scores.push_back(linear(rs.scores[s]));
+    t.scores.back().value = results.scores[s][0];  // as the kernel computed it
+  }
+  if (rs.typing_tool) {
+    for (const LinearFunction& f : rs.functions) t.functions.push_back(linear(f));
+  }
+  t.profiled = profiled != 0;
+  for (int c : rs.required_inputs) {
+    if (*one.columns[c] != *one.columns[c]) t.missing_required.push_back(c);
+  }
+  t.table = !t.profiled ? "unprofiled" : rs.typing_tool ? "typing_tool" : "assignment";
+  t.decided_by = results.decided_by[0];
+  t.rule = results.rule[0];
+  if (!results.conflicts.empty()) t.matched = results.conflicts[0].second;
+  t.segment = results.segment[0];
+  t.tier = results.tier[0];
+  t.tier_metric = *one.columns[rs.tier_metric];
+  t.targets = results.activity[0];
+  return t;
 }
 
 void Evaluator::EvaluateAll(const Batch& batch, Results* results) const {

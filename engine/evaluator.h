@@ -54,6 +54,36 @@ struct Results {
   void Resize(size_t customers, size_t num_scores);
 };
 
+// How the evaluator decided one customer (steps 2–4), for explanations: the
+// same kernel as Evaluate, with what it computed on the way.
+struct Trace {
+  struct Term {
+    int column = 0;     // an input column
+    double weight = 0;  // as written
+    double value = 0;   // the input's value; NaN = missing
+  };
+  // A score or a typing-tool function: intercept + Σ weight × value.
+  struct Linear {
+    double intercept = 0;
+    std::vector<Term> terms;  // in written order
+    double value = 0;         // NaN = missing (a term's input is missing)
+  };
+  std::vector<Linear> scores;     // RuleSet::scores order
+  std::vector<Linear> functions;  // typing tool: RuleSet::functions order
+  // Profiled (§6.3): every required question answered and, for a typing
+  // tool, every function computable; otherwise the `unprofiled` table decided.
+  bool profiled = false;
+  std::vector<int> missing_required;         // columns of required questions left unanswered
+  const char* table = "assignment";          // "assignment", "typing_tool" or "unprofiled"
+  DecidedBy decided_by = DecidedBy::kRules;  // rules, unprofiled or conflict
+  int rule = -1;                             // index into RuleSet::rule_ids; -1 = conflict
+  std::string matched;                       // conflict: the rule ids that matched, "r1|r3"
+  int segment = -1;                          // -1 = none (conflict)
+  int tier = 0;
+  double tier_metric = 0;  // the tier metric's value; NaN = missing (lowest tier)
+  Activity targets;
+};
+
 class Evaluator {
  public:
   // REQUIRES: `options` resolved against `rules` (ResolveOptions).
@@ -68,6 +98,11 @@ class Evaluator {
 
   // Convenience: the whole batch, single-threaded.
   void EvaluateAll(const Batch& batch, Results* results) const;
+
+  // How customer `customer` of `batch` is decided: the result Evaluate gives,
+  // with scores' terms, whether and why the customer is profiled, the table
+  // and rule.
+  Trace Explain(const Batch& batch, size_t customer) const;
 
   // Scaled targets for a segment and tier (§6.4); zero for segment -1.
   Activity Targets(int segment, int tier) const;

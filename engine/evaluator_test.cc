@@ -210,6 +210,64 @@ TEST(Evaluator, TypingToolHighestWinsTiesGoToFirstListedMissingGoesUnprofiled) {
   EXPECT_EQ(r.decided_by[3], DecidedBy::kUnprofiled);
 }
 
+// Explain runs the kernel itself: what it says is what Evaluate decided.
+TEST(Evaluator, ExplainTracesTheKernelsOwnDecision) {
+  auto typing = Compile(R"yaml(
+  method: typing_tool
+  functions:
+    b: {intercept: 0, weights: {q: 1}}
+    a: {intercept: 2, weights: {q: 1, m: -1}})yaml");
+  std::vector<double> q = {3, 4}, c = {0, 0}, m = {kNaN, 1};
+  Batch batch{2, {q.data(), c.data(), m.data()}};
+  IssueList issues("o");
+  Options options;
+  ASSERT_TRUE(ResolveOptions(*typing, {}, &issues, &options));
+  Evaluator evaluator(typing, options);
+  // Every required question answered, but function a misses m: unprofiled.
+  Trace t = evaluator.Explain(batch, 0);
+  EXPECT_FALSE(t.profiled);
+  EXPECT_TRUE(t.missing_required.empty());
+  EXPECT_STREQ(t.table, "unprofiled");
+  EXPECT_EQ(t.decided_by, DecidedBy::kUnprofiled);
+  EXPECT_EQ(typing->segments[t.segment].id, "z");
+  ASSERT_EQ(t.functions.size(), 2u);
+  EXPECT_TRUE(std::isnan(t.functions[0].value));  // functions are in segment order: a, b
+  // q=4, m=1: b = 4, a = 2 + 4 - 1 = 5 → a, by the typing tool.
+  t = evaluator.Explain(batch, 1);
+  EXPECT_TRUE(t.profiled);
+  EXPECT_STREQ(t.table, "typing_tool");
+  EXPECT_EQ(typing->segments[t.segment].id, "a");
+  EXPECT_EQ(typing->rule_ids[t.rule], "typing_tool");
+  EXPECT_EQ(t.functions[0].value, 5);
+  ASSERT_EQ(t.scores.size(), 1u);  // s = -3 + 1 × q
+  EXPECT_EQ(t.scores[0].intercept, -3);
+  ASSERT_EQ(t.scores[0].terms.size(), 1u);
+  EXPECT_EQ(t.scores[0].terms[0].weight, 1);
+  EXPECT_EQ(t.scores[0].terms[0].value, 4);
+  EXPECT_EQ(t.scores[0].value, 1);
+  EXPECT_EQ(t.tier_metric, 1);
+  EXPECT_EQ(typing->tiers[t.tier], "C");
+
+  auto unique = Compile(R"yaml(
+  hit_policy: unique
+  rules:
+    - {id: u1, when: {q: ">= 4"}, segment: a}
+    - {id: u2, when: {c: "blue"}, segment: b}
+  default: z)yaml");
+  std::vector<double> q2 = {5, kNaN}, c2 = {2, 2}, m2 = {9, 9};
+  Batch batch2{2, {q2.data(), c2.data(), m2.data()}};
+  Evaluator evaluator2(unique, options);
+  t = evaluator2.Explain(batch2, 0);
+  EXPECT_EQ(t.decided_by, DecidedBy::kConflict);
+  EXPECT_EQ(t.rule, -1);
+  EXPECT_EQ(t.matched, "u1|u2");
+  EXPECT_EQ(t.segment, -1);
+  t = evaluator2.Explain(batch2, 1);  // q (required) unanswered
+  EXPECT_FALSE(t.profiled);
+  EXPECT_EQ(t.missing_required, std::vector<int>{0});
+  EXPECT_STREQ(t.table, "unprofiled");
+}
+
 TEST(Evaluator, BlocksAndRangesGiveTheSameResultsAsOneCustomerAtATime) {
   auto rs = Compile(R"yaml(
   hit_policy: first

@@ -274,7 +274,7 @@ grpc::Status CountryServiceImpl::ExplainAssignment(grpc::ServerContext* ctx,
                                                    v1::Explanation* resp) {
   return RunCall(
       ctx, *tokens_, "ExplainAssignment", CallKind::kRead, *req, [&](const auth::Principal& who) {
-        HARMONIA_ASSIGN_OR_RETURN(WorkerCore::Explanation e,
+        HARMONIA_ASSIGN_OR_RETURN(cycle::Explanation e,
                                   core_->Explain(who, req->country(), req->therapy_area(),
                                                  req->customer_id(), req->cycle_id()));
         ToProto(e.assignment, e.segment_label, resp->mutable_assignment());
@@ -294,8 +294,17 @@ grpc::Status CountryServiceImpl::ExplainAssignment(grpc::ServerContext* ctx,
           out->set_id(s.id);
           out->set_value(s.missing ? 0 : s.value);
           out->set_missing(s.missing);
+          out->set_intercept(s.intercept);
+          for (const auto& t : s.terms) {
+            v1::Explanation::Term* term = out->add_terms();
+            term->set_input(t.input);
+            term->set_weight(t.weight);
+            term->set_value(t.value);
+            term->set_contribution(t.contribution);
+          }
         }
         resp->set_profiled(e.profiled);
+        for (const std::string& m : e.missing_required) resp->add_missing_required(m);
         resp->set_table(e.table);
         resp->set_rule_fired(e.rule_fired);
         resp->set_rule_when(e.rule_when);

@@ -965,11 +965,11 @@ absl::StatusOr<std::shared_ptr<const engine::RuleSet>> WorkerCore::Compiled(stor
   return compiled_.emplace(std::make_pair(ta, version), compiled.rule_set).first->second;
 }
 
-absl::StatusOr<WorkerCore::Explanation> WorkerCore::Explain(const auth::Principal& who,
-                                                            const std::string& country,
-                                                            const std::string& therapy_area,
-                                                            const std::string& customer_id,
-                                                            int64_t cycle_id) {
+absl::StatusOr<cycle::Explanation> WorkerCore::Explain(const auth::Principal& who,
+                                                       const std::string& country,
+                                                       const std::string& therapy_area,
+                                                       const std::string& customer_id,
+                                                       int64_t cycle_id) {
   HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const Market> market,
                             Served(who, country, "reading assignments", kReaders));
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
@@ -1003,131 +1003,7 @@ absl::StatusOr<WorkerCore::Explanation> WorkerCore::Explain(const auth::Principa
       [&](const std::string& t) { return t == therapy_area ? rules.get() : nullptr; },
       /*unknown_therapy_areas_ok=*/true);
   const engine::CountryConfig& config = loaded.config ? *loaded.config : market->config;
-  const engine::TherapyAreaConfig* ta = config.FindTherapyArea(therapy_area);
-  engine::Options options;
-  IssueList option_issues(therapy_area);
-  if (ta == nullptr || !engine::ResolveOptions(*rules, ta->options, &option_issues, &options)) {
-    return absl::InternalError(
-        absl::StrCat("cycle ", c.cycle_id, ": its options no longer resolve"));
-  }
-
-  Explanation e;
-  e.assignment = std::move(**row);
-  e.cycle_id = c.cycle_id;
-  e.as_of = c.as_of;
-  e.options = options.canonical;
-  auto label = ta->labels.find(e.assignment.segment);
-  e.segment_label = label != ta->labels.end() ? label->second : e.assignment.segment;
-  for (const engine::Segment& s : rules->segments) {
-    if (s.id == e.assignment.segment && label == ta->labels.end()) e.segment_label = s.name;
-  }
-
-  // Inputs, as the cycle selects them (§6.1), with what was passed over.
-  absl::StatusOr<std::vector<store::InputRow>> stored =
-      db->CustomerInputs(customer_id, therapy_area);
-  if (!stored.ok()) return stored.status();
-  engine::InputSelector selector(*rules, config, c.as_of, 1);
-  struct Offered {
-    const store::InputRow* row;
-    int column;
-    bool candidate;
-    std::string why;
-  };
-  std::vector<Offered> offered;
-  for (const store::InputRow& r : *stored) {
-    int column = -1;
-    for (int k = 0; k < rules->num_inputs(); ++k) {
-      if (rules->inputs[k].id == r.input_id && rules->inputs[k].is_question != r.is_metric) {
-        column = k;
-      }
-    }
-    std::optional<engine::Source> source = engine::ParseSource(r.source);
-    if (column < 0 || !source) continue;  // not an input of this rule set
-    engine::InputIssue issue;
-    std::string reason;
-    const bool candidate = selector.Offer(0, column, r.value, *source, r.as_of,
-                                          static_cast<uint64_t>(r.seq), &issue, &reason);
-    std::string why;
-    if (!candidate) {
-      why = issue == engine::InputIssue::kInvalid ? absl::StrCat("invalid: ", reason)
-                                                  : engine::InputIssueName(issue);
-    }
-    offered.push_back({&r, column, candidate, why});
-  }
-  const engine::Batch batch = selector.batch();
-  for (int k = 0; k < rules->num_inputs(); ++k) {
-    const engine::InputDef& def = rules->inputs[k];
-    Explanation::Input in;
-    in.id = def.id;
-    in.is_metric = !def.is_question;
-    std::optional<engine::InputSelector::Provenance> chosen = selector.provenance(0, k);
-    for (const Offered& o : offered) {
-      if (o.column != k) continue;
-      const bool is_chosen =
-          chosen && o.candidate && engine::SourceName(chosen->source) == o.row->source &&
-          chosen->as_of == o.row->as_of && chosen->order == static_cast<uint64_t>(o.row->seq);
-      if (is_chosen) {
-        in.value = engine::FormatInputValue(def, batch.columns[k][0]);
-        in.source = o.row->source;
-        in.as_of = FormatIsoDate(o.row->as_of);
-        continue;
-      }
-      std::string why = o.why;
-      if (o.candidate) {
-        why = engine::SourceName(chosen->source) != o.row->source ? "lower precedence source"
-              : chosen->as_of != o.row->as_of                     ? "older"
-                                                                  : "imported earlier";
-      }
-      in.passed_over.push_back(absl::StrCat(o.row->value, " (", o.row->source, ", ",
-                                            FormatIsoDate(o.row->as_of), "): ", why));
-    }
-    e.inputs.push_back(std::move(in));
-  }
-
-  // Scores and the decision, by the engine.
-  engine::Evaluator evaluator(rules, options);
-  engine::Results results;
-  results.Resize(1, rules->scores.size());
-  evaluator.EvaluateAll(batch, &results);
-  for (size_t s = 0; s < rules->scores.size(); ++s) {
-    const double v = results.scores[s][0];
-    e.scores.push_back({rules->scores[s].id, v, v != v});
-  }
-  e.profiled = std::all_of(rules->required_inputs.begin(), rules->required_inputs.end(),
-                           [&](int col) { return batch.columns[col][0] == batch.columns[col][0]; });
-  const engine::DecidedBy by = results.decided_by[0];
-  e.table = by == engine::DecidedBy::kUnprofiled ? "unprofiled"
-            : rules->typing_tool                 ? "typing_tool"
-                                                 : "assignment";
-  if (results.rule[0] >= 0) {
-    e.rule_fired = rules->rule_ids[results.rule[0]];
-  } else if (!results.conflicts.empty()) {
-    e.rule_fired = results.conflicts[0].second;
-  }
-  for (const engine::DecisionTable* t : {&rules->assignment, &rules->unprofiled}) {
-    for (const engine::Rule& r : t->rules) {
-      if (r.id == e.rule_fired) e.rule_when = engine::ConditionsText(*rules, r);
-    }
-  }
-  if (rules->tier_metric >= 0) e.tier_metric = rules->column_id(rules->tier_metric);
-  e.tier_band = rules->band_option_names[options.tier_bands];
-
-  // Pull-through and refinement, from the store's records.
-  e.pulled_through = e.assignment.decided_by == "pull_through";
-  if (e.pulled_through) {
-    absl::StatusOr<std::vector<store::CycleRecord>> all = db->ListCycles(country, therapy_area);
-    if (!all.ok()) return all.status();
-    for (const store::CycleRecord& p : *all) {
-      if (p.cycle_id < c.cycle_id) e.pulled_from_cycle_id = p.cycle_id;
-    }
-  }
-  absl::StatusOr<std::vector<store::RefinementRecord>> refined = db->ListRefinements(
-      country, therapy_area, {RefinementStatus::kApplied, RefinementStatus::kExpired});
-  if (!refined.ok()) return refined.status();
-  for (const store::RefinementRecord& r : *refined) {
-    if (r.customer_id == customer_id && r.last_cycle_id == c.cycle_id) e.refinement = r;
-  }
-  return e;
+  return cycle::ExplainCustomer(*db, rules, config, c, std::move(**row));
 }
 
 }  // namespace harmonia::services

@@ -180,40 +180,10 @@ class WorkerCore {
   // dated later are "future"), evaluated with the cycle's rule-set version
   // and country file. NotFound when the cycle does not hold the customer;
   // PermissionDenied for a customer of a country the caller may not read.
-  struct Explanation {
-    store::AssignmentRow assignment;
-    std::string segment_label;
-    int64_t cycle_id = 0;
-    int32_t as_of = 0;
-    struct Input {
-      std::string id;
-      bool is_metric = false;
-      std::string value;  // empty = missing
-      std::string source;
-      std::string as_of;
-      std::vector<std::string> passed_over;
-    };
-    std::vector<Input> inputs;
-    struct Score {
-      std::string id;
-      double value = 0;
-      bool missing = false;
-    };
-    std::vector<Score> scores;
-    bool profiled = false;
-    std::string table;
-    std::string rule_fired;
-    std::string rule_when;
-    std::string options;
-    bool pulled_through = false;
-    int64_t pulled_from_cycle_id = 0;
-    std::optional<store::RefinementRecord> refinement;
-    std::string tier_metric;
-    std::string tier_band;
-  };
-  absl::StatusOr<Explanation> Explain(const auth::Principal& who, const std::string& country,
-                                      const std::string& therapy_area,
-                                      const std::string& customer_id, int64_t cycle_id);
+  // How a committed cycle (latest when cycle_id is 0) decided one customer.
+  absl::StatusOr<cycle::Explanation> Explain(const auth::Principal& who, const std::string& country,
+                                             const std::string& therapy_area,
+                                             const std::string& customer_id, int64_t cycle_id);
 
   // ------------------------------------------------------------ profiling
   absl::StatusOr<std::shared_ptr<const engine::RuleSet>> Questionnaire(

@@ -453,6 +453,9 @@ TEST_F(WorkerE2E, TheCliDrivesEveryCountryJob) {
   EXPECT_THAT(explain.out, HasSubstr("D001 in DE oncology, cycle 2 (as of 2026-11-01)"));
   EXPECT_THAT(explain.out, HasSubstr("passed over: 1 (rep, 2026-11-15): future"));
   EXPECT_THAT(explain.out, HasSubstr("pull-through: inputs unchanged since cycle 1"));
+  // Each score as its weighted terms (innovation = 3.3).
+  EXPECT_THAT(explain.out, HasSubstr("= -3 + 0.6 × q1 (5 → 3) + 0.5 × q2 (5 → 2.5) - 0.4 × q3 "
+                                     "(1 → -0.4) + 0.3 × q8 (4 → 1.2)"));
   ProcessResult refined = cli({"explain", "--ta", "oncology", "--customer", "D006"}, "olaf.ops");
   EXPECT_THAT(refined.out, HasSubstr("refinement R5 by anna.rep (practice_change: Back to old "
                                      "habits): segment conservative, calls -5"));
@@ -567,6 +570,18 @@ TEST_F(WorkerApprovalE2E, ApprovalThenOneCycleThenTheRulesDecideAgain) {
   v1::Assignment after = Assignments()["D003"];
   EXPECT_EQ(after.segment(), "pragmatist");
   EXPECT_EQ(after.decided_by(), "unprofiled");
+  // Explain says why, from the engine's own trace: which required answers
+  // are missing; each score is its intercept plus its terms.
+  ASSERT_TRUE(stub_->ExplainAssignment(As("vera.view").get(), explain, &e).ok());
+  EXPECT_FALSE(e.profiled());
+  EXPECT_EQ(e.table(), "unprofiled");
+  EXPECT_FALSE(e.missing_required().empty());
+  for (const v1::Explanation::Score& score : e.scores()) {
+    if (score.missing()) continue;
+    double sum = score.intercept();
+    for (const auto& t : score.terms()) sum += t.contribution();
+    EXPECT_NEAR(sum, score.value(), 1e-9) << score.id();
+  }
   v1::ListRefinementsRequest list;
   list.set_country("DE");
   list.set_therapy_area("oncology");

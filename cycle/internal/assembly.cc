@@ -86,6 +86,12 @@ engine::CycleOutput Assembly::Run(const std::vector<engine::Refinement>* refinem
   return engine::RunCycle(in);
 }
 
+engine::Trace Assembly::Explain(size_t customer) {
+  batch_ = selector_.batch();
+  evaluator_ = std::make_unique<engine::Evaluator>(rules_, options_);
+  return evaluator_->Explain(batch_, customer);
+}
+
 double Assembly::TimeEngine(int64_t times, int threads) const {
   const size_t n = ids_.size();
   engine::Results results;

@@ -59,6 +59,9 @@ class Assembly {
   engine::CycleOutput Run(const std::vector<engine::Refinement>* refinements,
                           std::function<std::string(const std::string&)> out_of_scope_reason,
                           int threads);
+  // How the engine decides customer `customer` on the inputs offered so far
+  // (pull-through and refinements aside).
+  engine::Trace Explain(size_t customer);
   // The engine alone on the same batch, `times` over (a benchmark of
   // `harmonia evaluate --repeat`); seconds taken.
   double TimeEngine(int64_t times, int threads) const;
