@@ -113,11 +113,15 @@ absl::StatusOr<std::shared_ptr<const engine::RuleSet>> LoadPinnedRuleSet(
             : absl::StrCat("no rule set for ", ta.therapy_area,
                            " is published in the store (harmonia rules publish)"));
   }
-  engine::CompileResult compiled = engine::CompileRuleSet(
-      record->source_text, absl::StrCat(ta.therapy_area, " v", record->version));
+  return CompileStored(*record);
+}
+
+absl::StatusOr<std::shared_ptr<const engine::RuleSet>> CompileStored(const RuleSetRecord& record) {
+  const std::string name = absl::StrCat(record.therapy_area, " v", record.version);
+  engine::CompileResult compiled = engine::CompileRuleSet(record.source_text, name);
   if (!compiled.rule_set) {
     return absl::InvalidArgumentError(
-        absl::StrCat("stored rule set does not compile: ", JoinIssues(compiled.issues)));
+        absl::StrCat("stored rule set ", name, " does not compile: ", JoinIssues(compiled.issues)));
   }
   return compiled.rule_set;
 }

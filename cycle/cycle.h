@@ -192,6 +192,12 @@ absl::StatusOr<Explanation> ExplainCustomer(store::Store& store,
                                             const store::CycleRecord& cycle,
                                             store::AssignmentRow row);
 
+// A stored rule set, compiled: the one path from the store's text to an
+// engine::RuleSet. InvalidArgument ("stored rule set TA vN does not
+// compile: …") when it no longer compiles.
+absl::StatusOr<std::shared_ptr<const engine::RuleSet>> CompileStored(
+    const store::RuleSetRecord& record);
+
 // The rule set a country's therapy area runs: its pinned version, or the
 // latest, compiled. NotFound when the store does not hold it; InvalidArgument
 // when it no longer compiles.

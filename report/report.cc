@@ -153,19 +153,18 @@ absl::StatusOr<v1::Report> BuildReport(store::Store& store, const ReportRequest&
     return absl::NotFoundError(
         absl::StrCat("no rule set for ", request.therapy_area, " is published in the store"));
   }
-  engine::CompileResult compiled = engine::CompileRuleSet(
-      latest->source_text, absl::StrCat(request.therapy_area, " v", latest->version));
+  absl::StatusOr<std::shared_ptr<const engine::RuleSet>> compiled = cycle::CompileStored(*latest);
   v1::Report report;
   report.set_schema(kReportSchema);
   report.set_therapy_area(request.therapy_area);
   report.set_generated_at_unix(request.now_unix);
   report.set_rule_set_version(latest->version);
   report.set_threshold_sd(request.threshold_sd);
-  if (!compiled.rule_set) {
+  if (!compiled.ok()) {
     report.add_warnings(absl::StrCat(request.therapy_area, " v", latest->version,
                                      " as stored no longer compiles: segment names unknown"));
   } else {
-    const engine::RuleSet& rules = *compiled.rule_set;
+    const engine::RuleSet& rules = **compiled;
     if (rules.objective_behavior >= 0) {
       report.set_objective_metric(rules.inputs[rules.objective_behavior].id);
     }

@@ -235,6 +235,8 @@ class WorkerCore {
   absl::StatusOr<std::shared_ptr<const engine::RuleSet>> Compiled(store::Store& db,
                                                                   const std::string& ta,
                                                                   int64_t version);
+  absl::StatusOr<std::shared_ptr<const engine::RuleSet>> Compiled(
+      const store::RuleSetRecord& record);
   int32_t Today(const Market& market);
   std::mutex& CycleLock(const std::string& country, const std::string& ta);
   absl::StatusOr<std::shared_ptr<const CycleCache>> LatestCycle(const Market& market,

@@ -1,0 +1,236 @@
+// WorkerCore, reads: assignments (paged, cached per cycle) and explanations.
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/date.h"
+#include "common/status_macros.h"
+#include "common/strings.h"
+#include "common/text.h"
+#include "engine/cycle.h"
+#include "services/authz.h"
+#include "services/internal/worker_helpers.h"
+#include "services/log.h"
+#include "services/worker_core.h"
+
+namespace harmonia::services {
+
+using auth::Role;
+using internal::BadTextField;
+using internal::JoinIssues;
+using internal::Key;
+using internal::kMaxCommentBytes;
+using internal::kMaxRequestIdBytes;
+using internal::kReaders;
+using internal::NotACustomerOf;
+using store::RefinementStatus;
+
+// ---------------------------------------------------------------- assignments
+
+std::map<std::string, std::string> WorkerCore::Labels(const Market& market, const std::string& ta,
+                                                      const engine::RuleSet& rules) const {
+  // The country's label, else the segment's name in the rule set.
+  std::map<std::string, std::string> labels;
+  for (const engine::Segment& s : rules.segments) labels[s.id] = s.name;
+  if (const engine::TherapyAreaConfig* config = market.config.FindTherapyArea(ta)) {
+    for (const auto& [segment, label] : config->labels) labels[segment] = label;
+  }
+  return labels;
+}
+
+absl::StatusOr<std::shared_ptr<const WorkerCore::CycleCache>> WorkerCore::LatestCycle(
+    const Market& market, const std::string& ta) {
+  const std::string key = Key(market.config.country, ta);
+  const absl::Time now = absl::Now();
+  std::shared_ptr<const CycleCache> cached;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cycles_.find(key);
+    if (it != cycles_.end()) {
+      cached = it->second;
+      // Another process (harmonia cycle run --store) may commit too: look
+      // again at most once a second. One caller looks; the others go on
+      // with what is cached meanwhile.
+      absl::Time& checked = cycles_checked_[key];
+      if (now - checked < absl::Seconds(1)) return cached;
+      checked = now;
+    }
+  }
+  // Nothing cached yet: one caller loads, the others wait for it.
+  std::unique_lock<std::mutex> loading(loading_mu_, std::defer_lock);
+  if (cached == nullptr) {
+    loading.lock();
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cycles_.find(key);
+    if (it != cycles_.end()) return it->second;
+  }
+  HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
+  absl::StatusOr<std::optional<store::CycleRecord>> latest =
+      db->GetCycle(market.config.country, ta, std::nullopt);
+  if (!latest.ok()) return latest.status();
+  const int64_t id = *latest ? (*latest)->cycle_id : 0;
+  if (cached == nullptr || cached->cycle_id != id) {
+    auto fresh = std::make_shared<CycleCache>();
+    fresh->cycle_id = id;
+    if (id != 0) {
+      absl::StatusOr<std::vector<store::AssignmentRow>> rows = db->GetAssignments(id);
+      if (!rows.ok()) return rows.status();
+      fresh->rows = std::move(*rows);
+      HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
+                                Compiled(*db, ta, (*latest)->rule_set_version));
+      fresh->labels =
+          std::make_shared<const std::map<std::string, std::string>>(Labels(market, ta, *rules));
+    }
+    cached = std::move(fresh);
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  cycles_[key] = cached;
+  cycles_checked_[key] = now;
+  return cached;
+}
+
+absl::StatusOr<std::shared_ptr<const WorkerCore::Scope>> WorkerCore::InScope(
+    store::Store& db, const std::string& country, const engine::RuleSet& rules) {
+  const std::string key = absl::StrCat(Key(country, rules.therapy_area), "/", rules.version);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = scopes_.find(key);
+    if (it != scopes_.end()) return it->second;
+  }
+  HARMONIA_ASSIGN_OR_RETURN(std::vector<std::string> ids,
+                            db.CustomersInScope(country, rules.applies_to));
+  auto scope = std::make_shared<Scope>(std::make_move_iterator(ids.begin()),
+                                       std::make_move_iterator(ids.end()));
+  std::lock_guard<std::mutex> lock(mu_);
+  return scopes_.emplace(key, std::move(scope)).first->second;
+}
+
+absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const auth::Principal& who,
+                                                                        const AssignmentQuery& q) {
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const Market> market,
+                            Served(who, q.country, "reading assignments", kReaders));
+  const engine::TherapyAreaConfig* ta = market->config.FindTherapyArea(q.therapy_area);
+  if (ta == nullptr) {
+    return absl::NotFoundError(absl::StrCat("country ", q.country, ": does not run therapy area ",
+                                            Quoted(q.therapy_area)));
+  }
+  if (q.page_size < 0 || q.page_size > 10000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size: ", q.page_size, " outside 1..10000 (0 = 1000)"));
+  }
+  const size_t page = q.page_size == 0 ? 1000 : static_cast<size_t>(q.page_size);
+  AssignmentPage out;
+  std::vector<store::AssignmentRow> history;
+  std::shared_ptr<const CycleCache> latest;
+  const std::vector<store::AssignmentRow>* rows = nullptr;
+  HARMONIA_ASSIGN_OR_RETURN(latest, LatestCycle(*market, q.therapy_area));
+  if (q.cycle_id == 0 || q.cycle_id == latest->cycle_id) {
+    if (latest->cycle_id == 0) {
+      return absl::NotFoundError(
+          absl::StrCat("country ", q.country, " ", q.therapy_area, ": no cycle yet"));
+    }
+    out.cycle_id = latest->cycle_id;
+    rows = &latest->rows;
+    out.labels = latest->labels;
+  } else {
+    HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
+    absl::StatusOr<std::optional<store::CycleRecord>> c =
+        db->GetCycle(q.country, q.therapy_area, q.cycle_id);
+    if (!c.ok()) return c.status();
+    if (!*c) {
+      return absl::NotFoundError(
+          absl::StrCat("country ", q.country, " ", q.therapy_area, ": no cycle ", q.cycle_id));
+    }
+    absl::StatusOr<std::vector<store::AssignmentRow>> all = db->GetAssignments(q.cycle_id);
+    if (!all.ok()) return all.status();
+    history = std::move(*all);
+    out.cycle_id = q.cycle_id;
+    rows = &history;
+    HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
+                              Compiled(*db, q.therapy_area, (*c)->rule_set_version));
+    out.labels = std::make_shared<const std::map<std::string, std::string>>(
+        Labels(*market, q.therapy_area, *rules));
+  }
+  auto matches = [&](const store::AssignmentRow& r) {
+    return (q.segment.empty() || r.segment == q.segment) && (q.tier.empty() || r.tier == q.tier);
+  };
+  const auto by_id = [](const store::AssignmentRow& r, const std::string& id) {
+    return r.customer_id < id;
+  };
+  if (!q.customer_ids.empty()) {
+    std::vector<std::string> ids = q.customer_ids;
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    for (const std::string& id : ids) {
+      if (id <= q.after_customer_id && !q.after_customer_id.empty()) continue;
+      auto it = std::lower_bound(rows->begin(), rows->end(), id, by_id);
+      if (it != rows->end() && it->customer_id == id && matches(*it)) {
+        if (out.rows.size() == page) {
+          out.next_after = out.rows.back().customer_id;
+          break;
+        }
+        out.rows.push_back(*it);
+      }
+    }
+  } else {
+    auto it = q.after_customer_id.empty()
+                  ? rows->begin()
+                  : std::upper_bound(rows->begin(), rows->end(), q.after_customer_id,
+                                     [](const std::string& id, const store::AssignmentRow& r) {
+                                       return id < r.customer_id;
+                                     });
+    for (; it != rows->end(); ++it) {
+      if (!matches(*it)) continue;
+      if (out.rows.size() == page) {
+        out.next_after = out.rows.back().customer_id;
+        break;
+      }
+      out.rows.push_back(*it);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<cycle::Explanation> WorkerCore::Explain(const auth::Principal& who,
+                                                       const std::string& country,
+                                                       const std::string& therapy_area,
+                                                       const std::string& customer_id,
+                                                       int64_t cycle_id) {
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const Market> market,
+                            Served(who, country, "reading assignments", kReaders));
+  HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
+  absl::StatusOr<std::optional<store::CustomerRow>> customer = db->GetCustomer(customer_id);
+  if (!customer.ok()) return customer.status();
+  // A customer of another country answers exactly as an unknown one.
+  if (!*customer || (*customer)->country != country) {
+    return absl::NotFoundError(NotACustomerOf(customer_id, country));
+  }
+  absl::StatusOr<std::optional<store::CycleRecord>> cycle = db->GetCycle(
+      country, therapy_area, cycle_id == 0 ? std::nullopt : std::optional<int64_t>(cycle_id));
+  if (!cycle.ok()) return cycle.status();
+  if (!*cycle) {
+    return absl::NotFoundError(absl::StrCat("country ", country, " ", therapy_area, ": no cycle",
+                                            cycle_id == 0 ? " yet" : absl::StrCat(" ", cycle_id)));
+  }
+  const store::CycleRecord& c = **cycle;
+  absl::StatusOr<std::optional<store::AssignmentRow>> row =
+      db->GetAssignment(c.cycle_id, customer_id);
+  if (!row.ok()) return row.status();
+  if (!*row) {
+    return absl::NotFoundError(absl::StrCat("customer ", Quoted(customer_id), ": not in cycle ",
+                                            c.cycle_id, " of ", country, " ", therapy_area,
+                                            " (out of scope)"));
+  }
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
+                            Compiled(*db, therapy_area, c.rule_set_version));
+  // The country file as the cycle used it.
+  engine::CountryLoadResult loaded = engine::LoadCountryConfig(
+      c.country_config, absl::StrCat(country, ".yaml"),
+      [&](const std::string& t) { return t == therapy_area ? rules.get() : nullptr; },
+      /*unknown_therapy_areas_ok=*/true);
+  const engine::CountryConfig& config = loaded.config ? *loaded.config : market->config;
+  return cycle::ExplainCustomer(*db, rules, config, c, std::move(**row));
+}
+
+}  // namespace harmonia::services
