@@ -51,6 +51,26 @@ std::string DerivedRequestId(const std::string& country, const engine::Refinemen
   return absl::StrFormat("auto-%016x%016x", h.high64, h.low64);
 }
 
+RefinementRecord NewRefinement(const engine::CountryConfig& country,
+                               const engine::Refinement& content, int32_t calls_delta,
+                               int64_t now_unix) {
+  RefinementRecord r;
+  r.request_id = content.request_id;
+  r.country = country.country;
+  r.therapy_area = content.therapy_area;
+  r.customer_id = content.customer_id;
+  r.segment = content.segment;
+  r.calls_delta = calls_delta;
+  r.reason = content.reason;
+  r.comment = content.comment;
+  r.submitted_by = content.submitted_by;
+  r.submitted_at_unix = now_unix;
+  r.updated_at_unix = now_unix;
+  r.status = country.refinement.requires_approval ? RefinementStatus::kSubmitted
+                                                  : RefinementStatus::kAccepted;
+  return r;
+}
+
 absl::StatusOr<std::vector<Store::Submitted>> SubmitRefinementRows(
     Store& store, const engine::CountryConfig& country, const std::vector<engine::Refinement>& rows,
     int64_t now_unix) {
@@ -63,23 +83,16 @@ absl::StatusOr<std::vector<Store::Submitted>> SubmitRefinementRows(
   absl::flat_hash_map<std::pair<std::string, std::string>, int64_t> line_of_id;
   for (size_t k = 0; k < rows.size(); ++k) {
     const engine::Refinement& row = rows[k];
-    RefinementRecord r;
-    r.request_id = row.request_id;
+    int32_t calls_delta = 0;
+    std::string bad_delta;
+    const bool delta_ok = engine::ParseCallsDelta(row.calls_delta, &calls_delta, &bad_delta);
+    RefinementRecord r = NewRefinement(country, row, calls_delta, now_unix);
     if (r.request_id.empty()) {
       r.request_id = DerivedRequestId(country.country, row, row.submitted_by, now_unix);
     }
-    r.country = country.country;
-    r.therapy_area = row.therapy_area;
-    r.customer_id = row.customer_id;
-    r.segment = row.segment;
-    r.reason = row.reason;
-    r.comment = row.comment;
-    r.submitted_by = row.submitted_by;
-    r.submitted_at_unix = now_unix;
-    r.status = country.refinement.requires_approval ? RefinementStatus::kSubmitted
-                                                    : RefinementStatus::kAccepted;
-    if (!engine::ParseCallsDelta(row.calls_delta, &r.calls_delta, &r.status_reason)) {
+    if (!delta_ok) {
       r.status = RefinementStatus::kRejected;
+      r.status_reason = std::move(bad_delta);
     }
     auto [first, inserted] =
         line_of_id.emplace(std::make_pair(r.therapy_area, r.request_id), row.line);

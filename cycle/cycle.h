@@ -211,6 +211,15 @@ absl::StatusOr<std::shared_ptr<const engine::RuleSet>> LoadPinnedRuleSet(
 std::string DerivedRequestId(const std::string& country, const engine::Refinement& row,
                              const std::string& submitter, int64_t now_unix);
 
+// A refinement of `country` with the content of `content` (its
+// calls_delta as `calls_delta`), submitted by content.submitted_by at
+// `now_unix`: status submitted (awaiting approval) when the country requires
+// approval, else accepted. Every path that takes refinements builds them
+// here; callers reject the ones their checks refuse.
+store::RefinementRecord NewRefinement(const engine::CountryConfig& country,
+                                      const engine::Refinement& content, int32_t calls_delta,
+                                      int64_t now_unix);
+
 // Stores the rows of a refinements.csv (DESIGN §7) as refinements of
 // `country`, each under its therapy area: accepted, or submitted (awaiting
 // approval) when the country requires approval; rejected at once when

@@ -1,32 +1,15 @@
 // WorkerCore, profiling: the questionnaire and answers captured in the field.
-#include <algorithm>
-#include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "common/date.h"
 #include "common/json.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
-#include "common/text.h"
-#include "engine/cycle.h"
 #include "exchange/exchange.h"
-#include "services/authz.h"
 #include "services/internal/worker_helpers.h"
-#include "services/log.h"
 #include "services/worker_core.h"
 
 namespace harmonia::services {
-
-using auth::Role;
-using internal::BadTextField;
-using internal::JoinIssues;
-using internal::Key;
-using internal::kMaxCommentBytes;
-using internal::kMaxRequestIdBytes;
-using internal::kReaders;
-using internal::NotACustomerOf;
-using store::RefinementStatus;
 
 // ------------------------------------------------------------------ profiling
 

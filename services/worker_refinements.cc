@@ -4,27 +4,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/date.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/text.h"
 #include "engine/cycle.h"
-#include "services/authz.h"
 #include "services/internal/worker_helpers.h"
-#include "services/log.h"
 #include "services/worker_core.h"
 
 namespace harmonia::services {
-
-using auth::Role;
-using internal::BadTextField;
-using internal::JoinIssues;
-using internal::Key;
-using internal::kMaxCommentBytes;
-using internal::kMaxRequestIdBytes;
-using internal::kReaders;
-using internal::NotACustomerOf;
-using store::RefinementStatus;
 
 // ---------------------------------------------------------------- refinements
 
@@ -84,18 +71,15 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
   std::set<std::pair<std::string, std::string>> seen_ids;  // therapy area, request_id
   for (size_t k = 0; k < items.size(); ++k) {
     const RefinementInput& in = items[k];
-    store::RefinementRecord r;
-    r.request_id = in.request_id;
-    r.country = country;
-    r.therapy_area = in.therapy_area;
-    r.customer_id = in.customer_id;
-    r.segment = in.segment;
-    r.calls_delta = in.calls_delta;
-    r.reason = in.reason;
-    r.comment = in.comment;
-    r.submitted_by = who.name;
-    r.submitted_at_unix = now;
-    r.updated_at_unix = now;
+    store::RefinementRecord r = cycle::NewRefinement(cc,
+                                                     {.request_id = in.request_id,
+                                                      .customer_id = in.customer_id,
+                                                      .therapy_area = in.therapy_area,
+                                                      .segment = in.segment,
+                                                      .reason = in.reason,
+                                                      .comment = in.comment,
+                                                      .submitted_by = who.name},
+                                                     in.calls_delta, now);
     std::string why = BadTextField({{"request_id", &in.request_id, kMaxRequestIdBytes},
                                     {"customer_id", &in.customer_id},
                                     {"therapy_area", &in.therapy_area},
@@ -215,10 +199,7 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
                            state->in_scope->size(), " in scope)");
       }
     }
-    if (why.empty()) {
-      r.status = cc.refinement.requires_approval ? RefinementStatus::kSubmitted
-                                                 : RefinementStatus::kAccepted;
-    } else {
+    if (!why.empty()) {  // else accepted or submitted, as NewRefinement set it
       r.status = RefinementStatus::kRejected;
       r.status_reason = why;
     }

@@ -13,10 +13,12 @@
 #include "common/issue.h"
 #include "common/strings.h"
 #include "common/text.h"
+#include "store/store.h"
 
-namespace harmonia::services::internal {
+namespace harmonia::services {
 
 using auth::Role;
+using store::RefinementStatus;
 
 inline std::string Key(const std::string& country, const std::string& ta) {
   return absl::StrCat(country, "/", ta);
@@ -63,6 +65,6 @@ constexpr size_t kMaxCommentBytes = 4000;
 constexpr std::initializer_list<Role> kReaders = {Role::kCountryOps, Role::kField, Role::kViewer,
                                                   Role::kGlobalOps};
 
-}  // namespace harmonia::services::internal
+}  // namespace harmonia::services
 
 #endif  // HARMONIA_SERVICES_INTERNAL_WORKER_HELPERS_H_
