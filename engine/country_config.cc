@@ -327,6 +327,11 @@ int32_t CyclePeriodOf(const CountryConfig& country, int32_t as_of) {
   return as_of;  // a schedule that never fired in a hundred years: the date itself
 }
 
+bool RefinementWindowOpen(const CountryConfig& country, int32_t today) {
+  if (!country.cron) return true;
+  return today - CyclePeriodOf(country, today) < country.refinement.window_days;
+}
+
 int64_t CyclePeriodsBetween(const CountryConfig& country, int32_t from, int32_t to) {
   if (to <= from) return 0;
   if (!country.cron) return -1;

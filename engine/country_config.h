@@ -72,6 +72,11 @@ int32_t CyclePeriodOf(const CountryConfig& country, int32_t as_of);
 // `from` (0 = the same). A country without a schedule has no calendar of
 // periods: -1 (the caller counts the cycle dates it has seen instead).
 int64_t CyclePeriodsBetween(const CountryConfig& country, int32_t from, int32_t to);
+// Whether field refinements are taken on `today` (docs/country-options.md
+// "Refinement policy"): in the first `window_days` days of its cycle period,
+// the period's first day counting as day 1. Always for a country without a
+// schedule (its periods start only when a cycle runs).
+bool RefinementWindowOpen(const CountryConfig& country, int32_t today);
 // The date (days since 1970-01-01) at `now` in the country's time zone: the
 // default cycle date.
 int32_t TodayIn(const CountryConfig& country, absl::Time now);

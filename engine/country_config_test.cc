@@ -154,6 +154,16 @@ TEST(CyclePeriods, APeriodStartsAtTheLastFiringOnOrBeforeTheCycleDate) {
   EXPECT_EQ(CyclePeriodsBetween(quarterly, day("2026-10-01"), day("2027-01-01")), 1);
   EXPECT_EQ(CyclePeriodsBetween(quarterly, day("2026-07-01"), day("2027-04-01")), 3)
       << "periods without a cycle count too";
+  // Refinements are taken in the first window_days of a period (day 1 = its start).
+  CountryConfig windowed = quarterly;
+  windowed.refinement.window_days = 20;
+  EXPECT_TRUE(RefinementWindowOpen(windowed, day("2026-10-01")));
+  EXPECT_TRUE(RefinementWindowOpen(windowed, day("2026-10-20")));
+  EXPECT_FALSE(RefinementWindowOpen(windowed, day("2026-10-21")));
+  EXPECT_FALSE(RefinementWindowOpen(windowed, day("2026-12-31")));
+  EXPECT_TRUE(RefinementWindowOpen(windowed, day("2027-01-01")));
+  windowed.refinement.window_days = 0;
+  EXPECT_FALSE(RefinementWindowOpen(windowed, day("2026-10-01"))) << "0: never";
   const CountryConfig weekly = country("30 1 * * 1");  // Mondays 01:30, across the DST change
   EXPECT_EQ(iso(CyclePeriodOf(weekly, day("2026-10-28"))), "2026-10-26");
   EXPECT_EQ(CyclePeriodsBetween(weekly, day("2026-10-19"), day("2026-11-02")), 2);
@@ -161,6 +171,7 @@ TEST(CyclePeriods, APeriodStartsAtTheLastFiringOnOrBeforeTheCycleDate) {
   EXPECT_EQ(iso(CyclePeriodOf(every_minute, day("2026-11-01"))), "2026-11-01");
   // No schedule: each cycle date is its own period; the count is the caller's.
   const CountryConfig on_demand = country("");
+  EXPECT_TRUE(RefinementWindowOpen(on_demand, day("2026-11-01")));
   EXPECT_EQ(iso(CyclePeriodOf(on_demand, day("2026-11-17"))), "2026-11-17");
   EXPECT_EQ(CyclePeriodsBetween(on_demand, day("2026-11-17"), day("2026-11-18")), -1);
   EXPECT_EQ(CyclePeriodsBetween(on_demand, day("2026-11-17"), day("2026-11-17")), 0);

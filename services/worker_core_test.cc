@@ -103,7 +103,12 @@ TEST_F(WorkerCoreTest, RefinementsAreTakenOnlyInTheFirstWindowDaysOfACyclePeriod
   EXPECT_EQ(closed[0].record.status, RefinementStatus::kRejected);
   EXPECT_THAT(closed[0].record.status_reason,
               HasSubstr("refinement window closed: DE takes refinements in the first 5 days of a "
-                        "cycle period (schedule '0 2 1 * *', Europe/Berlin)"));
+                        "cycle period; this one started 2026-11-01 (schedule '0 2 1 * *', "
+                        "Europe/Berlin)"));
+  clock_.Set(Utc(2026, 11, 5, 22));  // 23:00 in Berlin: still the 5th day
+  EXPECT_EQ(Submit({Refine("w-4", "D001")})[0].record.status, RefinementStatus::kAccepted);
+  clock_.Set(Utc(2026, 11, 5, 23));  // midnight in Berlin: the 6th day
+  EXPECT_EQ(Submit({Refine("w-5", "D001")})[0].record.status, RefinementStatus::kRejected);
   clock_.Set(Utc(2026, 12, 1, 1));  // 02:00 in Berlin: the new period has begun
   EXPECT_EQ(Submit({Refine("w-3", "D001")})[0].record.status, RefinementStatus::kAccepted);
 }

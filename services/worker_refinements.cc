@@ -4,9 +4,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/date.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "common/text.h"
+#include "engine/country_config.h"
 #include "engine/cycle.h"
 #include "services/internal/worker_helpers.h"
 #include "services/worker_core.h"
@@ -54,14 +56,8 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
     int64_t quota = 0;
   };
   std::map<std::string, TaState> tas;
-  // The window: refinements are taken in the first window_days of a cycle
-  // period, i.e. when the schedule fired within the last window_days.
-  bool window_open = true;
-  if (market->config.cron) {
-    const absl::Time t = clock_->Now();
-    window_open = market->config.cron->Next(t - absl::Hours(24) * cc.refinement.window_days,
-                                            market->config.zone) <= t;
-  }
+  const int32_t today = engine::TodayIn(cc, clock_->Now());
+  const bool window_open = engine::RefinementWindowOpen(cc, today);
 
   std::lock_guard<std::mutex> lock(submit_mu_);  // the quota is counted in submission order
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
@@ -148,7 +144,8 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
                          " data_driven: refinements are not accepted");
     } else if (!window_open) {
       why = absl::StrCat("refinement window closed: ", country, " takes refinements in the first ",
-                         cc.refinement.window_days, " days of a cycle period (schedule ",
+                         cc.refinement.window_days, " days of a cycle period; this one started ",
+                         FormatIsoDate(engine::CyclePeriodOf(cc, today)), " (schedule ",
                          Quoted(cc.schedule), ", ", cc.timezone, ")");
     } else if (!state->in_scope->contains(in.customer_id) &&
                !state->imported_since.count(in.customer_id)) {
