@@ -1603,36 +1603,12 @@ absl::StatusOr<std::vector<PostgresStore::Submitted>> PostgresStore::SubmitRefin
     if (first[i] != i) out[i] = {out[first[i]].record, true};
   }
   // The new rows' audit entries, in input order (audit ids increase with
-  // refinement ids), in one COPY under the audit lock taken above.
-  if (PQntuples(inserted.get()) > 0) {
-    // Chained in input order from the head, which the audit lock holds still.
-    HARMONIA_ASSIGN_OR_RETURN(const AuditHead head, ReadAuditHead());
-    std::string hash = head.last_hash;
-    CopyIn audit(conn_);
-    HARMONIA_RETURN_IF_ERROR(
-        audit.Start("COPY audit_log (at, principal, action, object, state_before, state_after, "
-                    "country, prev_hash, hash) FROM STDIN",
-                    "writing the audit log"));
-    for (size_t i = 0; i < rows.size(); ++i) {
-      if (!stored[i]) continue;
-      const AuditEntry e = SubmitAudit(out[i].record);
-      const std::string prev_hash = std::exchange(hash, AuditHash(hash, e));
-      audit.Int(e.at_unix);
-      audit.Text(e.principal);
-      audit.Text(e.action);
-      audit.Text(e.object);
-      audit.Text(e.before);
-      audit.Text(e.after);
-      audit.Text(e.country);
-      audit.Text(prev_hash);
-      audit.Text(hash);
-      HARMONIA_RETURN_IF_ERROR(audit.EndRow());
-    }
-    HARMONIA_RETURN_IF_ERROR(audit.Finish().status());
-    HARMONIA_ASSIGN_OR_RETURN(Result last, Run(conn_, "SELECT MAX(audit_id) FROM audit_log",
-                                               Params(), PGRES_TUPLES_OK, "writing the audit log"));
-    HARMONIA_RETURN_IF_ERROR(MoveAuditHead(IntAt(last.get(), 0, 0), hash));
+  // refinement ids), under the audit lock taken above.
+  std::vector<AuditEntry> audits;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (stored[i]) audits.push_back(SubmitAudit(out[i].record));
   }
+  if (!audits.empty()) HARMONIA_RETURN_IF_ERROR(InsertAudits(audits).status());
   HARMONIA_RETURN_IF_ERROR(tx.Commit("a refinement submission"));
   return out;
 }
@@ -1735,33 +1711,61 @@ absl::Status PostgresStore::MoveAuditHead(int64_t last_id, const std::string& la
       .status();
 }
 
-absl::StatusOr<int64_t> PostgresStore::InsertAudit(const AuditEntry& e) {
+absl::StatusOr<int64_t> PostgresStore::InsertAudits(const std::vector<AuditEntry>& entries) {
   // The lock first, held to the end of the transaction: audit ids are taken
   // in commit order, and each entry chains to the head its predecessor left.
   HARMONIA_RETURN_IF_ERROR(Run(conn_, "SELECT pg_advisory_xact_lock($1)", Params().Int(kAuditLock),
                                PGRES_TUPLES_OK, "writing the audit log")
                                .status());
   HARMONIA_ASSIGN_OR_RETURN(const AuditHead head, ReadAuditHead());
-  const std::string hash = AuditHash(head.last_hash, e);
-  HARMONIA_ASSIGN_OR_RETURN(
-      Result r, Run(conn_,
-                    "INSERT INTO audit_log (at, principal, action, object, state_before, "
-                    "state_after, country, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, "
-                    "$8, $9) RETURNING audit_id",
-                    Params()
-                        .Int(e.at_unix)
-                        .Text(e.principal)
-                        .Text(e.action)
-                        .Text(e.object)
-                        .Text(e.before)
-                        .Text(e.after)
-                        .Text(e.country)
-                        .Text(head.last_hash)
-                        .Text(hash),
-                    PGRES_TUPLES_OK, "writing the audit log"));
-  const int64_t id = IntAt(r.get(), 0, 0);
-  HARMONIA_RETURN_IF_ERROR(MoveAuditHead(id, hash));
-  return id;
+  std::string hash = head.last_hash;
+  int64_t last_id = 0;
+  if (entries.size() == 1) {  // one round trip for the common case
+    const AuditEntry& e = entries[0];
+    hash = AuditHash(head.last_hash, e);
+    HARMONIA_ASSIGN_OR_RETURN(
+        Result r, Run(conn_,
+                      "INSERT INTO audit_log (at, principal, action, object, state_before, "
+                      "state_after, country, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+                      "$8, $9) RETURNING audit_id",
+                      Params()
+                          .Int(e.at_unix)
+                          .Text(e.principal)
+                          .Text(e.action)
+                          .Text(e.object)
+                          .Text(e.before)
+                          .Text(e.after)
+                          .Text(e.country)
+                          .Text(head.last_hash)
+                          .Text(hash),
+                      PGRES_TUPLES_OK, "writing the audit log"));
+    last_id = IntAt(r.get(), 0, 0);
+  } else {
+    CopyIn audit(conn_);
+    HARMONIA_RETURN_IF_ERROR(
+        audit.Start("COPY audit_log (at, principal, action, object, state_before, state_after, "
+                    "country, prev_hash, hash) FROM STDIN",
+                    "writing the audit log"));
+    for (const AuditEntry& e : entries) {
+      const std::string prev_hash = std::exchange(hash, AuditHash(hash, e));
+      audit.Int(e.at_unix);
+      audit.Text(e.principal);
+      audit.Text(e.action);
+      audit.Text(e.object);
+      audit.Text(e.before);
+      audit.Text(e.after);
+      audit.Text(e.country);
+      audit.Text(prev_hash);
+      audit.Text(hash);
+      HARMONIA_RETURN_IF_ERROR(audit.EndRow());
+    }
+    HARMONIA_RETURN_IF_ERROR(audit.Finish().status());
+    HARMONIA_ASSIGN_OR_RETURN(Result last, Run(conn_, "SELECT MAX(audit_id) FROM audit_log",
+                                               Params(), PGRES_TUPLES_OK, "writing the audit log"));
+    last_id = IntAt(last.get(), 0, 0);
+  }
+  HARMONIA_RETURN_IF_ERROR(MoveAuditHead(last_id, hash));
+  return last_id;
 }
 
 absl::StatusOr<std::vector<AuditEntry>> PostgresStore::ListAudit(const AuditQuery& query) {

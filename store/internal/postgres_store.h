@@ -112,9 +112,11 @@ class PostgresStore final : public Store {
   // `cycle_id`, written in bulk.
   absl::Status WriteRefinements(const std::vector<RefinementUpdate>& updates, int64_t cycle_id,
                                 int64_t at_unix, std::vector<RefinementRecord> records);
-  // Inside a transaction: appends one audit entry and returns its id. Holds
-  // the audit lock (postgres_store.cc) until the transaction ends.
-  absl::StatusOr<int64_t> InsertAudit(const AuditEntry& entry);
+  // Inside a transaction: appends audit entries, chained in order from the
+  // head, and returns the last one's id. Holds the audit lock
+  // (postgres_store.cc) until the transaction ends. REQUIRES: not empty.
+  absl::StatusOr<int64_t> InsertAudits(const std::vector<AuditEntry>& entries);
+  absl::StatusOr<int64_t> InsertAudit(const AuditEntry& entry) { return InsertAudits({entry}); }
   // The inputs, and `audit` (when not null), in one transaction.
   absl::StatusOr<WriteStats> WriteInputs(const std::vector<InputRow>& rows,
                                          const AuditEntry* audit);
