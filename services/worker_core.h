@@ -178,9 +178,10 @@ class WorkerCore {
   // fired, the options, pull-through and the refinement applied. The inputs
   // are those the store holds now, selected as of the cycle's date (values
   // dated later are "future"), evaluated with the cycle's rule-set version
-  // and country file. NotFound when the cycle does not hold the customer;
-  // PermissionDenied for a customer of a country the caller may not read.
-  // How a committed cycle (latest when cycle_id is 0) decided one customer.
+  // and country file (cycle_id 0 = the latest). NotFound when the customer
+  // is not one of the country's (the same answer for an unknown id) or the
+  // cycle does not hold it; PermissionDenied when the caller may not read
+  // the country.
   absl::StatusOr<cycle::Explanation> Explain(const auth::Principal& who, const std::string& country,
                                              const std::string& therapy_area,
                                              const std::string& customer_id, int64_t cycle_id);
@@ -213,6 +214,9 @@ class WorkerCore {
     int64_t cycle_id = 0;                    // 0 = no cycle yet
     std::vector<store::AssignmentRow> rows;  // customer-id order
     std::shared_ptr<const std::map<std::string, std::string>> labels;
+    // The country file the labels come from: a cache built from another
+    // (before a reload, or by a call that began before it) is stale.
+    std::string country_text;
   };
   // The customers in scope of one (country, therapy area) for refinements.
   using Scope = absl::flat_hash_set<std::string>;

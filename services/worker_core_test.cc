@@ -171,6 +171,25 @@ TEST_F(WorkerCoreTest, OneCycleOfAMarketAtATimeAndThePinIsHonoured) {
   EXPECT_EQ(pinned->cycle.rule_set_version, 3) << "the pin, not the latest";
 }
 
+// A reload that changes a label shows at once, though the cycle is cached.
+TEST_F(WorkerCoreTest, AReloadedLabelReplacesTheCachedOne) {
+  Start("");
+  ASSERT_TRUE(
+      core_->RunCycle(CountryOps(), "DE", "oncology", *ParseIsoDate("2026-11-01"), nullptr).ok());
+  auto label_of = [&](const std::string& segment) {
+    auto page = core_->QueryAssignments(Field(), {.country = "DE", .therapy_area = "oncology"});
+    EXPECT_TRUE(page.ok()) << page.status();
+    return page.ok() ? page->labels->at(segment) : std::string();
+  };
+  EXPECT_EQ(label_of("early_adopter"), "Early adopter");
+  std::string text = golden_country_;
+  text.erase(text.find("schedule:"),
+             text.find('\n', text.find("schedule:")) + 1 - text.find("schedule:"));
+  std::ofstream(dir_ / "DE.yaml") << text << "    labels: {early_adopter: \"Früher Anwender\"}\n";
+  ASSERT_TRUE(core_->ReloadCountries().ok());
+  EXPECT_EQ(label_of("early_adopter"), "Früher Anwender");
+}
+
 TEST_F(WorkerCoreTest, RolesAreCheckedForTheRequestsCountryFirst) {
   Start("");
   const auth::Principal french{"pierre.rep", {{auth::Role::kField, "FR"}}};

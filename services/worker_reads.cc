@@ -31,7 +31,7 @@ absl::StatusOr<std::shared_ptr<const WorkerCore::CycleCache>> WorkerCore::Latest
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cycles_.find(key);
-    if (it != cycles_.end()) {
+    if (it != cycles_.end() && it->second->country_text == market.text) {
       cached = it->second;
       // Another process (harmonia cycle run --store) may commit too: look
       // again at most once a second. One caller looks; the others go on
@@ -47,7 +47,7 @@ absl::StatusOr<std::shared_ptr<const WorkerCore::CycleCache>> WorkerCore::Latest
     loading.lock();
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cycles_.find(key);
-    if (it != cycles_.end()) return it->second;
+    if (it != cycles_.end() && it->second->country_text == market.text) return it->second;
   }
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   absl::StatusOr<std::optional<store::CycleRecord>> latest =
@@ -57,6 +57,7 @@ absl::StatusOr<std::shared_ptr<const WorkerCore::CycleCache>> WorkerCore::Latest
   if (cached == nullptr || cached->cycle_id != id) {
     auto fresh = std::make_shared<CycleCache>();
     fresh->cycle_id = id;
+    fresh->country_text = market.text;
     if (id != 0) {
       absl::StatusOr<std::vector<store::AssignmentRow>> rows = db->GetAssignments(id);
       if (!rows.ok()) return rows.status();
