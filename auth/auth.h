@@ -1,4 +1,4 @@
-// Start here: who is calling (DESIGN §8).
+// Start here: who is calling (docs/api.md "Authentication").
 //
 // Callers present a bearer token; the tokens file maps the SHA-256 of each
 // token to a principal and its roles, so no token is stored in clear:

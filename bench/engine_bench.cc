@@ -1,4 +1,4 @@
-// Engine throughput (issue #2): 1M customers × 12 likert answers + 2 metrics,
+// Engine throughput : 1M customers × 12 likert answers + 2 metrics,
 // 3 scores, a 10-rule `first` table, tiers and targets, data already in
 // memory, one thread. Run: build/bench/engine_bench (figures in
 // docs/performance.md).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `harmonia evaluate` end to end on a generated data set (issue #2 target:
+# `harmonia evaluate` end to end on a generated data set (target:
 # 1M customers, ≈14M input rows, ≤ 8 s wall, ≤ 1.5 GB peak memory on 2 cores).
 #   bench/evaluate_e2e.sh [CUSTOMERS]        (default 1000000)
 # The data set is generated once into $BENCH_DIR (default /tmp/harmonia-bench-N).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reports at scale (issue #5 target: a report over 50 markets × 100,000
+# Reports at scale (target: a report over 50 markets × 100,000
 # customers generated from the store in ≤ 10 s).
 #   bench/report_bench.sh [MARKETS] [CUSTOMERS]        (default 50 100000)
 # Generates MARKETS countries × CUSTOMERS customers for oncology (once, into

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Scale run (issue #6 target: 50 markets × 100,000 customers on PostgreSQL,
+# Scale run (target: 50 markets × 100,000 customers on PostgreSQL,
 # every market refreshed through its worker in ≤ 10 minutes on 2 cores, each
 # worker ≤ 1 GB RSS).
 #   bench/scale_bench.sh [MARKETS] [CUSTOMERS] [PARALLEL]     (default 50 100000 2)

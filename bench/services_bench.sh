@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The services under load (issue #4 targets: refinement submission ≥ 20,000
+# The services under load (targets: refinement submission ≥ 20,000
 # refinements/s in batches of 500, and unary get-assignment p99 ≤ 5 ms at 50
 # concurrent clients, on loopback with a SQLite store).
 #   bench/services_bench.sh [CUSTOMERS]        (default 100000)

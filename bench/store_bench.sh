@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The store end to end on a generated data set (issue #3 targets, 1M
+# The store end to end on a generated data set (targets, 1M
 # customers ≈ 12–14M input rows: import ≤ 60 s on SQLite and ≤ 90 s on
 # PostgreSQL; a full cycle ≤ 20 s on SQLite and ≤ 30 s on PostgreSQL).
 #   bench/store_bench.sh sqlite|postgresql [CUSTOMERS]     (default 1000000)

@@ -92,7 +92,7 @@ int RunRefineSubmit(int argc, char** argv, int first) {
       "usage: harmonia refine submit --server ADDR --country CC FILE.csv\n"
       "       harmonia refine submit --server ADDR --country CC --ta TA --customer ID --reason R\n"
       "                [--segment S] [--calls-delta N] [--comment TEXT] [--request-id ID]\n\n"
-      "Submits field refinements (refinements.csv, DESIGN §7, in batches of 500, or one\n"
+      "Submits field refinements (refinements.csv, docs/files.md, in batches of 500, or one\n"
       "from flags). Each is validated against the country's policy and stored before it is\n"
       "acknowledged; rejected ones are listed with their line and reason. A request_id\n"
       "submitted before returns its original result.\n";
@@ -498,7 +498,8 @@ int RunAssignments(int argc, char** argv, int first) {
 int RunProfileSubmit(int argc, char** argv, int first) {
   const char* usage =
       "usage: harmonia profile submit --server ADDR --country CC answers.csv\n\n"
-      "Submits profiling answers captured in the field (answers.csv, DESIGN §7; source must be\n"
+      "Submits profiling answers captured in the field (answers.csv, docs/files.md; source must "
+      "be\n"
       "'rep'), in batches of 500. Each is validated against the therapy area's questionnaire;\n"
       "rejected rows are listed with their line and reason.\n";
   int exit = 0;

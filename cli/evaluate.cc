@@ -1,4 +1,4 @@
-// `harmonia evaluate`: one cycle offline from the files of DESIGN §7, with no
+// `harmonia evaluate`: one cycle offline from the files of docs/files.md, with no
 // server and no store.
 #include <algorithm>
 #include <cstdio>

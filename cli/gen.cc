@@ -40,7 +40,7 @@ constexpr const char* kUsage =
     "usage: harmonia gen --out DIR [--rules DIR|FILE] [--countries DE,FR] [--customers N] "
     "[--seed S] [--as-of DATE] [--refinements N] [--threads N]\n\n"
     "Writes a synthetic data set: customers.csv, answers.csv, metrics.csv, refinements.csv "
-    "(DESIGN §7) and latent.csv, each customer's true segment per therapy area. Answers follow "
+    "(docs/files.md) and latent.csv, each customer's true segment per therapy area. Answers follow "
     "the latent segment, the objective behaviour differs by segment, and the data carries the "
     "problems of real feeds: several sources, stale, future-dated and invalid values, "
     "unprofiled customers, invalid refinements. Same flags and seed, same bytes.\n\n";

@@ -1,4 +1,4 @@
-// `harmonia health` (issue #6): asks a daemon's gRPC health service whether
+// `harmonia health`: asks a daemon's gRPC health service whether
 // it serves — for Kubernetes exec probes (native gRPC probes cannot speak
 // TLS), systemd and operators. No token: health is open by design.
 #include <cstdio>

@@ -1,5 +1,5 @@
 // `harmonia import --store URL DIR`: loads customers.csv, answers.csv and
-// metrics.csv (DESIGN §7) into the store. Bad rows are reported with
+// metrics.csv (docs/files.md) into the store. Bad rows are reported with
 // file:line:column and skipped; good rows load. Re-importing the same files
 // changes nothing.
 #include <algorithm>

@@ -12,7 +12,7 @@ constexpr const char* kUsage = R"(harmonia — harmonized customer segmentation
 usage: harmonia <command> [flags] [args]
 
 commands:
-  evaluate            run one cycle offline from CSV files (DESIGN §7)
+  evaluate            run one cycle offline from CSV files (docs/files.md)
   rules validate      compile rule-set files, run their tests, report every issue
                       (offline, or on the rules service with --server)
   countries validate  check country files against the rule sets they use

@@ -1,4 +1,4 @@
-// `harmonia report` (issue #5; docs/report.md): whether a segmentation
+// `harmonia report` (docs/report.md): whether a segmentation
 // works, per market and across markets, from a store (--store) or through
 // the services (--server), as terminal tables, JSON or one HTML file.
 #include "report/report.h"

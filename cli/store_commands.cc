@@ -1,4 +1,4 @@
-// Store commands (issue #3): `harmonia rules publish`, `harmonia cycle run`
+// Store commands: `harmonia rules publish`, `harmonia cycle run`
 // and `harmonia export`, each against `--store URL`.
 #include <unistd.h>
 #include <xxhash.h>
@@ -236,7 +236,7 @@ int RunExport(int argc, char** argv, int first) {
       {"help", "", "show this help"}};
   const char* usage =
       "usage: harmonia export --store URL --country CC --ta TA [--cycle N] --out FILE\n\nWrites "
-      "a committed cycle's assignments.csv (DESIGN §7).\n";
+      "a committed cycle's assignments.csv (docs/files.md).\n";
   if (WantsHelp(argc, argv, first, usage, specs)) return 0;
   absl::StatusOr<Args> args = ParseArgs("export", specs, argc, argv, first);
   if (!args.ok()) return Fail(args.status());

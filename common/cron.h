@@ -1,4 +1,4 @@
-// Cron schedules in a country's IANA time zone (DESIGN §5: `schedule`).
+// Cron schedules in a country's IANA time zone (docs/country-options.md: `schedule`).
 //
 // Standard five-field expressions: minute hour day-of-month month day-of-week,
 // each a `*`, a number, a range `a-b`, a step `*/n` or `a-b/n`, or a comma list

@@ -1,5 +1,6 @@
-// Issues: problems found in a user's file or data (DESIGN: "every mistake in a
-// file is reported with file, line and column and what is expected").
+// Issues: problems found in a user's file or data (every mistake in a
+// file is reported with file, line and column and what is expected: docs/files.md
+// "Bad rows").
 //
 // Issues are data, not failures: a compiler or loader collects all of them and
 // returns them to the caller, who decides what to print. Broken infrastructure

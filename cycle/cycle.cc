@@ -202,7 +202,7 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
     }
   }
 
-  // Refinements (§6.6): the market's live ones, in submission order.
+  // Refinements (docs/cycle.md step 6): the market's live ones, in submission order.
   HARMONIA_ASSIGN_OR_RETURN(
       std::vector<RefinementRecord> stored,
       store.ListRefinements(country.country, o.therapy_area,

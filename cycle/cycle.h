@@ -78,7 +78,7 @@ struct StoreCycleResult {
   harmonia::v1::CycleQuality figures;      // the quality figures (cycle.quality is their JSON)
 };
 
-// Runs the cycle. Refinements (§6.6): the stored accepted, approved and
+// Runs the cycle. Refinements (docs/cycle.md step 6): the stored accepted, approved and
 // applied refinements of the market, in submission order, go through the
 // engine's checks; the cycle commits their new statuses with the
 // assignments — applied (one more cycle counted), rejected with the engine's
@@ -220,7 +220,7 @@ store::RefinementRecord NewRefinement(const engine::CountryConfig& country,
                                       const engine::Refinement& content, int32_t calls_delta,
                                       int64_t now_unix);
 
-// Stores the rows of a refinements.csv (DESIGN §7) as refinements of
+// Stores the rows of a refinements.csv (docs/files.md) as refinements of
 // `country`, each under its therapy area: accepted, or submitted (awaiting
 // approval) when the country requires approval; rejected at once when
 // calls_delta is not a whole number from -10000 to 10000. A row without a

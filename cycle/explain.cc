@@ -39,7 +39,7 @@ absl::StatusOr<Explanation> ExplainCustomer(store::Store& store,
     e.segment_label = e.assignment.segment;
   }
 
-  // Step 1, as the cycle selects (§6.1), with what was passed over and why.
+  // Step 1, as the cycle selects (docs/cycle.md step 1), with what was passed over and why.
   HARMONIA_ASSIGN_OR_RETURN(std::vector<store::InputRow> stored,
                             store.CustomerInputs(customer_id, cycle.therapy_area));
   struct Offered {

@@ -62,13 +62,12 @@ struct GenStats {
   std::vector<File> files;  // in the order they are listed in Generate()'s comment
 };
 
-// Writes customers.csv, answers.csv, metrics.csv and refinements.csv (DESIGN
-// §7), plus latent.csv (customer_id,therapy_area,latent_segment: the truth,
-// for tests and reports) into `out_dir`, which is created if needed. Each
-// file is written under a temporary name and renamed when complete.
-// InvalidArgument for inconsistent options (a bad country code or date, a
-// share outside [0, 1], two rule sets of one therapy area); I/O errors as
-// reported by the OS, naming the path. `stats` may be null.
+// Writes customers.csv, answers.csv, metrics.csv and refinements.csv (docs/files.md), plus
+// latent.csv (customer_id,therapy_area,latent_segment: the truth, for tests and reports) into
+// `out_dir`, which is created if needed. Each file is written under a temporary name and renamed
+// when complete. InvalidArgument for inconsistent options (a bad country code or date, a share
+// outside [0, 1], two rule sets of one therapy area); I/O errors as reported by the OS, naming the
+// path. `stats` may be null.
 absl::Status Generate(const GenOptions& options, const std::string& out_dir,
                       GenStats* stats = nullptr);
 

@@ -1,4 +1,4 @@
-// A country's configuration (DESIGN §5): time zone, schedule, data sources
+// A country's configuration (docs/country-options.md): time zone, schedule, data sources
 // and their precedence, input age limit, and per therapy area the rule-set pin,
 // the options chosen from the rule set's menu and local segment labels.
 //

@@ -1,4 +1,4 @@
-// One cycle of one (country, therapy area), DESIGN §6 steps 1–7, without I/O.
+// One cycle of one (country, therapy area), docs/cycle.md steps 1–7, without I/O.
 //
 //   InputSelector  step 1: each customer's effective input per question and
 //                  metric, by source precedence, recency, staleness, validity
@@ -27,7 +27,7 @@
 
 namespace harmonia::engine {
 
-// Why an input value was not a candidate (§6.1). Reported by name.
+// Why an input value was not a candidate (docs/cycle.md step 1). Reported by name.
 enum class InputIssue : uint8_t {
   kInvalid,        // fails the question's or metric's type / scale / options / range
   kStale,          // as_of more than max_input_age_days before the cycle date
@@ -115,7 +115,7 @@ struct PreviousAssignment {
   std::string inputs_digest;
 };
 
-// A field refinement (DESIGN §7 refinements.csv), in submission order.
+// A field refinement (docs/files.md refinements.csv), in submission order.
 struct Refinement {
   std::string request_id;
   std::string customer_id;
@@ -171,7 +171,7 @@ inline constexpr int32_t kMaxCallsDelta = 10000;
 // 'x' is not a whole number from -10000 to 10000"), when it is not one.
 bool ParseCallsDelta(std::string_view text, int32_t* delta, std::string* why);
 
-// The refinement quota (§6.6): floor(max_refinement_share × customers in
+// The refinement quota (docs/cycle.md step 6): floor(max_refinement_share × customers in
 // scope) distinct customers per cycle.
 int64_t RefinementQuota(const Options& options, int64_t customers_in_scope);
 

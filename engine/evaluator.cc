@@ -68,7 +68,7 @@ bool RuleMatches(const Rule& rule, const double* const* cols, size_t i) {
 }
 
 // out[i] = intercept + Σ w × col[i], in written order; NaN propagates, so a
-// missing input makes the result missing (§6.2).
+// missing input makes the result missing (docs/cycle.md step 2).
 HARMONIA_INLINE void ComputeLinear(const LinearFunction& f, const double* const* cols, size_t begin,
                                    size_t n, double* out) {
   for (size_t i = 0; i < n; ++i) out[i] = f.intercept;
@@ -221,7 +221,7 @@ HARMONIA_KERNEL void EvaluateBlocks(const KernelContext& ctx, const Batch& batch
       cols[num_inputs + s] = out;
     }
 
-    // Profiled = every required question answered (§6.3).
+    // Profiled = every required question answered (docs/cycle.md step 3).
     std::memset(profiled, 1, n);
     for (int c : rs.required_inputs) {
       const double* col = cols[c];
@@ -277,7 +277,7 @@ HARMONIA_KERNEL void EvaluateBlocks(const KernelContext& ctx, const Batch& batch
     RunTable(rs.unprofiled, rs.default_rule_index, cols.data(), n, pending, segment, rule, decided,
              b, conflicts);
 
-    // Tier (§6.4): first band whose min the metric reaches; missing → last.
+    // Tier (docs/cycle.md step 4): first band whose min the metric reaches; missing → last.
     uint8_t* tier = results->tier.data() + b;
     const double* metric = cols[rs.tier_metric];
     const uint8_t last = static_cast<uint8_t>(bands.back().tier);

@@ -1,4 +1,4 @@
-// Evaluates a compiled rule set over a columnar batch of customers (DESIGN §6
+// Evaluates a compiled rule set over a columnar batch of customers (docs/cycle.md
 // steps 2–4: scores, profiled vs unprofiled, hit policies, tier, targets).
 //
 // The evaluator is pure: no I/O, no clock, no randomness; the same batch gives
@@ -26,8 +26,8 @@ enum class DecidedBy : uint8_t {
   kRules = 0,        // a rule (or the default) of `assignment`
   kUnprofiled = 1,   // a rule (or the default) of `unprofiled`
   kConflict = 2,     // hit policy `unique` matched several rules
-  kPullThrough = 3,  // previous cycle's assignment kept (§6.5)
-  kRefinement = 4,   // a field refinement applied (§6.6)
+  kPullThrough = 3,  // previous cycle's assignment kept (docs/cycle.md step 5)
+  kRefinement = 4,   // a field refinement applied (docs/cycle.md step 6)
 };
 const char* DecidedByName(DecidedBy decided_by);
 
@@ -70,7 +70,7 @@ struct Trace {
   };
   std::vector<Linear> scores;     // RuleSet::scores order
   std::vector<Linear> functions;  // typing tool: RuleSet::functions order
-  // Profiled (§6.3): every required question answered and, for a typing
+  // Profiled (docs/cycle.md step 3): every required question answered and, for a typing
   // tool, every function computable; otherwise the `unprofiled` table decided.
   bool profiled = false;
   std::vector<int> missing_required;         // columns of required questions left unanswered
@@ -104,7 +104,7 @@ class Evaluator {
   // and rule.
   Trace Explain(const Batch& batch, size_t customer) const;
 
-  // Scaled targets for a segment and tier (§6.4); zero for segment -1.
+  // Scaled targets for a segment and tier (docs/cycle.md step 4); zero for segment -1.
   Activity Targets(int segment, int tier) const;
 
   const RuleSet& rules() const { return *rules_; }

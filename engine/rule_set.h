@@ -1,4 +1,4 @@
-// Start here: the compiled rule set of one therapy area (DESIGN §4).
+// Start here: the compiled rule set of one therapy area (docs/rule-language.md).
 //
 // Pipeline: YAML text → positioned tree (internal/yaml_tree) → CompileRuleSet
 // (checks; every error and warning as an Issue) → an immutable RuleSet →

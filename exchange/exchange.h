@@ -1,4 +1,4 @@
-// Reading and writing the files users exchange (DESIGN §7): customers.csv,
+// Reading and writing the files users exchange (docs/files.md): customers.csv,
 // answers.csv, metrics.csv, refinements.csv and assignments.csv.
 //
 // Readers are forgiving by design: a bad row is reported as a RowProblem
@@ -61,7 +61,7 @@ struct InputCounts {
   int64_t rejected = 0;      // reported as RowProblems (malformed, unknown ids, invalid)
 };
 
-// Reads answers.csv or metrics.csv into `selector` (§6 step 1), rows of the
+// Reads answers.csv or metrics.csv into `selector` (docs/cycle.md step 1), rows of the
 // rule set's therapy area only. Rows of the file's `order` are their line
 // numbers, so on a tie the row imported last wins. `universe.index` and
 // `out_of_scope` are read (its ids may have moved on). Invalid values are

@@ -1,4 +1,4 @@
-// A cycle's quality figures (DESIGN §6.8; issue #5), computed when the cycle
+// A cycle's quality figures (docs/report.md), computed when the cycle
 // runs and stored with it as the JSON of harmonia.v1.CycleQuality
 // (proto/harmonia/v1/report.proto): segment sizes and the objective
 // behaviour per segment, how well the segments separate it, churn against
@@ -60,7 +60,7 @@ harmonia::v1::Churn ComputeChurn(const std::vector<PreviousSegment>& previous,
 // in report.proto) and back. Parsing ignores fields it does not know, so
 // figures written by a newer version still read; InvalidArgument for text
 // that is not such a JSON object, or one without figures_version (figures
-// stored before issue #5 had another layout).
+// stored before figures_version existed had another layout).
 inline constexpr int kFiguresVersion = 1;
 std::string QualityToJson(const harmonia::v1::CycleQuality& quality);
 absl::StatusOr<harmonia::v1::CycleQuality> QualityFromJson(std::string_view json);

@@ -1,4 +1,4 @@
-// The statistics of a cycle's quality report (DESIGN §6.8; issue #5): how a
+// The statistics of a cycle's quality report (docs/report.md): how a
 // variable (the rule set's objective behaviour) is distributed, and how well
 // a grouping (the segments) separates it.
 //

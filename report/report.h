@@ -1,4 +1,4 @@
-// Start here for reports (DESIGN §6.8; issue #5; docs/report.md): whether a
+// Start here for reports (docs/report.md): whether a
 // segmentation works, per market and across a therapy area's markets.
 //
 //   BuildReport     the latest cycle of every market (or of the ones asked

@@ -68,7 +68,7 @@ TEST(QualityJson, RoundTripsAndRefusesOtherShapes) {
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(back->customers(), 3);
   EXPECT_TRUE(back->separation().has_eta_squared());
-  // Newer fields are ignored; the pre-issue-5 shape ("segments" an object) is refused.
+  // Newer fields are ignored; the shape before figures_version ("segments" an object) is refused.
   EXPECT_TRUE(
       quality::QualityFromJson(R"({"figures_version":1,"customers":"2","from_the_future":1})")
           .ok());
@@ -246,7 +246,7 @@ TEST_F(ReportFromStore, LatestCycleOfEveryMarketWithHistoryAndWarnings) {
 TEST_F(ReportFromStore, FiguresFromBeforeTheReportsAreAWarningNotAFailure) {
   Publish(1);
   store::CycleRecord c{0, "DE", "onc", 20000, 1, "", "", 2, "s", 100};
-  c.quality = R"({"customers":2,"segments":{"a":2}})";  // the pre-issue-5 shape
+  c.quality = R"({"customers":2,"segments":{"a":2}})";  // the shape before figures_version
   ASSERT_TRUE(store_->CommitCycle(c, {}, {}).ok());
   absl::StatusOr<v1::Report> r = BuildReport(*store_, {.therapy_area = "onc"});
   ASSERT_TRUE(r.ok()) << r.status();

@@ -1,5 +1,5 @@
 // Start here (rules service): the logic of the central rules service
-// (DESIGN §3), free of gRPC so it is unit-tested directly; RulesServiceImpl
+// (docs/architecture.md), free of gRPC so it is unit-tested directly; RulesServiceImpl
 // (rules_service.h) only translates requests.
 //
 // Rule sets are validated and compiled on publish, stored as immutable,

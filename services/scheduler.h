@@ -1,4 +1,4 @@
-// The country worker's scheduler (DESIGN §5 `schedule`, issue #4): each
+// The country worker's scheduler (docs/country-options.md `schedule`): each
 // country's cron expression in its IANA time zone, DST-correct
 // (common/cron.h), for every therapy area the country runs.
 //

@@ -1,5 +1,5 @@
-// Start here (country worker): the logic of a country worker (DESIGN §3,
-// §6), free of gRPC; CountryServiceImpl (country_service.h) only translates.
+// Start here (country worker): the logic of a country worker (docs/architecture.md,
+// docs/cycle.md), free of gRPC; CountryServiceImpl (country_service.h) only translates.
 //
 // A worker serves one or more countries: their country files (read at
 // start), refinements validated against the country's policy and stored

@@ -1,4 +1,4 @@
-// Start here: the harmonized customer store (DESIGN §2, §6, §7; issue #3).
+// Start here: the harmonized customer store (docs/store.md).
 //
 // One interface, two real backends chosen by URL:
 //   sqlite:PATH              the embedded default: one file, WAL journal
@@ -179,7 +179,7 @@ struct CycleRecord {
   int64_t based_on_cycle_id = -1;
 };
 
-// A field refinement's lifecycle (DESIGN §2, §6.6):
+// A field refinement's lifecycle (docs/cycle.md step 6, docs/store.md "Refinements"):
 //
 //   submitted ─┬─▶ accepted ─┬─▶ applied ─▶ expired
 //              ├─▶ approved ─┘
@@ -238,7 +238,7 @@ struct RefinementUpdate {
   bool applied = false;  // counts the cycle in cycles_applied / last_cycle_id
 };
 
-// One row of assignments.csv (DESIGN §7) plus the scores.
+// One row of assignments.csv (docs/files.md) plus the scores.
 struct AssignmentRow {
   std::string customer_id;
   std::string segment;  // empty = none (conflict)

@@ -798,7 +798,7 @@ TEST_P(StoreContract, CyclesAreKeptPerMarketAndTheLatestWins) {
   EXPECT_EQ((*store->GetCycle("DE", "onc", std::nullopt))->cycle_id, *second);
 }
 
-// DESIGN §6.7: readers see the whole previous cycle or the whole new one.
+// docs/cycle.md step 7: readers see the whole previous cycle or the whole new one.
 TEST_P(StoreContract, ACommittedCycleBecomesVisibleAllAtOnce) {
   auto writer = Open();
   ASSERT_NE(writer, nullptr);

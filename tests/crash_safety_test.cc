@@ -1,4 +1,4 @@
-// Crash safety of the store (issue #3), on a SQLite file and on a real
+// Crash safety of the store, on a SQLite file and on a real
 // PostgreSQL server: `harmonia import` and `harmonia cycle run` are killed
 // with SIGKILL at random moments, again and again. After every kill the store
 // must open, pass the integrity check (SQLite's integrity_check; amcheck's

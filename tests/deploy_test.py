@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""deploy/ checked as far as this machine can (issue #6): no Docker and no
+"""deploy/ checked as far as this machine can: no Docker and no
 Kubernetes here, so the files are checked against the programs they drive.
 
 - deploy/k8s/generate.py: the manifests parse (python3-yaml); one worker

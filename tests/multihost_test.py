@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Harmonia across hosts (issue #6), with Linux network namespaces as hosts.
+"""Harmonia across hosts, with Linux network namespaces as hosts.
 
   hq  ── 10.88.1.0/24 ── de     hq runs PostgreSQL 15 and harmonia-rules;
    │ └── 10.88.2.0/24 ── fr     each market's harmonia-worker runs on its own

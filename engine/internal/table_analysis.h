@@ -1,4 +1,4 @@
-// Proofs about decision tables, reported as warnings (DESIGN §4): a rule that
+// Proofs about decision tables, reported as warnings (docs/rule-language.md): a rule that
 // can never fire (shadowed under `first`/`priority`, or outside its columns'
 // values), rules that overlap under `unique`, a segment nothing can reach.
 //

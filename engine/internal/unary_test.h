@@ -1,4 +1,4 @@
-// DMN S-FEEL simple unary tests (DESIGN §4), parsed and compiled to interval
+// DMN S-FEEL simple unary tests (docs/rule-language.md), parsed and compiled to interval
 // unions over a column's values.
 //
 // Forms: `-` (anything, even missing), a literal (`5`, `digital`,

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The report end to end, rendered in a real browser (issue #5).
+"""The report end to end, rendered in a real browser.
 
 Generates four markets with the data generator (latent segments drive the
 answers, the objective behaviour differs by latent segment), imports them
