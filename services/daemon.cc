@@ -1,6 +1,8 @@
 #include "services/daemon.h"
 
 #include <signal.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
@@ -22,7 +24,75 @@ sigset_t StopSignals() {
   return set;
 }
 
+// Appends the decimal digits of `v` (at least `width`) to `out`: no
+// allocation, so a signal handler may call it.
+char* PutNumber(char* out, int64_t v, int width) {
+  char digits[24];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v > 0 || n < width);
+  while (n > 0) *out++ = digits[--n];
+  return out;
+}
+
+char* PutText(char* out, const char* text) {
+  while (*text != '\0') *out++ = *text++;
+  return out;
+}
+
+// SIGBUS: a memory-mapped file shrank under the process — for a daemon, the
+// SQLite store's shared-memory file (PATH-shm) or database file truncated or
+// replaced. No process survives touching such a page, and SQLite keeps that
+// mapping for its WAL index, so the daemon logs why, in the structured form
+// of services/log.h, and exits with 75 (EX_TEMPFAIL); the service manager
+// restarts it (deploy/systemd: Restart=on-failure) and SQLite rebuilds the
+// file on open. Only async-signal-safe calls here: clock_gettime, write,
+// _exit.
+void OnSigbus(int) {
+  char line[512];
+  char* p = PutText(line, "{\"ts\":\"");
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  // Civil date from days since 1970-01-01 (Howard Hinnant's days_from_civil, inverted).
+  const int64_t secs = now.tv_sec, days = secs / 86400, rem = secs % 86400;
+  const int64_t z = days + 719468, era = z / 146097, doe = z - era * 146097;
+  const int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  const int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100), mp = (5 * doy + 2) / 153;
+  const int64_t d = doy - (153 * mp + 2) / 5 + 1, m = mp < 10 ? mp + 3 : mp - 9;
+  const int64_t y = yoe + era * 400 + (m <= 2);
+  p = PutNumber(p, y, 4);
+  *p++ = '-';
+  p = PutNumber(p, m, 2);
+  *p++ = '-';
+  p = PutNumber(p, d, 2);
+  *p++ = 'T';
+  p = PutNumber(p, rem / 3600, 2);
+  *p++ = ':';
+  p = PutNumber(p, rem / 60 % 60, 2);
+  *p++ = ':';
+  p = PutNumber(p, rem % 60, 2);
+  *p++ = '.';
+  p = PutNumber(p, now.tv_nsec / 1000000, 3);
+  p = PutText(p,
+              "Z\",\"level\":\"error\",\"event\":\"store_fault\",\"signal\":\"SIGBUS\","
+              "\"message\":\"a memory-mapped store file shrank under the daemon (a SQLite "
+              "store's -shm or database file truncated or replaced); exiting with 75 for the "
+              "service manager to restart it\"}\n");
+  ssize_t ignored = write(STDERR_FILENO, line, p - line);
+  (void)ignored;
+  _exit(75);
+}
+
 }  // namespace
+
+void InstallFaultHandlers() {
+  struct sigaction action {};
+  action.sa_handler = OnSigbus;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGBUS, &action, nullptr);
+}
 
 void BlockStopSignals() {
   sigset_t set = StopSignals();

@@ -13,6 +13,10 @@ namespace harmonia::services {
 // Blocks SIGTERM, SIGINT, SIGHUP and SIGPIPE in the calling thread and every
 // thread it starts afterwards. REQUIRES: called first thing in main().
 void BlockStopSignals();
+// On SIGBUS (a memory-mapped store file truncated under the daemon: no
+// process survives it) logs a store_fault error line saying so and exits
+// with 75, for the service manager to restart the daemon.
+void InstallFaultHandlers();
 // Waits for SIGTERM or SIGINT; returns its name. Each SIGHUP meanwhile runs
 // `on_reload` on this thread (reload the configuration; nothing when null).
 const char* WaitForStopSignal(const std::function<void()>& on_reload = nullptr);

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   using namespace harmonia;
   using namespace harmonia::services;
   BlockStopSignals();
+  InstallFaultHandlers();
   ParseDaemonFlags(
       argc, argv,
       "the central rules service: harmonia-rules --listen ADDR --store URL --tokens FILE "

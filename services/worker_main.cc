@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   using namespace harmonia;
   using namespace harmonia::services;
   BlockStopSignals();
+  InstallFaultHandlers();
   ParseDaemonFlags(
       argc, argv,
       "a country worker: harmonia-worker --listen ADDR --store URL --rules-server ADDR "

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -120,6 +121,20 @@ TEST_F(Reload, TokensAndCountryFilesReloadOnSighupAndABadFileIsRefused) {
   testing::WriteText(country_path, country);
   Hup("\"event\":\"serving\",\"reason\":\"every condition holds\"");
   EXPECT_TRUE(Serving());
+}
+
+// A SQLite store's shared-memory file truncated under a running worker: no
+// process survives touching that mapping (SIGBUS), so the worker says why in
+// its log and exits with 75 for the service manager to restart it.
+TEST_F(Reload, ATruncatedSharedMemoryFileEndsTheWorkerWithAReason) {
+  const std::string shm = h_->worker_store().substr(std::string("sqlite:").size()) + "-shm";
+  ASSERT_EQ(ListCycles("vera.view"), grpc::StatusCode::OK);
+  ASSERT_EQ(truncate(shm.c_str(), 0), 0) << shm;
+  ListCycles("vera.view");  // touches the mapping, if the probe has not already
+  ASSERT_TRUE(testing::WaitForLog(h_->worker_log(), "\"signal\":\"SIGBUS\""))
+      << h_->worker()->Log();
+  EXPECT_THAT(h_->worker()->Log(), HasSubstr("\"level\":\"error\",\"event\":\"store_fault\""));
+  EXPECT_EQ(h_->worker()->Stop(), 75);
 }
 
 }  // namespace
