@@ -9,7 +9,10 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "tests/support/postgres_server.h"
 
 namespace {
@@ -431,6 +434,64 @@ TEST_F(EvaluateGolden, PostgresStoreGivesTheGoldenCycleWithParallelImportWriters
       Harmonia("export --store " + url + " --country DE --ta oncology --out " + exported).status,
       0);
   EXPECT_EQ(ReadAll(exported), ReadAll(kGolden + "/expected/cycle1.csv"));
+}
+
+// Every path gives the same answer: on generated data for every shipped
+// market (several sources, stale, future and invalid values, keys with
+// several values), `evaluate` and import → publish → cycle run → export
+// agree byte for byte, on SQLite and on PostgreSQL — through the cycle's one
+// assembly (docs/architecture.md).
+TEST_F(EvaluateGolden, EvaluateAndTheStoreAgreeOnEveryShippedMarket) {
+  ASSERT_EQ(Harmonia("gen --rules rules --countries BR,DE,ES,FR,JP,SE,US --customers 400 "
+                     "--seed 12 --refinements 0 --out " +
+                     dir_ + "/data")
+                .status,
+            0);
+  absl::StatusOr<std::unique_ptr<harmonia::testing::PostgresServer>> server =
+      harmonia::testing::PostgresServer::Start({});
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::vector<std::string> stores = {"sqlite:" + dir_ + "/store.db", (*server)->url()};
+  for (const std::string& url : stores) {
+    for (const char* ta : {"oncology", "diabetes", "immunology"}) {
+      ASSERT_EQ(
+          Harmonia(absl::StrCat("rules publish --store ", url, " rules/", ta, ".yaml")).status, 0);
+    }
+    CliRun import = Harmonia("import --quiet --store " + url + " " + dir_ + "/data");
+    ASSERT_EQ(import.status, 0) << import.err;
+  }
+  const std::vector<std::pair<std::string, std::vector<std::string>>> markets = {
+      {"BR", {"oncology", "diabetes"}},
+      {"DE", {"oncology", "diabetes", "immunology"}},
+      {"ES", {"oncology", "immunology"}},
+      {"FR", {"oncology", "immunology"}},
+      {"JP", {"oncology", "diabetes"}},
+      {"SE", {"diabetes"}},
+      {"US", {"oncology", "diabetes", "immunology"}}};
+  int compared = 0;
+  for (const auto& [cc, tas] : markets) {
+    for (const std::string& ta : tas) {
+      SCOPED_TRACE(cc + " " + ta);
+      const std::string offline = dir_ + "/evaluate.csv";
+      CliRun evaluated = Harmonia(absl::StrCat("evaluate --quiet --rules rules/", ta,
+                                               ".yaml --country countries/", cc, ".yaml --data ",
+                                               dir_, "/data --as-of 2026-11-01 --out ", offline));
+      ASSERT_EQ(evaluated.status, 0) << evaluated.err;
+      ASSERT_GT(ReadAll(offline).size(), 200u) << "customers in scope";
+      for (const std::string& url : stores) {
+        CliRun run = Harmonia(absl::StrCat("cycle run --store ", url, " --country ", cc, " --ta ",
+                                           ta, " --as-of 2026-11-01"));
+        ASSERT_EQ(run.status, 0) << run.err;
+        const std::string exported = dir_ + "/export.csv";
+        ASSERT_EQ(Harmonia(absl::StrCat("export --store ", url, " --country ", cc, " --ta ", ta,
+                                        " --out ", exported))
+                      .status,
+                  0);
+        EXPECT_EQ(ReadAll(exported), ReadAll(offline)) << url;
+        ++compared;
+      }
+    }
+  }
+  EXPECT_EQ(compared, 2 * 15);
 }
 
 // A pin must name a version that exists: newer than the rule-set file is an
