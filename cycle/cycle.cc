@@ -389,13 +389,15 @@ absl::StatusOr<FileCycleResult> RunFileCycle(const FileCycleOptions& o) {
   result.customer_rows_rejected = universe.rejected;
   HARMONIA_ASSIGN_OR_RETURN(
       std::unique_ptr<internal::Assembly> assembly,
-      internal::Assembly::Create(o.rules, country, *ta, o.as_of, std::move(universe.ids)));
+      internal::Assembly::Create(o.rules, country, *ta, o.as_of, std::move(universe.ids),
+                                 std::move(universe.index)));
   for (auto [kind, file, counts] :
        {std::tuple{exchange::InputKind::kAnswers, "answers.csv", &result.answers},
         std::tuple{exchange::InputKind::kMetrics, "metrics.csv", &result.metrics}}) {
     HARMONIA_RETURN_IF_ERROR(exchange::ReadInputs(absl::StrCat(o.data_dir, "/", file), kind, rules,
-                                                  country, universe, o.as_of, o.threads,
-                                                  &assembly->selector(), counts, &result.problems));
+                                                  country, assembly->index(), universe.out_of_scope,
+                                                  o.as_of, o.threads, &assembly->selector(), counts,
+                                                  &result.problems));
   }
   if (!o.previous_path.empty()) {
     HARMONIA_ASSIGN_OR_RETURN(

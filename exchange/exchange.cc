@@ -223,7 +223,9 @@ absl::StatusOr<Universe> ReadCustomers(const std::string& path, const std::strin
 }
 
 absl::Status ReadInputs(const std::string& path, InputKind kind, const RuleSet& rules,
-                        const engine::CountryConfig& country, const Universe& universe,
+                        const engine::CountryConfig& country,
+                        const absl::flat_hash_map<std::string, uint32_t>& index,
+                        const absl::flat_hash_map<std::string, std::string>& out_of_scope,
                         int32_t cycle_day, int threads, InputSelector* selector,
                         InputCounts* counts, std::vector<RowProblem>* problems) {
   const bool answers = kind == InputKind::kAnswers;
@@ -269,9 +271,9 @@ absl::Status ReadInputs(const std::string& path, InputKind kind, const RuleSet& 
                       ++part.counts.rejected;
                     };
                     const std::string_view id = f[table->column(0)];
-                    auto cust = universe.index.find(Sv(id));
-                    if (cust == universe.index.end()) {
-                      if (universe.out_of_scope.contains(Sv(id))) {
+                    auto cust = index.find(Sv(id));
+                    if (cust == index.end()) {
+                      if (out_of_scope.contains(Sv(id))) {
                         ++part.counts.out_of_scope;
                       } else {
                         reject(id, absl::StrCat("customer_id: unknown customer ", Quoted(id),

@@ -61,15 +61,27 @@ struct InputCounts {
   int64_t rejected = 0;      // reported as RowProblems (malformed, unknown ids, invalid)
 };
 
-// Reads answers.csv or metrics.csv into `selector` (docs/cycle.md step 1), rows of the
-// rule set's therapy area only. Rows of the file's `order` are their line
-// numbers, so on a tie the row imported last wins. `universe.index` and
-// `out_of_scope` are read (its ids may have moved on). Invalid values are
+// Reads answers.csv or metrics.csv into `selector` (docs/cycle.md step 1), rows
+// of the rule set's therapy area only, for the customers of `index` (id →
+// position in the selector); customers of `out_of_scope` are skipped and
+// counted, other ids reported. Rows of the file's `order` are their line
+// numbers, so on a tie the row imported last wins. Invalid values are
 // reported as RowProblems and counted by the selector.
 absl::Status ReadInputs(const std::string& path, InputKind kind, const engine::RuleSet& rules,
-                        const engine::CountryConfig& country, const Universe& universe,
+                        const engine::CountryConfig& country,
+                        const absl::flat_hash_map<std::string, uint32_t>& index,
+                        const absl::flat_hash_map<std::string, std::string>& out_of_scope,
                         int32_t cycle_day, int threads, engine::InputSelector* selector,
                         InputCounts* counts, std::vector<RowProblem>* problems);
+// The same for a Universe's customers.
+inline absl::Status ReadInputs(const std::string& path, InputKind kind,
+                               const engine::RuleSet& rules, const engine::CountryConfig& country,
+                               const Universe& universe, int32_t cycle_day, int threads,
+                               engine::InputSelector* selector, InputCounts* counts,
+                               std::vector<RowProblem>* problems) {
+  return ReadInputs(path, kind, rules, country, universe.index, universe.out_of_scope, cycle_day,
+                    threads, selector, counts, problems);
+}
 
 // Reads refinements.csv (all rows, in file order; validation happens in the cycle).
 absl::StatusOr<std::vector<engine::Refinement>> ReadRefinements(const std::string& path,

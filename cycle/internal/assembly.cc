@@ -12,7 +12,8 @@ namespace harmonia::cycle::internal {
 
 absl::StatusOr<std::unique_ptr<Assembly>> Assembly::Create(
     std::shared_ptr<const engine::RuleSet> rules, const engine::CountryConfig& country,
-    const engine::TherapyAreaConfig& ta, int32_t as_of, std::vector<std::string> customer_ids) {
+    const engine::TherapyAreaConfig& ta, int32_t as_of, std::vector<std::string> customer_ids,
+    absl::flat_hash_map<std::string, uint32_t> index) {
   IssueList issues(ta.therapy_area);
   engine::Options options;
   if (!engine::ResolveOptions(*rules, ta.options, &issues, &options)) {
@@ -22,20 +23,24 @@ absl::StatusOr<std::unique_ptr<Assembly>> Assembly::Create(
     }
     return absl::InvalidArgumentError(absl::StrCat("country ", country.country, ": ", why));
   }
-  return std::unique_ptr<Assembly>(
-      new Assembly(std::move(rules), country, std::move(options), as_of, std::move(customer_ids)));
+  return std::unique_ptr<Assembly>(new Assembly(std::move(rules), country, std::move(options),
+                                                as_of, std::move(customer_ids), std::move(index)));
 }
 
 Assembly::Assembly(std::shared_ptr<const engine::RuleSet> rules,
                    const engine::CountryConfig& country, engine::Options options, int32_t as_of,
-                   std::vector<std::string> customer_ids)
+                   std::vector<std::string> customer_ids,
+                   absl::flat_hash_map<std::string, uint32_t> index)
     : rules_(std::move(rules)),
       options_(std::move(options)),
       country_(country.country),
       ids_(std::move(customer_ids)),
+      index_(std::move(index)),
       selector_(*rules_, country, as_of, ids_.size()) {
-  index_.reserve(ids_.size());
-  for (size_t i = 0; i < ids_.size(); ++i) index_.emplace(ids_[i], static_cast<uint32_t>(i));
+  if (index_.empty()) {
+    index_.reserve(ids_.size());
+    for (size_t i = 0; i < ids_.size(); ++i) index_.emplace(ids_[i], static_cast<uint32_t>(i));
+  }
   for (int c = 0; c < rules_->num_inputs(); ++c) {
     (rules_->inputs[c].is_question ? questions_ : metrics_).emplace(rules_->inputs[c].id, c);
   }

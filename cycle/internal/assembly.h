@@ -30,9 +30,11 @@ class Assembly {
   // `customer_ids` are the customers in scope, bytewise ascending.
   // InvalidArgument ("country CC: …" and each issue) when the therapy area's
   // options are not on the rule set's menu.
+  // `index` (id → position in customer_ids), when given, saves building it.
   static absl::StatusOr<std::unique_ptr<Assembly>> Create(
       std::shared_ptr<const engine::RuleSet> rules, const engine::CountryConfig& country,
-      const engine::TherapyAreaConfig& ta, int32_t as_of, std::vector<std::string> customer_ids);
+      const engine::TherapyAreaConfig& ta, int32_t as_of, std::vector<std::string> customer_ids,
+      absl::flat_hash_map<std::string, uint32_t> index = {});
 
   const engine::RuleSet& rules() const { return *rules_; }
   const std::shared_ptr<const engine::RuleSet>& shared_rules() const { return rules_; }
@@ -40,6 +42,7 @@ class Assembly {
   const std::vector<std::string>& customer_ids() const { return ids_; }
   // Position of a customer in scope; -1 when not in scope.
   int64_t Find(std::string_view customer_id) const;
+  const absl::flat_hash_map<std::string, uint32_t>& index() const { return index_; }
   engine::InputSelector& selector() { return selector_; }
 
   // The input column a stored row feeds: -1 when the rule set has no such
@@ -74,7 +77,8 @@ class Assembly {
 
  private:
   Assembly(std::shared_ptr<const engine::RuleSet> rules, const engine::CountryConfig& country,
-           engine::Options options, int32_t as_of, std::vector<std::string> customer_ids);
+           engine::Options options, int32_t as_of, std::vector<std::string> customer_ids,
+           absl::flat_hash_map<std::string, uint32_t> index);
 
   std::shared_ptr<const engine::RuleSet> rules_;
   engine::Options options_;
