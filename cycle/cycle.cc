@@ -172,11 +172,10 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
         if (++rows_read % 262144 == 0) progress("inputs", rows_read, 0);
         const int64_t customer = assembly->Find(row.customer_id);
         if (customer < 0) return;  // a type out of scope
-        if (assembly->ColumnOf(row) < 0) {
+        if (assembly->OfferStored(static_cast<uint32_t>(customer), row, &issue, &reason).column <
+            0) {
           ++result.unknown_inputs;
-          return;
         }
-        assembly->OfferStored(static_cast<uint32_t>(customer), row, &issue, &reason);
       }));
 
   // Pull-through from the previous committed cycle.

@@ -50,11 +50,10 @@ absl::StatusOr<Explanation> ExplainCustomer(store::Store& store,
   };
   std::vector<Offered> offered;
   for (const store::InputRow& r : stored) {
-    const int column = assembly->ColumnOf(r);
-    if (column < 0) continue;  // not an input of this rule set
     engine::InputIssue issue;
     std::string reason;
-    const bool candidate = assembly->OfferStored(0, r, &issue, &reason);
+    const auto [column, candidate] = assembly->OfferStored(0, r, &issue, &reason);
+    if (column < 0) continue;  // not an input of this rule set
     std::string why;
     if (!candidate) {
       why = issue == engine::InputIssue::kInvalid ? absl::StrCat("invalid: ", reason)

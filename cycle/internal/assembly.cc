@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -51,18 +52,15 @@ int64_t Assembly::Find(std::string_view customer_id) const {
   return it == index_.end() ? -1 : static_cast<int64_t>(it->second);
 }
 
-int Assembly::ColumnOf(const store::InputRow& row) const {
+Assembly::Offered Assembly::OfferStored(uint32_t customer, const store::InputRow& row,
+                                        engine::InputIssue* issue, std::string* reason) {
   const auto& columns = row.is_metric ? metrics_ : questions_;
   auto it = columns.find(row.input_id);
-  if (it == columns.end() || !engine::ParseSource(row.source)) return -1;
-  return it->second;
-}
-
-bool Assembly::OfferStored(uint32_t customer, const store::InputRow& row, engine::InputIssue* issue,
-                           std::string* reason) {
+  const std::optional<engine::Source> source = engine::ParseSource(row.source);
+  if (it == columns.end() || !source) return {};
   // Values of one key tie on source and as_of: the one imported last wins.
-  return selector_.Offer(customer, ColumnOf(row), row.value, *engine::ParseSource(row.source),
-                         row.as_of, static_cast<uint64_t>(row.seq), issue, reason);
+  return {it->second, selector_.Offer(customer, it->second, row.value, *source, row.as_of,
+                                      static_cast<uint64_t>(row.seq), issue, reason)};
 }
 
 void Assembly::SetPrevious(uint32_t customer, engine::PreviousAssignment previous) {

@@ -45,14 +45,17 @@ class Assembly {
   const absl::flat_hash_map<std::string, uint32_t>& index() const { return index_; }
   engine::InputSelector& selector() { return selector_; }
 
-  // The input column a stored row feeds: -1 when the rule set has no such
-  // question or metric, or the row's source is not a source.
-  int ColumnOf(const store::InputRow& row) const;
   // Step 1 for one stored row of customer `customer` (see
-  // engine::InputSelector::Offer); false with *issue when not a candidate.
-  // REQUIRES: ColumnOf(row) >= 0.
-  bool OfferStored(uint32_t customer, const store::InputRow& row, engine::InputIssue* issue,
-                   std::string* reason);
+  // engine::InputSelector::Offer). `column` is the input column the row
+  // feeds, -1 when the rule set has no such question or metric or the source
+  // is not a source (then nothing is offered); `candidate` false with *issue
+  // when the value is not a candidate.
+  struct Offered {
+    int column = -1;
+    bool candidate = false;
+  };
+  Offered OfferStored(uint32_t customer, const store::InputRow& row, engine::InputIssue* issue,
+                      std::string* reason);
 
   // The previous cycle's assignment of customer `customer` (pull-through).
   void SetPrevious(uint32_t customer, engine::PreviousAssignment previous);
