@@ -121,6 +121,12 @@ int RunEvaluate(int argc, char** argv, int first) {
                  static_cast<long long>(*ta->pinned_version),
                  static_cast<long long>(rules->version), rules_path.c_str());
   }
+  for (const char* flag : {"previous", "refinements"}) {
+    if (args->Has(flag) && args->Get(flag).empty()) {
+      std::fprintf(stderr, "harmonia evaluate: --%s: empty; give a file\n", flag);
+      return 2;
+    }
+  }
   // The cycle (cycle/cycle.h: the same assembly as `cycle run`).
   cycle::FileCycleOptions options{.rules = rules,
                                   .country = &cc,

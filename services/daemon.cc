@@ -48,9 +48,15 @@ char* PutText(char* out, const char* text) {
 // mapping for its WAL index, so the daemon logs why, in the structured form
 // of services/log.h, and exits with 75 (EX_TEMPFAIL); the service manager
 // restarts it (deploy/systemd: Restart=on-failure) and SQLite rebuilds the
-// file on open. Only async-signal-safe calls here: clock_gettime, write,
-// _exit.
-void OnSigbus(int) {
+// file on open. Any other SIGBUS (misaligned access, a hardware fault) is
+// not the store's: it takes the default action (a core dump). Only
+// async-signal-safe calls here: clock_gettime, write, _exit, signal, raise.
+void OnSigbus(int sig, siginfo_t* info, void*) {
+  if (info == nullptr || info->si_code != BUS_ADRERR) {  // not a mapping past its file's end
+    signal(sig, SIG_DFL);
+    raise(sig);
+    return;
+  }
   char line[512];
   char* p = PutText(line, "{\"ts\":\"");
   timespec now{};
@@ -89,7 +95,8 @@ void OnSigbus(int) {
 
 void InstallFaultHandlers() {
   struct sigaction action {};
-  action.sa_handler = OnSigbus;
+  action.sa_sigaction = OnSigbus;
+  action.sa_flags = SA_SIGINFO;
   sigemptyset(&action.sa_mask);
   sigaction(SIGBUS, &action, nullptr);
 }

@@ -82,6 +82,12 @@ WorkerCore::Markets WorkerCore::markets() const {
   return markets_;
 }
 
+std::string WorkerCore::CurrentText(const std::string& country) const {
+  std::lock_guard<std::mutex> lock(markets_mu_);
+  auto it = markets_.find(country);
+  return it == markets_.end() ? std::string() : it->second->text;
+}
+
 std::vector<ScheduleEntry> WorkerCore::ScheduleEntries() const {
   std::vector<ScheduleEntry> entries;
   for (const auto& [cc, m] : markets()) {

@@ -228,6 +228,8 @@ class WorkerCore {
   // every problem when any file is wrong.
   static absl::StatusOr<Markets> LoadMarkets(const WorkerCoreOptions& options);
   Markets markets() const;  // the files in force
+  // The text of `country`'s file in force ("" when not served).
+  std::string CurrentText(const std::string& country) const;
   // The market a request names, as in force when the call began (a reload
   // replaces markets whole; a call keeps the one it started with).
   absl::StatusOr<std::shared_ptr<const Market>> Served(

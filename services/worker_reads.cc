@@ -69,9 +69,18 @@ absl::StatusOr<std::shared_ptr<const WorkerCore::CycleCache>> WorkerCore::Latest
     }
     cached = std::move(fresh);
   }
+  // Kept unless a newer entry got there first: one of a later cycle under
+  // the same file, or one from the file in force when this call began with
+  // an older one (a reload meanwhile).
+  const bool in_force = cached->country_text == CurrentText(market.config.country);
   std::lock_guard<std::mutex> lock(mu_);
-  cycles_[key] = cached;
-  cycles_checked_[key] = now;
+  std::shared_ptr<const CycleCache>& slot = cycles_[key];
+  const bool same_file = slot != nullptr && slot->country_text == cached->country_text;
+  if (slot == nullptr || (same_file && slot->cycle_id <= cached->cycle_id) ||
+      (!same_file && in_force)) {
+    slot = cached;
+    cycles_checked_[key] = now;
+  }
   return cached;
 }
 
@@ -215,7 +224,13 @@ absl::StatusOr<cycle::Explanation> WorkerCore::Explain(const auth::Principal& wh
       [&](const std::string& t) { return t == therapy_area ? rules.get() : nullptr; },
       /*unknown_therapy_areas_ok=*/true);
   const engine::CountryConfig& config = loaded.config ? *loaded.config : market->config;
-  return cycle::ExplainCustomer(*db, rules, config, c, std::move(**row));
+  absl::StatusOr<cycle::Explanation> e =
+      cycle::ExplainCustomer(*db, rules, config, c, std::move(**row));
+  // The request was fine: what no longer fits is the stored cycle.
+  if (e.status().code() == absl::StatusCode::kInvalidArgument) {
+    return absl::InternalError(absl::StrCat("cycle ", c.cycle_id, ": ", e.status().message()));
+  }
+  return e;
 }
 
 }  // namespace harmonia::services

@@ -118,6 +118,10 @@ TEST_F(EvaluateGolden, BadInvocationsExplainThemselves) {
       dir_ + "/x.csv");
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("/nonexistent/customers.csv"), std::string::npos) << r.err;
+  // An empty file name (an unset variable) is an error, not "no file".
+  r = Harmonia(std::string(kBase) + "--previous '' --out " + dir_ + "/x.csv");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--previous: empty; give a file"), std::string::npos) << r.err;
 }
 
 // `gen` data end to end: a 12-customer DE universe (seed 5), evaluated with the

@@ -1,5 +1,6 @@
 #include "cycle/internal/assembly.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <optional>
@@ -75,6 +76,7 @@ void Assembly::SetPrevious(uint32_t customer, engine::PreviousAssignment previou
 engine::CycleOutput Assembly::Run(const std::vector<engine::Refinement>* refinements,
                                   std::function<std::string(const std::string&)> out_of_scope,
                                   int threads) {
+  threads = std::max(1, threads);
   batch_ = selector_.batch();
   evaluator_ = std::make_unique<engine::Evaluator>(rules_, options_);
   engine::CycleInput in;
@@ -96,6 +98,7 @@ engine::Trace Assembly::Explain(size_t customer) {
 }
 
 double Assembly::TimeEngine(int64_t times, int threads) const {
+  threads = std::max(1, threads);
   const size_t n = ids_.size();
   engine::Results results;
   results.Resize(n, rules_->scores.size());

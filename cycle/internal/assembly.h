@@ -27,6 +27,9 @@ namespace harmonia::cycle::internal {
 
 class Assembly {
  public:
+  Assembly(const Assembly&) = delete;  // previous_of_ points into previous_
+  Assembly& operator=(const Assembly&) = delete;
+
   // `customer_ids` are the customers in scope, bytewise ascending.
   // InvalidArgument ("country CC: …" and each issue) when the therapy area's
   // options are not on the rule set's menu.
