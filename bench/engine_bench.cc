@@ -5,6 +5,7 @@
 //
 // BM_HandWrittenLoop is the yardstick: the same table written as a plain
 // per-customer C++ loop, as a developer would without an engine.
+// BM_EngineWithDriversAndPlan adds 8 drivers rules and the n=1 plan.
 #include <benchmark/benchmark.h>
 
 #include <cmath>
@@ -180,6 +181,82 @@ void BM_HandWrittenLoop(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kCustomers);
 }
 BENCHMARK(BM_HandWrittenLoop)->Unit(benchmark::kMillisecond)->MinTime(2.0);
+
+// The same rule set with a channel-preference question, 8 drivers rules and
+// the n=1 plan on: Evaluate (drivers included) and the plan of every
+// customer, one thread.
+std::string WithDriversAndPlan() {
+  std::string text = kRuleSet;
+  text.replace(text.find("metrics:"), 0,
+               "  - {id: pref, type: choice, options: [f2f, remote, digital]}\n");
+  text.replace(text.find("  target_scale: [0.8]"), 0, "  channel_preference: [on]\n");
+  text += R"yaml(
+drivers:
+  hit_policy: collect
+  rules:
+    - {id: d1, when: {s3: ">= 1.0"}, tag: access_barrier}
+    - {id: d2, when: {pref: "digital"}, tag: digital_first}
+    - {id: d3, when: {s2: ">= 1.0", q5: ">= 4"}, tag: evidence_need}
+    - {id: d4, when: {decile: ">= 8"}, tag: high_value}
+    - {id: d5, when: {q11: "<= 2"}, tag: access_barrier}
+    - {id: d6, when: {share: "< 0.1"}, tag: low_share}
+    - {id: d7, when: {pref: "f2f", s1: ">= 0"}, tag: relationship}
+    - {id: d8, when: {q12: "5"}, tag: evidence_need}
+channel_preference:
+  question: pref
+  mix:
+    digital: {calls: 0.5, remote: 0.25, email: 0.25}
+    remote: {calls: 0.3333, remote: 0.6667}
+  min_calls: 1
+)yaml";
+  return text;
+}
+
+void BM_EngineWithDriversAndPlan(benchmark::State& state) {
+  static const Data* data = [] {
+    auto* d = new Data;
+    CompileResult r = CompileRuleSet(WithDriversAndPlan(), "bench-plan.yaml");
+    if (!r.rule_set) {
+      for (const Issue& i : r.issues) std::fprintf(stderr, "%s\n", FormatIssue(i).c_str());
+      std::abort();
+    }
+    d->rules = r.rule_set;
+    const Data& base = TheData();
+    std::mt19937_64 rng(43);
+    std::uniform_int_distribution<int> pref(0, 2);
+    std::uniform_real_distribution<double> missing(0, 1);
+    std::vector<double> answers(kCustomers);
+    for (double& a : answers) a = missing(rng) < 0.05 ? NAN : pref(rng);
+    // Questions first (12 likert, then pref), then the metrics.
+    d->columns.assign(base.columns.begin(), base.columns.begin() + 12);
+    d->columns.push_back(std::move(answers));
+    d->columns.push_back(base.columns[12]);
+    d->columns.push_back(base.columns[13]);
+    d->batch.size = kCustomers;
+    for (auto& c : d->columns) d->batch.columns.push_back(c.data());
+    return d;
+  }();
+  IssueList issues("bench");
+  Options options;
+  ResolveOptions(*data->rules, {}, &issues, &options);
+  if (!options.channel_preference) std::abort();
+  Evaluator evaluator(data->rules, options);
+  Results results;
+  results.Resize(kCustomers, data->rules->scores.size());
+  std::vector<Activity> plan(kCustomers);
+  std::vector<std::pair<uint32_t, std::string>> conflicts;
+  const double* answers = data->batch.columns[data->rules->channel_preference.question];
+  for (auto _ : state) {
+    evaluator.Evaluate(data->batch, 0, kCustomers, &results, &conflicts);
+    for (size_t i = 0; i < kCustomers; ++i) {
+      plan[i] = evaluator.Plan(results.activity[i], answers[i]);
+    }
+    benchmark::DoNotOptimize(plan.data());
+    benchmark::DoNotOptimize(results.drivers.data());
+  }
+  state.SetItemsProcessed(state.iterations() * kCustomers);
+}
+BENCHMARK(BM_EngineWithDriversAndPlan)->Unit(benchmark::kMillisecond)->MinTime(2.0);
 
 }  // namespace
 }  // namespace harmonia::engine

@@ -30,8 +30,8 @@ namespace {
 constexpr size_t kMaxRules = 30000;
 
 constexpr const char* kActivities[] = {"calls", "remote", "email", "events"};
-constexpr const char* kMenuKeys[] = {"tier_bands", "target_scale", "process",
-                                     "max_refinement_share", "pull_through"};
+constexpr const char* kMenuKeys[] = {"tier_bands",           "target_scale", "process",
+                                     "max_refinement_share", "pull_through", "channel_preference"};
 constexpr const char* kExpectKeys[] = {"segment", "tier",   "calls",   "remote",
                                        "email",   "events", "rule_id", "decided_by"};
 
@@ -177,12 +177,12 @@ class Compiler : private FieldReader {
 
   void CompileRoot(const YamlNode& root) {
     if (!ExpectMap(root, "rule set")) return;
-    CheckKeys(
-        root,
-        {"therapy_area", "version", "description", "applies_to", "objective_behavior",
-         "min_differentiation", "questionnaire", "metrics", "scores", "segments", "assignment",
-         "unprofiled", "tiers", "targets", "refinement_reasons", "country_options", "tests"},
-        "rule set");
+    CheckKeys(root,
+              {"therapy_area", "version", "description", "applies_to", "objective_behavior",
+               "min_differentiation", "questionnaire", "metrics", "scores", "segments",
+               "assignment", "unprofiled", "tiers", "targets", "drivers", "channel_preference",
+               "refinement_reasons", "country_options", "tests"},
+              "rule set");
     if (const YamlNode* n = Required(root, "therapy_area", "rule set")) {
       GetId(*n, "therapy_area", &rs_.therapy_area);
     }
@@ -247,6 +247,8 @@ class Compiler : private FieldReader {
       YamlNode none{.kind = YamlNode::Kind::kMap, .line = root.line, .column = root.column};
       CompileTargets(none);
     }
+    if (const YamlNode* n = root.Find("drivers")) CompileDrivers(*n);
+    if (const YamlNode* n = root.Find("channel_preference")) CompileChannelPreference(*n);
     if (const YamlNode* n = root.Find("refinement_reasons")) {
       GetIdList(*n, "refinement_reasons", &rs_.refinement_reasons);
     }
@@ -715,6 +717,159 @@ class Compiler : private FieldReader {
     return ok;
   }
 
+  // ---- Drivers and channel preference ----------------------------------------------
+
+  void CompileDrivers(const YamlNode& node) {
+    if (!ExpectMap(node, "drivers")) return;
+    CheckKeys(node, {"hit_policy", "rules"}, "drivers");
+    if (const YamlNode* hp = node.Find("hit_policy")) {
+      std::string s;
+      if (GetScalar(*hp, "drivers hit_policy", &s) && s != "collect") {
+        Error(*hp, absl::StrCat("drivers hit_policy: ", Quoted(s),
+                                "; drivers collect every matching rule's tag: expected collect"));
+      }
+    }
+    const YamlNode* rules = Required(node, "rules", "drivers");
+    if (rules == nullptr || !ExpectList(*rules, "drivers rules")) return;
+    for (const YamlNode& item : rules->items) {
+      if (!ExpectMap(item, "drivers rule")) continue;
+      CheckKeys(item, {"id", "when", "tag", "description"}, "drivers rule");
+      Rule rule;
+      rule.line = item.line;
+      rule.column = item.column;
+      rule.segment = -1;
+      const YamlNode* id = Required(item, "id", "drivers rule");
+      if (!id || !GetId(*id, "drivers rule id", &rule.id)) continue;
+      if (!rule_ids_seen_.insert(rule.id).second) {
+        Error(*id, absl::StrCat("duplicate rule id ", Quoted(rule.id)));
+        continue;
+      }
+      const std::string what = absl::StrCat("drivers rule ", Quoted(rule.id));
+      std::string tag;
+      const YamlNode* t = Required(item, "tag", what);
+      bool ok = t != nullptr && GetId(*t, what + " tag", &tag);
+      if (const YamlNode* when = item.Find("when")) ok &= CompileConditions(*when, what, &rule);
+      if (!ok) continue;
+      if (rs_.drivers.rules.size() == kMaxDriverRules) {
+        Error(*id, absl::StrCat("drivers: at most ", kMaxDriverRules, " rules"));
+        continue;
+      }
+      auto known = std::find(rs_.tags.begin(), rs_.tags.end(), tag);
+      if (known == rs_.tags.end()) known = rs_.tags.insert(rs_.tags.end(), tag);
+      rs_.drivers.tag_of.push_back(static_cast<int>(known - rs_.tags.begin()));
+      rs_.drivers.rules.push_back(std::move(rule));
+    }
+  }
+
+  void CompileChannelPreference(const YamlNode& node) {
+    if (!ExpectMap(node, "channel_preference")) return;
+    CheckKeys(node, {"question", "mix", "min_calls"}, "channel_preference");
+    ChannelPreference& cp = rs_.channel_preference;
+    cp.line = node.line;
+    bool ok = true;
+    int question = -1;
+    if (const YamlNode* q = Required(node, "question", "channel_preference")) {
+      std::string id;
+      if (GetScalar(*q, "channel_preference question", &id)) {
+        const int c = rs_.FindColumn(id);
+        if (c < 0 && IsBroken(id)) {
+          ok = false;
+        } else if (c < 0 || c >= rs_.num_inputs() || !rs_.inputs[c].is_question ||
+                   rs_.inputs[c].type != InputType::kChoice) {
+          std::vector<std::string> choices;
+          for (const InputDef& d : rs_.inputs) {
+            if (d.is_question && d.type == InputType::kChoice) choices.push_back(d.id);
+          }
+          Error(*q,
+                absl::StrCat("channel_preference question: ", Quoted(id),
+                             " is not a choice question; expected one of: ",
+                             choices.empty() ? "(none defined)" : absl::StrJoin(choices, ", ")));
+          ok = false;
+        } else {
+          question = c;
+        }
+      } else {
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+    if (const YamlNode* m = node.Find("min_calls")) {
+      int64_t n = 0;
+      if (GetInt(*m, "channel_preference min_calls", &n)) {
+        if (n < 0 || n > 100000) {
+          Error(*m, "channel_preference min_calls: expected 0 to 100000");
+          ok = false;
+        } else {
+          cp.min_calls = static_cast<int32_t>(n);
+        }
+      } else {
+        ok = false;
+      }
+    }
+    const YamlNode* mix = Required(node, "mix", "channel_preference");
+    if (mix == nullptr || !ExpectMap(*mix, "channel_preference mix") || question < 0) return;
+    const InputDef& def = rs_.inputs[question];
+    cp.mix.assign(def.options.size(), ChannelMix{});
+    cp.has_mix.assign(def.options.size(), false);
+    for (const auto& [key, value] : mix->entries) {
+      std::string answer;
+      if (!GetScalar(key, "channel_preference mix", &answer)) continue;
+      auto option = std::find(def.options.begin(), def.options.end(), answer);
+      if (option == def.options.end()) {
+        Error(key, absl::StrCat("channel_preference mix: ", Quoted(answer), " is not an option of ",
+                                Quoted(def.id),
+                                "; expected one of: ", absl::StrJoin(def.options, ", ")));
+        ok = false;
+        continue;
+      }
+      const size_t o = option - def.options.begin();
+      if (cp.has_mix[o]) {
+        Error(key, absl::StrCat("channel_preference mix: ", Quoted(answer), " given twice"));
+        ok = false;
+        continue;
+      }
+      const std::string what = absl::StrCat("channel_preference mix ", answer);
+      if (!ExpectMap(value, what)) {
+        ok = false;
+        continue;
+      }
+      CheckKeys(value, {"calls", "remote", "email", "events"}, what);
+      ChannelMix row;
+      int32_t* shares[] = {&row.calls, &row.remote, &row.email, &row.events};
+      int64_t sum = 0;
+      bool row_ok = true;
+      for (size_t k = 0; k < 4; ++k) {
+        const YamlNode* v = value.Find(kActivities[k]);
+        if (v == nullptr) continue;  // a missing share is 0
+        std::string text;
+        int64_t micros = 0;
+        if (!GetScalar(*v, absl::StrCat(what, " ", kActivities[k]), &text) ||
+            !ParseDecimalMicros(text, &micros) || micros > 1000000 || micros % 100 != 0) {
+          Error(*v, absl::StrCat(what, " ", kActivities[k], ": ", Quoted(text),
+                                 " is not a share; expected a decimal from 0 to 1 with at most 4 "
+                                 "places (e.g. 0.25)"));
+          row_ok = false;
+          continue;
+        }
+        *shares[k] = static_cast<int32_t>(micros / 100);
+        sum += *shares[k];
+      }
+      if (row_ok && sum != kShareUnits) {
+        Error(value, absl::StrCat(what, ": the shares sum to ", FormatMicros(sum * 100),
+                                  "; they must sum to 1"));
+        row_ok = false;
+      }
+      if (!row_ok) {
+        ok = false;
+        continue;
+      }
+      cp.mix[o] = row;
+      cp.has_mix[o] = true;
+    }
+    if (ok) cp.question = question;
+  }
+
   // ---- Tiers and targets ------------------------------------------------------------
 
   void CompileTiers(const YamlNode& node) {
@@ -869,11 +1024,18 @@ class Compiler : private FieldReader {
   void CompileMenu(const YamlNode& node) {
     if (!ExpectMap(node, "country_options")) return;
     CheckKeys(node,
-              {"tier_bands", "target_scale", "process", "max_refinement_share", "pull_through"},
+              {"tier_bands", "target_scale", "process", "max_refinement_share", "pull_through",
+               "channel_preference"},
               "country_options");
     for (const auto& [key, value] : node.entries) {
       if (!key.is_scalar()) continue;
       const std::string& k = key.scalar;
+      if (k == "channel_preference" && rs_.channel_preference.question < 0) {
+        Error(key,
+              "country_options channel_preference: offered only with a channel_preference "
+              "section (a question and its mix)");
+        continue;
+      }
       if (std::find_if(std::begin(kMenuKeys), std::end(kMenuKeys),
                        [&](const char* m) { return k == m; }) == std::end(kMenuKeys)) {
         continue;
@@ -1211,11 +1373,18 @@ bool ResolveOptions(const RuleSet& rules, const std::map<std::string, OptionValu
                                                                 : Process::kFieldRefined;
   ParseDecimalMicros(pick("max_refinement_share", "0.10"), &o.max_refinement_share_micros);
   o.pull_through = pick("pull_through", "on") == "on";
+  o.channel_preference =
+      rules.channel_preference.question >= 0 && pick("channel_preference", "off") == "on";
   o.canonical =
       absl::StrCat("tier_bands=", bands, ";target_scale=", FormatMicros(o.target_scale_micros),
                    ";process=", o.process == Process::kDataDriven ? "data_driven" : "field_refined",
                    ";max_refinement_share=", FormatMicros(o.max_refinement_share_micros),
                    ";pull_through=", o.pull_through ? "on" : "off");
+  // Only rule sets that offer the plan name it, so every other digest stays
+  // as it was.
+  if (rules.channel_preference.question >= 0) {
+    absl::StrAppend(&o.canonical, ";channel_preference=", o.channel_preference ? "on" : "off");
+  }
   *out = std::move(o);
   return true;
 }

@@ -82,6 +82,30 @@ TEST(Compiler, ShadowedRuleWarningNamesBothRules) {
               ::testing::HasSubstr("rule 'narrow' in assignment can never fire: rule 'broad'"));
 }
 
+// A drivers rule no value can satisfy, and a tag only such rules add, are
+// warnings; the rule set still compiles.
+TEST(Compiler, DriversRulesThatCanNeverFireAndTheirTagsAreWarnings) {
+  const std::string dir = std::string(HARMONIA_SOURCE_DIR) + "/tests/data/rules/broken";
+  std::string text = ReadAll(dir + "/shadowed.yaml");
+  text += R"yaml(
+drivers:
+  rules:
+    - {id: d1, when: {q1: "> 5"}, tag: never}
+    - {id: d2, when: {q1: "5"}, tag: keen}
+    - {id: d3, when: {q1: "< 1"}, tag: keen}
+)yaml";
+  CompileResult r = CompileRuleSet(text, "drivers.yaml");
+  ASSERT_NE(r.rule_set, nullptr) << Render(r.issues);
+  const std::string issues = Render(r.issues);
+  EXPECT_THAT(issues, ::testing::HasSubstr(
+                          "warning: drivers rule 'd1' can never fire: no value of 'q1' satisfies"));
+  EXPECT_THAT(issues, ::testing::HasSubstr(
+                          "warning: tag 'never' is unreachable: no drivers rule that adds it can "
+                          "fire"));
+  EXPECT_THAT(issues, ::testing::Not(::testing::HasSubstr("tag 'keen'")));
+  EXPECT_EQ(r.rule_set->tags, (std::vector<std::string>{"never", "keen"}));
+}
+
 TEST(Compiler, PriorityRulesAreOrderedBySegmentRank) {
   const char* text = R"(
 therapy_area: t

@@ -208,7 +208,8 @@ std::string InputsDigest(const RuleSet& rules, const Options& options, const Bat
   return DigestWithSeed(DigestSeed(rules, options), batch, customer, &scratch);
 }
 
-CycleOutput RunCycle(const CycleInput& in) {
+// Steps 2–6 but the plan.
+static CycleOutput RunCycleSteps(const CycleInput& in) {
   const Evaluator& evaluator = *in.evaluator;
   const RuleSet& rules = evaluator.rules();
   const Options& options = evaluator.options();
@@ -381,6 +382,22 @@ CycleOutput RunCycle(const CycleInput& in) {
     results.activity[customer] = a;
     results.decided_by[customer] = DecidedBy::kRefinement;
     ++out.refined;
+  }
+  return out;
+}
+
+CycleOutput RunCycle(const CycleInput& in) {
+  CycleOutput out = RunCycleSteps(in);
+  // The n=1 plan, after refinements, from each customer's targets and answer.
+  const RuleSet& rules = in.evaluator->rules();
+  const Options& options = in.evaluator->options();
+  if (options.channel_preference && rules.channel_preference.question >= 0) {
+    const double* answers = in.batch->columns[rules.channel_preference.question];
+    const size_t n = in.batch->size;
+    out.plan.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      out.plan[i] = in.evaluator->Plan(out.results.activity[i], answers[i]);
+    }
   }
   return out;
 }

@@ -158,6 +158,9 @@ struct CycleOutput {
   Results results;                             // after pull-through and refinements
   std::vector<std::string> digests;            // inputs_digest per customer, 32 hex chars
   std::vector<RefinementOutcome> refinements;  // parallel to CycleInput::refinements
+  // The n=1 plan per customer (PlanOf), after refinements; empty when the
+  // option is off (the plan is then the targets, results.activity).
+  std::vector<Activity> plan;
   int64_t pulled_through = 0;
   int64_t refined = 0;
   int64_t refinement_quota = 0;

@@ -103,7 +103,62 @@ void Results::Resize(size_t n, size_t num_scores) {
   tier.assign(n, 0);
   activity.assign(n, Activity{});
   scores.assign(num_scores, std::vector<double>(n));
+  drivers.assign(n, 0);
   conflicts.clear();
+}
+
+std::string TagsText(const RuleSet& rules, uint64_t drivers) {
+  std::string out;
+  uint64_t added = 0;  // by tag index (at most one tag per rule: 64 rules)
+  for (size_t r = 0; r < rules.drivers.rules.size(); ++r) {
+    if ((drivers >> r & 1) == 0) continue;
+    const int tag = rules.drivers.tag_of[r];
+    if (added >> tag & 1) continue;
+    added |= uint64_t{1} << tag;
+    if (!out.empty()) out += '|';
+    out += rules.tags[tag];
+  }
+  return out;
+}
+
+Activity PlanOf(const RuleSet& rules, const Options& options, const Activity& targets,
+                double answer) {
+  const ChannelPreference& cp = rules.channel_preference;
+  if (!options.channel_preference || cp.question < 0 || answer != answer) return targets;
+  const size_t option = static_cast<size_t>(answer);
+  if (option >= cp.has_mix.size() || !cp.has_mix[option]) return targets;
+  const ChannelMix& mix = cp.mix[option];
+  const int64_t planned = targets.calls;
+  const int64_t shares[4] = {mix.calls, mix.remote, mix.email, mix.events};
+  // Exact quotas planned x share / 10000: whole parts first, then one more
+  // to each of the largest remainders (ties: calls, remote, email, events).
+  int64_t got[4], remainder[4], left = planned;
+  for (int k = 0; k < 4; ++k) {
+    got[k] = planned * shares[k] / kShareUnits;
+    remainder[k] = planned * shares[k] % kShareUnits;
+    left -= got[k];
+  }
+  for (; left > 0; --left) {
+    int best = 0;
+    for (int k = 1; k < 4; ++k) {
+      if (remainder[k] > remainder[best]) best = k;
+    }
+    ++got[best];
+    remainder[best] = -1;  // one extra each
+  }
+  // min_calls: calls come back from the channel that received the most.
+  const int64_t keep = std::min<int64_t>(cp.min_calls, planned);
+  while (planned > 0 && got[0] < keep) {
+    int most = 1;
+    for (int k = 2; k < 4; ++k) {
+      if (got[k] > got[most]) most = k;
+    }
+    --got[most];
+    ++got[0];
+  }
+  return {static_cast<int32_t>(got[0]), static_cast<int32_t>(targets.remote + got[1]),
+          static_cast<int32_t>(targets.email + got[2]),
+          static_cast<int32_t>(targets.events + got[3])};
 }
 
 int32_t ScaleHalfUp(int32_t count, int64_t scale_micros) {
@@ -123,6 +178,20 @@ Evaluator::Evaluator(std::shared_ptr<const RuleSet> rules, const Options& option
                                         ScaleHalfUp(a.remote, options_.target_scale_micros),
                                         ScaleHalfUp(a.email, options_.target_scale_micros),
                                         ScaleHalfUp(a.events, options_.target_scale_micros)};
+    }
+  }
+  BuildPlanTable();
+}
+
+void Evaluator::BuildPlanTable() {
+  const ChannelPreference& cp = rules_->channel_preference;
+  if (!options_.channel_preference || cp.question < 0) return;
+  plan_options_ = static_cast<double>(cp.has_mix.size());
+  plan_moves_.resize(cp.has_mix.size() * kPlanTableCalls);
+  for (size_t o = 0; o < cp.has_mix.size(); ++o) {
+    for (int32_t c = 0; c < kPlanTableCalls; ++c) {
+      plan_moves_[o * kPlanTableCalls + c] =
+          PlanOf(*rules_, options_, Activity{c, 0, 0, 0}, static_cast<double>(o));
     }
   }
 }
@@ -273,6 +342,21 @@ HARMONIA_KERNEL void EvaluateBlocks(const KernelContext& ctx, const Batch& batch
                decided, b, conflicts);
     }
     if (ctx.profiled_out != nullptr) std::memcpy(ctx.profiled_out + b, profiled, n);
+
+    // Drivers (collect): every matching rule's bit, whatever the table decided.
+    if (!rs.drivers.rules.empty()) {
+      uint64_t* mask = results->drivers.data() + b;
+      std::memset(mask, 0, n * sizeof(uint64_t));
+      uint8_t m[kBlock];
+      for (size_t r = 0; r < rs.drivers.rules.size(); ++r) {
+        std::memset(m, 1, n);
+        for (const Condition& cond : rs.drivers.rules[r].conditions) {
+          AndCondition(cond, cols[cond.column], n, m);
+        }
+        const uint64_t bit = uint64_t{1} << r;
+        for (size_t i = 0; i < n; ++i) mask[i] |= m[i] ? bit : 0;
+      }
+    }
     for (size_t i = 0; i < n; ++i) pending[i] = profiled[i] ^ 1;
     RunTable(rs.unprofiled, rs.default_rule_index, cols.data(), n, pending, segment, rule, decided,
              b, conflicts);
@@ -337,6 +421,7 @@ Trace Evaluator::Explain(const Batch& batch, size_t customer) const {
     if (*one.columns[c] != *one.columns[c]) t.missing_required.push_back(c);
   }
   t.table = !t.profiled ? "unprofiled" : rs.typing_tool ? "typing_tool" : "assignment";
+  t.drivers = results.drivers.empty() ? 0 : results.drivers[0];
   t.decided_by = results.decided_by[0];
   t.rule = results.rule[0];
   if (!results.conflicts.empty()) t.matched = results.conflicts[0].second;

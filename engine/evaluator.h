@@ -47,6 +47,9 @@ struct Results {
   std::vector<uint8_t> tier;  // index into RuleSet::tiers
   std::vector<Activity> activity;
   std::vector<std::vector<double>> scores;  // [score][customer]; NaN = missing
+  // Per customer, the drivers rules that matched: bit r = RuleSet::drivers
+  // rule r (empty when the rule set has no drivers). TagsText names them.
+  std::vector<uint64_t> drivers;
   // Customers left without a segment by `unique`, with the ids that matched
   // ("r1|r3"), in customer order.
   std::vector<std::pair<uint32_t, std::string>> conflicts;
@@ -75,6 +78,7 @@ struct Trace {
   bool profiled = false;
   std::vector<int> missing_required;         // columns of required questions left unanswered
   const char* table = "assignment";          // "assignment", "typing_tool" or "unprofiled"
+  uint64_t drivers = 0;                      // the drivers rules that matched (Results::drivers)
   DecidedBy decided_by = DecidedBy::kRules;  // rules, unprofiled or conflict
   int rule = -1;                             // index into RuleSet::rule_ids; -1 = conflict
   std::string matched;                       // conflict: the rule ids that matched, "r1|r3"
@@ -83,6 +87,22 @@ struct Trace {
   double tier_metric = 0;  // the tier metric's value; NaN = missing (lowest tier)
   Activity targets;
 };
+
+// A customer's tags from its matched drivers rules: each matching rule adds
+// its tag, in rule order, each tag once; joined by "|" ("" = none).
+std::string TagsText(const RuleSet& rules, uint64_t drivers);
+
+// The n=1 plan of one customer (docs/cycle.md step 6, "Plan"): with the
+// option on and the customer's answer to the preference question having a
+// mix row, the planned calls C (targets.calls) are apportioned over calls,
+// remote, email and events by the row's shares with the largest-remainder
+// method (ties in that order); if C > 0 and fewer than min(min_calls, C)
+// stay calls, calls move back one at a time from the channel that received
+// the most (same tie order). plan.calls = the calls kept, plan.X = targets.X
+// + the calls moved to X. Otherwise the plan is the targets. `answer` is the
+// preference question's value (option index; NaN = missing).
+Activity PlanOf(const RuleSet& rules, const Options& options, const Activity& targets,
+                double answer);
 
 class Evaluator {
  public:
@@ -104,6 +124,20 @@ class Evaluator {
   // and rule.
   Trace Explain(const Batch& batch, size_t customer) const;
 
+  // The n=1 plan of a customer with these targets and this answer: PlanOf,
+  // from a table precomputed for planned calls below kPlanTableCalls.
+  Activity Plan(const Activity& targets, double answer) const {
+    // NaN fails both comparisons: no answer, the targets.
+    if (!(answer >= 0 && answer < plan_options_)) return targets;
+    const size_t option = static_cast<size_t>(answer);
+    if (targets.calls < 0 || targets.calls >= kPlanTableCalls) {
+      return PlanOf(*rules_, options_, targets, answer);
+    }
+    const Activity& moved = plan_moves_[option * kPlanTableCalls + targets.calls];
+    return {moved.calls, targets.remote + moved.remote, targets.email + moved.email,
+            targets.events + moved.events};
+  }
+
   // Scaled targets for a segment and tier (docs/cycle.md step 4); zero for segment -1.
   Activity Targets(int segment, int tier) const;
 
@@ -114,7 +148,15 @@ class Evaluator {
   std::shared_ptr<const RuleSet> rules_;
   Options options_;
   std::vector<TierBand> bands_;
+  void BuildPlanTable();
+
   std::vector<Activity> scaled_targets_;  // [segment * tiers + tier]
+  // Plan: per option and planned calls C < kPlanTableCalls, PlanOf of
+  // {C, 0, 0, 0} (the calls kept and those moved; {C, 0, 0, 0} for an
+  // answer without a mix row); no options = no plan.
+  static constexpr int32_t kPlanTableCalls = 256;
+  std::vector<Activity> plan_moves_;
+  double plan_options_ = 0;
 };
 
 // Scales a count by a decimal factor (millionths) and rounds half up.

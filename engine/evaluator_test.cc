@@ -1,5 +1,6 @@
 #include "engine/evaluator.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -266,6 +267,121 @@ TEST(Evaluator, ExplainTracesTheKernelsOwnDecision) {
   EXPECT_FALSE(t.profiled);
   EXPECT_EQ(t.missing_required, std::vector<int>{0});
   EXPECT_STREQ(t.table, "unprofiled");
+}
+
+// Drivers collect every matching rule's tag, in rule order, each tag once,
+// for profiled and unprofiled customers alike.
+TEST(Evaluator, DriversCollectEveryMatchingTagInRuleOrderOnce) {
+  auto rs = Compile("  default: a", R"yaml(
+drivers:
+  hit_policy: collect
+  rules:
+    - {id: d1, when: {m: ">= 8"}, tag: high_value}
+    - {id: d2, when: {c: "blue"}, tag: digital_first}
+    - {id: d3, when: {s: ">= 1"}, tag: high_value}
+    - {id: d4, when: {c: "not(blue)"}, tag: field_first}
+)yaml");
+  ASSERT_NE(rs, nullptr);
+  EXPECT_EQ(rs->tags, (std::vector<std::string>{"high_value", "digital_first", "field_first"}));
+  // q=5 (s=2), c=blue, m=9: d1, d2, d3 → high_value once, then digital_first.
+  // q=1 (s=-2), c=red, m=2: d4 only.  q missing (unprofiled), c=blue, m=9: d1, d2.
+  // c missing: not(blue) fails on a missing input.
+  Results r = Eval(rs, {{5, 2, 9}, {1, 0, 2}, {kNaN, 2, 9}, {3, kNaN, 0}});
+  EXPECT_EQ(TagsText(*rs, r.drivers[0]), "high_value|digital_first");
+  EXPECT_EQ(TagsText(*rs, r.drivers[1]), "field_first");
+  EXPECT_EQ(TagsText(*rs, r.drivers[2]), "high_value|digital_first");
+  EXPECT_EQ(r.decided_by[2], DecidedBy::kUnprofiled);
+  EXPECT_EQ(TagsText(*rs, r.drivers[3]), "");
+  // Rule order decides the order of tags: d2 alone first when d1 fails.
+  Results r2 = Eval(rs, {{5, 2, 1}});  // s=2 (d3), blue (d2), m=1
+  EXPECT_EQ(TagsText(*rs, r2.drivers[0]), "digital_first|high_value");
+}
+
+// The n=1 plan, derived by hand (docs/cycle.md "Plan"). Mix for c:
+//   red   calls 0.5, remote 0.25, email 0.25
+//   green calls 0.3333, remote 0.3333, email 0.3334
+//   blue  remote 1
+// min_calls 1.
+TEST(Evaluator, PlanApportionsPlannedCallsByLargestRemainder) {
+  auto rs = Compile("  default: a", R"yaml(
+  channel_preference: [off, on]
+channel_preference:
+  question: c
+  mix:
+    red: {calls: 0.5, remote: 0.25, email: 0.25}
+    green: {calls: 0.3333, remote: 0.3333, email: 0.3334}
+    blue: {remote: 1}
+  min_calls: 1
+)yaml");
+  ASSERT_NE(rs, nullptr);
+  IssueList issues("o");
+  Options on, off;
+  ASSERT_TRUE(ResolveOptions(*rs, {{"channel_preference", {"on", 1, 1}}}, &issues, &on));
+  ASSERT_TRUE(ResolveOptions(*rs, {}, &issues, &off));
+  EXPECT_TRUE(on.channel_preference);
+  EXPECT_FALSE(off.channel_preference) << "the built-in default is off";
+  EXPECT_THAT(on.canonical, ::testing::HasSubstr(";channel_preference=on"));
+  auto plan = [&](Activity t, double answer, const Options& o) {
+    const Activity p = PlanOf(*rs, o, t, answer);
+    EXPECT_EQ(p.calls + p.remote + p.email + p.events, t.calls + t.remote + t.email + t.events)
+        << "the total number of touchpoints never changes";
+    return std::vector<int32_t>{p.calls, p.remote, p.email, p.events};
+  };
+  using V = std::vector<int32_t>;
+  const double red = 0, green = 1, blue = 2;
+  // 5 calls, red: 2.5 / 1.25 / 1.25 → 2, 1, 1 and the one left to calls
+  // (remainder .5 beats .25): calls 3, remote 3+1, email 1+1, events 1.
+  EXPECT_EQ(plan({5, 3, 1, 1}, red, on), (V{3, 4, 2, 1}));
+  // 2 calls, red: 1 / .5 / .5 → 1, 0, 0; the tie of remote and email goes
+  // to remote (order calls, remote, email, events).
+  EXPECT_EQ(plan({2, 0, 0, 0}, red, on), (V{1, 1, 0, 0}));
+  // 3 calls, red: 1.5 / .75 / .75 → 1, 0, 0; two left: remote and email.
+  EXPECT_EQ(plan({3, 0, 0, 0}, red, on), (V{1, 1, 1, 0}));
+  // 3 calls, green: .9999 / .9999 / 1.0002 → 0, 0, 1; two left: calls, remote.
+  EXPECT_EQ(plan({3, 0, 0, 0}, green, on), (V{1, 1, 1, 0}));
+  // 3 calls, blue: 0, 3, 0; min_calls 1 takes one back from remote.
+  EXPECT_EQ(plan({3, 2, 0, 0}, blue, on), (V{1, 4, 0, 0}));
+  // 1 call, blue: min(min_calls, 1) = 1 stays a call.
+  EXPECT_EQ(plan({1, 0, 0, 0}, blue, on), (V{1, 0, 0, 0}));
+  // No calls planned: nothing to apportion.
+  EXPECT_EQ(plan({0, 0, 1, 0}, blue, on), (V{0, 0, 1, 0}));
+  // After a refinement of +2 calls (5 → 7), red: 3.5 / 1.75 / 1.75 → 3, 1, 1;
+  // two left: remote and email (.75 beats .5).
+  EXPECT_EQ(plan({7, 3, 1, 1}, red, on), (V{3, 5, 3, 1}));
+  // Missing answer, or the option off: the plan is the targets.
+  EXPECT_EQ(plan({5, 3, 1, 1}, kNaN, on), (V{5, 3, 1, 1}));
+  EXPECT_EQ(plan({5, 3, 1, 1}, red, off), (V{5, 3, 1, 1}));
+  // Targets scaled by 1.5 first (a.A: 8, 5, 2, 2), then apportioned:
+  // 4 / 2 / 2 exactly.
+  auto scaled = Compile("  default: a", R"yaml(
+  channel_preference: [off, on]
+channel_preference:
+  question: c
+  mix:
+    red: {calls: 0.5, remote: 0.25, email: 0.25}
+)yaml");
+  ASSERT_NE(scaled, nullptr);
+  Options scale;
+  ASSERT_TRUE(ResolveOptions(
+      *scaled, {{"channel_preference", {"on", 1, 1}}, {"target_scale", {"1.5", 1, 1}}}, &issues,
+      &scale));
+  Evaluator evaluator(scaled, scale);
+  const Activity t = evaluator.Targets(0, 0);
+  EXPECT_EQ((V{t.calls, t.remote, t.email, t.events}), (V{8, 5, 2, 2}));
+  const Activity p = PlanOf(*scaled, scale, t, red);
+  EXPECT_EQ((V{p.calls, p.remote, p.email, p.events}), (V{4, 7, 4, 2}));
+  // The evaluator's precomputed plan is PlanOf, for every answer and count
+  // (beyond its table too).
+  Evaluator fast(rs, on);
+  for (double answer : {red, green, blue, kNaN}) {
+    for (int32_t calls = 0; calls <= 300; ++calls) {
+      const Activity t{calls, 1, 2, 3};
+      const Activity a = fast.Plan(t, answer), b = PlanOf(*rs, on, t, answer);
+      ASSERT_EQ((V{a.calls, a.remote, a.email, a.events}),
+                (V{b.calls, b.remote, b.email, b.events}))
+          << "answer " << answer << ", calls " << calls;
+    }
+  }
 }
 
 TEST(Evaluator, BlocksAndRangesGiveTheSameResultsAsOneCustomerAtATime) {

@@ -89,6 +89,33 @@ struct DecisionTable {
   int default_segment = 0;
 };
 
+// `drivers` (hit policy collect, docs/rule-language.md "Drivers and
+// barriers"): every rule that matches adds its tag. The rules are Rules
+// whose `segment` is unused; tag_of[r] is rule r's tag (index into tags).
+// At most kMaxDriverRules rules, so a customer's matches fit one 64-bit mask.
+inline constexpr size_t kMaxDriverRules = 64;
+struct DriversTable {
+  std::vector<Rule> rules;  // in written order
+  std::vector<int> tag_of;  // parallel to rules
+};
+
+// `channel_preference` (docs/cycle.md "Plan"): how each planned call is
+// delivered, per answer to a choice question, as shares of the planned calls
+// in ten-thousandths (decimals of at most 4 places; they sum to 10000).
+inline constexpr int32_t kShareUnits = 10000;
+struct ChannelMix {
+  int32_t calls = 0, remote = 0, email = 0, events = 0;
+};
+struct ChannelPreference {
+  int question = -1;  // the choice question's column; -1 = no section
+  // Per option of the question, in option order; has_mix false = no row
+  // (that answer keeps the targets as they are).
+  std::vector<ChannelMix> mix;
+  std::vector<bool> has_mix;
+  int32_t min_calls = 0;
+  int line = 0;
+};
+
 struct Segment {
   std::string id;
   std::string name;
@@ -119,13 +146,17 @@ struct Options {
   Process process = Process::kFieldRefined;
   int64_t max_refinement_share_micros = 100000;  // 0.10
   bool pull_through = true;
+  // The n=1 plan (docs/cycle.md "Plan"); offered only with a
+  // channel_preference section.
+  bool channel_preference = false;
   // Canonical text, e.g. "max_refinement_share=0.10;process=field_refined;…";
   // part of every inputs_digest, so pull-through needs the same options.
   std::string canonical;
 };
 
-// The five option keys a menu may offer, and their built-in defaults when a
-// rule set's menu omits one.
+// The option keys a menu may offer (tier_bands, target_scale, process,
+// max_refinement_share, pull_through, channel_preference), and their
+// built-in defaults when a rule set's menu omits one.
 struct MenuEntry {
   std::string key;
   std::vector<std::string> values;  // as written; the first is the default
@@ -165,6 +196,9 @@ struct RuleSet {
   std::vector<LinearFunction> functions;  // when typing_tool: one per segment, segment order
   std::vector<int> function_segments;     // segment of functions[i]
   DecisionTable unprofiled;
+  DriversTable drivers;
+  std::vector<std::string> tags;  // driver tags, in order of first appearance
+  ChannelPreference channel_preference;
 
   std::vector<std::string> tiers;              // tier names, first appearance order
   int tier_metric = -1;                        // input column

@@ -140,6 +140,29 @@ void AnalyzeTables(const RuleSet& rs, IssueList* issues) {
                     "the unprofiled table never applies: no question is required, so every "
                     "customer is profiled");
   }
+  // Drivers (collect): a rule no customer can match, and a tag only such
+  // rules add.
+  std::vector<bool> tag_reachable(rs.tags.size(), false);
+  for (size_t r = 0; r < rs.drivers.rules.size(); ++r) {
+    const Rule& rule = rs.drivers.rules[r];
+    if (const Condition* c = ImpossibleCondition(rs, rule)) {
+      issues->Warning(rule.line, rule.column,
+                      absl::StrCat("drivers rule '", rule.id, "' can never fire: no value of '",
+                                   rs.column_id(c->column), "' satisfies '", c->source, "'"));
+    } else {
+      tag_reachable[rs.drivers.tag_of[r]] = true;
+    }
+  }
+  for (size_t t = 0; t < rs.tags.size(); ++t) {
+    if (tag_reachable[t]) continue;
+    for (size_t r = 0; r < rs.drivers.rules.size(); ++r) {
+      if (rs.drivers.tag_of[r] != static_cast<int>(t)) continue;
+      issues->Warning(rs.drivers.rules[r].line, rs.drivers.rules[r].column,
+                      absl::StrCat("tag '", rs.tags[t],
+                                   "' is unreachable: no drivers rule that adds it can fire"));
+      break;
+    }
+  }
   for (size_t s = 0; s < rs.segments.size(); ++s) {
     if (reachable.count(static_cast<int>(s)) == 0) {
       issues->Warning(rs.segments[s].line, rs.segments[s].column,

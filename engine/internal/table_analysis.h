@@ -1,6 +1,7 @@
 // Proofs about decision tables, reported as warnings (docs/rule-language.md): a rule that
 // can never fire (shadowed under `first`/`priority`, or outside its columns'
-// values), rules that overlap under `unique`, a segment nothing can reach.
+// values), rules that overlap under `unique`, a segment nothing can reach, a
+// drivers rule that can never fire and a tag nothing can add.
 //
 // Only what can be proven is reported: conditions on scores depend on their
 // inputs, so overlaps involving a score are not claimed.
