@@ -4,7 +4,6 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "common/file.h"
 #include "common/sha256.h"
 #include "common/strings.h"
@@ -220,9 +219,7 @@ absl::StatusOr<std::unique_ptr<const TokenTable>> TokenTable::Load(const std::st
   std::vector<Issue> issues;
   std::unique_ptr<const TokenTable> table = Parse(*text, path, &issues);
   if (table == nullptr) {
-    std::vector<std::string> lines;
-    for (const Issue& i : issues) lines.push_back(FormatIssue(i));
-    return absl::InvalidArgumentError(absl::StrJoin(lines, "\n"));
+    return absl::InvalidArgumentError(FormatIssues(issues, "\n"));
   }
   return table;
 }

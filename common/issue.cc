@@ -17,6 +17,15 @@ std::string FormatIssue(const Issue& issue) {
   return out;
 }
 
+std::string FormatIssues(const std::vector<Issue>& issues, std::string_view separator) {
+  std::string out;
+  for (const Issue& i : issues) {
+    if (!out.empty()) out.append(separator);
+    out += FormatIssue(i);
+  }
+  return out;
+}
+
 bool IssueList::has_errors() const {
   return std::any_of(issues_.begin(), issues_.end(),
                      [](const Issue& i) { return i.severity == Severity::kError; });

@@ -9,6 +9,7 @@
 #define HARMONIA_COMMON_ISSUE_H_
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace harmonia {
@@ -25,6 +26,9 @@ struct Issue {
 
 // Renders "file:line:column: error: message" (line and column omitted when 0).
 std::string FormatIssue(const Issue& issue);
+// Every issue rendered by FormatIssue, joined by `separator` ("; " in a
+// one-line message, "\n" in a multi-line one).
+std::string FormatIssues(const std::vector<Issue>& issues, std::string_view separator);
 
 // Collects issues for one file, in the order they are found.
 class IssueList {

@@ -20,7 +20,6 @@
 #include "quality/quality.h"
 
 namespace harmonia::cycle {
-namespace {
 
 using store::AssignmentRow;
 using store::CustomerRow;
@@ -31,14 +30,6 @@ using store::RefinementStatus;
 using store::RefinementUpdate;
 using store::RuleSetRecord;
 using store::Store;
-
-std::string JoinIssues(const std::vector<Issue>& issues) {
-  std::string out;
-  for (const Issue& i : issues) absl::StrAppend(&out, out.empty() ? "" : "; ", FormatIssue(i));
-  return out;
-}
-
-}  // namespace
 
 std::string DerivedRequestId(const std::string& country, const engine::Refinement& row,
                              const std::string& submitter, int64_t now_unix) {
@@ -133,8 +124,8 @@ absl::StatusOr<std::shared_ptr<const engine::RuleSet>> CompileStored(const RuleS
   const std::string name = absl::StrCat(record.therapy_area, " v", record.version);
   engine::CompileResult compiled = engine::CompileRuleSet(record.source_text, name);
   if (!compiled.rule_set) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("stored rule set ", name, " does not compile: ", JoinIssues(compiled.issues)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "stored rule set ", name, " does not compile: ", FormatIssues(compiled.issues, "; ")));
   }
   return compiled.rule_set;
 }

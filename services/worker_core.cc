@@ -31,7 +31,7 @@ absl::StatusOr<WorkerCore::Markets> WorkerCore::LoadMarkets(const WorkerCoreOpti
         *text, path, [](const std::string&) { return nullptr; },
         /*unknown_therapy_areas_ok=*/true);
     if (!loaded.config) {
-      problems.push_back(JoinIssues(loaded.issues));
+      problems.push_back(FormatIssues(loaded.issues, "\n"));
       continue;
     }
     if (loaded.config->country != cc) {

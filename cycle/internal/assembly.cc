@@ -19,11 +19,8 @@ absl::StatusOr<std::unique_ptr<Assembly>> Assembly::Create(
   IssueList issues(ta.therapy_area);
   engine::Options options;
   if (!engine::ResolveOptions(*rules, ta.options, &issues, &options)) {
-    std::string why;
-    for (const Issue& i : issues.issues()) {
-      absl::StrAppend(&why, why.empty() ? "" : "; ", FormatIssue(i));
-    }
-    return absl::InvalidArgumentError(absl::StrCat("country ", country.country, ": ", why));
+    return absl::InvalidArgumentError(
+        absl::StrCat("country ", country.country, ": ", FormatIssues(issues.issues(), "; ")));
   }
   return std::unique_ptr<Assembly>(new Assembly(std::move(rules), country, std::move(options),
                                                 as_of, std::move(customer_ids), std::move(index)));
@@ -73,12 +70,16 @@ void Assembly::SetPrevious(uint32_t customer, engine::PreviousAssignment previou
   previous_of_[customer] = &previous_[customer];
 }
 
+void Assembly::PrepareEngine() {
+  batch_ = selector_.batch();
+  evaluator_ = std::make_unique<engine::Evaluator>(rules_, options_);
+}
+
 engine::CycleOutput Assembly::Run(const std::vector<engine::Refinement>* refinements,
                                   std::function<std::string(const std::string&)> out_of_scope,
                                   int threads) {
   threads = std::max(1, threads);
-  batch_ = selector_.batch();
-  evaluator_ = std::make_unique<engine::Evaluator>(rules_, options_);
+  PrepareEngine();
   engine::CycleInput in;
   in.evaluator = evaluator_.get();
   in.batch = &batch_;
@@ -92,8 +93,7 @@ engine::CycleOutput Assembly::Run(const std::vector<engine::Refinement>* refinem
 }
 
 engine::Trace Assembly::Explain(size_t customer) {
-  batch_ = selector_.batch();
-  evaluator_ = std::make_unique<engine::Evaluator>(rules_, options_);
+  PrepareEngine();
   return evaluator_->Explain(batch_, customer);
 }
 

@@ -82,6 +82,9 @@ class Assembly {
                store::AssignmentRow* row) const;
 
  private:
+  // The batch of the inputs offered so far, and an evaluator for them.
+  void PrepareEngine();
+
   Assembly(std::shared_ptr<const engine::RuleSet> rules, const engine::CountryConfig& country,
            engine::Options options, int32_t as_of, std::vector<std::string> customer_ids,
            absl::flat_hash_map<std::string, uint32_t> index);

@@ -8,7 +8,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "auth/auth.h"
 #include "common/issue.h"
 #include "common/strings.h"
@@ -22,12 +21,6 @@ using store::RefinementStatus;
 
 inline std::string Key(const std::string& country, const std::string& ta) {
   return absl::StrCat(country, "/", ta);
-}
-
-inline std::string JoinIssues(const std::vector<Issue>& issues) {
-  std::vector<std::string> lines;
-  for (const Issue& i : issues) lines.push_back(FormatIssue(i));
-  return absl::StrJoin(lines, "\n");
 }
 
 // Why a customer id is refused in `country`: the same words whether the id is
