@@ -30,14 +30,9 @@ absl::StatusOr<Explanation> ExplainCustomer(store::Store& store,
   e.cycle_id = cycle.cycle_id;
   e.as_of = cycle.as_of;
   e.options = assembly->options().canonical;
-  auto label = ta->labels.find(e.assignment.segment);
-  if (label != ta->labels.end()) {
-    e.segment_label = label->second;
-  } else if (const int s = rules->FindSegment(e.assignment.segment); s >= 0) {
-    e.segment_label = rules->segments[s].name;
-  } else {
-    e.segment_label = e.assignment.segment;
-  }
+  const std::map<std::string, std::string> labels = engine::SegmentLabels(*rules, ta);
+  const auto label = labels.find(e.assignment.segment);
+  e.segment_label = label != labels.end() ? label->second : e.assignment.segment;
 
   // Step 1, as the cycle selects (docs/cycle.md step 1), with what was passed over and why.
   HARMONIA_ASSIGN_OR_RETURN(std::vector<store::InputRow> stored,

@@ -327,6 +327,16 @@ int32_t CyclePeriodOf(const CountryConfig& country, int32_t as_of) {
   return as_of;  // a schedule that never fired in a hundred years: the date itself
 }
 
+std::map<std::string, std::string> SegmentLabels(const RuleSet& rules,
+                                                 const TherapyAreaConfig* ta) {
+  std::map<std::string, std::string> labels;
+  for (const Segment& s : rules.segments) labels[s.id] = s.name;
+  if (ta != nullptr) {
+    for (const auto& [segment, label] : ta->labels) labels[segment] = label;
+  }
+  return labels;
+}
+
 bool RefinementWindowOpen(const CountryConfig& country, int32_t today) {
   if (!country.cron) return true;
   return today - CyclePeriodOf(country, today) < country.refinement.window_days;

@@ -37,6 +37,10 @@ struct TherapyAreaConfig {
   int pin_line = 0, pin_column = 0;  // where rule_set_version is written (0 = not)
 };
 
+// The label shown for each segment of `rules`: the country's (`ta`'s
+// labels), else the segment's name in the rule set. `ta` may be null.
+std::map<std::string, std::string> SegmentLabels(const RuleSet& rules, const TherapyAreaConfig* ta);
+
 struct RefinementPolicy {
   int window_days = 30;  // refinements accepted in the first N days of a cycle period
   int valid_cycles = 1;  // a refinement is applied in this many cycles

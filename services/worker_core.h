@@ -249,8 +249,6 @@ class WorkerCore {
                                                                 const std::string& ta);
   absl::StatusOr<std::shared_ptr<const Scope>> InScope(store::Store& db, const std::string& country,
                                                        const engine::RuleSet& rules);
-  std::map<std::string, std::string> Labels(const Market& market, const std::string& ta,
-                                            const engine::RuleSet& rules) const;
   // Customers with a live refinement, for the quota; REQUIRES: submit_mu_ held.
   absl::StatusOr<std::set<std::string>*> LiveCustomers(store::Store& db, const std::string& country,
                                                        const std::string& ta);

@@ -12,17 +12,6 @@ namespace harmonia::services {
 
 // ---------------------------------------------------------------- assignments
 
-std::map<std::string, std::string> WorkerCore::Labels(const Market& market, const std::string& ta,
-                                                      const engine::RuleSet& rules) const {
-  // The country's label, else the segment's name in the rule set.
-  std::map<std::string, std::string> labels;
-  for (const engine::Segment& s : rules.segments) labels[s.id] = s.name;
-  if (const engine::TherapyAreaConfig* config = market.config.FindTherapyArea(ta)) {
-    for (const auto& [segment, label] : config->labels) labels[segment] = label;
-  }
-  return labels;
-}
-
 absl::StatusOr<std::shared_ptr<const WorkerCore::CycleCache>> WorkerCore::LatestCycle(
     const Market& market, const std::string& ta) {
   const std::string key = Key(market.config.country, ta);
@@ -64,8 +53,8 @@ absl::StatusOr<std::shared_ptr<const WorkerCore::CycleCache>> WorkerCore::Latest
       fresh->rows = std::move(*rows);
       HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
                                 Compiled(*db, ta, (*latest)->rule_set_version));
-      fresh->labels =
-          std::make_shared<const std::map<std::string, std::string>>(Labels(market, ta, *rules));
+      fresh->labels = std::make_shared<const std::map<std::string, std::string>>(
+          engine::SegmentLabels(*rules, market.config.FindTherapyArea(ta)));
     }
     cached = std::move(fresh);
   }
@@ -144,7 +133,7 @@ absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const au
     HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
                               Compiled(*db, q.therapy_area, (*c)->rule_set_version));
     out.labels = std::make_shared<const std::map<std::string, std::string>>(
-        Labels(*market, q.therapy_area, *rules));
+        engine::SegmentLabels(*rules, market->config.FindTherapyArea(q.therapy_area)));
   }
   auto matches = [&](const store::AssignmentRow& r) {
     return (q.segment.empty() || r.segment == q.segment) && (q.tier.empty() || r.tier == q.tier);
