@@ -7,6 +7,8 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/statusor.h"
+#include "cli/args.h"
 #include "engine/rule_set.h"
 
 namespace harmonia::cli {
@@ -50,6 +52,20 @@ int RunExplain(int argc, char** argv, int first);
 // Who runs this command, for the store's records and audit log: $USER, or
 // "uid:N" when it is not set.
 std::string CliPrincipal();
+
+// What `--format` and `--as` ask of `harmonia export` and `evaluate`: the
+// directives columns or plain assignments.csv, as CSV or JSON Lines (as
+// defaults to jsonl when `out` ends in .jsonl or .ndjson). `changes`: the
+// changes export, which always has the directives columns. InvalidArgument
+// naming the flag and its allowed values.
+struct OutputFormat {
+  bool directives = false;
+  bool jsonl = false;
+};
+absl::StatusOr<OutputFormat> ParseOutputFormat(const Args& args, const std::string& out,
+                                               bool changes);
+// The flags ParseOutputFormat reads, for a command's flag list.
+std::vector<FlagSpec> OutputFormatFlags();
 
 // Compiles a rule-set file, printing its issues to stderr. Null on errors.
 std::shared_ptr<const engine::RuleSet> LoadRuleSetFile(const std::string& path,

@@ -11,6 +11,7 @@
 #include "common/date.h"
 #include "common/file.h"
 #include "cycle/cycle.h"
+#include "delivery/delivery.h"
 #include "engine/country_config.h"
 #include "engine/cycle.h"
 #include "exchange/exchange.h"
@@ -19,19 +20,24 @@ namespace harmonia::cli {
 namespace {
 
 const std::vector<FlagSpec>& EvaluateFlags() {
-  static const std::vector<FlagSpec> specs = {
-      {"rules", "FILE", "the therapy area's rule-set file", true},
-      {"country", "FILE", "the country file (countries/CC.yaml)", true},
-      {"data", "DIR", "folder holding customers.csv, answers.csv, metrics.csv", true},
-      {"as-of", "DATE", "the cycle date, YYYY-MM-DD", true},
-      {"out", "FILE", "where to write assignments.csv", true},
-      {"previous", "FILE", "the previous cycle's assignments.csv (enables pull-through)"},
-      {"refinements", "FILE", "field refinements to apply (refinements.csv)"},
-      {"threads", "N", "threads for reading and evaluating (default: all cores)"},
-      {"repeat", "N", "evaluate the loaded batch N more times and print engine throughput"},
-      {"quiet", "", "print only the summary, not each rejected row"},
-      {"help", "", "show this help"},
-  };
+  static const std::vector<FlagSpec> specs = [] {
+    std::vector<FlagSpec> flags = {
+        {"rules", "FILE", "the therapy area's rule-set file", true},
+        {"country", "FILE", "the country file (countries/CC.yaml)", true},
+        {"data", "DIR", "folder holding customers.csv, answers.csv, metrics.csv", true},
+        {"as-of", "DATE", "the cycle date, YYYY-MM-DD", true},
+        {"out", "FILE", "where to write assignments.csv (or the directives)", true},
+        {"previous", "FILE", "the previous cycle's assignments.csv (enables pull-through)"},
+        {"refinements", "FILE", "field refinements to apply (refinements.csv)"},
+        {"threads", "N", "threads for reading and evaluating (default: all cores)"},
+        {"repeat", "N", "evaluate the loaded batch N more times and print engine throughput"},
+        {"quiet", "", "print only the summary, not each rejected row"},
+        {"help", "", "show this help"},
+    };
+    const std::vector<FlagSpec> format = OutputFormatFlags();
+    flags.insert(flags.end() - 1, format.begin(), format.end());
+    return flags;
+  }();
   return specs;
 }
 
@@ -50,7 +56,8 @@ int RunEvaluate(int argc, char** argv, int first) {
     if (std::string(argv[i]) == "--help") {
       std::printf(
           "usage: harmonia evaluate --rules R.yaml --country C.yaml --data DIR --as-of DATE "
-          "--out FILE [--previous assignments.csv] [--refinements F.csv]\n\nRuns one cycle "
+          "--out FILE [--previous assignments.csv] [--refinements F.csv] [--format "
+          "assignments|directives] [--as csv|jsonl]\n\nRuns one cycle "
           "offline. Rejected rows and refinements are listed on stderr with their line "
           "numbers; the exit status is 0 when the cycle ran, whatever was rejected.\n\n%s",
           FlagHelp(EvaluateFlags()).c_str());
@@ -75,6 +82,11 @@ int RunEvaluate(int argc, char** argv, int first) {
       std::fprintf(stderr, "harmonia evaluate: %s\n", std::string(s->message()).c_str());
       return 2;
     }
+  }
+  absl::StatusOr<OutputFormat> format = ParseOutputFormat(*args, args->Get("out"), false);
+  if (!format.ok()) {
+    std::fprintf(stderr, "harmonia evaluate: %s\n", std::string(format.status().message()).c_str());
+    return 2;
   }
   const std::string as_of_text = args->Get("as-of");
   std::optional<int32_t> cycle_day = ParseIsoDate(as_of_text);
@@ -135,7 +147,8 @@ int RunEvaluate(int argc, char** argv, int first) {
                                   .previous_path = args->Get("previous"),
                                   .refinements_path = args->Get("refinements"),
                                   .threads = static_cast<int>(*threads),
-                                  .repeat = *repeat};
+                                  .repeat = *repeat,
+                                  .keep_rows = format->directives};
   absl::StatusOr<cycle::FileCycleResult> cycle = cycle::RunFileCycle(options);
   if (!cycle.ok()) {
     std::fprintf(stderr, "%s\n", std::string(cycle.status().message()).c_str());
@@ -144,6 +157,20 @@ int RunEvaluate(int argc, char** argv, int first) {
 
   // Output.
   const std::string out_path = args->Get("out");
+  if (format->directives) {
+    const delivery::Encoding encoding =
+        format->jsonl ? delivery::Encoding::kJsonLines : delivery::Encoding::kCsv;
+    const delivery::Directives directives(*rules, ta);
+    std::string text;
+    if (!format->jsonl) {
+      text.append(delivery::DirectivesHeader());
+      text.push_back('\n');
+    }
+    for (const store::AssignmentRow& row : cycle->rows) {
+      delivery::AppendDirectives(encoding, &text, cc.country, rules->therapy_area, row, directives);
+    }
+    cycle->assignments_csv = std::move(text);
+  }
   if (absl::Status s = WriteFileAtomically(out_path, cycle->assignments_csv); !s.ok()) {
     std::fprintf(stderr, "%s\n", std::string(s.message()).c_str());
     return 1;

@@ -35,7 +35,7 @@ commands:
   assignments         query a cycle's assignments (worker)
   explain             one customer's assignment, layer by layer (worker)
   profile submit      submit profiling answers captured in the field (worker)
-  export              write a committed cycle's assignments.csv
+  export              write a committed cycle's assignments, directives or changes
   report              whether the segmentation works, per market and across
                       markets: tables, --json or --html FILE (store or server)
   audit verify        check the audit log's hash chain end to end (store)

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -19,7 +20,9 @@
 #include "common/date.h"
 #include "common/file.h"
 #include "common/sha256.h"
+#include "common/strings.h"
 #include "cycle/cycle.h"
+#include "delivery/delivery.h"
 #include "exchange/exchange.h"
 #include "store/store.h"
 
@@ -226,54 +229,118 @@ int RunCycleRun(int argc, char** argv, int first) {
   return 0;
 }
 
+absl::StatusOr<OutputFormat> ParseOutputFormat(const Args& args, const std::string& out,
+                                               bool changes) {
+  const std::string format = args.Get("format", "assignments");
+  if (format != "assignments" && format != "directives") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--format: ", Quoted(format), " is not one of assignments, directives"));
+  }
+  const bool jsonl_name = absl::EndsWith(out, ".jsonl") || absl::EndsWith(out, ".ndjson");
+  const std::string as = args.Get("as", jsonl_name ? "jsonl" : "csv");
+  if (as != "csv" && as != "jsonl") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--as: ", Quoted(as), " is not one of csv, jsonl"));
+  }
+  OutputFormat result{.directives = format == "directives" || changes, .jsonl = as == "jsonl"};
+  if (changes && args.Has("format") && format == "assignments") {
+    return absl::InvalidArgumentError(
+        "--changed-since writes the changes export, which has the directives columns: use "
+        "--format directives or leave --format out");
+  }
+  if (!result.directives && result.jsonl) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--as jsonl: assignments.csv is CSV only; JSON Lines needs --format directives",
+        changes ? "" : " (or, for export, --changed-since)"));
+  }
+  return result;
+}
+
+std::vector<FlagSpec> OutputFormatFlags() {
+  return {{"format", "F",
+           "assignments (assignments.csv, the default) or directives (adds each segment's name, "
+           "local label, message and channels, the tags and the n=1 plan)"},
+          {"as", "E",
+           "csv or jsonl (JSON Lines, directives only; default: jsonl when the output file ends "
+           "in .jsonl, else csv)"}};
+}
+
 int RunExport(int argc, char** argv, int first) {
-  const std::vector<FlagSpec> specs = {
+  std::vector<FlagSpec> specs = {
       {"store", "URL", "the store: sqlite:PATH or postgresql://…", true},
       {"country", "CC", "the country", true},
       {"ta", "TA", "the therapy area", true},
       {"cycle", "N", "a cycle id (default: the latest committed cycle)"},
-      {"out", "FILE", "where to write assignments.csv", true},
+      {"changed-since", "N",
+       "write the changes export: the customers who entered, left or changed since cycle N"},
+      {"out", "FILE", "where to write", true},
       {"help", "", "show this help"}};
+  const std::vector<FlagSpec> format_flags = OutputFormatFlags();
+  specs.insert(specs.end() - 2, format_flags.begin(), format_flags.end());
   const char* usage =
-      "usage: harmonia export --store URL --country CC --ta TA [--cycle N] --out FILE\n\nWrites "
-      "a committed cycle's assignments.csv (docs/files.md).\n";
+      "usage: harmonia export --store URL --country CC --ta TA [--cycle N]\n"
+      "                       [--format assignments|directives] [--changed-since N]\n"
+      "                       [--as csv|jsonl] --out FILE\n\n"
+      "Writes a committed cycle's assignments.csv, its directives export (each customer's\n"
+      "segment name, local label, key message, channels, tags and n=1 plan), or the\n"
+      "changes export against an earlier cycle (docs/files.md).\n";
   if (WantsHelp(argc, argv, first, usage, specs)) return 0;
   absl::StatusOr<Args> args = ParseArgs("export", specs, argc, argv, first);
   if (!args.ok()) return Fail(args.status());
-  std::optional<int64_t> cycle_id;
-  if (args->Has("cycle")) {
-    absl::StatusOr<long long> n = args->GetInt("cycle", 0, 1, INT64_MAX);
+  std::optional<int64_t> cycle_id, since;
+  for (const auto& [flag, id] : {std::pair{"cycle", &cycle_id}, {"changed-since", &since}}) {
+    if (!args->Has(flag)) continue;
+    absl::StatusOr<long long> n = args->GetInt(flag, 0, 1, INT64_MAX);
     if (!n.ok()) return Fail(n.status());
-    cycle_id = *n;
+    *id = *n;
   }
+  const std::string path = args->Get("out");
+  absl::StatusOr<OutputFormat> format = ParseOutputFormat(*args, path, since.has_value());
+  if (!format.ok()) return Fail(format.status());
+  const bool directives = format->directives;
+  const delivery::Encoding encoding =
+      format->jsonl ? delivery::Encoding::kJsonLines : delivery::Encoding::kCsv;
   auto db = OpenFromArgs(*args);
   if (!db.ok()) return Fail(db.status());
   const std::string cc = args->Get("country"), ta = args->Get("ta");
-  auto cycle = (*db)->GetCycle(cc, ta, cycle_id);
-  if (!cycle.ok()) return Fail(cycle.status());
-  if (!cycle->has_value()) {
-    return Fail(absl::NotFoundError(
-        cycle_id ? absl::StrCat("no cycle ", *cycle_id, " of ", cc, " ", ta, " in the store")
-                 : absl::StrCat("no committed cycle of ", cc, " ", ta, " in the store")));
+  absl::StatusOr<delivery::ExportedCycle> now = delivery::LoadCycle(**db, cc, ta, cycle_id);
+  if (!now.ok()) return Fail(now.status());
+  std::string out;
+  if (encoding == delivery::Encoding::kCsv) {
+    out.append(!directives ? exchange::kAssignmentsHeader
+               : since     ? delivery::ChangesHeader()
+                           : delivery::DirectivesHeader());
+    out.push_back('\n');
   }
-  auto rows = (*db)->GetAssignments((*cycle)->cycle_id);
-  if (!rows.ok()) return Fail(rows.status());
-  std::string out(exchange::kAssignmentsHeader);
-  out.push_back('\n');
-  for (const store::AssignmentRow& r : *rows) {
-    const std::string calls = absl::StrCat(r.calls), remote = absl::StrCat(r.remote),
-                      email = absl::StrCat(r.email), events = absl::StrCat(r.events),
-                      version = absl::StrCat(r.rule_set_version);
-    csv::AppendRecord(&out, {r.customer_id, cc, ta, r.segment, r.tier, calls, remote, email, events,
-                             r.decided_by, r.rule_id, version, r.inputs_digest});
+  std::string summary;
+  if (since) {
+    absl::StatusOr<delivery::ExportedCycle> before = delivery::LoadCycle(**db, cc, ta, since);
+    if (!before.ok()) return Fail(before.status());
+    const std::vector<delivery::Change> changes = delivery::Changes(before->rows, now->rows);
+    int64_t counts[3] = {0, 0, 0};
+    for (const delivery::Change& c : changes) {
+      ++counts[static_cast<int>(c.kind)];
+      delivery::AppendChange(encoding, &out, cc, ta, c, now->directives);
+    }
+    summary = absl::StrCat("changes from cycle ", *since, " to cycle ", now->cycle.cycle_id, " of ",
+                           cc, " ", ta, ": ", counts[0], " entered, ", counts[1], " left, ",
+                           counts[2], " changed");
+  } else {
+    for (const store::AssignmentRow& r : now->rows) {
+      if (directives) {
+        delivery::AppendDirectives(encoding, &out, cc, ta, r, now->directives);
+      } else {
+        cycle::AppendAssignmentRecord(&out, cc, ta, r);
+      }
+    }
+    summary = absl::StrCat(directives ? "directives of " : "", "cycle ", now->cycle.cycle_id,
+                           " of ", cc, " ", ta, ", ", now->rows.size(), " rows");
   }
-  if (absl::Status s = WriteFileAtomically(args->Get("out"), out); !s.ok()) {
+  if (absl::Status s = WriteFileAtomically(path, out); !s.ok()) {
     std::fprintf(stderr, "harmonia export: %s\n", std::string(s.message()).c_str());
     return 1;
   }
-  std::fprintf(stderr, "export: cycle %lld of %s %s, %zu rows → %s\n",
-               static_cast<long long>((*cycle)->cycle_id), cc.c_str(), ta.c_str(), rows->size(),
-               args->Get("out").c_str());
+  std::fprintf(stderr, "export: %s → %s\n", summary.c_str(), path.c_str());
   return 0;
 }
 

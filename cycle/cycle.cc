@@ -424,9 +424,11 @@ absl::StatusOr<FileCycleResult> RunFileCycle(const FileCycleOptions& o) {
   csv.push_back('\n');
   AssignmentRow row;
   size_t next_conflict = 0;
+  if (o.keep_rows) result.rows.reserve(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
     assembly->FillRow(out, i, /*with_scores=*/false, &next_conflict, &row);
     AppendAssignmentRecord(&csv, country.country, rules.therapy_area, row);
+    if (o.keep_rows) result.rows.push_back(row);
   }
   result.outcomes = std::move(out.refinements);
   result.refinement_quota = out.refinement_quota;

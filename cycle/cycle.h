@@ -107,10 +107,14 @@ struct FileCycleOptions {
   // Run the engine alone this many more times on the loaded batch and
   // report the time (`harmonia evaluate --repeat`, a benchmark).
   int64_t repeat = 0;
+  // Also return every assignment (with its tags and plan) in `rows`, for
+  // the directives export.
+  bool keep_rows = false;
 };
 
 struct FileCycleResult {
   std::string assignments_csv;                      // docs/files.md assignments.csv
+  std::vector<store::AssignmentRow> rows;           // keep_rows only, in customer-id order
   std::vector<exchange::RowProblem> problems;       // rows rejected, by file and line
   std::vector<engine::Refinement> refinements;      // as read, in file order
   std::vector<engine::RefinementOutcome> outcomes;  // parallel to refinements

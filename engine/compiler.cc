@@ -32,8 +32,9 @@ constexpr size_t kMaxRules = 30000;
 constexpr const char* kActivities[] = {"calls", "remote", "email", "events"};
 constexpr const char* kMenuKeys[] = {"tier_bands",           "target_scale", "process",
                                      "max_refinement_share", "pull_through", "channel_preference"};
-constexpr const char* kExpectKeys[] = {"segment", "tier",   "calls",   "remote",
-                                       "email",   "events", "rule_id", "decided_by"};
+constexpr const char* kExpectKeys[] = {
+    "segment",    "tier", "calls",      "remote",      "email",      "events",     "rule_id",
+    "decided_by", "tags", "plan_calls", "plan_remote", "plan_email", "plan_events"};
 
 bool IsIdentifier(std::string_view s) {
   if (s.empty()) return false;
@@ -1218,6 +1219,12 @@ class Compiler : private FieldReader {
                                   : results.conflicts.empty() ? ""
                                                               : results.conflicts[0].second;
       const std::string actual_segment = seg >= 0 ? rs->segments[seg].id : "";
+      const std::string tags = results.drivers.empty() ? "" : TagsText(*rs, results.drivers[0]);
+      const ChannelPreference& preference = rs->channel_preference;
+      const Activity plan =
+          options.channel_preference && preference.question >= 0
+              ? evaluator.Plan(a, values[static_cast<size_t>(preference.question)])
+              : a;
       for (size_t e = 0; e < tc.expect.size(); ++e) {
         const auto& [field, expected] = tc.expect[e];
         std::string actual;
@@ -1229,6 +1236,11 @@ class Compiler : private FieldReader {
         if (field == "events") actual = absl::StrCat(a.events);
         if (field == "rule_id") actual = rule_id;
         if (field == "decided_by") actual = DecidedByName(results.decided_by[0]);
+        if (field == "tags") actual = tags;
+        if (field == "plan_calls") actual = absl::StrCat(plan.calls);
+        if (field == "plan_remote") actual = absl::StrCat(plan.remote);
+        if (field == "plan_email") actual = absl::StrCat(plan.email);
+        if (field == "plan_events") actual = absl::StrCat(plan.events);
         if (actual == expected) continue;
         const auto& pos = expect_positions_[t][e];
         issues_.Error(pos.first, pos.second,
@@ -1380,11 +1392,10 @@ bool ResolveOptions(const RuleSet& rules, const std::map<std::string, OptionValu
                    ";process=", o.process == Process::kDataDriven ? "data_driven" : "field_refined",
                    ";max_refinement_share=", FormatMicros(o.max_refinement_share_micros),
                    ";pull_through=", o.pull_through ? "on" : "off");
-  // Only rule sets that offer the plan name it, so every other digest stays
-  // as it was.
-  if (rules.channel_preference.question >= 0) {
-    absl::StrAppend(&o.canonical, ";channel_preference=", o.channel_preference ? "on" : "off");
-  }
+  // Named only when on: adding the plan to a rule set leaves the canonical
+  // text, and so every inputs digest, of the countries that keep it off as
+  // it was (docs/decisions.md).
+  if (o.channel_preference) absl::StrAppend(&o.canonical, ";channel_preference=on");
   *out = std::move(o);
   return true;
 }

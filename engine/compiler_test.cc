@@ -203,7 +203,8 @@ TEST(Compiler, OptionsCompareNumbersByValue) {
             "c.yaml:3:5: error: option 'target_scale': '0.9' is not on the menu; allowed "
             "values: 1.0, 0.8, 1.2\n"
             "c.yaml:4:3: error: option 'colour' is not offered by rule set oncology v3; "
-            "offered: tier_bands, target_scale, process, max_refinement_share, pull_through\n");
+            "offered: tier_bands, target_scale, process, max_refinement_share, pull_through, "
+            "channel_preference\n");
 }
 
 TEST(Compiler, DefaultsComeFromTheMenu) {

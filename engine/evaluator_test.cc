@@ -321,6 +321,8 @@ channel_preference:
   EXPECT_TRUE(on.channel_preference);
   EXPECT_FALSE(off.channel_preference) << "the built-in default is off";
   EXPECT_THAT(on.canonical, ::testing::HasSubstr(";channel_preference=on"));
+  EXPECT_THAT(off.canonical, ::testing::Not(::testing::HasSubstr("channel_preference")))
+      << "off is left out, so adding the section changes no inputs digest";
   auto plan = [&](Activity t, double answer, const Options& o) {
     const Activity p = PlanOf(*rs, o, t, answer);
     EXPECT_EQ(p.calls + p.remote + p.email + p.events, t.calls + t.remote + t.email + t.events)

@@ -49,7 +49,7 @@
 namespace harmonia::store {
 
 // The schema version this binary writes; a store at a higher version is refused.
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 struct CustomerRow {
   std::string customer_id;
@@ -238,7 +238,8 @@ struct RefinementUpdate {
   bool applied = false;  // counts the cycle in cycles_applied / last_cycle_id
 };
 
-// One row of assignments.csv (docs/files.md) plus the scores.
+// One row of assignments.csv (docs/files.md) plus the scores, the tags and
+// the n=1 plan (docs/cycle.md step 6).
 struct AssignmentRow {
   std::string customer_id;
   std::string segment;  // empty = none (conflict)
@@ -249,6 +250,12 @@ struct AssignmentRow {
   int64_t rule_set_version = 0;
   std::string inputs_digest;
   std::string scores;  // "id=value;…" in rule-set order, empty value = missing
+  // Drivers and barriers, "|"-joined in rule order; "" = none.
+  std::string tags;
+  // The n=1 plan: the targets unless the channel_preference option apportioned
+  // the calls. Assignments committed by a store older than schema 5 read as
+  // their targets.
+  int32_t plan_calls = 0, plan_remote = 0, plan_email = 0, plan_events = 0;
 };
 
 class Store {

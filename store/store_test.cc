@@ -936,11 +936,44 @@ TEST_P(StoreContract, AVersion2StoreIsMigratedWithEveryRowKept) {
   EXPECT_EQ((*cycle)->summary, "s");
   EXPECT_EQ((*cycle)->status, "committed");
   EXPECT_EQ((*cycle)->quality, "{}");
-  EXPECT_EQ((*store->GetAssignment(1, "C1"))->segment, "early");
+  const std::optional<AssignmentRow> old = *store->GetAssignment(1, "C1");
+  EXPECT_EQ(old->segment, "early");
+  // Committed before plans existed: no tags, and the plan was the targets.
+  EXPECT_EQ(old->tags, "");
+  EXPECT_EQ(
+      std::vector<int32_t>({old->plan_calls, old->plan_remote, old->plan_email, old->plan_events}),
+      std::vector<int32_t>({1, 2, 3, 4}));
   // The migrated key tells an answer from a metric.
   EXPECT_EQ(store->UpsertInputs({{"C1", "onc", false, "q1", "3", "rep", 20000}})->written, 1);
   EXPECT_EQ(*store->CountInputs(), 2);
   EXPECT_EQ(QueryInt("SELECT MAX(version) FROM schema_version"), kSchemaVersion);
+}
+
+TEST_P(StoreContract, AssignmentsKeepTheirTagsAndPlan) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  AssignmentRow a{"C1", "early", "A", 12, 4, 6, 1, "rules", "r1", 3, "d1", "s=1"};
+  a.tags = "access_barrier|digital_first";
+  a.plan_calls = 6;
+  a.plan_remote = 7;
+  a.plan_email = 9;
+  a.plan_events = 1;
+  AssignmentRow b{"C2", "", "B", 0, 0, 0, 0, "conflict", "r1|r2", 3, "d2", ""};
+  auto id = store->CommitCycle({0, "DE", "onc", 20000, 3, "o", "cfg", 0, "s", 100}, {a, b}, {});
+  ASSERT_TRUE(id.ok()) << id.status();
+  for (const std::vector<AssignmentRow>& rows :
+       {*store->GetAssignments(*id),
+        std::vector<AssignmentRow>{**store->GetAssignment(*id, "C1"),
+                                   **store->GetAssignment(*id, "C2")}}) {
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].tags, "access_barrier|digital_first");
+    EXPECT_EQ(std::vector<int32_t>({rows[0].plan_calls, rows[0].plan_remote, rows[0].plan_email,
+                                    rows[0].plan_events}),
+              std::vector<int32_t>({6, 7, 9, 1}));
+    EXPECT_EQ(rows[1].tags, "");
+    EXPECT_EQ(rows[1].plan_calls + rows[1].plan_remote + rows[1].plan_email + rows[1].plan_events,
+              0);
+  }
 }
 
 TEST_P(StoreContract, CycleHistoryIsQueryableWithStatusQualityAndWhoRanIt) {

@@ -7,12 +7,15 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/csv.h"
 #include "tests/support/postgres_server.h"
 
 namespace {
@@ -481,6 +484,11 @@ TEST_F(EvaluateGolden, EvaluateAndTheStoreAgreeOnEveryShippedMarket) {
                                                dir_, "/data --as-of 2026-11-01 --out ", offline));
       ASSERT_EQ(evaluated.status, 0) << evaluated.err;
       ASSERT_GT(ReadAll(offline).size(), 200u) << "customers in scope";
+      const std::string offline_directives = dir_ + "/evaluate-directives.csv";
+      evaluated = Harmonia(absl::StrCat("evaluate --quiet --format directives --rules rules/", ta,
+                                        ".yaml --country countries/", cc, ".yaml --data ", dir_,
+                                        "/data --as-of 2026-11-01 --out ", offline_directives));
+      ASSERT_EQ(evaluated.status, 0) << evaluated.err;
       for (const std::string& url : stores) {
         CliRun run = Harmonia(absl::StrCat("cycle run --store ", url, " --country ", cc, " --ta ",
                                            ta, " --as-of 2026-11-01"));
@@ -491,11 +499,146 @@ TEST_F(EvaluateGolden, EvaluateAndTheStoreAgreeOnEveryShippedMarket) {
                       .status,
                   0);
         EXPECT_EQ(ReadAll(exported), ReadAll(offline)) << url;
+        // The directives (tags and the n=1 plan included) agree too.
+        ASSERT_EQ(Harmonia(absl::StrCat("export --format directives --store ", url, " --country ",
+                                        cc, " --ta ", ta, " --out ", exported))
+                      .status,
+                  0);
+        EXPECT_EQ(ReadAll(exported), ReadAll(offline_directives)) << url;
         ++compared;
       }
     }
   }
   EXPECT_EQ(compared, 2 * 15);
+}
+
+// Parses a CSV file into rows of fields by column name, keyed by customer_id.
+std::map<std::string, std::map<std::string, std::string>> ReadByCustomer(const std::string& path) {
+  const std::string text = ReadAll(path);
+  harmonia::csv::Reader reader(text);
+  std::vector<std::string_view> fields;
+  harmonia::csv::ParseError error;
+  std::vector<std::string> header;
+  std::map<std::string, std::map<std::string, std::string>> rows;
+  while (reader.Next(&fields, &error)) {
+    EXPECT_TRUE(error.message.empty()) << path << ":" << error.line << ": " << error.message;
+    if (header.empty()) {
+      header.assign(fields.begin(), fields.end());
+      continue;
+    }
+    EXPECT_EQ(fields.size(), header.size()) << path << ":" << reader.record_line();
+    std::map<std::string, std::string> row;
+    for (size_t i = 0; i < fields.size() && i < header.size(); ++i) {
+      row[header[i]] = std::string(fields[i]);
+    }
+    rows[row["customer_id"]] = std::move(row);
+  }
+  return rows;
+}
+
+// The changes export after a second cycle lists exactly the customers whose
+// segment, tier, targets, tags or plan differ between the two cycles' full
+// directives exports (docs/files.md), with the previous values; checked here
+// by diffing the two full exports independently of the export's own code.
+TEST_F(EvaluateGolden, ChangesExportListsExactlyWhatDiffersBetweenTwoFullExports) {
+  // 700 customers, of whom the first 600 are loaded before cycle 1 (the
+  // generator keys each customer by its number: the 600 are the same).
+  ASSERT_EQ(Harmonia("gen --rules rules --countries ES --customers 700 --seed 3 --refinements 0 "
+                     "--out " +
+                     dir_ + "/all")
+                .status,
+            0);
+  ASSERT_EQ(Harmonia("gen --rules rules --countries ES --customers 600 --seed 3 --refinements 0 "
+                     "--out " +
+                     dir_ + "/first")
+                .status,
+            0);
+  // Between the cycles: five customers become nurses (out of scope: they
+  // leave) and forty answer the channel and access questions anew.
+  std::string customers = "customer_id,country,customer_type,specialty,name\n";
+  std::string answers = "customer_id,therapy_area,question_id,value,source,as_of\n";
+  for (int i = 1; i <= 5; ++i) {
+    customers += absl::StrFormat("ES%09d,ES,nurse,oncology,Nurse %d\n", i * 7, i);
+  }
+  for (int i = 1; i <= 40; ++i) {
+    answers += absl::StrFormat("ES%09d,oncology,q7,%s,rep,2027-02-01\n", i * 11,
+                               i % 2 ? "digital" : "remote");
+    answers += absl::StrFormat("ES%09d,oncology,q11,5,rep,2027-02-01\n", i * 11);
+  }
+  std::system(("mkdir -p '" + dir_ + "/moved'").c_str());
+  std::ofstream(dir_ + "/moved/customers.csv") << customers;
+  std::ofstream(dir_ + "/moved/answers.csv") << answers;
+  std::ofstream(dir_ + "/moved/metrics.csv")
+      << "customer_id,therapy_area,metric_id,value,source,as_of\n";
+
+  absl::StatusOr<std::unique_ptr<harmonia::testing::PostgresServer>> server =
+      harmonia::testing::PostgresServer::Start({});
+  ASSERT_TRUE(server.ok()) << server.status();
+  for (const std::string& url : {"sqlite:" + dir_ + "/store.db", (*server)->url()}) {
+    SCOPED_TRACE(url);
+    auto run = [&](const std::string& args) {
+      CliRun r = Harmonia(args);
+      EXPECT_EQ(r.status, 0) << args << "\n" << r.err;
+      return r;
+    };
+    run("rules publish --store " + url + " rules/oncology.yaml");
+    run("import --quiet --store " + url + " " + dir_ + "/first");
+    run("cycle run --store " + url + " --country ES --ta oncology --as-of 2026-11-01");
+    run("export --format directives --store " + url + " --country ES --ta oncology --out " + dir_ +
+        "/one.csv");
+    run("import --quiet --store " + url + " " + dir_ + "/all");
+    run("import --quiet --store " + url + " " + dir_ + "/moved");
+    run("cycle run --store " + url + " --country ES --ta oncology --as-of 2027-03-01");
+    run("export --format directives --store " + url + " --country ES --ta oncology --out " + dir_ +
+        "/two.csv");
+    // Each store is new: its first cycle is cycle 1.
+    run("export --store " + url + " --country ES --ta oncology --changed-since 1 --out " + dir_ +
+        "/changes.csv");
+
+    const auto one = ReadByCustomer(dir_ + "/one.csv");
+    const auto two = ReadByCustomer(dir_ + "/two.csv");
+    const auto changes = ReadByCustomer(dir_ + "/changes.csv");
+    const std::vector<std::string> compared = {
+        "segment", "tier",       "calls",       "remote",     "email",      "events",
+        "tags",    "plan_calls", "plan_remote", "plan_email", "plan_events"};
+    std::map<std::string, std::string> expected;  // customer → change
+    for (const auto& [customer, row] : two) {
+      auto was = one.find(customer);
+      if (was == one.end()) {
+        expected[customer] = "entered";
+        continue;
+      }
+      for (const std::string& column : compared) {
+        if (row.at(column) != was->second.at(column)) expected[customer] = "changed";
+      }
+    }
+    for (const auto& [customer, row] : one) {
+      if (!two.count(customer)) expected[customer] = "left";
+    }
+    std::map<std::string, std::string> listed;
+    for (const auto& [customer, row] : changes) listed[customer] = row.at("change");
+    EXPECT_EQ(listed, expected);
+    int kinds[3] = {0, 0, 0};
+    for (const auto& [customer, kind] : expected) {
+      ++kinds[kind == "entered" ? 0 : kind == "left" ? 1 : 2];
+    }
+    EXPECT_GE(kinds[0], 50) << "entered";
+    EXPECT_EQ(kinds[1], 5) << "left";
+    EXPECT_GE(kinds[2], 20) << "changed";
+    // Each listed row carries the new directives and the previous values.
+    for (const auto& [customer, row] : changes) {
+      SCOPED_TRACE(customer);
+      const std::string& kind = row.at("change");
+      if (kind != "left") {
+        for (const auto& [column, value] : two.at(customer)) EXPECT_EQ(row.at(column), value);
+      } else {
+        EXPECT_EQ(row.at("segment"), "");
+      }
+      for (const std::string& column : compared) {
+        EXPECT_EQ(row.at("prev_" + column), kind == "entered" ? "" : one.at(customer).at(column));
+      }
+    }
+  }
 }
 
 // A pin must name a version that exists: newer than the rule-set file is an

@@ -20,12 +20,13 @@ BELOW = {
     "auth": {"common"},
     "quality": {"common", "engine", "proto"},
     "cycle": {"common", "engine", "exchange", "store", "quality", "proto"},
-    "report": {"common", "engine", "exchange", "store", "quality", "cycle", "proto"},
+    "delivery": {"common", "engine", "exchange", "store", "quality", "cycle", "proto"},
+    "report": {"common", "engine", "exchange", "store", "quality", "cycle", "delivery", "proto"},
     "datagen": {"common", "engine", "exchange"},
-    "services": {"common", "engine", "exchange", "store", "quality", "cycle", "report", "proto",
-                 "auth"},
-    "cli": {"common", "engine", "exchange", "store", "quality", "cycle", "report", "proto", "auth",
-            "services", "datagen"},
+    "services": {"common", "engine", "exchange", "store", "quality", "cycle", "delivery", "report",
+                 "proto", "auth"},
+    "cli": {"common", "engine", "exchange", "store", "quality", "cycle", "delivery", "report",
+            "proto", "auth", "services", "datagen"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/')
 

@@ -148,6 +148,12 @@ void Assembly::FillRow(const engine::CycleOutput& out, size_t i, bool with_score
   }
   a->rule_set_version = rules.version;
   a->inputs_digest = out.digests[i];
+  a->tags = r.drivers.empty() ? std::string() : engine::TagsText(rules, r.drivers[i]);
+  const engine::Activity& plan = out.plan.empty() ? r.activity[i] : out.plan[i];
+  a->plan_calls = plan.calls;
+  a->plan_remote = plan.remote;
+  a->plan_email = plan.email;
+  a->plan_events = plan.events;
   a->scores.clear();
   if (!with_scores) return;
   char buf[32];

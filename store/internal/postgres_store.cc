@@ -193,6 +193,14 @@ ALTER TABLE inputs DROP CONSTRAINT inputs_pkey;
 ALTER TABLE inputs ADD PRIMARY KEY (customer_id, therapy_area, input_id, source, as_of, is_metric,
                                     value);
 )sql",
+    // 5: each assignment's drivers and barriers and its n=1 plan
+    // (docs/cycle.md step 6). Assignments committed before have no tags and
+    // a NULL plan, read as their targets (what the plan was then).
+    R"sql(
+ALTER TABLE assignments ADD COLUMN tags TEXT COLLATE "C" NOT NULL DEFAULT '',
+  ADD COLUMN plan_calls BIGINT, ADD COLUMN plan_remote BIGINT, ADD COLUMN plan_email BIGINT,
+  ADD COLUMN plan_events BIGINT;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -800,7 +808,9 @@ CycleRecord ReadCycle(const PGresult* q, int i) {
 
 constexpr const char* kAssignmentColumns =
     "SELECT customer_id, segment, tier, calls, remote, email, events, decided_by, rule_id, "
-    "rule_set_version, inputs_digest, scores FROM assignments";
+    "rule_set_version, inputs_digest, scores, tags, COALESCE(plan_calls, calls), "
+    "COALESCE(plan_remote, remote), COALESCE(plan_email, email), COALESCE(plan_events, events) "
+    "FROM assignments";
 
 AssignmentRow ReadAssignment(const PGresult* q, int i) {
   AssignmentRow r;
@@ -816,6 +826,11 @@ AssignmentRow ReadAssignment(const PGresult* q, int i) {
   r.rule_set_version = IntAt(q, i, 9);
   r.inputs_digest = TextAt(q, i, 10);
   r.scores = TextAt(q, i, 11);
+  r.tags = TextAt(q, i, 12);
+  r.plan_calls = static_cast<int32_t>(IntAt(q, i, 13));
+  r.plan_remote = static_cast<int32_t>(IntAt(q, i, 14));
+  r.plan_email = static_cast<int32_t>(IntAt(q, i, 15));
+  r.plan_events = static_cast<int32_t>(IntAt(q, i, 16));
   return r;
 }
 
@@ -1294,7 +1309,8 @@ absl::StatusOr<int64_t> PostgresStore::CommitCycle(const CycleRecord& c,
   CopyIn copy(conn_);
   HARMONIA_RETURN_IF_ERROR(
       copy.Start("COPY assignments (cycle_id, customer_id, segment, tier, calls, remote, email, "
-                 "events, decided_by, rule_id, rule_set_version, inputs_digest, scores) FROM STDIN",
+                 "events, decided_by, rule_id, rule_set_version, inputs_digest, scores, tags, "
+                 "plan_calls, plan_remote, plan_email, plan_events) FROM STDIN",
                  "committing assignments"));
   for (const AssignmentRow& r : rows) {
     copy.Int(cycle_id);
@@ -1310,6 +1326,11 @@ absl::StatusOr<int64_t> PostgresStore::CommitCycle(const CycleRecord& c,
     copy.Int(r.rule_set_version);
     copy.Text(r.inputs_digest);
     copy.Text(r.scores);
+    copy.Text(r.tags);
+    copy.Int(r.plan_calls);
+    copy.Int(r.plan_remote);
+    copy.Int(r.plan_email);
+    copy.Int(r.plan_events);
     HARMONIA_RETURN_IF_ERROR(copy.EndRow());
   }
   HARMONIA_RETURN_IF_ERROR(copy.Finish().status());

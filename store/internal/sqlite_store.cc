@@ -212,6 +212,16 @@ CREATE TRIGGER audit_log_no_replace BEFORE INSERT ON audit_log
   WHEN EXISTS (SELECT 1 FROM audit_log WHERE audit_id = NEW.audit_id)
   BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
 )sql",
+    // 5: each assignment's drivers and barriers and its n=1 plan
+    // (docs/cycle.md step 6). Assignments committed before have no tags and
+    // a NULL plan, read as their targets (what the plan was then).
+    R"sql(
+ALTER TABLE assignments ADD COLUMN tags TEXT NOT NULL DEFAULT '';
+ALTER TABLE assignments ADD COLUMN plan_calls INTEGER;
+ALTER TABLE assignments ADD COLUMN plan_remote INTEGER;
+ALTER TABLE assignments ADD COLUMN plan_email INTEGER;
+ALTER TABLE assignments ADD COLUMN plan_events INTEGER;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -879,10 +889,12 @@ absl::StatusOr<int64_t> SqliteStore::CommitCycle(const CycleRecord& c,
     replaced.Bind(4, cycle_id);
     if (const int rc = replaced.Step(); rc != SQLITE_DONE) return SqliteError(db_, rc, "cycle");
   }
-  Statement put(db_,
-                "INSERT INTO assignments (cycle_id, customer_id, segment, tier, calls, remote, "
-                "email, events, decided_by, rule_id, rule_set_version, inputs_digest, scores) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  Statement put(
+      db_,
+      "INSERT INTO assignments (cycle_id, customer_id, segment, tier, calls, remote, "
+      "email, events, decided_by, rule_id, rule_set_version, inputs_digest, scores, tags, "
+      "plan_calls, plan_remote, plan_email, plan_events) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   HARMONIA_RETURN_IF_ERROR(put.status("committing assignments"));
   for (const AssignmentRow& r : rows) {
     put.Bind(1, cycle_id);
@@ -898,6 +910,11 @@ absl::StatusOr<int64_t> SqliteStore::CommitCycle(const CycleRecord& c,
     put.Bind(11, r.rule_set_version);
     put.Bind(12, r.inputs_digest);
     put.Bind(13, r.scores);
+    put.Bind(14, r.tags);
+    put.Bind(15, r.plan_calls);
+    put.Bind(16, r.plan_remote);
+    put.Bind(17, r.plan_email);
+    put.Bind(18, r.plan_events);
     const int rc = put.Step();
     put.Reset();
     if (rc != SQLITE_DONE) return SqliteError(db_, rc, "committing assignments");
@@ -970,7 +987,9 @@ CycleRecord ReadCycle(const Statement& q) {
 
 constexpr const char* kAssignmentColumns =
     "SELECT customer_id, segment, tier, calls, remote, email, events, decided_by, rule_id, "
-    "rule_set_version, inputs_digest, scores FROM assignments";
+    "rule_set_version, inputs_digest, scores, tags, COALESCE(plan_calls, calls), "
+    "COALESCE(plan_remote, remote), COALESCE(plan_email, email), COALESCE(plan_events, events) "
+    "FROM assignments";
 
 AssignmentRow ReadAssignment(const Statement& q) {
   AssignmentRow r;
@@ -986,6 +1005,11 @@ AssignmentRow ReadAssignment(const Statement& q) {
   r.rule_set_version = q.Int(9);
   r.inputs_digest = q.Text(10);
   r.scores = q.Text(11);
+  r.tags = q.Text(12);
+  r.plan_calls = static_cast<int32_t>(q.Int(13));
+  r.plan_remote = static_cast<int32_t>(q.Int(14));
+  r.plan_email = static_cast<int32_t>(q.Int(15));
+  r.plan_events = static_cast<int32_t>(q.Int(16));
   return r;
 }
 
