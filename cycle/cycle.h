@@ -145,8 +145,10 @@ void AppendAssignmentRecord(std::string* csv, std::string_view country,
 // rule, the tier, pull-through and the refinement applied. Selection and
 // decision come from the engine itself (InputSelector, Evaluator::Explain).
 struct Explanation {
-  store::AssignmentRow assignment;  // as committed
-  std::string segment_label;        // the country's label, else the segment's name
+  store::AssignmentRow assignment;    // as committed
+  std::string segment_label;          // the country's label, else the segment's name
+  std::string segment_name, message;  // the segment's, as the rule set writes them
+  std::string channels;               // the segment's channels, "|"-joined
   int64_t cycle_id = 0;
   int32_t as_of = 0;
   struct Input {
@@ -185,6 +187,14 @@ struct Explanation {
   std::optional<store::RefinementRecord> refinement;  // the one applied in the cycle
   std::string tier_metric;
   std::string tier_band;  // the band option the country chose
+  // The drivers rules that matched, in rule order (the assignment's tags).
+  struct Driver {
+    std::string rule_id, tag, when;
+  };
+  std::vector<Driver> drivers;
+  // How the plan was made: "targets", or the preference answer and its mix,
+  // "q7 = digital: calls 0.5, remote 0.25, email 0.25; min_calls 1".
+  std::string plan_rule;
 };
 
 // Explains `row`, customer `row.customer_id`'s assignment in `cycle`, by

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/date.h"
 #include "common/status_macros.h"
 #include "cycle/cycle.h"
@@ -33,6 +35,11 @@ absl::StatusOr<Explanation> ExplainCustomer(store::Store& store,
   const std::map<std::string, std::string> labels = engine::SegmentLabels(*rules, ta);
   const auto label = labels.find(e.assignment.segment);
   e.segment_label = label != labels.end() ? label->second : e.assignment.segment;
+  if (const int s = rules->FindSegment(e.assignment.segment); s >= 0) {
+    e.segment_name = rules->segments[s].name;
+    e.message = rules->segments[s].message;
+    e.channels = absl::StrJoin(rules->segments[s].channels, "|");
+  }
 
   // Step 1, as the cycle selects (docs/cycle.md step 1), with what was passed over and why.
   HARMONIA_ASSIGN_OR_RETURN(std::vector<store::InputRow> stored,
@@ -104,6 +111,38 @@ absl::StatusOr<Explanation> ExplainCustomer(store::Store& store,
   for (const engine::DecisionTable* t : {&rules->assignment, &rules->unprofiled}) {
     for (const engine::Rule& r : t->rules) {
       if (r.id == e.rule_fired) e.rule_when = engine::ConditionsText(*rules, r);
+    }
+  }
+  for (size_t r = 0; r < rules->drivers.rules.size(); ++r) {
+    if ((trace.drivers >> r & 1) == 0) continue;
+    const engine::Rule& rule = rules->drivers.rules[r];
+    e.drivers.push_back(
+        {rule.id, rules->tags[rules->drivers.tag_of[r]], engine::ConditionsText(*rules, rule)});
+  }
+  e.plan_rule = "targets";
+  const engine::ChannelPreference& preference = rules->channel_preference;
+  if (assembly->options().channel_preference && preference.question >= 0) {
+    const engine::InputDef& question = rules->inputs[preference.question];
+    const double answer = batch.columns[preference.question][0];
+    if (answer == answer && preference.has_mix[static_cast<size_t>(answer)]) {
+      const engine::ChannelMix& mix = preference.mix[static_cast<size_t>(answer)];
+      std::vector<std::string> shares;
+      const std::pair<const char*, int32_t> parts[] = {{"calls", mix.calls},
+                                                       {"remote", mix.remote},
+                                                       {"email", mix.email},
+                                                       {"events", mix.events}};
+      for (const auto& [name, units] : parts) {
+        if (units == 0) continue;
+        // Ten-thousandths as a decimal: 2500 → 0.25, 10000 → 1.
+        std::string text =
+            absl::StrFormat("%d.%04d", units / engine::kShareUnits, units % engine::kShareUnits);
+        while (text.back() == '0') text.pop_back();
+        if (text.back() == '.') text.pop_back();
+        shares.push_back(absl::StrCat(name, " ", text));
+      }
+      e.plan_rule =
+          absl::StrCat(question.id, " = ", question.options[static_cast<size_t>(answer)], ": ",
+                       absl::StrJoin(shares, ", "), "; min_calls ", preference.min_calls);
     }
   }
   if (rules->tier_metric >= 0) e.tier_metric = rules->column_id(rules->tier_metric);

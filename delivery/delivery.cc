@@ -1,5 +1,6 @@
 #include "delivery/delivery.h"
 
+#include <algorithm>
 #include <charconv>
 #include <utility>
 
@@ -149,21 +150,39 @@ bool Differs(const AssignmentRow& a, const AssignmentRow& b) {
          a.plan_email != b.plan_email || a.plan_events != b.plan_events;
 }
 
+void ForEachChange(const std::vector<AssignmentRow>& before, const std::vector<AssignmentRow>& now,
+                   std::string_view after_customer_id,
+                   const std::function<bool(const Change&)>& fn) {
+  const auto first_after = [&](const std::vector<AssignmentRow>& rows) {
+    if (after_customer_id.empty()) return size_t{0};
+    const auto it = std::upper_bound(
+        rows.begin(), rows.end(), after_customer_id,
+        [](std::string_view id, const AssignmentRow& r) { return id < r.customer_id; });
+    return static_cast<size_t>(it - rows.begin());
+  };
+  size_t i = first_after(before), j = first_after(now);
+  while (i < before.size() || j < now.size()) {
+    Change change;
+    if (j == now.size() || (i < before.size() && before[i].customer_id < now[j].customer_id)) {
+      change = {ChangeKind::kLeft, nullptr, &before[i++]};
+    } else if (i == before.size() || now[j].customer_id < before[i].customer_id) {
+      change = {ChangeKind::kEntered, &now[j++], nullptr};
+    } else {
+      const bool differs = Differs(before[i], now[j]);
+      change = {ChangeKind::kChanged, &now[j++], &before[i++]};
+      if (!differs) continue;
+    }
+    if (!fn(change)) return;
+  }
+}
+
 std::vector<Change> Changes(const std::vector<AssignmentRow>& before,
                             const std::vector<AssignmentRow>& now) {
   std::vector<Change> out;
-  size_t i = 0, j = 0;
-  while (i < before.size() || j < now.size()) {
-    if (j == now.size() || (i < before.size() && before[i].customer_id < now[j].customer_id)) {
-      out.push_back({ChangeKind::kLeft, nullptr, &before[i++]});
-    } else if (i == before.size() || now[j].customer_id < before[i].customer_id) {
-      out.push_back({ChangeKind::kEntered, &now[j++], nullptr});
-    } else {
-      if (Differs(before[i], now[j])) out.push_back({ChangeKind::kChanged, &now[j], &before[i]});
-      ++i;
-      ++j;
-    }
-  }
+  ForEachChange(before, now, "", [&](const Change& c) {
+    out.push_back(c);
+    return true;
+  });
   return out;
 }
 

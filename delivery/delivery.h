@@ -15,6 +15,7 @@
 #define HARMONIA_DELIVERY_DELIVERY_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -83,6 +84,11 @@ struct Change {
 // in customer-id order; the pointers point into the two vectors.
 std::vector<Change> Changes(const std::vector<store::AssignmentRow>& before,
                             const std::vector<store::AssignmentRow>& now);
+// The same one at a time, for the customers after `after_customer_id` ("" =
+// all; a page token), until `fn` returns false.
+void ForEachChange(const std::vector<store::AssignmentRow>& before,
+                   const std::vector<store::AssignmentRow>& now, std::string_view after_customer_id,
+                   const std::function<bool(const Change&)>& fn);
 
 // The changes export's CSV header (no newline): the directives columns,
 // change, then prev_segment, prev_tier, prev_calls, prev_remote, prev_email,

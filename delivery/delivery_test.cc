@@ -3,10 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <string>
 #include <algorithm>
+#include <string>
 #include <vector>
-
 
 namespace harmonia::delivery {
 namespace {

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/date.h"
 #include "common/status_macros.h"
 #include "engine/rule_set.h"
@@ -77,10 +78,26 @@ void ToProto(const store::CycleRecord& c, v1::Cycle* out) {
   out->set_period(FormatIsoDate(c.period));
 }
 
-void ToProto(const store::AssignmentRow& r, const std::string& label, v1::Assignment* a) {
+void ToProto(const store::AssignmentRow& r, const delivery::SegmentDirectives* segment,
+             v1::Assignment* a) {
   a->set_customer_id(r.customer_id);
   a->set_segment(r.segment);
-  a->set_segment_label(label);
+  a->set_segment_label(segment ? segment->label : r.segment);
+  if (segment != nullptr) {
+    a->set_segment_name(segment->name);
+    a->set_message(segment->message);
+    if (!segment->channels.empty()) {
+      for (absl::string_view c : absl::StrSplit(segment->channels, '|'))
+        a->add_channels(std::string(c));
+    }
+  }
+  if (!r.tags.empty()) {
+    for (absl::string_view t : absl::StrSplit(r.tags, '|')) a->add_tags(std::string(t));
+  }
+  a->set_plan_calls(r.plan_calls);
+  a->set_plan_remote(r.plan_remote);
+  a->set_plan_email(r.plan_email);
+  a->set_plan_events(r.plan_events);
   a->set_tier(r.tier);
   a->set_calls(r.calls);
   a->set_remote(r.remote);
@@ -258,15 +275,45 @@ grpc::ServerUnaryReactor* CountryServiceImpl::QueryAssignments(
         resp->set_cycle_id(page.cycle_id);
         resp->set_next_page_token(page.next_after);
         for (const store::AssignmentRow& r : page.rows) {
-          auto label = page.labels->find(r.segment);
-          ToProto(r, label == page.labels->end() ? r.segment : label->second,
-                  resp->add_assignments());
+          ToProto(r, page.directives->Find(r.segment), resp->add_assignments());
         }
         return absl::OkStatus();
       });
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(status);
   return reactor;
+}
+
+grpc::Status CountryServiceImpl::ListChanges(grpc::ServerContext* ctx,
+                                             const v1::ListChangesRequest* req,
+                                             v1::ListChangesResponse* resp) {
+  return RunCall(
+      ctx, *tokens_, "ListChanges", CallKind::kRead, *req, [&](const auth::Principal& who) {
+        WorkerCore::ChangesQuery q{.country = req->country(),
+                                   .therapy_area = req->therapy_area(),
+                                   .since_cycle_id = req->since_cycle_id(),
+                                   .cycle_id = req->cycle_id(),
+                                   .page_size = req->page_size(),
+                                   .after_customer_id = req->page_token()};
+        HARMONIA_ASSIGN_OR_RETURN(WorkerCore::ChangesPage page, core_->ListChanges(who, q));
+        resp->set_cycle_id(page.cycle_id);
+        resp->set_since_cycle_id(page.since_cycle_id);
+        resp->set_next_page_token(page.next_after);
+        for (const delivery::Change& c : page.changes) {
+          v1::AssignmentChange* out = resp->add_changes();
+          out->set_change(delivery::ChangeKindName(c.kind));
+          if (c.now != nullptr) {
+            ToProto(*c.now, page.directives->Find(c.now->segment), out->mutable_assignment());
+          }
+          if (c.before != nullptr) {
+            // Its previous values: what the changes export compares.
+            v1::Assignment* was = out->mutable_previous();
+            ToProto(*c.before, nullptr, was);
+            was->clear_segment_label();
+          }
+        }
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status CountryServiceImpl::ExplainAssignment(grpc::ServerContext* ctx,
@@ -277,7 +324,14 @@ grpc::Status CountryServiceImpl::ExplainAssignment(grpc::ServerContext* ctx,
         HARMONIA_ASSIGN_OR_RETURN(cycle::Explanation e,
                                   core_->Explain(who, req->country(), req->therapy_area(),
                                                  req->customer_id(), req->cycle_id()));
-        ToProto(e.assignment, e.segment_label, resp->mutable_assignment());
+        const delivery::SegmentDirectives segment{
+            .name = e.segment_name,
+            .label = e.segment_label,
+            .message = e.message,
+            .channels = e.channels,
+        };
+        ToProto(e.assignment, e.assignment.segment.empty() ? nullptr : &segment,
+                resp->mutable_assignment());
         resp->set_cycle_id(e.cycle_id);
         resp->set_as_of(FormatIsoDate(e.as_of));
         for (const auto& in : e.inputs) {
@@ -314,6 +368,13 @@ grpc::Status CountryServiceImpl::ExplainAssignment(grpc::ServerContext* ctx,
         if (e.refinement) ToProto(*e.refinement, resp->mutable_refinement());
         resp->set_tier_metric(e.tier_metric);
         resp->set_tier_band(e.tier_band);
+        for (const auto& d : e.drivers) {
+          v1::Explanation::Driver* out = resp->add_drivers();
+          out->set_rule_id(d.rule_id);
+          out->set_tag(d.tag);
+          out->set_when(d.when);
+        }
+        resp->set_plan_rule(e.plan_rule);
         return absl::OkStatus();
       });
 }

@@ -44,6 +44,8 @@ class CountryServiceImpl final
   grpc::ServerUnaryReactor* QueryAssignments(grpc::CallbackServerContext* ctx,
                                              const v1::QueryAssignmentsRequest* req,
                                              v1::QueryAssignmentsResponse* resp) override;
+  grpc::Status ListChanges(grpc::ServerContext* ctx, const v1::ListChangesRequest* req,
+                           v1::ListChangesResponse* resp) override;
   grpc::Status ExplainAssignment(grpc::ServerContext* ctx, const v1::ExplainAssignmentRequest* req,
                                  v1::Explanation* resp) override;
   grpc::Status GetQuestionnaire(grpc::ServerContext* ctx, const v1::GetQuestionnaireRequest* req,
@@ -63,7 +65,10 @@ class CountryServiceImpl final
 // Conversions shared with the CLI.
 void ToProto(const store::RefinementRecord& r, v1::Refinement* out);
 void ToProto(const store::CycleRecord& c, v1::Cycle* out);
-void ToProto(const store::AssignmentRow& r, const std::string& label, v1::Assignment* out);
+// `segment`: the segment's directives in the country's labels; null = none
+// known (the label is then the segment id).
+void ToProto(const store::AssignmentRow& r, const delivery::SegmentDirectives* segment,
+             v1::Assignment* out);
 v1::RefinementStatus ToProto(store::RefinementStatus s);
 std::optional<store::RefinementStatus> FromProto(v1::RefinementStatus s);
 

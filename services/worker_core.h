@@ -37,6 +37,7 @@
 #include "auth/auth.h"
 #include "common/cron.h"
 #include "cycle/cycle.h"
+#include "delivery/delivery.h"
 #include "engine/country_config.h"
 #include "engine/rule_set.h"
 #include "harmonia/v1/report.pb.h"
@@ -167,11 +168,32 @@ class WorkerCore {
     int64_t cycle_id = 0;
     std::vector<store::AssignmentRow> rows;
     std::string next_after;  // empty = no more
-    // segment → label shown (the country's, else the segment's name).
-    std::shared_ptr<const std::map<std::string, std::string>> labels;
+    // Each segment's directives, in the labels of the country file in force.
+    std::shared_ptr<const delivery::Directives> directives;
   };
   absl::StatusOr<AssignmentPage> QueryAssignments(const auth::Principal& who,
                                                   const AssignmentQuery& query);
+
+  // What changed from cycle `since_cycle_id` to `cycle_id` (0 = the latest)
+  // of one market (delivery::Changes), paged in customer-id order. NotFound
+  // when either is not a cycle of the market (another market's id answers
+  // as an unknown one); PermissionDenied as QueryAssignments.
+  struct ChangesQuery {
+    std::string country, therapy_area;
+    int64_t since_cycle_id = 0;
+    int64_t cycle_id = 0;
+    int page_size = 0;              // 1..10000; 0 = 1000
+    std::string after_customer_id;  // the page token
+  };
+  struct ChangesPage {
+    int64_t cycle_id = 0, since_cycle_id = 0;
+    // The two cycles' rows the changes point into, kept alive with them.
+    std::shared_ptr<const std::vector<store::AssignmentRow>> now, before;
+    std::vector<delivery::Change> changes;
+    std::string next_after;  // empty = no more
+    std::shared_ptr<const delivery::Directives> directives;
+  };
+  absl::StatusOr<ChangesPage> ListChanges(const auth::Principal& who, const ChangesQuery& query);
 
   // One customer's assignment layer by layer: the effective inputs (and the
   // candidates passed over, with why), scores, the table and rule that
@@ -211,13 +233,23 @@ class WorkerCore {
   };
   // The cached assignments of one (country, therapy area)'s latest cycle.
   struct CycleCache {
-    int64_t cycle_id = 0;                    // 0 = no cycle yet
-    std::vector<store::AssignmentRow> rows;  // customer-id order
-    std::shared_ptr<const std::map<std::string, std::string>> labels;
-    // The country file the labels come from: a cache built from another
+    int64_t cycle_id = 0;  // 0 = no cycle yet
+    // customer-id order; shared with the changes pages that point into it
+    std::shared_ptr<const std::vector<store::AssignmentRow>> rows =
+        std::make_shared<const std::vector<store::AssignmentRow>>();
+    std::shared_ptr<const delivery::Directives> directives;
+    // The country file the directives' labels come from: a cache built from another
     // (before a reload, or by a call that began before it) is stale.
     std::string country_text;
   };
+  // One cycle's rows and directives: the latest from the cache, another
+  // read from the store. NotFound when the market has no such cycle.
+  struct CycleRows {
+    int64_t cycle_id = 0;
+    std::shared_ptr<const std::vector<store::AssignmentRow>> rows;
+    std::shared_ptr<const delivery::Directives> directives;
+  };
+  absl::StatusOr<CycleRows> RowsOf(const Market& market, const std::string& ta, int64_t cycle_id);
   // The customers in scope of one (country, therapy area) for refinements.
   using Scope = absl::flat_hash_set<std::string>;
 

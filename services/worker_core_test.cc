@@ -179,7 +179,7 @@ TEST_F(WorkerCoreTest, AReloadedLabelReplacesTheCachedOne) {
   auto label_of = [&](const std::string& segment) {
     auto page = core_->QueryAssignments(Field(), {.country = "DE", .therapy_area = "oncology"});
     EXPECT_TRUE(page.ok()) << page.status();
-    return page.ok() ? page->labels->at(segment) : std::string();
+    return page.ok() ? page->directives->Find(segment)->label : std::string();
   };
   EXPECT_EQ(label_of("early_adopter"), "Early adopter");
   std::string text = golden_country_;

@@ -50,11 +50,11 @@ absl::StatusOr<std::shared_ptr<const WorkerCore::CycleCache>> WorkerCore::Latest
     if (id != 0) {
       absl::StatusOr<std::vector<store::AssignmentRow>> rows = db->GetAssignments(id);
       if (!rows.ok()) return rows.status();
-      fresh->rows = std::move(*rows);
+      fresh->rows = std::make_shared<const std::vector<store::AssignmentRow>>(std::move(*rows));
       HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
                                 Compiled(*db, ta, (*latest)->rule_set_version));
-      fresh->labels = std::make_shared<const std::map<std::string, std::string>>(
-          engine::SegmentLabels(*rules, market.config.FindTherapyArea(ta)));
+      fresh->directives =
+          std::make_shared<const delivery::Directives>(*rules, market.config.FindTherapyArea(ta));
     }
     cached = std::move(fresh);
   }
@@ -89,6 +89,68 @@ absl::StatusOr<std::shared_ptr<const WorkerCore::Scope>> WorkerCore::InScope(
   return scopes_.emplace(key, std::move(scope)).first->second;
 }
 
+absl::StatusOr<WorkerCore::CycleRows> WorkerCore::RowsOf(const Market& market,
+                                                         const std::string& ta, int64_t cycle_id) {
+  const std::string& country = market.config.country;
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const CycleCache> latest, LatestCycle(market, ta));
+  if (cycle_id == 0 || cycle_id == latest->cycle_id) {
+    if (latest->cycle_id == 0) {
+      return absl::NotFoundError(absl::StrCat("country ", country, " ", ta, ": no cycle yet"));
+    }
+    return CycleRows{latest->cycle_id, latest->rows, latest->directives};
+  }
+  HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
+  absl::StatusOr<std::optional<store::CycleRecord>> c = db->GetCycle(country, ta, cycle_id);
+  if (!c.ok()) return c.status();
+  if (!*c) {
+    return absl::NotFoundError(absl::StrCat("country ", country, " ", ta, ": no cycle ", cycle_id));
+  }
+  absl::StatusOr<std::vector<store::AssignmentRow>> all = db->GetAssignments(cycle_id);
+  if (!all.ok()) return all.status();
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
+                            Compiled(*db, ta, (*c)->rule_set_version));
+  return CycleRows{
+      cycle_id, std::make_shared<const std::vector<store::AssignmentRow>>(std::move(*all)),
+      std::make_shared<const delivery::Directives>(*rules, market.config.FindTherapyArea(ta))};
+}
+
+absl::StatusOr<WorkerCore::ChangesPage> WorkerCore::ListChanges(const auth::Principal& who,
+                                                                const ChangesQuery& q) {
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const Market> market,
+                            Served(who, q.country, "reading changes", kReaders));
+  if (market->config.FindTherapyArea(q.therapy_area) == nullptr) {
+    return absl::NotFoundError(absl::StrCat("country ", q.country, ": does not run therapy area ",
+                                            Quoted(q.therapy_area)));
+  }
+  if (q.page_size < 0 || q.page_size > 10000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size: ", q.page_size, " outside 1..10000 (0 = 1000)"));
+  }
+  if (q.since_cycle_id <= 0) {
+    return absl::InvalidArgumentError(
+        "since_cycle_id: required, the earlier cycle to compare with (a cycle id of the market)");
+  }
+  const size_t page = q.page_size == 0 ? 1000 : static_cast<size_t>(q.page_size);
+  HARMONIA_ASSIGN_OR_RETURN(CycleRows now, RowsOf(*market, q.therapy_area, q.cycle_id));
+  HARMONIA_ASSIGN_OR_RETURN(CycleRows before, RowsOf(*market, q.therapy_area, q.since_cycle_id));
+  ChangesPage out;
+  out.cycle_id = now.cycle_id;
+  out.since_cycle_id = before.cycle_id;
+  out.now = now.rows;
+  out.before = before.rows;
+  out.directives = now.directives;
+  delivery::ForEachChange(*before.rows, *now.rows, q.after_customer_id,
+                          [&](const delivery::Change& change) {
+                            if (out.changes.size() == page) {
+                              out.next_after = out.changes.back().customer_id();
+                              return false;
+                            }
+                            out.changes.push_back(change);
+                            return true;
+                          });
+  return out;
+}
+
 absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const auth::Principal& who,
                                                                         const AssignmentQuery& q) {
   HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const Market> market,
@@ -104,37 +166,10 @@ absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const au
   }
   const size_t page = q.page_size == 0 ? 1000 : static_cast<size_t>(q.page_size);
   AssignmentPage out;
-  std::vector<store::AssignmentRow> history;
-  std::shared_ptr<const CycleCache> latest;
-  const std::vector<store::AssignmentRow>* rows = nullptr;
-  HARMONIA_ASSIGN_OR_RETURN(latest, LatestCycle(*market, q.therapy_area));
-  if (q.cycle_id == 0 || q.cycle_id == latest->cycle_id) {
-    if (latest->cycle_id == 0) {
-      return absl::NotFoundError(
-          absl::StrCat("country ", q.country, " ", q.therapy_area, ": no cycle yet"));
-    }
-    out.cycle_id = latest->cycle_id;
-    rows = &latest->rows;
-    out.labels = latest->labels;
-  } else {
-    HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
-    absl::StatusOr<std::optional<store::CycleRecord>> c =
-        db->GetCycle(q.country, q.therapy_area, q.cycle_id);
-    if (!c.ok()) return c.status();
-    if (!*c) {
-      return absl::NotFoundError(
-          absl::StrCat("country ", q.country, " ", q.therapy_area, ": no cycle ", q.cycle_id));
-    }
-    absl::StatusOr<std::vector<store::AssignmentRow>> all = db->GetAssignments(q.cycle_id);
-    if (!all.ok()) return all.status();
-    history = std::move(*all);
-    out.cycle_id = q.cycle_id;
-    rows = &history;
-    HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
-                              Compiled(*db, q.therapy_area, (*c)->rule_set_version));
-    out.labels = std::make_shared<const std::map<std::string, std::string>>(
-        engine::SegmentLabels(*rules, market->config.FindTherapyArea(q.therapy_area)));
-  }
+  HARMONIA_ASSIGN_OR_RETURN(CycleRows cycle, RowsOf(*market, q.therapy_area, q.cycle_id));
+  out.cycle_id = cycle.cycle_id;
+  out.directives = cycle.directives;
+  const std::vector<store::AssignmentRow>* rows = cycle.rows.get();
   auto matches = [&](const store::AssignmentRow& r) {
     return (q.segment.empty() || r.segment == q.segment) && (q.tier.empty() || r.tier == q.tier);
   };

@@ -234,6 +234,14 @@ class PermissionMatrix : public ::testing::Test {
         "CountryService.QueryAssignments", de_readers,
         [](auto* c, const auto& r, auto* p) { return country_->QueryAssignments(c, r, p); }, query,
         v1::QueryAssignmentsResponse());
+    v1::ListChangesRequest changes;
+    changes.set_country("DE");
+    changes.set_therapy_area("oncology");
+    changes.set_since_cycle_id(1);
+    unary(
+        "CountryService.ListChanges", de_readers,
+        [](auto* c, const auto& r, auto* p) { return country_->ListChanges(c, r, p); }, changes,
+        v1::ListChangesResponse());
     v1::ExplainAssignmentRequest explain;
     explain.set_country("DE");
     explain.set_therapy_area("oncology");
@@ -300,7 +308,7 @@ TEST_F(PermissionMatrix, EveryRoleAndEveryRpc) {
       }
     }
   }
-  EXPECT_EQ(cells, 25 * 11);
+  EXPECT_EQ(cells, 26 * 11);
   EXPECT_THAT(wrong, ::testing::IsEmpty()) << absl::StrJoin(wrong, "\n");
 }
 

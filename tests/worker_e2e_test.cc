@@ -210,6 +210,55 @@ TEST_F(WorkerE2E, PublishWatchCycleQueryAndRefine) {
   EXPECT_EQ(second["D003"].segment(), "conservative");
   EXPECT_EQ(second["D003"].decided_by(), "refinement");
   EXPECT_EQ(second["D001"].decided_by(), "pull_through");
+  // Each assignment carries its segment's directives, tags and plan.
+  EXPECT_EQ(second["D001"].segment_name(), "Early adopter");
+  EXPECT_THAT(second["D001"].message(), ::testing::HasSubstr("overall survival"));
+  EXPECT_THAT(second["D001"].channels(), ::testing::ElementsAre("face_to_face", "digital"));
+  EXPECT_EQ(second["D001"].plan_calls(), second["D001"].calls()) << "no channel preference";
+
+  // What changed from cycle 1 to 2, a page of one customer at a time: the
+  // customers whose segment, tier, targets, tags or plan differ.
+  std::set<std::string> differ;
+  for (const auto& [id, now] : second) {
+    const v1::Assignment& was = first[id];
+    if (now.segment() != was.segment() || now.tier() != was.tier() || now.calls() != was.calls() ||
+        now.remote() != was.remote() || now.email() != was.email() ||
+        now.events() != was.events() ||
+        !std::equal(now.tags().begin(), now.tags().end(), was.tags().begin(), was.tags().end()) ||
+        now.plan_calls() != was.plan_calls() || now.plan_remote() != was.plan_remote() ||
+        now.plan_email() != was.plan_email() || now.plan_events() != was.plan_events()) {
+      differ.insert(id);
+    }
+  }
+  ASSERT_TRUE(differ.count("D003"));
+  v1::ListChangesRequest changes;
+  changes.set_country("DE");
+  changes.set_therapy_area("oncology");
+  changes.set_since_cycle_id(1);
+  changes.set_page_size(1);
+  std::set<std::string> listed_changes;
+  for (int pages = 0; pages < 10; ++pages) {
+    v1::ListChangesResponse resp;
+    grpc::Status s = stub_->ListChanges(As("anna.rep").get(), changes, &resp);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(resp.cycle_id(), 2);
+    ASSERT_LE(resp.changes_size(), 1);
+    for (const v1::AssignmentChange& c : resp.changes()) {
+      EXPECT_EQ(c.change(), "changed");
+      listed_changes.insert(c.assignment().customer_id());
+      if (c.assignment().customer_id() == "D003") {
+        EXPECT_EQ(c.previous().segment(), "pragmatist");
+        EXPECT_EQ(c.assignment().segment(), "conservative");
+      }
+    }
+    if (resp.next_page_token().empty()) break;
+    changes.set_page_token(resp.next_page_token());
+  }
+  EXPECT_EQ(listed_changes, differ);
+  changes.set_since_cycle_id(99);
+  v1::ListChangesResponse none;
+  EXPECT_EQ(stub_->ListChanges(As("anna.rep").get(), changes, &none).error_code(),
+            grpc::StatusCode::NOT_FOUND);
 
   v1::ListRefinementsRequest list;
   list.set_country("DE");
