@@ -120,6 +120,15 @@ absl::StatusOr<std::shared_ptr<const engine::RuleSet>> LoadPinnedRuleSet(
   return CompileStored(*record);
 }
 
+std::optional<engine::CountryConfig> CountryAsRun(const CycleRecord& cycle,
+                                                  const engine::RuleSet& rules) {
+  engine::CountryLoadResult loaded = engine::LoadCountryConfig(
+      cycle.country_config, absl::StrCat(cycle.country, ".yaml"),
+      [&](const std::string& t) { return t == cycle.therapy_area ? &rules : nullptr; },
+      /*unknown_therapy_areas_ok=*/true);
+  return std::move(loaded.config);
+}
+
 absl::StatusOr<std::shared_ptr<const engine::RuleSet>> CompileStored(const RuleSetRecord& record) {
   const std::string name = absl::StrCat(record.therapy_area, " v", record.version);
   engine::CompileResult compiled = engine::CompileRuleSet(record.source_text, name);
@@ -419,16 +428,22 @@ absl::StatusOr<FileCycleResult> RunFileCycle(const FileCycleOptions& o) {
 
   const std::vector<std::string>& ids = assembly->customer_ids();
   std::string& csv = result.assignments_csv;
-  csv.reserve(64 + ids.size() * 128);
-  csv.append(exchange::kAssignmentsHeader);
-  csv.push_back('\n');
+  if (o.keep_rows) {
+    result.rows.reserve(ids.size());
+  } else {
+    csv.reserve(64 + ids.size() * 128);
+    csv.append(exchange::kAssignmentsHeader);
+    csv.push_back('\n');
+  }
   AssignmentRow row;
   size_t next_conflict = 0;
-  if (o.keep_rows) result.rows.reserve(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {
     assembly->FillRow(out, i, /*with_scores=*/false, &next_conflict, &row);
-    AppendAssignmentRecord(&csv, country.country, rules.therapy_area, row);
-    if (o.keep_rows) result.rows.push_back(row);
+    if (o.keep_rows) {
+      result.rows.push_back(row);
+    } else {
+      AppendAssignmentRecord(&csv, country.country, rules.therapy_area, row);
+    }
   }
   result.outcomes = std::move(out.refinements);
   result.refinement_quota = out.refinement_quota;

@@ -107,13 +107,13 @@ struct FileCycleOptions {
   // Run the engine alone this many more times on the loaded batch and
   // report the time (`harmonia evaluate --repeat`, a benchmark).
   int64_t repeat = 0;
-  // Also return every assignment (with its tags and plan) in `rows`, for
-  // the directives export.
+  // Return every assignment (with its tags and plan) in `rows` instead of
+  // assignments_csv (then empty), for the directives export.
   bool keep_rows = false;
 };
 
 struct FileCycleResult {
-  std::string assignments_csv;                      // docs/files.md assignments.csv
+  std::string assignments_csv;                      // docs/files.md assignments.csv; not keep_rows
   std::vector<store::AssignmentRow> rows;           // keep_rows only, in customer-id order
   std::vector<exchange::RowProblem> problems;       // rows rejected, by file and line
   std::vector<engine::Refinement> refinements;      // as read, in file order
@@ -205,6 +205,11 @@ absl::StatusOr<Explanation> ExplainCustomer(store::Store& store,
                                             const engine::CountryConfig& country,
                                             const store::CycleRecord& cycle,
                                             store::AssignmentRow row);
+
+// The country file as `cycle` used it (kept with the cycle), parsed against
+// `rules`, the rule set the cycle ran; nullopt when it no longer parses.
+std::optional<engine::CountryConfig> CountryAsRun(const store::CycleRecord& cycle,
+                                                  const engine::RuleSet& rules);
 
 // A stored rule set, compiled: the one path from the store's text to an
 // engine::RuleSet. InvalidArgument ("stored rule set TA vN does not

@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <charconv>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/csv.h"
 #include "common/json.h"
 #include "common/status_macros.h"
@@ -21,12 +23,24 @@ constexpr std::string_view kDirectivesColumns =
     "customer_id,country,therapy_area,segment,tier,calls,remote,email,events,decided_by,"
     "rule_id,rule_set_version,inputs_digest,segment_name,label,message,channels,tags,"
     "plan_calls,plan_remote,plan_email,plan_events";
-constexpr std::string_view kChangesColumns =
-    "customer_id,country,therapy_area,segment,tier,calls,remote,email,events,decided_by,"
-    "rule_id,rule_set_version,inputs_digest,segment_name,label,message,channels,tags,"
-    "plan_calls,plan_remote,plan_email,plan_events,change,prev_segment,prev_tier,prev_calls,"
-    "prev_remote,prev_email,prev_events,prev_tags,prev_plan_calls,prev_plan_remote,"
-    "prev_plan_email,prev_plan_events";
+// The changes export's columns after the directives columns and `change`.
+constexpr std::string_view kPrevColumns =
+    "prev_segment,prev_tier,prev_calls,prev_remote,prev_email,prev_events,prev_tags,"
+    "prev_plan_calls,prev_plan_remote,prev_plan_email,prev_plan_events";
+
+// The names of `header`'s columns from the `first`-th (0-based) on.
+std::vector<std::string_view> Columns(std::string_view header, size_t first) {
+  std::vector<std::string_view> names;
+  for (absl::string_view name :
+       absl::StrSplit(absl::string_view(header.data(), header.size()), ',')) {
+    if (first > 0) {
+      --first;
+    } else {
+      names.emplace_back(name.data(), name.size());
+    }
+  }
+  return names;
+}
 
 // A number's decimal text in a caller's buffer (to_chars: no locale, no
 // allocation).
@@ -90,13 +104,11 @@ void DirectivesFields(std::string_view country, std::string_view therapy_area,
 }  // namespace
 
 Directives::Directives(const engine::RuleSet& rules, const engine::TherapyAreaConfig* ta) {
+  std::map<std::string, std::string> labels = engine::SegmentLabels(rules, ta);
   for (const engine::Segment& s : rules.segments) {
     SegmentDirectives d;
     d.name = s.name;
-    d.label = s.name;
-    if (ta != nullptr) {
-      if (auto it = ta->labels.find(s.id); it != ta->labels.end()) d.label = it->second;
-    }
+    d.label = std::move(labels[s.id]);
     d.message = s.message;
     d.channels = absl::StrJoin(s.channels, "|");
     by_id_.emplace(s.id, std::move(d));
@@ -109,7 +121,11 @@ const SegmentDirectives* Directives::Find(std::string_view segment) const {
 }
 
 std::string_view DirectivesHeader() { return kDirectivesColumns; }
-std::string_view ChangesHeader() { return kChangesColumns; }
+std::string_view ChangesHeader() {
+  static const std::string* const header =
+      new std::string(std::string(kDirectivesColumns) + ",change," + std::string(kPrevColumns));
+  return *header;
+}
 
 void AppendDirectives(Encoding encoding, std::string* out, std::string_view country,
                       std::string_view therapy_area, const AssignmentRow& r,
@@ -201,12 +217,8 @@ void AppendChange(Encoding encoding, std::string* out, std::string_view country,
       o.Add("customer_id", before->customer_id)
           .Add("country", country)
           .Add("therapy_area", therapy_area);
-      for (const char* key :
-           {"segment", "tier", "calls", "remote", "email", "events", "decided_by", "rule_id",
-            "rule_set_version", "inputs_digest", "segment_name", "label", "message", "channels",
-            "tags", "plan_calls", "plan_remote", "plan_email", "plan_events"}) {
-        o.AddRaw(key, "null");
-      }
+      // A customer who left: null for the directives columns after these three.
+      for (std::string_view key : Columns(kDirectivesColumns, 3)) o.AddRaw(key, "null");
     }
     o.Add("change", ChangeKindName(change.kind));
     if (before != nullptr) {
@@ -222,11 +234,8 @@ void AppendChange(Encoding encoding, std::string* out, std::string_view country,
           .Add("prev_plan_email", before->plan_email)
           .Add("prev_plan_events", before->plan_events);
     } else {
-      for (const char* key : {"prev_segment", "prev_tier", "prev_calls", "prev_remote",
-                              "prev_email", "prev_events", "prev_tags", "prev_plan_calls",
-                              "prev_plan_remote", "prev_plan_email", "prev_plan_events"}) {
-        o.AddRaw(key, "null");
-      }
+      // A customer who entered: null for the prev_* columns after `change`.
+      for (std::string_view key : Columns(kPrevColumns, 0)) o.AddRaw(key, "null");
     }
     absl::StrAppend(out, o.str(), "\n");
     return;
@@ -280,13 +289,9 @@ absl::StatusOr<ExportedCycle> LoadCycle(store::Store& store, const std::string& 
   absl::StatusOr<std::shared_ptr<const engine::RuleSet>> rules = cycle::CompileStored(*record);
   if (!rules.ok()) return absl::InternalError(rules.status().message());
   // The labels of the country file as the cycle used it.
-  engine::CountryLoadResult loaded = engine::LoadCountryConfig(
-      cycle->country_config, absl::StrCat(country, ".yaml"),
-      [&](const std::string& t) { return t == therapy_area ? rules->get() : nullptr; },
-      /*unknown_therapy_areas_ok=*/true);
+  const std::optional<engine::CountryConfig> as_run = cycle::CountryAsRun(*cycle, **rules);
   ExportedCycle out;
-  out.directives =
-      Directives(**rules, loaded.config ? loaded.config->FindTherapyArea(therapy_area) : nullptr);
+  out.directives = Directives(**rules, as_run ? as_run->FindTherapyArea(therapy_area) : nullptr);
   HARMONIA_ASSIGN_OR_RETURN(out.rows, store.GetAssignments(cycle->cycle_id));
   out.cycle = std::move(*cycle);
   return out;

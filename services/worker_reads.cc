@@ -9,6 +9,18 @@
 #include "services/worker_core.h"
 
 namespace harmonia::services {
+namespace {
+
+// A read's page size: 1..10000 rows, 0 = 1000.
+absl::StatusOr<size_t> PageSize(int page_size) {
+  if (page_size < 0 || page_size > 10000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size: ", page_size, " outside 1..10000 (0 = 1000)"));
+  }
+  return page_size == 0 ? size_t{1000} : static_cast<size_t>(page_size);
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------- assignments
 
@@ -122,15 +134,11 @@ absl::StatusOr<WorkerCore::ChangesPage> WorkerCore::ListChanges(const auth::Prin
     return absl::NotFoundError(absl::StrCat("country ", q.country, ": does not run therapy area ",
                                             Quoted(q.therapy_area)));
   }
-  if (q.page_size < 0 || q.page_size > 10000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size: ", q.page_size, " outside 1..10000 (0 = 1000)"));
-  }
+  HARMONIA_ASSIGN_OR_RETURN(const size_t page, PageSize(q.page_size));
   if (q.since_cycle_id <= 0) {
     return absl::InvalidArgumentError(
         "since_cycle_id: required, the earlier cycle to compare with (a cycle id of the market)");
   }
-  const size_t page = q.page_size == 0 ? 1000 : static_cast<size_t>(q.page_size);
   HARMONIA_ASSIGN_OR_RETURN(CycleRows now, RowsOf(*market, q.therapy_area, q.cycle_id));
   HARMONIA_ASSIGN_OR_RETURN(CycleRows before, RowsOf(*market, q.therapy_area, q.since_cycle_id));
   ChangesPage out;
@@ -160,11 +168,7 @@ absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const au
     return absl::NotFoundError(absl::StrCat("country ", q.country, ": does not run therapy area ",
                                             Quoted(q.therapy_area)));
   }
-  if (q.page_size < 0 || q.page_size > 10000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_size: ", q.page_size, " outside 1..10000 (0 = 1000)"));
-  }
-  const size_t page = q.page_size == 0 ? 1000 : static_cast<size_t>(q.page_size);
+  HARMONIA_ASSIGN_OR_RETURN(const size_t page, PageSize(q.page_size));
   AssignmentPage out;
   HARMONIA_ASSIGN_OR_RETURN(CycleRows cycle, RowsOf(*market, q.therapy_area, q.cycle_id));
   out.cycle_id = cycle.cycle_id;
@@ -242,12 +246,8 @@ absl::StatusOr<cycle::Explanation> WorkerCore::Explain(const auth::Principal& wh
   }
   HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
                             Compiled(*db, therapy_area, c.rule_set_version));
-  // The country file as the cycle used it.
-  engine::CountryLoadResult loaded = engine::LoadCountryConfig(
-      c.country_config, absl::StrCat(country, ".yaml"),
-      [&](const std::string& t) { return t == therapy_area ? rules.get() : nullptr; },
-      /*unknown_therapy_areas_ok=*/true);
-  const engine::CountryConfig& config = loaded.config ? *loaded.config : market->config;
+  const std::optional<engine::CountryConfig> as_run = cycle::CountryAsRun(c, *rules);
+  const engine::CountryConfig& config = as_run ? *as_run : market->config;
   absl::StatusOr<cycle::Explanation> e =
       cycle::ExplainCustomer(*db, rules, config, c, std::move(**row));
   // The request was fine: what no longer fits is the stored cycle.
