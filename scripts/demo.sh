@@ -163,6 +163,9 @@ for cc in "${countries[@]}"; do
       --json > "$out/logs/cycle-$cc-$ta.json"
     "$harmonia" export --store "$store" --country "$cc" --ta "$ta" \
       --out "$out/export/assignments-$cc-$ta.csv" >/dev/null 2>&1
+    # What a CRM receives: each customer's message, channels, tags and n=1 plan.
+    "$harmonia" export --store "$store" --country "$cc" --ta "$ta" --format directives \
+      --out "$out/export/directives-$cc-$ta.csv" >/dev/null 2>&1
   done
 done
 
