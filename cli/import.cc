@@ -1,5 +1,6 @@
 // `harmonia import --store URL DIR`: loads customers.csv, answers.csv and
-// metrics.csv (docs/files.md) into the store. Bad rows are reported with
+// metrics.csv, and activities.csv when DIR has one (docs/files.md), into the
+// store. Bad rows are reported with
 // file:line:column and skipped; good rows load. Re-importing the same files
 // changes nothing.
 #include <algorithm>
@@ -114,6 +115,105 @@ class BatchWriter {
   std::thread thread_;  // last: starts after the members it uses exist
 };
 
+// customers.csv, in one transaction. InvalidArgument: the file cannot be read.
+absl::Status ImportCustomers(store::Store& db, const std::string& dir,
+                             std::vector<exchange::RowProblem>* problems, std::string* summary,
+                             JsonObject* audit) {
+  const size_t before = problems->size();
+  std::vector<store::CustomerRow> customers;
+  absl::flat_hash_map<std::string, int64_t> seen;  // id → line
+  absl::Status read = exchange::ForEachCustomer(
+      absl::StrCat(dir, "/customers.csv"), problems,
+      [&](const exchange::CustomerFields& c, const exchange::Reject& reject) {
+        if (c.customer_id.empty()) return reject(c.customer_id, "customer_id: empty");
+        // The first row of an id decides, as in `evaluate`, even when it is refused.
+        if (auto [it, inserted] = seen.emplace(std::string(c.customer_id), c.line); !inserted) {
+          return reject(c.customer_id,
+                        absl::StrCat("customer_id: duplicate ", Quoted(c.customer_id),
+                                     " (first on line ", it->second, ")"));
+        }
+        if (!IsCountryCode(c.country)) {
+          return reject(c.country, absl::StrCat("country: ", Quoted(c.country),
+                                                " is not an ISO 3166 alpha-2 code (e.g. DE)"));
+        }
+        if (c.customer_type.empty()) return reject(c.customer_type, "customer_type: empty");
+        customers.push_back({std::string(c.customer_id), std::string(c.country),
+                             std::string(c.customer_type), std::string(c.specialty),
+                             std::string(c.name)});
+      });
+  if (!read.ok()) return absl::InvalidArgumentError(read.message());
+  const size_t customer_problems = problems->size() - before;
+  absl::StatusOr<store::WriteStats> written = db.UpsertCustomers(customers);
+  if (!written.ok()) return written.status();
+  audit->Add("customers.csv", JsonObject()
+                                  .Add("loaded", static_cast<int64_t>(customers.size()))
+                                  .Add("written", written->written)
+                                  .Add("rejected", static_cast<int64_t>(customer_problems)));
+  absl::StrAppendFormat(
+      summary, "  customers.csv: %d rows loaded (%s), %d rejected\n", customers.size(),
+      Describe(*written, static_cast<int64_t>(customers.size())), customer_problems);
+  return absl::OkStatus();
+}
+
+// activities.csv: rows of one file with the same key (customer, therapy
+// area, activity, date, source) are added together, since a CRM may report
+// each call as its own row; the store then holds the file's total for the
+// key, so importing the same file again changes nothing (docs/files.md).
+// InvalidArgument: the file cannot be read.
+absl::Status ImportActivities(store::Store& db, const std::string& dir,
+                              const absl::flat_hash_set<std::string>& known,
+                              std::vector<exchange::RowProblem>* problems, std::string* summary,
+                              JsonObject* audit) {
+  const size_t before = problems->size();
+  std::vector<store::ActivityRow> rows;
+  absl::flat_hash_map<std::string, size_t> index;  // key → position in rows
+  int64_t read_rows = 0;
+  absl::Status read = exchange::ForEachActivity(
+      absl::StrCat(dir, "/activities.csv"), problems,
+      [&](const exchange::ActivityFields& a, const exchange::Reject& reject) {
+        if (!known.contains(Sv(a.customer_id))) {
+          return reject(a.customer_id,
+                        absl::StrCat("customer_id: unknown customer ", Quoted(a.customer_id),
+                                     " (not in customers.csv nor the store)"));
+        }
+        if (a.therapy_area.empty()) return reject(a.therapy_area, "therapy_area: empty");
+        ++read_rows;
+        std::string key =
+            absl::StrCat(a.customer_id.size(), ":", Sv(a.customer_id), "|", Sv(a.therapy_area), "|",
+                         Sv(a.activity), "|", a.day, "|", Sv(a.source));
+        auto [it, inserted] = index.try_emplace(std::move(key), rows.size());
+        if (inserted) {
+          rows.push_back({std::string(a.customer_id), std::string(a.therapy_area),
+                          std::string(a.activity), a.day, std::string(a.source), a.count});
+        } else {
+          rows[it->second].count += a.count;
+        }
+      });
+  if (!read.ok()) return absl::InvalidArgumentError(read.message());
+  index.clear();
+  store::WriteStats total;
+  for (size_t begin = 0; begin < rows.size(); begin += kInputBatch) {
+    const size_t end = std::min(rows.size(), begin + kInputBatch);
+    absl::StatusOr<store::WriteStats> s = db.UpsertActivities(std::vector<store::ActivityRow>(
+        rows.begin() + static_cast<ptrdiff_t>(begin), rows.begin() + static_cast<ptrdiff_t>(end)));
+    if (!s.ok()) {
+      return absl::Status(s.status().code(),
+                          absl::StrCat(s.status().message(),
+                                       " (rows of earlier batches are committed; import again)"));
+    }
+    Add(&total, *s);
+  }
+  const int64_t rejected = static_cast<int64_t>(problems->size() - before);
+  absl::StrAppendFormat(
+      summary, "  activities.csv: %d rows loaded as %d counts (%s), %d rejected\n", read_rows,
+      rows.size(), Describe(total, static_cast<int64_t>(rows.size())), rejected);
+  audit->Add("activities.csv", JsonObject()
+                                   .Add("loaded", read_rows)
+                                   .Add("written", total.written)
+                                   .Add("rejected", rejected));
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 int RunImport(int argc, char** argv, int first) {
@@ -128,8 +228,9 @@ int RunImport(int argc, char** argv, int first) {
     if (std::string(argv[i]) == "--help") {
       std::printf(
           "usage: harmonia import --store URL DIR\n\nLoads DIR/customers.csv, "
-          "answers.csv and metrics.csv into the store. Rejected rows are listed on "
-          "stderr; good rows load. Exit 0 when the files were read.\n\n%s",
+          "answers.csv, metrics.csv and activities.csv, those DIR has, into the store. Rejected "
+          "rows are listed on stderr; good rows load. Exit 0 when the files "
+          "were read.\n\n%s",
           FlagHelp(specs).c_str());
       return 0;
     }
@@ -174,47 +275,19 @@ int RunImport(int argc, char** argv, int first) {
     if (!error.empty()) std::fprintf(stderr, "harmonia import: %s\n", error.c_str());
     return status;
   };
-  // All three files must be readable with the right headers before anything is written.
-  if (absl::Status s = exchange::CheckImportFiles(dir); !s.ok()) {
-    return finish(2, std::string(s.message()));
-  }
-
-  // Customers: one transaction for the file.
-  std::vector<store::CustomerRow> customers;
-  absl::flat_hash_map<std::string, int64_t> seen;  // id → line
-  absl::Status read = exchange::ForEachCustomer(
-      absl::StrCat(dir, "/customers.csv"), &problems,
-      [&](const exchange::CustomerFields& c, const exchange::Reject& reject) {
-        if (c.customer_id.empty()) return reject(c.customer_id, "customer_id: empty");
-        // The first row of an id decides, as in `evaluate`, even when it is refused.
-        if (auto [it, inserted] = seen.emplace(std::string(c.customer_id), c.line); !inserted) {
-          return reject(c.customer_id,
-                        absl::StrCat("customer_id: duplicate ", Quoted(c.customer_id),
-                                     " (first on line ", it->second, ")"));
-        }
-        if (!IsCountryCode(c.country)) {
-          return reject(c.country, absl::StrCat("country: ", Quoted(c.country),
-                                                " is not an ISO 3166 alpha-2 code (e.g. DE)"));
-        }
-        if (c.customer_type.empty()) return reject(c.customer_type, "customer_type: empty");
-        customers.push_back({std::string(c.customer_id), std::string(c.country),
-                             std::string(c.customer_type), std::string(c.specialty),
-                             std::string(c.name)});
-      });
-  if (!read.ok()) return finish(2, std::string(read.message()));
-  const size_t customer_problems = problems.size();
-  absl::StatusOr<store::WriteStats> written = db.UpsertCustomers(customers);
-  if (!written.ok()) return finish(1, std::string(written.status().message()));
+  // Every file DIR has must be readable with the right headers before anything is written.
+  absl::StatusOr<std::vector<std::string>> files = exchange::CheckImportFiles(dir);
+  if (!files.ok()) return finish(2, std::string(files.status().message()));
+  auto has = [&](std::string_view name) {
+    return std::find(files->begin(), files->end(), name) != files->end();
+  };
   JsonObject audit;  // what the import changed, for the audit log
-  audit.Add("customers.csv", JsonObject()
-                                 .Add("loaded", static_cast<int64_t>(customers.size()))
-                                 .Add("written", written->written)
-                                 .Add("rejected", static_cast<int64_t>(customer_problems)));
-  absl::StrAppendFormat(
-      &summary, "  customers.csv: %d rows loaded (%s), %d rejected\n", customers.size(),
-      Describe(*written, static_cast<int64_t>(customers.size())), customer_problems);
-  customers.clear();
-  seen.clear();
+  if (has("customers.csv")) {
+    if (absl::Status s = ImportCustomers(db, dir, &problems, &summary, &audit); !s.ok()) {
+      return finish(s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1,
+                    std::string(s.message()));
+    }
+  }
 
   // Inputs: customers must be in the store (from this import or an earlier one).
   absl::StatusOr<std::vector<std::string>> ids = db.CustomerIds();
@@ -235,6 +308,7 @@ int RunImport(int argc, char** argv, int first) {
   }
   for (auto [kind, file] : {std::pair{exchange::InputKind::kAnswers, "answers.csv"},
                             std::pair{exchange::InputKind::kMetrics, "metrics.csv"}}) {
+    if (!has(file)) continue;
     const bool is_metric =
         kind == exchange::InputKind::kMetrics;  // (clang 14: no binding captures)
     const size_t before = problems.size();
@@ -245,7 +319,7 @@ int RunImport(int argc, char** argv, int first) {
       batches[writer.size() - 1].reserve(kInputBatch);
     }
     const absl::Hash<absl::string_view> hash;
-    read = exchange::ForEachInput(
+    absl::Status read = exchange::ForEachInput(
         absl::StrCat(dir, "/", file), kind, &problems,
         [&](const exchange::InputFields& in, const exchange::Reject& reject) {
           if (!known.contains(Sv(in.customer_id))) {
@@ -289,6 +363,12 @@ int RunImport(int argc, char** argv, int first) {
                         .Add("loaded", loaded)
                         .Add("written", total.written)
                         .Add("rejected", static_cast<int64_t>(problems.size() - before)));
+  }
+  if (has("activities.csv")) {
+    if (absl::Status s = ImportActivities(db, dir, known, &problems, &summary, &audit); !s.ok()) {
+      return finish(s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1,
+                    std::string(s.message()));
+    }
   }
   absl::StatusOr<int64_t> audited = db.AppendAudit(
       {0, absl::ToUnixSeconds(absl::Now()), CliPrincipal(), "import", dir, "", audit.str()});

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
+#include <iterator>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -448,16 +450,74 @@ absl::Status ForEachInput(const std::string& path, InputKind kind,
   return absl::OkStatus();
 }
 
-absl::Status CheckImportFiles(const std::string& dir) {
+namespace {
+const std::vector<std::string> kActivityColumns = {"customer_id", "therapy_area", "activity",
+                                                   "date",        "count",        "source"};
+}  // namespace
+
+absl::Status ForEachActivity(const std::string& path, std::vector<RowProblem>* problems,
+                             const std::function<void(const ActivityFields&, const Reject&)>& fn) {
+  absl::StatusOr<Table> table = Table::Open(path, kActivityColumns);
+  if (!table.ok()) return table.status();
+  int64_t rejected = 0;
+  ForEachRecord(
+      *table, {table->body(), table->body_first_line()}, problems, &rejected,
+      [&](const std::vector<std::string_view>& f, const Row& row) {
+        const Reject reject = [&](std::string_view field, std::string message) {
+          problems->push_back(table->Problem(row, field, std::move(message)));
+        };
+        ActivityFields a{.customer_id = f[table->column(0)],
+                         .therapy_area = f[table->column(1)],
+                         .activity = f[table->column(2)],
+                         .source = f[table->column(5)],
+                         .line = row.line};
+        if (std::find(std::begin(kActivities), std::end(kActivities), a.activity) ==
+            std::end(kActivities)) {
+          return reject(a.activity, absl::StrCat("activity: ", Quoted(a.activity),
+                                                 " is not an activity; expected one of: calls, "
+                                                 "remote, email, events"));
+        }
+        const std::string_view date = f[table->column(3)];
+        std::optional<int32_t> day = ParseIsoDate(date);
+        if (!day) return reject(date, absl::StrCat("date: ", NotADate(date)));
+        a.day = *day;
+        const std::string_view count = f[table->column(4)];
+        auto [ptr, ec] = std::from_chars(count.data(), count.data() + count.size(), a.count);
+        if (count.empty() || ec != std::errc() || ptr != count.data() + count.size() ||
+            a.count < 0 || a.count > kMaxActivityCount) {
+          return reject(count,
+                        absl::StrCat("count: ", Quoted(count), " is not a whole number from 0 to ",
+                                     kMaxActivityCount));
+        }
+        if (a.source.empty() || a.source.size() > 64) {
+          return reject(a.source, absl::StrCat("source: ", a.source.size(),
+                                               " bytes; expected 1 to 64 (the system that "
+                                               "reported the activity, e.g. crm)"));
+        }
+        fn(a, reject);
+      });
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> CheckImportFiles(const std::string& dir) {
   const std::vector<std::pair<std::string, std::vector<std::string>>> files = {
       {"customers.csv", {"customer_id", "country", "customer_type", "specialty", "name"}},
       {"answers.csv", {"customer_id", "therapy_area", "question_id", "value", "source", "as_of"}},
-      {"metrics.csv", {"customer_id", "therapy_area", "metric_id", "value", "source", "as_of"}}};
+      {"metrics.csv", {"customer_id", "therapy_area", "metric_id", "value", "source", "as_of"}},
+      {"activities.csv", kActivityColumns}};
+  std::vector<std::string> present;
   for (const auto& [name, columns] : files) {
-    absl::StatusOr<Table> table = Table::Open(absl::StrCat(dir, "/", name), columns);
+    const std::string path = absl::StrCat(dir, "/", name);
+    if (!std::filesystem::exists(path)) continue;
+    absl::StatusOr<Table> table = Table::Open(path, columns);
     if (!table.ok()) return table.status();
+    present.push_back(name);
   }
-  return absl::OkStatus();
+  if (present.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        dir, ": none of customers.csv, answers.csv, metrics.csv, activities.csv to import"));
+  }
+  return present;
 }
 
 }  // namespace harmonia::exchange

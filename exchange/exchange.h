@@ -1,5 +1,6 @@
 // Reading and writing the files users exchange (docs/files.md): customers.csv,
-// answers.csv, metrics.csv, refinements.csv and assignments.csv.
+// answers.csv, metrics.csv, refinements.csv, assignments.csv and
+// activities.csv.
 //
 // Readers are forgiving by design: a bad row is reported as a RowProblem
 // (file, line, column, what is wrong, what is allowed) and skipped; the good
@@ -116,9 +117,26 @@ absl::Status ForEachInput(const std::string& path, InputKind kind,
                           std::vector<RowProblem>* problems,
                           const std::function<void(const InputFields&, const Reject&)>& fn);
 
-// Checks that DIR/customers.csv, answers.csv and metrics.csv can be read and
-// have their required columns, before an import writes anything.
-absl::Status CheckImportFiles(const std::string& dir);
+// activities.csv (docs/files.md): `activity` is one of kActivities, `date`
+// YYYY-MM-DD, `count` a whole number from 0 to kMaxActivityCount, `source`
+// 1 to 64 bytes naming the system that reported it. Rows failing these are
+// RowProblems, not passed on.
+inline constexpr std::string_view kActivities[] = {"calls", "remote", "email", "events"};
+inline constexpr int64_t kMaxActivityCount = 100000;
+struct ActivityFields {
+  std::string_view customer_id, therapy_area, activity, source;
+  int32_t day = 0;
+  int64_t count = 0;
+  int64_t line = 0;
+};
+absl::Status ForEachActivity(const std::string& path, std::vector<RowProblem>* problems,
+                             const std::function<void(const ActivityFields&, const Reject&)>& fn);
+
+// The files of DIR an import loads, in load order: those of customers.csv,
+// answers.csv, metrics.csv and activities.csv that DIR has. Checks, before
+// an import writes anything, that each can be read and has its required
+// columns; InvalidArgument when DIR has none of them.
+absl::StatusOr<std::vector<std::string>> CheckImportFiles(const std::string& dir);
 
 // The longest answer or metric value a file may give for the store (the
 // longest valid one is a choice option's id; the store keys values).

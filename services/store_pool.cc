@@ -46,6 +46,16 @@ class StorePool::Lease::Checked final : public store::Store {
                                                         const store::AuditEntry& audit) override {
     return Note(store_->UpsertInputsAudited(rows, audit));
   }
+  absl::StatusOr<store::WriteStats> UpsertActivities(
+      const std::vector<store::ActivityRow>& rows) override {
+    return Note(store_->UpsertActivities(rows));
+  }
+  absl::StatusOr<std::vector<store::ActivityTotal>> SumActivities(const std::string& country,
+                                                                  const std::string& therapy_area,
+                                                                  int32_t from_day,
+                                                                  int32_t to_day) override {
+    return Note(store_->SumActivities(country, therapy_area, from_day, to_day));
+  }
   absl::StatusOr<std::vector<std::string>> CustomerIds() override {
     return Note(store_->CustomerIds());
   }

@@ -49,7 +49,7 @@
 namespace harmonia::store {
 
 // The schema version this binary writes; a store at a higher version is refused.
-inline constexpr int kSchemaVersion = 5;
+inline constexpr int kSchemaVersion = 6;
 
 struct CustomerRow {
   std::string customer_id;
@@ -256,6 +256,29 @@ struct AssignmentRow {
   // the calls. Assignments committed by a store older than schema 5 read as
   // their targets.
   int32_t plan_calls = 0, plan_remote = 0, plan_email = 0, plan_events = 0;
+  // The customer's objective behaviour (the rule set's objective_behavior
+  // metric) as the cycle saw it; nullopt = no value, no objective, or a store
+  // older than schema 6. Compared across cycles (docs/report.md "Did it work").
+  std::optional<double> objective;
+};
+
+// Activities carried out, as the CRM reports them (docs/files.md
+// activities.csv). The key is (customer, therapy area, activity, day,
+// source); importing a key again replaces its count.
+struct ActivityRow {
+  std::string customer_id;
+  std::string therapy_area;
+  std::string activity;  // calls | remote | email | events
+  int32_t day = 0;       // days since 1970-01-01
+  std::string source;    // the CRM or system that reported it
+  int64_t count = 0;     // >= 0
+};
+
+// The activities of one customer and activity over a range of days.
+struct ActivityTotal {
+  std::string customer_id;
+  std::string activity;
+  int64_t count = 0;
 };
 
 class Store {
@@ -289,6 +312,20 @@ class Store {
   // `before` the key's latest value before the write (null when none).
   virtual absl::StatusOr<WriteStats> UpsertInputsAudited(const std::vector<InputRow>& rows,
                                                          const AuditEntry& audit) = 0;
+
+  // Stores activity counts in one transaction. Rows of the batch with the
+  // same key: the last one is the count. `written` counts keys whose count is
+  // new or changed. Every row's customer must exist (FailedPrecondition
+  // naming the first unknown one; nothing is written).
+  virtual absl::StatusOr<WriteStats> UpsertActivities(const std::vector<ActivityRow>& rows) = 0;
+
+  // The activities of `therapy_area` dated in [from_day, to_day) whose
+  // customer is in `country`, summed per customer and activity, by customer
+  // id then activity (bytewise).
+  virtual absl::StatusOr<std::vector<ActivityTotal>> SumActivities(const std::string& country,
+                                                                   const std::string& therapy_area,
+                                                                   int32_t from_day,
+                                                                   int32_t to_day) = 0;
 
   // Every customer id in the store, in bytewise order.
   virtual absl::StatusOr<std::vector<std::string>> CustomerIds() = 0;

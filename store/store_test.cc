@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -974,6 +975,73 @@ TEST_P(StoreContract, AssignmentsKeepTheirTagsAndPlan) {
     EXPECT_EQ(rows[1].plan_calls + rows[1].plan_remote + rows[1].plan_email + rows[1].plan_events,
               0);
   }
+}
+
+TEST_P(StoreContract, AssignmentsKeepTheObjectiveBehaviourExactly) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  AssignmentRow a{"C1", "early", "A", 1, 0, 0, 0, "rules", "r1", 3, "d1", ""};
+  a.objective = 0.1 + 0.2;  // not a short decimal: must come back bit for bit
+  AssignmentRow b{"C2", "late", "B", 1, 0, 0, 0, "rules", "r1", 3, "d2", ""};
+  AssignmentRow c{"C3", "late", "B", 1, 0, 0, 0, "rules", "r1", 3, "d3", ""};
+  c.objective = -1e-300;
+  auto id = store->CommitCycle({0, "DE", "onc", 20000, 3, "o", "cfg", 0, "s", 100}, {a, b, c}, {});
+  ASSERT_TRUE(id.ok()) << id.status();
+  auto rows = store->GetAssignments(*id);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 3u);
+  EXPECT_EQ((*rows)[0].objective, std::optional<double>(0.1 + 0.2));
+  EXPECT_EQ((*rows)[1].objective, std::nullopt);
+  EXPECT_EQ((*rows)[2].objective, std::optional<double>(-1e-300));
+  EXPECT_EQ((**store->GetAssignment(*id, "C1")).objective, std::optional<double>(0.1 + 0.2));
+}
+
+TEST_P(StoreContract, ActivitiesAreKeyedSummedPerCustomerAndKeptPerCountry) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store
+                  ->UpsertCustomers({{"D1", "DE", "physician", "onc", "A"},
+                                     {"D2", "DE", "physician", "onc", "B"},
+                                     {"F1", "FR", "physician", "onc", "C"}})
+                  .ok());
+  std::vector<ActivityRow> rows = {
+      {"D1", "onc", "calls", 20000, "crm", 2},  {"D1", "onc", "calls", 20001, "crm", 1},
+      {"D1", "onc", "email", 20000, "crm", 5},  {"D1", "onc", "calls", 20000, "mail", 1},
+      {"D2", "onc", "remote", 20010, "crm", 3}, {"D2", "dia", "calls", 20000, "crm", 9},
+      {"F1", "onc", "calls", 20000, "crm", 7},  {"D1", "onc", "calls", 19999, "crm", 4},
+      {"D2", "onc", "events", 20020, "crm", 1},  // day 20020: outside [20000, 20020)
+  };
+  auto written = store->UpsertActivities(rows);
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->written, 9);
+  // The same file again changes nothing; a new count for a key replaces it,
+  // and within one batch the last row of a key is its count.
+  written = store->UpsertActivities(rows);
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->written, 0);
+  EXPECT_EQ(written->unchanged, 9);
+  written = store->UpsertActivities(
+      {{"D1", "onc", "email", 20000, "crm", 1}, {"D1", "onc", "email", 20000, "crm", 6}});
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(written->written, 1);
+
+  auto totals = store->SumActivities("DE", "onc", 20000, 20020);
+  ASSERT_TRUE(totals.ok()) << totals.status();
+  std::vector<std::tuple<std::string, std::string, int64_t>> got;
+  for (const ActivityTotal& t : *totals) got.emplace_back(t.customer_id, t.activity, t.count);
+  EXPECT_EQ(got, (std::vector<std::tuple<std::string, std::string, int64_t>>{
+                     {"D1", "calls", 4}, {"D1", "email", 6}, {"D2", "remote", 3}}));
+  auto fr = store->SumActivities("FR", "onc", 0, 100000);
+  ASSERT_TRUE(fr.ok());
+  ASSERT_EQ(fr->size(), 1u);
+  EXPECT_EQ((*fr)[0].count, 7);
+
+  // An unknown customer fails the whole batch, naming it; nothing is written.
+  auto unknown = store->UpsertActivities(
+      {{"D1", "onc", "events", 20005, "crm", 1}, {"X9", "onc", "calls", 20005, "crm", 1}});
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("X9"));
+  EXPECT_EQ(store->SumActivities("DE", "onc", 20005, 20006)->size(), 0u);
 }
 
 TEST_P(StoreContract, CycleHistoryIsQueryableWithStatusQualityAndWhoRanIt) {

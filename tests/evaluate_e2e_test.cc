@@ -156,7 +156,17 @@ TEST_F(EvaluateGolden, ImportLoadsGoodRowsReportsBadOnesAndIsIdempotent) {
         "2199-12-31)\n",
         "  customers.csv: 9 rows loaded (9 written, 0 unchanged), 2 rejected\n",
         "  answers.csv: 45 rows loaded (45 written, 0 unchanged), 5 rejected\n",
-        "  metrics.csv: 13 rows loaded (13 written, 0 unchanged), 0 rejected\n"}) {
+        "  metrics.csv: 13 rows loaded (13 written, 0 unchanged), 0 rejected\n",
+        "activities.csv:7:1: customer_id: unknown customer 'D999' (not in customers.csv nor the "
+        "store)\n",
+        "activities.csv:8:15: activity: 'visit' is not an activity; expected one of: calls, "
+        "remote, email, events\n",
+        "activities.csv:9:21: date: '2026-11-31' is not a date (YYYY-MM-DD, 1900-01-01 to "
+        "2199-12-31)\n",
+        "activities.csv:10:32: count: '-1' is not a whole number from 0 to 100000\n",
+        "activities.csv:11: source: 0 bytes; expected 1 to 64 (the system that reported the "
+        "activity, e.g. crm)\n",
+        "  activities.csv: 5 rows loaded as 4 counts (4 written, 0 unchanged), 5 rejected\n"}) {
     EXPECT_NE(first.err.find(line), std::string::npos) << line << "\nin:\n" << first.err;
   }
   CliRun again = Harmonia("import --quiet --store " + url + " tests/golden/data");
@@ -165,6 +175,10 @@ TEST_F(EvaluateGolden, ImportLoadsGoodRowsReportsBadOnesAndIsIdempotent) {
             std::string::npos)
       << again.err;
   EXPECT_NE(again.err.find("  metrics.csv: 13 rows loaded (0 written, 13 unchanged), 0 rejected"),
+            std::string::npos)
+      << again.err;
+  EXPECT_NE(again.err.find("  activities.csv: 5 rows loaded as 4 counts (0 written, 4 unchanged), "
+                           "5 rejected"),
             std::string::npos)
       << again.err;
   CliRun bad = Harmonia("import --store mysql://x tests/golden/data");

@@ -42,6 +42,24 @@ inline std::vector<const CustomerRow*> LastPerKey(const std::vector<CustomerRow>
   return out;
 }
 
+// Activities: the last row of a key is its count, as for customers.
+using ActivityKey =
+    std::tuple<absl::string_view, absl::string_view, absl::string_view, int32_t, absl::string_view>;
+inline ActivityKey KeyOf(const ActivityRow& r) {
+  return ActivityKey{r.customer_id, r.therapy_area, r.activity, r.day, r.source};
+}
+inline std::vector<const ActivityRow*> LastPerKey(const std::vector<ActivityRow>& rows) {
+  absl::flat_hash_set<ActivityKey> seen;
+  seen.reserve(rows.size());
+  std::vector<const ActivityRow*> out;
+  out.reserve(rows.size());
+  for (size_t i = rows.size(); i-- > 0;) {
+    if (seen.insert(KeyOf(rows[i])).second) out.push_back(&rows[i]);
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
 // One input key (customer, therapy area, input, source, as_of, is_metric).
 using InputKey = std::tuple<absl::string_view, absl::string_view, absl::string_view,
                             absl::string_view, int32_t, bool>;

@@ -201,6 +201,22 @@ ALTER TABLE assignments ADD COLUMN tags TEXT COLLATE "C" NOT NULL DEFAULT '',
   ADD COLUMN plan_calls BIGINT, ADD COLUMN plan_remote BIGINT, ADD COLUMN plan_email BIGINT,
   ADD COLUMN plan_events BIGINT;
 )sql",
+    // 6: activities carried out, from the CRM, and each assignment's
+    // objective behaviour (docs/report.md "Did it work"). Assignments
+    // committed before have none (NULL).
+    R"sql(
+CREATE TABLE activities (
+  customer_id  TEXT COLLATE "C" NOT NULL,
+  therapy_area TEXT COLLATE "C" NOT NULL,
+  activity     TEXT COLLATE "C" NOT NULL
+                 CHECK (activity IN ('calls', 'remote', 'email', 'events')),
+  day          BIGINT NOT NULL,
+  source       TEXT COLLATE "C" NOT NULL,
+  count        BIGINT NOT NULL CHECK (count >= 0),
+  PRIMARY KEY (customer_id, therapy_area, activity, day, source)
+);
+ALTER TABLE assignments ADD COLUMN objective DOUBLE PRECISION;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -404,6 +420,17 @@ class CopyIn {
     Separate();
     buffer_.push_back(b ? 't' : 'f');
   }
+  // NULL for nullopt; else the shortest text that reads back as the same double.
+  void Double(std::optional<double> v) {
+    Separate();
+    if (!v) {
+      buffer_.append("\\N");
+      return;
+    }
+    char digits[32];
+    auto [end, ec] = std::to_chars(digits, digits + sizeof digits, *v);
+    buffer_.append(digits, end);
+  }
   absl::Status EndRow() {
     buffer_.push_back('\n');
     row_started_ = false;
@@ -564,6 +591,31 @@ constexpr BulkTable kInputsOfSeveralValues = {
 };
 #undef HARMONIA_INPUT_UPSERT
 
+// Activities (store.h, ActivityRow): a key's count is replaced; an
+// unchanged count is a no-op.
+constexpr BulkTable kActivities = {
+    .copy = "COPY activities (customer_id, therapy_area, activity, day, source, count) FROM STDIN",
+    .stage = "CREATE TEMP TABLE activities_in (LIKE activities) ON COMMIT DROP",
+    .copy_staged =
+        "COPY activities_in (customer_id, therapy_area, activity, day, source, count) FROM STDIN",
+    .upsert =
+        "INSERT INTO activities AS a (customer_id, therapy_area, activity, day, source, "
+        "count) SELECT customer_id, therapy_area, activity, day, source, count FROM "
+        "activities_in ORDER BY customer_id, therapy_area, activity, day, source "
+        "ON CONFLICT (customer_id, therapy_area, activity, day, source) DO UPDATE SET "
+        "count = excluded.count WHERE a.count <> excluded.count",
+    .what = "importing activities",
+};
+
+void Put(CopyIn& copy, const ActivityRow& r) {
+  copy.Text(r.customer_id);
+  copy.Text(r.therapy_area);
+  copy.Text(r.activity);
+  copy.Int(r.day);
+  copy.Text(r.source);
+  copy.Int(r.count);
+}
+
 void Put(CopyIn& copy, const CustomerRow& r) {
   copy.Text(r.customer_id);
   copy.Text(r.country);
@@ -585,6 +637,7 @@ void Put(CopyIn& copy, const InputRow& r) {
 // Key order, bytewise as COLLATE "C" compares (and false before true, as
 // PostgreSQL orders booleans).
 bool KeyLess(const CustomerRow* a, const CustomerRow* b) { return a->customer_id < b->customer_id; }
+bool KeyLess(const ActivityRow* a, const ActivityRow* b) { return KeyOf(*a) < KeyOf(*b); }
 bool KeyLess(const InputRow* a, const InputRow* b) {
   return std::tie(a->customer_id, a->therapy_area, a->input_id, a->source, a->as_of, a->is_metric) <
          std::tie(b->customer_id, b->therapy_area, b->input_id, b->source, b->as_of, b->is_metric);
@@ -809,8 +862,8 @@ CycleRecord ReadCycle(const PGresult* q, int i) {
 constexpr const char* kAssignmentColumns =
     "SELECT customer_id, segment, tier, calls, remote, email, events, decided_by, rule_id, "
     "rule_set_version, inputs_digest, scores, tags, COALESCE(plan_calls, calls), "
-    "COALESCE(plan_remote, remote), COALESCE(plan_email, email), COALESCE(plan_events, events) "
-    "FROM assignments";
+    "COALESCE(plan_remote, remote), COALESCE(plan_email, email), COALESCE(plan_events, events), "
+    "objective FROM assignments";
 
 AssignmentRow ReadAssignment(const PGresult* q, int i) {
   AssignmentRow r;
@@ -831,6 +884,12 @@ AssignmentRow ReadAssignment(const PGresult* q, int i) {
   r.plan_remote = static_cast<int32_t>(IntAt(q, i, 14));
   r.plan_email = static_cast<int32_t>(IntAt(q, i, 15));
   r.plan_events = static_cast<int32_t>(IntAt(q, i, 16));
+  if (!PQgetisnull(q, i, 17)) {
+    const char* text = PQgetvalue(q, i, 17);
+    double v = 0;
+    std::from_chars(text, text + PQgetlength(q, i, 17), v);
+    r.objective = v;
+  }
   return r;
 }
 
@@ -1021,10 +1080,25 @@ absl::StatusOr<AuditEntry> PostgresStore::WithValuesBefore(const AuditEntry& bas
 
 absl::StatusOr<std::optional<std::string>> PostgresStore::FirstUnknownCustomer(
     const std::vector<const InputRow*>& rows, const std::vector<const InputRow*>& more_rows) {
+  std::vector<absl::string_view> ids;
+  ids.reserve(rows.size() + more_rows.size());
+  for (const InputRow* r : rows) ids.push_back(r->customer_id);
+  for (const InputRow* r : more_rows) ids.push_back(r->customer_id);
+  return FirstUnknownCustomerId(ids);
+}
+
+absl::StatusOr<std::optional<std::string>> PostgresStore::FirstUnknownCustomer(
+    const std::vector<const ActivityRow*>& rows) {
+  std::vector<absl::string_view> ids;
+  ids.reserve(rows.size());
+  for (const ActivityRow* r : rows) ids.push_back(r->customer_id);
+  return FirstUnknownCustomerId(ids);
+}
+
+absl::StatusOr<std::optional<std::string>> PostgresStore::FirstUnknownCustomerId(
+    const std::vector<absl::string_view>& in_order) {
   // Each customer once, in key order so the index lookups walk forward.
-  absl::flat_hash_set<absl::string_view> distinct;
-  for (const InputRow* r : rows) distinct.insert(r->customer_id);
-  for (const InputRow* r : more_rows) distinct.insert(r->customer_id);
+  absl::flat_hash_set<absl::string_view> distinct(in_order.begin(), in_order.end());
   std::vector<std::string> ids(distinct.begin(), distinct.end());
   std::sort(ids.begin(), ids.end());
   HARMONIA_ASSIGN_OR_RETURN(
@@ -1032,14 +1106,12 @@ absl::StatusOr<std::optional<std::string>> PostgresStore::FirstUnknownCustomer(
       Run(conn_,
           "SELECT u.id FROM unnest($1::text[]) AS u (id) WHERE NOT EXISTS (SELECT 1 FROM "
           "customers c WHERE c.customer_id = u.id)",
-          Params().TextArray(ids), PGRES_TUPLES_OK, "looking up the customers of inputs"));
+          Params().TextArray(ids), PGRES_TUPLES_OK, "looking up customers"));
   if (PQntuples(missing.get()) == 0) return std::optional<std::string>();
   absl::flat_hash_set<std::string> unknown;
   for (int i = 0; i < PQntuples(missing.get()); ++i) unknown.insert(TextAt(missing.get(), i, 0));
-  for (const auto* list : {&rows, &more_rows}) {
-    for (const InputRow* r : *list) {
-      if (unknown.contains(r->customer_id)) return std::optional<std::string>(r->customer_id);
-    }
+  for (absl::string_view id : in_order) {
+    if (unknown.contains(id)) return std::optional<std::string>(id);
   }
   // Not reached: every id returned is one of the rows'.
   return std::optional<std::string>();
@@ -1086,6 +1158,41 @@ absl::Status PostgresStore::ForEachRow(const char* sql, const Params& params, st
 absl::StatusOr<int64_t> PostgresStore::CountRows(const char* sql) {
   HARMONIA_ASSIGN_OR_RETURN(Result r, Run(conn_, sql, Params(), PGRES_TUPLES_OK, "counting"));
   return IntAt(r.get(), 0, 0);
+}
+
+absl::StatusOr<WriteStats> PostgresStore::UpsertActivities(
+    const std::vector<ActivityRow>& all_rows) {
+  std::vector<const ActivityRow*> rows = LastPerKey(all_rows);
+  if (rows.empty()) return WriteStats{};
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx,
+                            Transaction::Begin(conn_, "BEGIN", "an activity import"));
+  HARMONIA_ASSIGN_OR_RETURN(std::optional<std::string> unknown, FirstUnknownCustomer(rows));
+  if (unknown) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("activity of unknown customer '", *unknown, "': import customers first"));
+  }
+  const int64_t n = static_cast<int64_t>(rows.size());
+  HARMONIA_ASSIGN_OR_RETURN(const int64_t written, BulkWrite(conn_, kActivities, std::move(rows)));
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("an activity import"));
+  return WriteStats{.written = written, .unchanged = n - written};
+}
+
+absl::StatusOr<std::vector<ActivityTotal>> PostgresStore::SumActivities(
+    const std::string& country, const std::string& therapy_area, int32_t from_day, int32_t to_day) {
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result r, Run(conn_,
+                    "SELECT a.customer_id, a.activity, SUM(a.count) FROM activities a JOIN "
+                    "customers c ON c.customer_id = a.customer_id WHERE c.country = $1 AND "
+                    "a.therapy_area = $2 AND a.day >= $3 AND a.day < $4 GROUP BY a.customer_id, "
+                    "a.activity ORDER BY a.customer_id, a.activity",
+                    Params().Text(country).Text(therapy_area).Int(from_day).Int(to_day),
+                    PGRES_TUPLES_OK, "reading activities"));
+  std::vector<ActivityTotal> out;
+  out.reserve(static_cast<size_t>(PQntuples(r.get())));
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    out.push_back({TextAt(r.get(), i, 0), TextAt(r.get(), i, 1), IntAt(r.get(), i, 2)});
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<std::string>> PostgresStore::CustomerIds() {
@@ -1310,7 +1417,7 @@ absl::StatusOr<int64_t> PostgresStore::CommitCycle(const CycleRecord& c,
   HARMONIA_RETURN_IF_ERROR(
       copy.Start("COPY assignments (cycle_id, customer_id, segment, tier, calls, remote, email, "
                  "events, decided_by, rule_id, rule_set_version, inputs_digest, scores, tags, "
-                 "plan_calls, plan_remote, plan_email, plan_events) FROM STDIN",
+                 "plan_calls, plan_remote, plan_email, plan_events, objective) FROM STDIN",
                  "committing assignments"));
   for (const AssignmentRow& r : rows) {
     copy.Int(cycle_id);
@@ -1331,6 +1438,7 @@ absl::StatusOr<int64_t> PostgresStore::CommitCycle(const CycleRecord& c,
     copy.Int(r.plan_remote);
     copy.Int(r.plan_email);
     copy.Int(r.plan_events);
+    copy.Double(r.objective);
     HARMONIA_RETURN_IF_ERROR(copy.EndRow());
   }
   HARMONIA_RETURN_IF_ERROR(copy.Finish().status());

@@ -48,6 +48,11 @@ class PostgresStore final : public Store {
                                                  const AuditEntry& audit) override {
     return WriteInputs(rows, &audit);
   }
+  absl::StatusOr<WriteStats> UpsertActivities(const std::vector<ActivityRow>& rows) override;
+  absl::StatusOr<std::vector<ActivityTotal>> SumActivities(const std::string& country,
+                                                           const std::string& therapy_area,
+                                                           int32_t from_day,
+                                                           int32_t to_day) override;
   absl::StatusOr<std::vector<std::string>> CustomerIds() override;
   absl::StatusOr<int64_t> CountCustomers() override;
   absl::StatusOr<int64_t> CountInputs() override;
@@ -137,6 +142,11 @@ class PostgresStore final : public Store {
   // does not know, if any.
   absl::StatusOr<std::optional<std::string>> FirstUnknownCustomer(
       const std::vector<const InputRow*>& rows, const std::vector<const InputRow*>& more_rows);
+  absl::StatusOr<std::optional<std::string>> FirstUnknownCustomer(
+      const std::vector<const ActivityRow*>& rows);
+  // Of `ids` (in order), the first the store does not know, if any.
+  absl::StatusOr<std::optional<std::string>> FirstUnknownCustomerId(
+      const std::vector<absl::string_view>& ids);
 
   pg_conn* conn_;
   std::string display_url_;  // the URL without its password

@@ -222,6 +222,21 @@ ALTER TABLE assignments ADD COLUMN plan_remote INTEGER;
 ALTER TABLE assignments ADD COLUMN plan_email INTEGER;
 ALTER TABLE assignments ADD COLUMN plan_events INTEGER;
 )sql",
+    // 6: activities carried out, from the CRM, and each assignment's
+    // objective behaviour (docs/report.md "Did it work"). Assignments
+    // committed before have none (NULL).
+    R"sql(
+CREATE TABLE activities (
+  customer_id  TEXT NOT NULL REFERENCES customers (customer_id),
+  therapy_area TEXT NOT NULL,
+  activity     TEXT NOT NULL CHECK (activity IN ('calls', 'remote', 'email', 'events')),
+  day          INTEGER NOT NULL,
+  source       TEXT NOT NULL,
+  count        INTEGER NOT NULL CHECK (count >= 0),
+  PRIMARY KEY (customer_id, therapy_area, activity, day, source)
+) WITHOUT ROWID;
+ALTER TABLE assignments ADD COLUMN objective REAL;
+)sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
 
@@ -269,6 +284,13 @@ class Statement {
   void Bind(int i, std::string&& s) = delete;
   void Bind(int i, const char* s) = delete;
   void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void Bind(int i, std::optional<double> v) {
+    if (v) {
+      sqlite3_bind_double(stmt_, i, *v);
+    } else {
+      sqlite3_bind_null(stmt_, i);
+    }
+  }
   // SQLITE_ROW, SQLITE_DONE or an error code.
   int Step() { return sqlite3_step(stmt_); }
   void Reset() {
@@ -282,6 +304,10 @@ class Statement {
              : std::string();
   }
   int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  std::optional<double> OptionalDouble(int col) const {
+    if (sqlite3_column_type(stmt_, col) == SQLITE_NULL) return std::nullopt;
+    return sqlite3_column_double(stmt_, col);
+  }
 
  private:
   sqlite3* db_;
@@ -681,6 +707,60 @@ absl::StatusOr<int64_t> SqliteStore::CountRows(const char* sql) {
   return q.Int(0);
 }
 
+absl::StatusOr<WriteStats> SqliteStore::UpsertActivities(const std::vector<ActivityRow>& all_rows) {
+  const std::vector<const ActivityRow*> rows = LastPerKey(all_rows);
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "an activity import"));
+  WriteStats stats;
+  // The WHERE makes an unchanged count a no-op, which sqlite3_changes() reports as 0.
+  Statement put(db_,
+                "INSERT INTO activities (customer_id, therapy_area, activity, day, source, count) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (customer_id, therapy_area, activity, day, "
+                "source) DO UPDATE SET count = excluded.count WHERE count <> excluded.count");
+  HARMONIA_RETURN_IF_ERROR(put.status("preparing the activity import"));
+  for (const ActivityRow* row : rows) {
+    const ActivityRow& r = *row;
+    put.Bind(1, r.customer_id);
+    put.Bind(2, r.therapy_area);
+    put.Bind(3, r.activity);
+    put.Bind(4, r.day);
+    put.Bind(5, r.source);
+    put.Bind(6, r.count);
+    const int rc = put.Step();
+    put.Reset();
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+      if (auto c = GetCustomer(r.customer_id); c.ok() && !c->has_value()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "activity of unknown customer '", r.customer_id, "': import customers first"));
+      }
+    }
+    if (rc != SQLITE_DONE) {
+      return SqliteError(db_, rc, absl::StrCat("importing activities of ", r.customer_id));
+    }
+    ++(sqlite3_changes(db_) > 0 ? stats.written : stats.unchanged);
+  }
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("an activity import"));
+  return stats;
+}
+
+absl::StatusOr<std::vector<ActivityTotal>> SqliteStore::SumActivities(
+    const std::string& country, const std::string& therapy_area, int32_t from_day, int32_t to_day) {
+  Statement q(db_,
+              "SELECT a.customer_id, a.activity, SUM(a.count) FROM activities a JOIN customers c "
+              "ON c.customer_id = a.customer_id WHERE c.country = ? AND a.therapy_area = ? AND "
+              "a.day >= ? AND a.day < ? GROUP BY a.customer_id, a.activity "
+              "ORDER BY a.customer_id, a.activity");
+  HARMONIA_RETURN_IF_ERROR(q.status("reading activities"));
+  q.Bind(1, country);
+  q.Bind(2, therapy_area);
+  q.Bind(3, from_day);
+  q.Bind(4, to_day);
+  std::vector<ActivityTotal> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back({q.Text(0), q.Text(1), q.Int(2)});
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc, "reading activities");
+  return out;
+}
+
 absl::StatusOr<std::vector<std::string>> SqliteStore::CustomerIds() {
   Statement q(db_, "SELECT customer_id FROM customers ORDER BY customer_id");
   HARMONIA_RETURN_IF_ERROR(q.status("listing customers"));
@@ -893,8 +973,8 @@ absl::StatusOr<int64_t> SqliteStore::CommitCycle(const CycleRecord& c,
       db_,
       "INSERT INTO assignments (cycle_id, customer_id, segment, tier, calls, remote, "
       "email, events, decided_by, rule_id, rule_set_version, inputs_digest, scores, tags, "
-      "plan_calls, plan_remote, plan_email, plan_events) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "plan_calls, plan_remote, plan_email, plan_events, objective) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   HARMONIA_RETURN_IF_ERROR(put.status("committing assignments"));
   for (const AssignmentRow& r : rows) {
     put.Bind(1, cycle_id);
@@ -915,6 +995,7 @@ absl::StatusOr<int64_t> SqliteStore::CommitCycle(const CycleRecord& c,
     put.Bind(16, r.plan_remote);
     put.Bind(17, r.plan_email);
     put.Bind(18, r.plan_events);
+    put.Bind(19, r.objective);
     const int rc = put.Step();
     put.Reset();
     if (rc != SQLITE_DONE) return SqliteError(db_, rc, "committing assignments");
@@ -988,8 +1069,8 @@ CycleRecord ReadCycle(const Statement& q) {
 constexpr const char* kAssignmentColumns =
     "SELECT customer_id, segment, tier, calls, remote, email, events, decided_by, rule_id, "
     "rule_set_version, inputs_digest, scores, tags, COALESCE(plan_calls, calls), "
-    "COALESCE(plan_remote, remote), COALESCE(plan_email, email), COALESCE(plan_events, events) "
-    "FROM assignments";
+    "COALESCE(plan_remote, remote), COALESCE(plan_email, email), COALESCE(plan_events, events), "
+    "objective FROM assignments";
 
 AssignmentRow ReadAssignment(const Statement& q) {
   AssignmentRow r;
@@ -1010,6 +1091,7 @@ AssignmentRow ReadAssignment(const Statement& q) {
   r.plan_remote = static_cast<int32_t>(q.Int(14));
   r.plan_email = static_cast<int32_t>(q.Int(15));
   r.plan_events = static_cast<int32_t>(q.Int(16));
+  r.objective = q.OptionalDouble(17);
   return r;
 }
 

@@ -27,6 +27,11 @@ class SqliteStore final : public Store {
                                                  const AuditEntry& audit) override {
     return WriteInputs(rows, &audit);
   }
+  absl::StatusOr<WriteStats> UpsertActivities(const std::vector<ActivityRow>& rows) override;
+  absl::StatusOr<std::vector<ActivityTotal>> SumActivities(const std::string& country,
+                                                           const std::string& therapy_area,
+                                                           int32_t from_day,
+                                                           int32_t to_day) override;
   absl::StatusOr<std::vector<std::string>> CustomerIds() override;
   absl::StatusOr<int64_t> CountCustomers() override;
   absl::StatusOr<int64_t> CountInputs() override;
