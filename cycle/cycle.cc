@@ -326,6 +326,25 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
                             .unknown_inputs = result.unknown_inputs};
   facts.previous.reserve(previous_rows.size());
   for (const AssignmentRow& p : previous_rows) facts.previous.push_back({p.customer_id, p.segment});
+  // Did the last period's plan work (docs/report.md "Did it work"): the
+  // market's last cycle of an earlier period, against the activities the CRM
+  // reported from its date to this cycle's.
+  const CycleRecord* plan_cycle = nullptr;
+  for (const CycleRecord& h : history) {
+    if (h.status == "committed" && h.period < period && h.as_of < o.as_of) plan_cycle = &h;
+  }
+  std::vector<AssignmentRow> plan_rows_read;
+  if (plan_cycle != nullptr) {
+    const bool is_previous = previous_cycle && previous_cycle->cycle_id == plan_cycle->cycle_id;
+    if (!is_previous) {
+      HARMONIA_ASSIGN_OR_RETURN(plan_rows_read, store.GetAssignments(plan_cycle->cycle_id));
+    }
+    const std::vector<AssignmentRow>& plan_rows = is_previous ? previous_rows : plan_rows_read;
+    HARMONIA_ASSIGN_OR_RETURN(
+        std::vector<store::ActivityTotal> totals,
+        store.SumActivities(country.country, o.therapy_area, plan_cycle->as_of, o.as_of));
+    facts.follow_up = internal::FollowUp(*plan_cycle, plan_rows, totals, o.as_of);
+  }
   for (const RefinementResult& ref : result.refinements) {
     facts.refinements.push_back({RefinementStatusName(ref.status), ref.reason});
   }

@@ -3,12 +3,15 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <map>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/date.h"
 #include "quality/stats.h"
 
 namespace harmonia::quality {
@@ -194,6 +197,133 @@ void SetObjective(const CycleFacts& f, const double* objective, v1::CycleQuality
   }
 }
 
+// The share of customers carrying each driver tag, overall and per segment.
+void SetTags(const CycleFacts& f, v1::CycleQuality* q) {
+  const engine::RuleSet& rules = *f.rules;
+  const engine::Results& r = *f.results;
+  if (rules.tags.empty() || r.drivers.empty()) return;
+  const size_t n = r.segment.size(), segments = rules.segments.size(), tags = rules.tags.size();
+  std::vector<int64_t> in_segment(segments, 0), total(tags, 0), by(tags * segments, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const int s = r.segment[i];
+    if (s >= 0) ++in_segment[static_cast<size_t>(s)];
+    uint64_t has = 0;  // by tag index
+    for (uint64_t m = r.drivers[i]; m != 0; m &= m - 1) {
+      has |= uint64_t{1} << rules.drivers.tag_of[static_cast<size_t>(std::countr_zero(m))];
+    }
+    for (; has != 0; has &= has - 1) {
+      const size_t t = static_cast<size_t>(std::countr_zero(has));
+      ++total[t];
+      if (s >= 0) ++by[t * segments + static_cast<size_t>(s)];
+    }
+  }
+  for (size_t t = 0; t < tags; ++t) {
+    v1::TagShare* ts = q->add_tags();
+    ts->set_tag(rules.tags[t]);
+    ts->set_customers(total[t]);
+    ts->set_share(Share(total[t], static_cast<int64_t>(n)));
+    for (size_t s = 0; s < segments; ++s) {
+      if (in_segment[s] == 0) continue;
+      v1::TagShare::InSegment* seg = ts->add_segments();
+      seg->set_segment(rules.segments[s].id);
+      seg->set_customers(by[t * segments + s]);
+      seg->set_share(Share(by[t * segments + s], in_segment[s]));
+    }
+  }
+}
+
+int64_t Touchpoints(const std::array<int64_t, 4>& a) { return a[0] + a[1] + a[2] + a[3]; }
+
+void AddCounts(const std::array<int64_t, 4>& a, v1::ActivityCounts* c) {
+  c->set_calls(c->calls() + a[0]);
+  c->set_remote(c->remote() + a[1]);
+  c->set_email(c->email() + a[2]);
+  c->set_events(c->events() + a[3]);
+}
+
+void AddOutcome(const PlanOutcome& o, v1::Attainment* a) {
+  a->set_customers(a->customers() + 1);
+  AddCounts(o.plan, a->mutable_plan());
+  AddCounts(o.actual, a->mutable_actual());
+  if (const int64_t planned = Touchpoints(o.plan); planned > 0) {
+    a->set_planned(a->planned() + 1);
+    if (Touchpoints(o.actual) >= planned) a->set_carried_out(a->carried_out() + 1);
+  }
+}
+
+void SetAttainmentRatio(v1::Attainment* a) {
+  const v1::ActivityCounts &p = a->plan(), &x = a->actual();
+  const int64_t planned = p.calls() + p.remote() + p.email() + p.events();
+  if (planned > 0) {
+    a->set_attainment(static_cast<double>(x.calls() + x.remote() + x.email() + x.events()) /
+                      static_cast<double>(planned));
+  }
+}
+
+// Whether the plan of the last period was carried out, and whether the
+// objective behaviour moved more where it was (docs/report.md "Did it work").
+void SetFollowUp(const CycleFacts& f, const double* objective, v1::CycleQuality* q) {
+  const FollowUpFacts& fu = f.follow_up;
+  if (fu.plan_cycle_id == 0) return;
+  const engine::RuleSet& rules = *f.rules;
+  v1::PlanFollowUp* out = q->mutable_follow_up();
+  out->set_plan_cycle_id(fu.plan_cycle_id);
+  out->set_from(FormatIsoDate(fu.from));
+  out->set_to(FormatIsoDate(fu.to));
+  out->set_activities_outside_plan(fu.activities_outside_plan);
+  // Segment × tier cells in rule-set order; a segment or tier this rule set
+  // does not have (the plan ran an earlier version) after those, bytewise,
+  // and "" (no segment) last.
+  auto rank = [](const auto& ids, std::string_view id) -> size_t {
+    for (size_t k = 0; k < ids.size(); ++k) {
+      if (ids[k] == id) return k;
+    }
+    return id.empty() ? ids.size() + 1 : ids.size();
+  };
+  std::vector<std::string_view> segment_ids, tier_ids;
+  for (const engine::Segment& s : rules.segments) segment_ids.push_back(s.id);
+  for (const std::string& t : rules.tiers) tier_ids.push_back(t);
+  std::map<std::tuple<size_t, std::string_view, size_t, std::string_view>, v1::Attainment> cells;
+  std::vector<double> carried, not_carried;
+  const std::vector<std::string>& ids = *f.customer_ids;
+  size_t i = 0;  // the customer's position in this cycle
+  for (const PlanOutcome& o : fu.customers) {
+    v1::Attainment& cell =
+        cells[{rank(segment_ids, o.segment), o.segment, rank(tier_ids, o.tier), o.tier}];
+    AddOutcome(o, &cell);
+    AddOutcome(o, out->mutable_market());
+    const int64_t planned = Touchpoints(o.plan);
+    while (i < ids.size() && ids[i] < o.customer_id) ++i;
+    if (planned == 0 || objective == nullptr || i == ids.size() || ids[i] != o.customer_id) {
+      continue;
+    }
+    const double change = objective[i] - o.objective;  // NaN when either is missing
+    if (std::isnan(change)) continue;
+    (Touchpoints(o.actual) >= planned ? carried : not_carried).push_back(change);
+  }
+  for (auto& [key, cell] : cells) {
+    cell.set_segment(std::string(std::get<1>(key)));
+    cell.set_tier(std::string(std::get<3>(key)));
+    SetAttainmentRatio(&cell);
+    *out->add_attainment() = std::move(cell);
+  }
+  SetAttainmentRatio(out->mutable_market());
+  if (objective == nullptr) return;
+  v1::BehaviourChange* b = out->mutable_behaviour();
+  b->set_objective_metric(q->objective_metric());
+  SetDistribution(carried, b->mutable_carried_out());
+  SetDistribution(not_carried, b->mutable_not_carried_out());
+  if (!carried.empty() && !not_carried.empty()) {
+    b->set_mean_difference(b->carried_out().mean() - b->not_carried_out().mean());
+  }
+  const WelchTest w = WelchTTest(carried, not_carried);
+  if (!std::isnan(w.t)) {
+    b->set_welch_t(w.t);
+    b->set_welch_df(w.df);
+    b->set_p_value(w.p_value);
+  }
+}
+
 }  // namespace
 
 v1::Churn ComputeChurn(const std::vector<PreviousSegment>& previous,
@@ -249,6 +379,8 @@ v1::CycleQuality ComputeQuality(const CycleFacts& f) {
     objective = f.inputs->batch().columns[rules.objective_behavior];
   }
   SetObjective(f, objective, &q);
+  SetTags(f, &q);
+  SetFollowUp(f, objective, &q);
 
   std::vector<PreviousSegment> current(ids.size());
   for (size_t i = 0; i < ids.size(); ++i) {

@@ -3,13 +3,17 @@
 // (proto/harmonia/v1/report.proto): segment sizes and the objective
 // behaviour per segment, how well the segments separate it, churn against
 // the previous cycle, how assignments were decided, refinements, data
-// quality, input coverage and whether refinements pay off.
+// quality, input coverage, whether refinements pay off, the share of each
+// driver tag, and whether the last period's plan was carried out and moved
+// the objective behaviour.
 //
 // Thread-safety: pure functions.
 #ifndef HARMONIA_QUALITY_QUALITY_H_
 #define HARMONIA_QUALITY_QUALITY_H_
 
+#include <array>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,6 +38,25 @@ struct RefinementFact {
   std::string_view reason;  // the reason code as submitted
 };
 
+// One customer of the plan's cycle (the market's last cycle of an earlier
+// period), with the activities carried out since (docs/report.md "Did it
+// work"). Activities in the order calls, remote, email, events.
+struct PlanOutcome {
+  std::string_view customer_id;
+  std::string_view segment;  // "" = none
+  std::string_view tier;
+  std::array<int64_t, 4> plan{};                                // the n=1 plan
+  std::array<int64_t, 4> actual{};                              // reported by the CRM in [from, to)
+  double objective = std::numeric_limits<double>::quiet_NaN();  // then; NaN = none
+};
+
+struct FollowUpFacts {
+  int64_t plan_cycle_id = 0;            // 0 = none: no follow-up figures
+  int32_t from = 0, to = 0;             // days since 1970-01-01: the plan cycle's date, this one's
+  std::vector<PlanOutcome> customers;   // bytewise ascending by customer id
+  int64_t activities_outside_plan = 0;  // touchpoints of customers not in the plan's cycle
+};
+
 // What a cycle knows when it has run. Pointers must outlive the call.
 struct CycleFacts {
   const engine::RuleSet* rules = nullptr;
@@ -46,6 +69,7 @@ struct CycleFacts {
   int64_t refinement_quota = 0;
   int64_t awaiting_approval = 0;
   int64_t unknown_inputs = 0;
+  FollowUpFacts follow_up;
 };
 
 harmonia::v1::CycleQuality ComputeQuality(const CycleFacts& facts);

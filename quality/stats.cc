@@ -8,6 +8,9 @@
 // libboost-math-dev, header-only): the chi-square tail is Q(df/2, x/2), and
 // an accurate Q over the whole range is not something to write again.
 #include <boost/math/special_functions/gamma.hpp>
+// The Student t tail is the regularized incomplete beta function:
+// P(|T_df| >= t) = I_{df/(df+t²)}(df/2, 1/2), accurate for tiny p too.
+#include <boost/math/special_functions/beta.hpp>
 
 namespace harmonia::quality {
 namespace {
@@ -60,6 +63,22 @@ double ChiSquareSurvival(double x, int df) {
   if (x <= 0) return 1;
   if (std::isinf(x)) return 0;
   return boost::math::gamma_q(df / 2.0, x / 2.0);
+}
+
+WelchTest WelchTTest(std::span<const double> a, std::span<const double> b) {
+  const Summary x = Summarize(a), y = Summarize(b);
+  WelchTest w{kNaN, kNaN, kNaN, kNaN};
+  if (x.n < 2 || y.n < 2) return w;
+  w.mean_difference = x.mean - y.mean;
+  const double va = x.sd * x.sd / static_cast<double>(x.n);
+  const double vb = y.sd * y.sd / static_cast<double>(y.n);
+  const double se2 = va + vb;
+  if (!(se2 > 0)) return w;
+  w.t = w.mean_difference / std::sqrt(se2);
+  w.df =
+      se2 * se2 / (va * va / static_cast<double>(x.n - 1) + vb * vb / static_cast<double>(y.n - 1));
+  w.p_value = boost::math::ibeta(w.df / 2, 0.5, w.df / (w.df + w.t * w.t));
+  return w;
 }
 
 GroupComparison CompareGroups(const std::vector<std::vector<double>>& groups) {

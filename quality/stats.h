@@ -5,6 +5,7 @@
 //   Summarize       n, mean, standard deviation, min, quartiles, max
 //   CompareGroups   eta-squared (one-way ANOVA effect size) and the
 //                   Kruskal–Wallis H test with its chi-square p-value
+//   WelchTTest      whether two groups' means differ (unequal variances)
 //
 // Definitions, so that figures can be checked by hand (docs/report.md):
 // - quartiles interpolate linearly between order statistics (Hyndman & Fan
@@ -54,6 +55,20 @@ GroupComparison CompareGroups(const std::vector<std::vector<double>>& groups);
 
 // P(X >= x) for X chi-square distributed with `df` degrees of freedom.
 double ChiSquareSurvival(double x, int df);
+
+// Welch's two-sample t-test (unequal variances), two-sided, as
+// scipy.stats.ttest_ind(a, b, equal_var=False) and R's t.test(a, b):
+// t = (mean_a - mean_b) / sqrt(var_a/n_a + var_b/n_b) with sample variances,
+// df by Welch–Satterthwaite, p = P(|T_df| >= |t|). NaN entries are skipped;
+// every figure is NaN when a group has fewer than two values or both
+// variances are 0.
+struct WelchTest {
+  double mean_difference = 0;  // mean_a - mean_b
+  double t = 0;
+  double df = 0;
+  double p_value = 0;
+};
+WelchTest WelchTTest(std::span<const double> a, std::span<const double> b);
 
 }  // namespace harmonia::quality
 

@@ -46,7 +46,14 @@ int main() {
   Print("sd", s.sd);
   Print("q1", s.q1);
   Print("median", s.median);
-  Print("q3", s.q3, true);
+  Print("q3", s.q3);
+  // Welch's t-test between the first two groups.
+  const harmonia::quality::WelchTest w = groups.size() >= 2
+                                             ? harmonia::quality::WelchTTest(groups[0], groups[1])
+                                             : harmonia::quality::WelchTest{NAN, NAN, NAN, NAN};
+  Print("welch_t", w.t);
+  Print("welch_df", w.df);
+  Print("welch_p", w.p_value, true);
   std::printf("}\n");
   return 0;
 }

@@ -269,6 +269,96 @@ std::string DistCells(const v1::Distribution& d) {
                       Cell(Number(d.median())), Cell(Number(d.q3())), Cell(Count(d.n())));
 }
 
+// Share of each driver tag, in the market and per segment; each cell carries
+// its share for tools and tests.
+std::string Tags(const v1::Report& report, const v1::MarketReport& m, const v1::CycleQuality& q) {
+  if (q.tags_size() == 0) return "";
+  std::string out =
+      "<h3>Drivers and barriers</h3><p>Share of the customers with each tag.</p>"
+      "<table class=\"tags\"><tr><th>tag</th><th>all</th>";
+  for (const v1::TagShare::InSegment& s : q.tags(0).segments()) {
+    absl::StrAppend(&out, "<th>", Title(report, m, s.segment()), "</th>");
+  }
+  absl::StrAppend(&out, "</tr>");
+  for (const v1::TagShare& t : q.tags()) {
+    absl::StrAppend(
+        &out, "<tr data-tag=\"", Esc(t.tag()), "\"><td>", Esc(t.tag()), "</td>",
+        Cell(Percent(t.share()), absl::StrCat("data-share=\"", Exact(t.share()), "\"")));
+    for (const v1::TagShare::InSegment& s : t.segments()) {
+      absl::StrAppend(
+          &out, Cell(Percent(s.share()), absl::StrCat("data-segment=\"", Esc(s.segment()),
+                                                      "\" data-share=\"", Exact(s.share()), "\"")));
+    }
+    absl::StrAppend(&out, "</tr>");
+  }
+  return out + "</table>";
+}
+
+int64_t Touchpoints(const v1::ActivityCounts& c) {
+  return c.calls() + c.remote() + c.email() + c.events();
+}
+
+// Whether the last period's plan was carried out, and whether the objective
+// behaviour moved more where it was.
+std::string FollowUp(const v1::Report& report, const v1::MarketReport& m,
+                     const v1::CycleQuality& q) {
+  if (!q.has_follow_up()) return "";
+  const v1::PlanFollowUp& f = q.follow_up();
+  std::string out = absl::StrFormat(
+      "<h3>Did it work?</h3><p>The plan of cycle %d against the activities reported from %s to "
+      "%s (%s touchpoints of customers outside the plan are not counted).</p>"
+      "<table class=\"attainment\"><tr><th>segment</th><th>tier</th><th>customers</th>"
+      "<th>planned</th><th>plan</th><th>actual</th><th>attainment</th><th>carried out</th>"
+      "<th>calls</th><th>remote</th><th>email</th><th>events</th></tr>",
+      f.plan_cycle_id(), Esc(f.from()), Esc(f.to()), Count(f.activities_outside_plan()));
+  auto row = [&](const v1::Attainment& a, const std::string& segment_cell,
+                 const std::string& attrs) {
+    auto pair = [](int64_t actual, int64_t plan) {
+      return Cell(absl::StrCat(Count(actual), "/", Count(plan)));
+    };
+    absl::StrAppend(&out, "<tr ", attrs, ">", segment_cell, Cell(Esc(a.tier())),
+                    Cell(Count(a.customers())), Cell(Count(a.planned())),
+                    Cell(Count(Touchpoints(a.plan()))), Cell(Count(Touchpoints(a.actual()))),
+                    Cell(a.has_attainment() ? Percent(a.attainment()) : "-",
+                         absl::StrCat("class=\"attained\" data-value=\"",
+                                      a.has_attainment() ? Exact(a.attainment()) : "", "\"")),
+                    Cell(Percent(internal::Fraction(a.carried_out(), a.planned()))),
+                    pair(a.actual().calls(), a.plan().calls()),
+                    pair(a.actual().remote(), a.plan().remote()),
+                    pair(a.actual().email(), a.plan().email()),
+                    pair(a.actual().events(), a.plan().events()), "</tr>");
+  };
+  for (const v1::Attainment& a : f.attainment()) {
+    row(a, absl::StrCat("<td>", Title(report, m, a.segment()), "</td>"),
+        absl::StrCat("data-segment=\"", Esc(a.segment()), "\" data-tier=\"", Esc(a.tier()), "\""));
+  }
+  row(f.market(), "<td><b>market</b></td>", "class=\"market\"");
+  absl::StrAppend(&out, "</table>");
+  if (f.has_behaviour()) {
+    const v1::BehaviourChange& b = f.behaviour();
+    auto group = [](const v1::Distribution& d) {
+      return d.n() ? absl::StrCat(Count(d.n()), " customers, mean change ",
+                                  internal::Signed(d.mean()))
+                   : std::string("no customers");
+    };
+    absl::StrAppend(&out, "<p class=\"behaviour\">Change of ", Esc(b.objective_metric()),
+                    " since the plan: carried out: ", group(b.carried_out()),
+                    "; not carried out: ", group(b.not_carried_out()));
+    if (b.has_mean_difference()) {
+      absl::StrAppend(&out, "; difference <span class=\"difference\" data-value=\"",
+                      Exact(b.mean_difference()), "\">", internal::Signed(b.mean_difference()),
+                      "</span>");
+    }
+    if (b.has_p_value()) {
+      absl::StrAppend(&out, " (Welch's t ", Number(b.welch_t()), ", df ", Number(b.welch_df()),
+                      ", p <span class=\"welch-p\" data-value=\"", Exact(b.p_value()), "\">",
+                      internal::PValue(b.p_value()), "</span>)");
+    }
+    absl::StrAppend(&out, ".</p>");
+  }
+  return out;
+}
+
 std::string Quality(const v1::Report& report, const v1::MarketReport& m, const v1::CycleQuality& q,
                     const Colours& colours, const std::string& churn_title) {
   std::string out;
@@ -362,6 +452,9 @@ std::string Quality(const v1::Report& report, const v1::MarketReport& m, const v
     }
     absl::StrAppend(&out, "</table>");
   }
+
+  out += Tags(report, m, q);
+  out += FollowUp(report, m, q);
 
   const v1::DataQuality& dq = q.data_quality();
   absl::StrAppend(&out, "<h3>Data quality</h3><p>Values dropped, by kind and source (",

@@ -102,6 +102,73 @@ std::string ChurnMatrix(const v1::Churn& churn, const std::string& title) {
   return out + t.str("    ");
 }
 
+// Share of each driver tag: in the market, then per segment.
+std::string Tags(const v1::MarketReport& m, const v1::CycleQuality& q) {
+  if (q.tags_size() == 0) return "";
+  std::vector<std::string> header = {"tag", "all"};
+  for (const v1::TagShare::InSegment& s : q.tags(0).segments()) {
+    header.push_back(internal::SegmentTitle(m, s.segment()));
+  }
+  Table t(std::move(header));
+  for (const v1::TagShare& tag : q.tags()) {
+    std::vector<std::string> row = {tag.tag(), Percent(tag.share())};
+    for (const v1::TagShare::InSegment& s : tag.segments()) row.push_back(Percent(s.share()));
+    t.Row(std::move(row));
+  }
+  return absl::StrCat("  Drivers and barriers (share of the customers with the tag)\n",
+                      t.str("    "));
+}
+
+std::string Touchpoints(const v1::ActivityCounts& c) {
+  return Count(c.calls() + c.remote() + c.email() + c.events());
+}
+
+// Whether the last period's plan was carried out and moved the objective behaviour.
+std::string FollowUp(const v1::MarketReport& m, const v1::CycleQuality& q) {
+  if (!q.has_follow_up()) return "";
+  const v1::PlanFollowUp& f = q.follow_up();
+  std::string out = absl::StrFormat(
+      "  Did it work: the plan of cycle %d, activities from %s to %s (%s touchpoints of "
+      "customers outside it)\n",
+      f.plan_cycle_id(), f.from(), f.to(), Count(f.activities_outside_plan()));
+  Table t({"segment", "tier", "customers", "planned", "plan", "actual", "attainment", "carried out",
+           "calls", "remote", "email", "events"});
+  auto row = [&](const v1::Attainment& a, const std::string& segment, const std::string& tier) {
+    auto pair = [](int64_t actual, int64_t plan) {
+      return absl::StrCat(Count(actual), "/", Count(plan));
+    };
+    t.Row({segment, tier, Count(a.customers()), Count(a.planned()), Touchpoints(a.plan()),
+           Touchpoints(a.actual()), a.has_attainment() ? Percent(a.attainment()) : "-",
+           Percent(internal::Fraction(a.carried_out(), a.planned())),
+           pair(a.actual().calls(), a.plan().calls()), pair(a.actual().remote(), a.plan().remote()),
+           pair(a.actual().email(), a.plan().email()),
+           pair(a.actual().events(), a.plan().events())});
+  };
+  for (const v1::Attainment& a : f.attainment()) {
+    row(a, internal::SegmentTitle(m, a.segment()), a.tier());
+  }
+  row(f.market(), "market", "");
+  out += t.str("    ");
+  if (f.has_behaviour()) {
+    const v1::BehaviourChange& b = f.behaviour();
+    auto group = [](const v1::Distribution& d) {
+      return d.n() ? absl::StrCat("n ", Count(d.n()), ", mean ", internal::Signed(d.mean()))
+                   : std::string("no customers");
+    };
+    absl::StrAppend(&out, "    change of ", b.objective_metric(), ": plan carried out ",
+                    group(b.carried_out()), "; not carried out ", group(b.not_carried_out()));
+    if (b.has_mean_difference()) {
+      absl::StrAppend(&out, "; difference ", internal::Signed(b.mean_difference()));
+    }
+    if (b.has_p_value()) {
+      absl::StrAppend(&out, " (Welch t ", Number(b.welch_t()), ", df ", Number(b.welch_df()),
+                      ", p ", internal::PValue(b.p_value()), ")");
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  return out;
+}
+
 std::string Quality(const v1::MarketReport& m, const v1::CycleQuality& q,
                     const std::string& churn_title) {
   std::string out;
@@ -144,6 +211,8 @@ std::string Quality(const v1::MarketReport& m, const v1::CycleQuality& q,
     }
     out += t.str("    ");
   }
+  out += Tags(m, q);
+  out += FollowUp(m, q);
   const v1::DataQuality& dq = q.data_quality();
   absl::StrAppend(&out, "  Data quality (values dropped, by source; ", Count(dq.unknown_inputs()),
                   " values for unknown ids)\n");
@@ -223,7 +292,7 @@ std::string RenderText(const v1::Report& report) {
     std::vector<std::string> customers = {"customers"}, eta = {"eta-squared"}, p = {"p (K-W)"},
                              version = {"rule set"}, moved = {"moved"},
                              refined = {"decided by refinement"},
-                             unprofiled = {"decided unprofiled"};
+                             unprofiled = {"decided unprofiled"}, attainment = {"plan attainment"};
     for (const v1::MarketReport& m : report.markets()) {
       const v1::CycleQuality& q = m.quality();
       customers.push_back(Count(q.customers()));
@@ -233,8 +302,11 @@ std::string RenderText(const v1::Report& report) {
       moved.push_back(Percent(q.churn().moved_share()));
       refined.push_back(Percent(internal::Fraction(q.decided_by().refinement(), q.customers())));
       unprofiled.push_back(Percent(internal::Fraction(q.decided_by().unprofiled(), q.customers())));
+      attainment.push_back(q.follow_up().market().has_attainment()
+                               ? Percent(q.follow_up().market().attainment())
+                               : "-");
     }
-    for (auto* row : {&customers, &eta, &p, &version, &moved, &refined, &unprofiled}) {
+    for (auto* row : {&customers, &eta, &p, &version, &moved, &refined, &unprofiled, &attainment}) {
       t.Row(std::move(*row));
     }
     out += t.str();

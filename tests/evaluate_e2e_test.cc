@@ -231,6 +231,40 @@ TEST_F(EvaluateGolden, AuditVerifyAndLogFromTheStore) {
             "'someone'): its content does not match its hash: it was edited or replaced\n");
 }
 
+// Did the plan work, on the hand-checked data (tests/golden/README.md
+// "Activities"): cycle 1's plan against data/activities.csv, in cycle 2's
+// figures one quarter later.
+TEST_F(EvaluateGolden, FollowUpFiguresAreTheHandDerivedOnes) {
+  const std::string url = "sqlite:" + dir_ + "/store.db", out = dir_ + "/report.txt";
+  ASSERT_EQ(Harmonia("import --quiet --store " + url + " tests/golden/data").status, 0);
+  ASSERT_EQ(Harmonia("rules publish --store " + url + " rules/oncology.yaml").status, 0);
+  for (const char* day : {"2026-11-01", "2027-02-01"}) {
+    ASSERT_EQ(Harmonia("cycle run --store " + url +
+                       " --country DE --ta oncology --countries tests/golden --as-of " + day)
+                  .status,
+              0);
+  }
+  const std::string cmd = "cd '" + kSource + "' && '" + HARMONIA_CLI + "' report --store " + url +
+                          " --ta oncology --country DE >'" + out + "' 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const std::string text = ReadAll(out);
+  for (const char* line :
+       {"  Did it work: the plan of cycle 1, activities from 2026-11-01 to 2027-02-01 (0 "
+        "touchpoints of customers outside it)\n",
+        // D001: 2 calls (two rows of one key) and 3 emails of 12, 4, 6, 2.
+        "    early_adopter       A          1        1    24       5       20.8%         0.0%   "
+        "2/12     0/4    3/6     0/2\n",
+        // D007: 4 calls of 5, 4, 4, 0; D003 nothing of 8, 6, 6, 0.
+        "    pragmatist          B          1        1    13       4       30.8%         0.0%    "
+        "4/5     0/4    0/4     0/0\n",
+        // 11 touchpoints of 83: D002's 2 remote calls included.
+        "    market                         7        7    83      11       13.3%         0.0%   "
+        "6/33    2/20   3/27     0/3\n",
+        "  plan attainment        13.3%\n"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\nin:\n" << text;
+  }
+}
+
 // Text that is not UTF-8, or holds a NUL byte, is rejected at import with its
 // line, column and field, and never stored; the good rows load.
 TEST_F(EvaluateGolden, ImportRejectsTextThatIsNotUtf8AndKeepsTheGoodRows) {

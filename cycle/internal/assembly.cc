@@ -3,12 +3,15 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cmath>
+#include <iterator>
 #include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/strings.h"
+#include "exchange/exchange.h"
 
 namespace harmonia::cycle::internal {
 
@@ -154,6 +157,11 @@ void Assembly::FillRow(const engine::CycleOutput& out, size_t i, bool with_score
   a->plan_remote = plan.remote;
   a->plan_email = plan.email;
   a->plan_events = plan.events;
+  a->objective.reset();
+  if (rules.objective_behavior >= 0) {
+    const double v = selector_.batch().columns[rules.objective_behavior][i];
+    if (!std::isnan(v)) a->objective = v;
+  }
   a->scores.clear();
   if (!with_scores) return;
   char buf[32];
@@ -184,6 +192,37 @@ std::array<int64_t, 5> CountDecidedBy(const engine::Results& results) {
   std::array<int64_t, 5> by{};
   for (engine::DecidedBy d : results.decided_by) ++by[static_cast<int>(d)];
   return by;
+}
+
+quality::FollowUpFacts FollowUp(const store::CycleRecord& plan_cycle,
+                                const std::vector<store::AssignmentRow>& plan_rows,
+                                const std::vector<store::ActivityTotal>& totals, int32_t to) {
+  quality::FollowUpFacts f;
+  f.plan_cycle_id = plan_cycle.cycle_id;
+  f.from = plan_cycle.as_of;
+  f.to = to;
+  f.customers.reserve(plan_rows.size());
+  size_t t = 0;
+  for (const store::AssignmentRow& row : plan_rows) {
+    quality::PlanOutcome o{
+        .customer_id = row.customer_id,
+        .segment = row.segment,
+        .tier = row.tier,
+        .plan = {row.plan_calls, row.plan_remote, row.plan_email, row.plan_events}};
+    if (row.objective) o.objective = *row.objective;
+    for (; t < totals.size() && totals[t].customer_id <= row.customer_id; ++t) {
+      if (totals[t].customer_id < row.customer_id) {
+        f.activities_outside_plan += totals[t].count;
+        continue;
+      }
+      for (size_t k = 0; k < std::size(exchange::kActivities); ++k) {
+        if (totals[t].activity == exchange::kActivities[k]) o.actual[k] += totals[t].count;
+      }
+    }
+    f.customers.push_back(o);
+  }
+  for (; t < totals.size(); ++t) f.activities_outside_plan += totals[t].count;
+  return f;
 }
 
 }  // namespace harmonia::cycle::internal

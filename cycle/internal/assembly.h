@@ -21,6 +21,7 @@
 #include "engine/country_config.h"
 #include "engine/cycle.h"
 #include "engine/evaluator.h"
+#include "quality/quality.h"
 #include "store/store.h"
 
 namespace harmonia::cycle::internal {
@@ -108,6 +109,14 @@ std::string DecidedByText(const std::array<int64_t, 5>& decided_by);
 std::string QualityText(const engine::DataQuality& quality);
 // Counts of a cycle's results by engine::DecidedBy.
 std::array<int64_t, 5> CountDecidedBy(const engine::Results& results);
+
+// The plan of `plan_cycle` (its assignments, in customer-id order) against
+// the activities carried out since (`totals`, by customer then activity),
+// for the quality figures of a cycle dated `to`. The facts point into
+// `plan_rows`.
+quality::FollowUpFacts FollowUp(const store::CycleRecord& plan_cycle,
+                                const std::vector<store::AssignmentRow>& plan_rows,
+                                const std::vector<store::ActivityTotal>& totals, int32_t to);
 
 }  // namespace harmonia::cycle::internal
 
