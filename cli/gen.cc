@@ -1,10 +1,13 @@
 // `harmonia gen`: a synthetic, realistic data set (datagen/datagen.h).
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <map>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -13,8 +16,11 @@
 #include "absl/strings/str_split.h"
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "common/csv.h"
 #include "common/date.h"
+#include "common/file.h"
 #include "datagen/datagen.h"
+#include "exchange/exchange.h"
 
 namespace harmonia::cli {
 namespace {
@@ -31,6 +37,13 @@ const std::vector<FlagSpec>& GenFlags() {
       {"as-of", "DATE", "reference date the data is current at, YYYY-MM-DD (default: 2026-11-01)"},
       {"refinements", "N", "refinement requests per country; -1 = 1% of customers (default: -1)"},
       {"threads", "N", "worker threads; the output does not depend on it (default: all cores)"},
+      {"follow-up", "PLAN.csv",
+       "instead: what happened after a cycle, from its directives export (or assignments.csv): "
+       "activities.csv from --as-of to --until, and the objective behaviour at the end"},
+      {"until", "DATE", "with --follow-up: the end of the period, not included (YYYY-MM-DD)"},
+      {"data", "DIR",
+       "with --follow-up: the data set the cycle ran on; its metrics.csv gives each customer's "
+       "objective behaviour before (without it, no metrics.csv is written)"},
       {"help", "", "show this help"},
   };
   return specs;
@@ -43,7 +56,13 @@ constexpr const char* kUsage =
     "(docs/files.md) and latent.csv, each customer's true segment per therapy area. Answers follow "
     "the latent segment, the objective behaviour differs by segment, and the data carries the "
     "problems of real feeds: several sources, stale, future-dated and invalid values, "
-    "unprofiled customers, invalid refinements. Same flags and seed, same bytes.\n\n";
+    "unprofiled customers, invalid refinements. Same flags and seed, same bytes.\n\n"
+    "       harmonia gen --follow-up PLAN.csv --until DATE --out DIR [--as-of DATE] [--data DIR] "
+    "[--rules DIR|FILE] [--seed S]\n\n"
+    "Writes what happened after a cycle: activities.csv, the touchpoints a CRM reports from "
+    "--as-of to --until (reps carry out none, part or all of each customer's plan, and "
+    "honour the channel preference or not), and metrics.csv, the objective behaviour at the "
+    "end, moved more where the plan was carried out (docs/cli.md).\n\n";
 
 int Usage(const std::string& message) {
   std::fprintf(stderr, "harmonia gen: %s\n", message.c_str());
@@ -93,6 +112,148 @@ bool RuleFiles(const std::string& path, std::vector<std::string>* files) {
   }
   files->push_back(path);
   return true;
+}
+
+// Each customer's objective behaviour in DIR/metrics.csv for the rule sets'
+// therapy areas: the valid value with the latest as_of not after `day` (the
+// last in the file on a tie). An approximation of the cycle's choice, which
+// also weighs sources; enough to move values from.
+absl::StatusOr<std::map<std::pair<std::string, std::string>, double>> ObjectivesBefore(
+    const std::string& dir, const std::vector<std::shared_ptr<const engine::RuleSet>>& rule_sets,
+    int32_t day) {
+  std::map<std::string, std::pair<std::string, const engine::InputDef*>> metric_of;  // TA → id
+  for (const auto& r : rule_sets) {
+    if (r->objective_behavior >= 0) {
+      metric_of[r->therapy_area] = {r->inputs[r->objective_behavior].id,
+                                    &r->inputs[r->objective_behavior]};
+    }
+  }
+  std::map<std::pair<std::string, std::string>, std::pair<int32_t, double>> best;
+  std::vector<exchange::RowProblem> ignored;  // the cycle reported them already
+  absl::Status read = exchange::ForEachInput(
+      absl::StrCat(dir, "/metrics.csv"), exchange::InputKind::kMetrics, &ignored,
+      [&](const exchange::InputFields& in, const exchange::Reject&) {
+        auto m = metric_of.find(std::string(in.therapy_area));
+        if (m == metric_of.end() || in.input_id != m->second.first || in.as_of > day) return;
+        double v = 0;
+        auto [ptr, ec] = std::from_chars(in.value.data(), in.value.data() + in.value.size(), v);
+        if (ec != std::errc() || ptr != in.value.data() + in.value.size() ||
+            v < m->second.second->min || v > m->second.second->max) {
+          return;
+        }
+        auto [it, fresh] = best.try_emplace({std::string(in.customer_id), m->first}, in.as_of, v);
+        if (!fresh && in.as_of >= it->second.first) it->second = {in.as_of, v};
+      });
+  if (!read.ok()) return read;
+  std::map<std::pair<std::string, std::string>, double> out;
+  for (const auto& [key, value] : best) out[key] = value.second;
+  return out;
+}
+
+// `harmonia gen --follow-up PLAN.csv`.
+int RunFollowUp(const Args& args, const std::vector<std::shared_ptr<const engine::RuleSet>>& rules,
+                uint64_t seed) {
+  datagen::FollowUpOptions options;
+  options.seed = seed;
+  options.rule_sets = rules;
+  const std::string as_of = args.Get("as-of", "2026-11-01");
+  std::optional<int32_t> from = ParseIsoDate(as_of);
+  if (!from) return Usage(absl::StrCat("--as-of: ", NotADate(as_of)));
+  if (!args.Has("until")) return Usage("--follow-up needs --until DATE (the end of the period)");
+  std::optional<int32_t> to = ParseIsoDate(args.Get("until"));
+  if (!to) return Usage(absl::StrCat("--until: ", NotADate(args.Get("until"))));
+  options.from = *from;
+  options.to = *to;
+  if (options.from >= options.to) return Usage("--until must be after --as-of");
+
+  const std::string plan_path = args.Get("follow-up");
+  absl::StatusOr<MappedFile> file = MappedFile::Open(plan_path);
+  if (!file.ok()) return Usage(std::string(file.status().message()));
+  csv::Reader reader(csv::StripBom(file->data()));
+  std::vector<std::string_view> fields;
+  csv::ParseError error;
+  std::map<std::string, size_t> column;
+  if (!reader.Next(&fields, &error) || !error.message.empty()) {
+    return Usage(absl::StrCat(plan_path, ": no header row"));
+  }
+  for (size_t k = 0; k < fields.size(); ++k) column[std::string(fields[k])] = k;
+  const char* kTargets[] = {"calls", "remote", "email", "events"};
+  const char* kPlan[] = {"plan_calls", "plan_remote", "plan_email", "plan_events"};
+  for (const char* c : {"customer_id", "therapy_area", "calls", "remote", "email", "events"}) {
+    if (!column.contains(c)) {
+      return Usage(absl::StrCat(plan_path, ": no column ", c,
+                                " (expected a directives export or an assignments.csv)"));
+    }
+  }
+  const bool has_plan = column.contains("plan_calls");
+  std::optional<std::map<std::pair<std::string, std::string>, double>> before;
+  if (args.Has("data")) {
+    auto read = ObjectivesBefore(args.Get("data"), rules, options.from);
+    if (!read.ok()) return Usage(std::string(read.status().message()));
+    before = std::move(*read);
+  }
+  int64_t rejected = 0;
+  while (true) {
+    error = {};
+    if (!reader.Next(&fields, &error)) break;
+    if (!error.message.empty() || fields.size() < column.size()) {
+      std::fprintf(stderr, "%s:%lld: skipped: %s\n", plan_path.c_str(),
+                   static_cast<long long>(error.line ? error.line : reader.record_line()),
+                   error.message.empty() ? "too few fields" : error.message.c_str());
+      ++rejected;
+      continue;
+    }
+    datagen::PlannedCustomer p;
+    p.customer_id = std::string(fields[column["customer_id"]]);
+    p.therapy_area = std::string(fields[column["therapy_area"]]);
+    bool ok = true;
+    for (size_t k = 0; k < 4; ++k) {
+      for (auto [name, out] :
+           {std::pair{kTargets[k], &p.targets[k]}, std::pair{kPlan[k], &p.plan[k]}}) {
+        if (!column.contains(name)) continue;
+        const std::string_view v = fields[column[name]];
+        auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), *out);
+        ok = ok && ec == std::errc() && ptr == v.data() + v.size() && *out >= 0;
+      }
+    }
+    if (!has_plan) p.plan = p.targets;
+    if (!ok) {
+      std::fprintf(stderr, "%s:%lld: skipped: a count that is not a whole number\n",
+                   plan_path.c_str(), static_cast<long long>(reader.record_line()));
+      ++rejected;
+      continue;
+    }
+    if (before) {
+      auto it = before->find({p.customer_id, p.therapy_area});
+      if (it != before->end()) p.objective = it->second;
+    }
+    options.customers.push_back(std::move(p));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const std::string out = args.Get("out");
+  std::error_code ec;
+  std::filesystem::create_directories(out, ec);
+  if (ec) return Usage(absl::StrCat("--out: ", out, ": ", ec.message()));
+  datagen::GenStats stats;
+  if (absl::Status s = datagen::GenerateFollowUp(options, out, &stats); !s.ok()) {
+    std::fprintf(stderr, "harmonia gen: %s\n", std::string(s.message()).c_str());
+    return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  if (!before) std::remove(absl::StrCat(out, "/metrics.csv").c_str());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::string summary = absl::StrFormat(
+      "gen: follow-up of %s customers (%s%d rows skipped), activities from %s until %s, seed %d\n",
+      Grouped(static_cast<int64_t>(options.customers.size())), has_plan ? "" : "targets as plan, ",
+      rejected, as_of, args.Get("until"), seed);
+  for (const auto& f : stats.files) {
+    if (f.name == "metrics.csv" && !before) continue;
+    absl::StrAppendFormat(&summary, "  %-16s %14s rows  %10s\n", f.name, Grouped(f.rows),
+                          Size(f.bytes));
+  }
+  absl::StrAppendFormat(&summary, "  wrote %s in %.2f s\n", out, seconds);
+  std::fputs(summary.c_str(), stderr);
+  return 0;
 }
 
 }  // namespace
@@ -169,6 +330,11 @@ int RunGen(int argc, char** argv, int first) {
     }
     tas.push_back(rules->therapy_area);
     options.rule_sets.push_back(std::move(rules));
+  }
+
+  if (args->Has("follow-up")) return RunFollowUp(*args, options.rule_sets, options.seed);
+  for (const char* only : {"until", "data"}) {
+    if (args->Has(only)) return Usage(absl::StrCat("--", only, " needs --follow-up"));
   }
 
   const auto start = std::chrono::steady_clock::now();

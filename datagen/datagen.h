@@ -23,8 +23,10 @@
 #ifndef HARMONIA_DATAGEN_DATAGEN_H_
 #define HARMONIA_DATAGEN_DATAGEN_H_
 
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -70,6 +72,47 @@ struct GenStats {
 // path. `stats` may be null.
 absl::Status Generate(const GenOptions& options, const std::string& out_dir,
                       GenStats* stats = nullptr);
+
+// What happened after a cycle (`harmonia gen --follow-up`): the activities a
+// CRM reports for a period, and the objective behaviour at its end.
+//
+// Each customer's rep has a diligence d: none of the plan (15%), part of it
+// (40%, d uniform in [0.3, 0.9)) or all of it and a little more (45%, d in
+// [1.0, 1.2)). A rep honours the customer's channel preference with
+// probability `honour_share` — works from the n=1 plan — and otherwise from
+// the segment's targets (the plan before the preference moved calls). Each
+// activity gets round(d × planned) touchpoints on days drawn uniformly in
+// [from, to), reported one row per day and activity, or (20% of those) one
+// row per touchpoint, as CRMs do; `invalid_share` of the rows are broken
+// (an unknown activity, an impossible date, a negative count). The objective
+// behaviour moves by lift × min(d, 1) (lift = 5% of the metric's range, 60%
+// of that when the preference was not honoured) plus noise (sd 5% of the
+// range), clamped to the metric's bounds.
+struct PlannedCustomer {
+  std::string customer_id;
+  std::string therapy_area;
+  std::array<int32_t, 4> targets{};  // calls, remote, email, events
+  std::array<int32_t, 4> plan{};     // the n=1 plan (= targets without a preference)
+  // The objective behaviour the cycle saw; nullopt = none (no new value is written).
+  std::optional<double> objective;
+};
+
+struct FollowUpOptions {
+  std::vector<PlannedCustomer> customers;  // in the order to write them
+  int32_t from = 0, to = 0;                // days since 1970-01-01; REQUIRES: from < to
+  uint64_t seed = 1;
+  // Rule sets by therapy area, for the objective metric's id, type and bounds;
+  // a customer whose therapy area has none gets activities only.
+  std::vector<std::shared_ptr<const engine::RuleSet>> rule_sets;
+  double honour_share = 0.6;
+  double invalid_share = 0.002;
+};
+
+// Writes activities.csv and metrics.csv (the objective behaviour as of the
+// day before `to`, source external) into `out_dir`. InvalidArgument for
+// from >= to or a share outside [0, 1]; I/O errors naming the path.
+absl::Status GenerateFollowUp(const FollowUpOptions& options, const std::string& out_dir,
+                              GenStats* stats = nullptr);
 
 }  // namespace harmonia::datagen
 

@@ -345,5 +345,92 @@ TEST(GenerateTest, RejectsInconsistentOptions) {
   EXPECT_FALSE(std::filesystem::exists(dir + "/customers.csv"));
 }
 
+// The follow-up: activities from each customer's plan, with realistic
+// attainment; the objective behaviour moves more where the plan was done.
+TEST(GenerateFollowUpTest, ActivitiesFollowThePlanPartlyAndReadBack) {
+  FollowUpOptions o;
+  o.from = *ParseIsoDate("2026-11-01");
+  o.to = *ParseIsoDate("2027-02-01");
+  o.rule_sets = {Rules("oncology")};
+  for (int c = 0; c < 4000; ++c) {
+    PlannedCustomer p{absl::StrCat("DE", 100000 + c), "oncology", {10, 0, 0, 0}, {4, 3, 3, 0}};
+    p.objective = 0.3;
+    o.customers.push_back(p);
+  }
+  const std::string dir = ::testing::TempDir() + "/follow-up";
+  std::filesystem::create_directories(dir);
+  ASSERT_TRUE(GenerateFollowUp(o, dir).ok());
+  const std::string first = Slurp(dir + "/activities.csv");
+  ASSERT_TRUE(GenerateFollowUp(o, dir).ok());
+  EXPECT_EQ(Slurp(dir + "/activities.csv"), first) << "same options, same bytes";
+
+  std::map<std::string, std::array<int64_t, 4>> done;
+  std::vector<exchange::RowProblem> problems;
+  int64_t rows = 0;
+  ASSERT_TRUE(
+      exchange::ForEachActivity(dir + "/activities.csv", &problems,
+                                [&](const exchange::ActivityFields& a, const exchange::Reject&) {
+                                  ++rows;
+                                  EXPECT_GE(a.day, o.from);
+                                  EXPECT_LT(a.day, o.to);
+                                  size_t k = 0;
+                                  while (exchange::kActivities[k] != a.activity) ++k;
+                                  done[std::string(a.customer_id)][k] += a.count;
+                                })
+          .ok());
+  // About 0.2% of the rows are broken on purpose, each reported.
+  EXPECT_GT(problems.size(), 0u);
+  EXPECT_LT(static_cast<double>(problems.size()), 0.01 * static_cast<double>(rows));
+  int nothing = 0, honoured = 0, full = 0;
+  for (const PlannedCustomer& p : o.customers) {
+    auto it = done.find(p.customer_id);
+    if (it == done.end()) {
+      ++nothing;
+      continue;
+    }
+    const auto& d = it->second;
+    // At most 120% of each activity, rounded up: 12 of the targets, 5 + 4 + 4 of the plan.
+    EXPECT_LE(d[0] + d[1] + d[2] + d[3], 13) << p.customer_id;
+    if (d[1] + d[2] > 0) ++honoured;  // only the plan has remote and e-mail
+    if (d[0] + d[1] + d[2] + d[3] >= 10) ++full;
+  }
+  // 15% of reps do nothing; 60% honour the preference; about half reach the plan.
+  EXPECT_NEAR(nothing / 4000.0, 0.15, 0.03);
+  EXPECT_NEAR(honoured / 4000.0, 0.6 * 0.85, 0.04);
+  EXPECT_NEAR(full / 4000.0, 0.45, 0.05);
+
+  // The objective behaviour: one value per customer, within the metric's
+  // bounds, higher on average where more of the plan was carried out.
+  double sum_full = 0, sum_none = 0;
+  int n_full = 0, n_none = 0;
+  std::vector<std::string_view> f;
+  csv::ParseError error;
+  std::string text = Slurp(dir + "/metrics.csv");
+  csv::Reader metrics(text);
+  ASSERT_TRUE(metrics.Next(&f, &error));
+  int values = 0;
+  while (metrics.Next(&f, &error)) {
+    ASSERT_EQ(f.size(), 6u);
+    EXPECT_EQ(f[2], "trx_share");
+    EXPECT_EQ(f[5], "2027-01-31");
+    const double v = std::stod(std::string(f[3]));
+    EXPECT_GE(v, 0);
+    EXPECT_LE(v, 1);
+    ++values;
+    auto it = done.find(std::string(f[0]));
+    const int64_t total =
+        it == done.end() ? 0 : it->second[0] + it->second[1] + it->second[2] + it->second[3];
+    if (total >= 10) {
+      sum_full += v;
+      ++n_full;
+    } else if (total == 0) {
+      sum_none += v;
+      ++n_none;
+    }
+  }
+  EXPECT_EQ(values, 4000);
+  EXPECT_GT(sum_full / n_full - sum_none / n_none, 0.03);
+}
+
 }  // namespace
 }  // namespace harmonia::datagen
