@@ -470,9 +470,9 @@ int RunAssignments(int argc, char** argv, int first) {
     grpc::Status s = c->stub->QueryAssignments(c->remote.Context().get(), req, &resp);
     if (!s.ok()) return FailCall(s, "assignments");
     if (first && !c->remote.json()) {
-      std::printf("%-12s %-18s %-22s %-4s %5s %6s %5s %6s  %-12s %-8s %s\n", "CUSTOMER", "SEGMENT",
-                  "LABEL", "TIER", "CALLS", "REMOTE", "EMAIL", "EVENTS", "DECIDED BY", "RULE",
-                  "VERSION");
+      std::printf("%-12s %-18s %-22s %-4s %5s %6s %5s %6s  %-12s %-8s %-7s %-11s %s\n", "CUSTOMER",
+                  "SEGMENT", "LABEL", "TIER", "CALLS", "REMOTE", "EMAIL", "EVENTS", "DECIDED BY",
+                  "RULE", "VERSION", "PLAN", "TAGS");
     }
     for (const v1::Assignment& a : resp.assignments()) {
       if (*limit > 0 && shown >= *limit) break;
@@ -481,11 +481,15 @@ int RunAssignments(int argc, char** argv, int first) {
         *all.add_assignments() = a;
         continue;
       }
-      std::printf("%-12s %-18s %-22s %-4s %5d %6d %5d %6d  %-12s %-8s v%lld\n",
+      // PLAN: the n=1 plan as calls/remote/email/events.
+      const std::string plan = absl::StrCat(a.plan_calls(), "/", a.plan_remote(), "/",
+                                            a.plan_email(), "/", a.plan_events());
+      const std::string version = absl::StrCat("v", a.rule_set_version());
+      std::printf("%-12s %-18s %-22s %-4s %5d %6d %5d %6d  %-12s %-8s %-7s %-11s %s\n",
                   a.customer_id().c_str(), a.segment().empty() ? "(none)" : a.segment().c_str(),
                   a.segment_label().c_str(), a.tier().c_str(), a.calls(), a.remote(), a.email(),
-                  a.events(), a.decided_by().c_str(), a.rule_id().c_str(),
-                  static_cast<long long>(a.rule_set_version()));
+                  a.events(), a.decided_by().c_str(), a.rule_id().c_str(), version.c_str(),
+                  plan.c_str(), a.tags().empty() ? "-" : absl::StrJoin(a.tags(), "|").c_str());
     }
     all.set_cycle_id(resp.cycle_id());
     if (resp.next_page_token().empty() || (*limit > 0 && shown >= *limit)) break;
@@ -650,11 +654,26 @@ int RunExplain(int argc, char** argv, int first) {
                 r.segment().empty() ? "(kept)" : r.segment().c_str(), r.calls_delta(),
                 r.decided_by().empty() ? "" : ", approved by ", r.decided_by().c_str());
   }
+  if (e.drivers_size() > 0) {
+    std::printf("\n6. drivers and barriers (every matching rule adds its tag)\n");
+    for (const auto& d : e.drivers()) {
+      std::printf("   %-22s rule %s when %s\n", d.tag().c_str(), d.rule_id().c_str(),
+                  d.when().c_str());
+    }
+  }
+  std::printf("\n7. plan: %s\n", e.plan_rule().empty() ? "targets" : e.plan_rule().c_str());
   std::printf(
       "\n=> segment %s (%s), tier %s: calls %d, remote %d, email %d, events %d "
       "(decided by %s)\n",
       a.segment().empty() ? "(none)" : a.segment().c_str(), a.segment_label().c_str(),
       a.tier().c_str(), a.calls(), a.remote(), a.email(), a.events(), a.decided_by().c_str());
+  std::printf("   plan: calls %d, remote %d, email %d, events %d; tags: %s\n", a.plan_calls(),
+              a.plan_remote(), a.plan_email(), a.plan_events(),
+              a.tags().empty() ? "none" : absl::StrJoin(a.tags(), ", ").c_str());
+  if (!a.message().empty()) {
+    std::printf("   message: %s; channels: %s\n", a.message().c_str(),
+                absl::StrJoin(a.channels(), ", ").c_str());
+  }
   return 0;
 }
 

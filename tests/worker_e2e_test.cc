@@ -496,6 +496,10 @@ TEST_F(WorkerE2E, TheCliDrivesEveryCountryJob) {
   ASSERT_EQ(assignments.exit_code, 0) << assignments.err;
   EXPECT_THAT(assignments.out, HasSubstr("D006         conservative"));
   EXPECT_THAT(assignments.out, HasSubstr("refinement"));
+  // The n=1 plan (no channel preference in tests/golden/DE.yaml: the targets;
+  // D006's refinement took calls 2 - 5 to 0).
+  EXPECT_THAT(assignments.out, HasSubstr("PLAN        TAGS"));
+  EXPECT_THAT(assignments.out, HasSubstr(" 0/0/1/0 "));
 
   ProcessResult explain = cli({"explain", "--ta", "oncology", "--customer", "D001"}, "vera.view");
   ASSERT_EQ(explain.exit_code, 0) << explain.err;
@@ -508,6 +512,10 @@ TEST_F(WorkerE2E, TheCliDrivesEveryCountryJob) {
   ProcessResult refined = cli({"explain", "--ta", "oncology", "--customer", "D006"}, "olaf.ops");
   EXPECT_THAT(refined.out, HasSubstr("refinement R5 by anna.rep (practice_change: Back to old "
                                      "habits): segment conservative, calls -5"));
+  EXPECT_THAT(refined.out, HasSubstr("7. plan: targets\n"));
+  EXPECT_THAT(refined.out, HasSubstr("   plan: calls 0, remote 0, email 1, events 0; tags: "));
+  EXPECT_THAT(refined.out, HasSubstr("   message: Guideline-endorsed, with years of experience "
+                                     "behind it; channels: face_to_face\n"));
   // A customer of FR answers exactly as an unknown id: nothing tells it exists.
   ProcessResult foreign = cli({"explain", "--ta", "oncology", "--customer", "F001"}, "anna.rep");
   ProcessResult unknown = cli({"explain", "--ta", "oncology", "--customer", "X999"}, "anna.rep");
