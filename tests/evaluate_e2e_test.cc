@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/csv.h"
 #include "tests/support/postgres_server.h"
 
@@ -229,6 +230,60 @@ TEST_F(EvaluateGolden, AuditVerifyAndLogFromTheStore) {
   EXPECT_EQ(bad_text,
             "audit log NOT intact after 4 entries: audit entry 4 (refinement.submit by "
             "'someone'): its content does not match its hash: it was edited or replaced\n");
+}
+
+// The n=1 plan through a whole cycle, derived by hand (tests/golden/README.md
+// "The n=1 plan through a cycle"): target_scale 1.2, channel_preference on,
+// refinement deltas before the plan, largest-remainder ties, min_calls, zero
+// calls and a missing preference answer.
+TEST_F(EvaluateGolden, PlanThroughACycleIsTheHandDerivedOne) {
+  const std::string out = dir_ + "/plan.csv";
+  CliRun r = Harmonia(
+      "evaluate --rules rules/oncology.yaml --country tests/golden/plan/ES.yaml --data "
+      "tests/golden/plan --as-of 2026-11-01 --refinements tests/golden/plan/refinements.csv "
+      "--format directives --out " +
+      out);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string text = ReadAll(out);
+  harmonia::csv::Reader reader(text);
+  std::vector<std::string_view> f;
+  harmonia::csv::ParseError error;
+  ASSERT_TRUE(reader.Next(&f, &error));
+  std::map<std::string, size_t> col;
+  for (size_t k = 0; k < f.size(); ++k) col[std::string(f[k])] = k;
+  std::map<std::string, std::string> got;
+  while (reader.Next(&f, &error)) {
+    std::vector<std::string> cells;
+    for (const char* c : {"segment", "calls", "remote", "email", "events", "decided_by", "tags",
+                          "plan_calls", "plan_remote", "plan_email", "plan_events"}) {
+      cells.emplace_back(f[col.at(c)]);
+    }
+    const std::string row = absl::StrJoin(cells, ",");
+    got[std::string(f[col.at("customer_id")])] = row;
+  }
+  // segment, targets (x1.2, rounded half up, after the refinement), decided_by, tags, plan.
+  const std::map<std::string, std::string> want = {
+      // digital, C = 14: 7, 3.5, 3.5; the tie between remote and email goes to remote.
+      {"P01", "early_adopter,14,5,7,2,rules,digital_first,7,9,10,2"},
+      // +3 calls first, C = 17: 8.5, 4.25, 4.25; the remainder to calls.
+      {"P02", "early_adopter,17,5,7,2,refinement,digital_first,9,9,11,2"},
+      // remote, -12: C = 2: 0.8 calls, 1.2 remote; the remainder to calls (0.8).
+      {"P03", "early_adopter,2,5,7,2,refinement,,1,6,7,2"},
+      // -20: calls never below 0; C = 0 keeps the targets.
+      {"P04", "early_adopter,0,5,7,2,refinement,,0,5,7,2"},
+      // Refined to conservative (A: 11, 2, 2, 2 after scaling) +1: C = 12 splits exactly.
+      {"P05", "conservative,12,2,2,2,refinement,digital_first,6,5,5,2"},
+      // face_to_face has no mix row, P07 did not answer q7: the targets.
+      {"P06", "early_adopter,14,5,7,2,rules,,14,5,7,2"},
+      {"P07", "early_adopter,14,5,7,2,rules,,14,5,7,2"},
+      // remote, -13: C = 1: 0.4, 0.6 gives the call to remote; min_calls 1 moves it back.
+      {"P08", "early_adopter,1,5,7,2,refinement,,1,5,7,2"},
+  };
+  for (const auto& [id, row] : want) {
+    ASSERT_TRUE(got.contains(id)) << id;
+    EXPECT_EQ(got[id], row) << id;
+  }
+  EXPECT_EQ(got.size(), 25u);
 }
 
 // Did the plan work, on the hand-checked data (tests/golden/README.md
