@@ -29,6 +29,7 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -297,7 +298,18 @@ class WorkerCore {
   std::mutex submit_mu_;  // serialises submissions: the quota is counted in order
   // "CC/ta" → customers with a live refinement; guarded by submit_mu_.
   std::map<std::string, std::set<std::string>> live_;
-  std::map<std::string, std::unique_ptr<std::mutex>> cycle_locks_;   // guarded by mu_
+  std::map<std::string, std::unique_ptr<std::mutex>> cycle_locks_;  // guarded by mu_
+  // The rows of the earlier cycles paged against (ListChanges' since_cycle_id):
+  // committed rows never change, so a CRM paging a delta reads them once.
+  // (country, therapy area, cycle id) → rows and rule-set version; at most
+  // kEarlierCycles, the least recently used dropped first; guarded by mu_.
+  static constexpr size_t kEarlierCycles = 2;
+  struct EarlierCycle {
+    std::tuple<std::string, std::string, int64_t> key;
+    std::shared_ptr<const std::vector<store::AssignmentRow>> rows;
+    int64_t rule_set_version = 0;
+  };
+  std::vector<EarlierCycle> earlier_;                                // most recently used last
   std::map<std::string, std::shared_ptr<const CycleCache>> cycles_;  // guarded by mu_
   std::map<std::string, absl::Time> cycles_checked_;                 // guarded by mu_
   std::mutex loading_mu_;  // held while a cycle's assignments are first loaded

@@ -112,17 +112,38 @@ absl::StatusOr<WorkerCore::CycleRows> WorkerCore::RowsOf(const Market& market,
     return CycleRows{latest->cycle_id, latest->rows, latest->directives};
   }
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
-  absl::StatusOr<std::optional<store::CycleRecord>> c = db->GetCycle(country, ta, cycle_id);
-  if (!c.ok()) return c.status();
-  if (!*c) {
-    return absl::NotFoundError(absl::StrCat("country ", country, " ", ta, ": no cycle ", cycle_id));
+  const auto key = std::make_tuple(country, ta, cycle_id);
+  std::shared_ptr<const std::vector<store::AssignmentRow>> rows;
+  int64_t version = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto hit = std::find_if(earlier_.begin(), earlier_.end(),
+                            [&](const EarlierCycle& e) { return e.key == key; });
+    if (hit != earlier_.end()) {
+      std::rotate(hit, hit + 1, earlier_.end());  // now the most recently used
+      rows = earlier_.back().rows;
+      version = earlier_.back().rule_set_version;
+    }
   }
-  absl::StatusOr<std::vector<store::AssignmentRow>> all = db->GetAssignments(cycle_id);
-  if (!all.ok()) return all.status();
+  if (rows == nullptr) {
+    absl::StatusOr<std::optional<store::CycleRecord>> c = db->GetCycle(country, ta, cycle_id);
+    if (!c.ok()) return c.status();
+    if (!*c) {
+      return absl::NotFoundError(
+          absl::StrCat("country ", country, " ", ta, ": no cycle ", cycle_id));
+    }
+    absl::StatusOr<std::vector<store::AssignmentRow>> all = db->GetAssignments(cycle_id);
+    if (!all.ok()) return all.status();
+    rows = std::make_shared<const std::vector<store::AssignmentRow>>(std::move(*all));
+    version = (*c)->rule_set_version;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (earlier_.size() == kEarlierCycles) earlier_.erase(earlier_.begin());
+    earlier_.push_back({key, rows, version});
+  }
   HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
-                            Compiled(*db, ta, (*c)->rule_set_version));
+                            Compiled(*db, ta, version));
   return CycleRows{
-      cycle_id, std::make_shared<const std::vector<store::AssignmentRow>>(std::move(*all)),
+      cycle_id, std::move(rows),
       std::make_shared<const delivery::Directives>(*rules, market.config.FindTherapyArea(ta))};
 }
 
