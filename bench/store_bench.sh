@@ -5,7 +5,10 @@
 #   bench/store_bench.sh sqlite|postgresql [CUSTOMERS]     (default 1000000)
 # Steps, each timed: import into a fresh store, publish, a first cycle, a
 # second cycle with the data set's refinements.csv (pull-through reads the
-# first), export, and the same import again (nothing changes).
+# first), export, and the same import again (nothing changes); then a
+# quarter of CRM activities (gen --follow-up from cycle 2's directives), its
+# import, and the next period's cycle, which sums them for its "did it work"
+# figures.
 # PostgreSQL: a throwaway PostgreSQL 15 server is started in a temp folder
 # (as the system user harmonia-pg when run as root) and stopped at the end.
 # Its configuration is PostgreSQL's stock one (shared_buffers 128MB, fsync,
@@ -67,3 +70,14 @@ timed "cycle 1" "$harmonia" "${cycle[@]}"
 timed "cycle 2 with refinements" "$harmonia" "${cycle[@]}" --refinements "$dir/refinements.csv"
 timed export "$harmonia" export --store "$url" --country DE --ta oncology --out "$work/export.csv"
 timed "import again" "$harmonia" import --quiet --store "$url" "$dir"
+# Did it work: a quarter of CRM activities after cycle 2's plan, imported,
+# and the next period's cycle, whose figures compare the two.
+"$harmonia" export --store "$url" --country DE --ta oncology --format directives \
+  --out "$work/plan.csv" 2>/dev/null
+timed "gen --follow-up" "$harmonia" gen --follow-up "$work/plan.csv" --until 2027-02-01 \
+  --data "$dir" --rules rules/oncology.yaml --out "$work/after"
+echo "  activities.csv: $(($(wc -l < "$work/after/activities.csv") - 1)) rows"
+timed "import activities" "$harmonia" import --quiet --store "$url" "$work/after"
+grep -E "^  activities\.csv" "$work/step.err" || true
+timed "cycle 3, the next period, with the follow-up figures" "$harmonia" cycle run --store "$url" \
+  --country DE --ta oncology --as-of 2027-02-01

@@ -10,6 +10,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -159,15 +160,14 @@ absl::Status ImportCustomers(store::Store& db, const std::string& dir,
 // area, activity, date, source) are added together, since a CRM may report
 // each call as its own row; the store then holds the file's total for the
 // key, so importing the same file again changes nothing (docs/files.md).
+// The file's rows are held in memory (about 150 bytes each) to add them up.
 // InvalidArgument: the file cannot be read.
 absl::Status ImportActivities(store::Store& db, const std::string& dir,
                               const absl::flat_hash_set<std::string>& known,
                               std::vector<exchange::RowProblem>* problems, std::string* summary,
                               JsonObject* audit) {
   const size_t before = problems->size();
-  std::vector<store::ActivityRow> rows;
-  absl::flat_hash_map<std::string, size_t> index;  // key → position in rows
-  int64_t read_rows = 0;
+  std::vector<store::ActivityRow> rows;  // every good row (short strings: no allocation each)
   absl::Status read = exchange::ForEachActivity(
       absl::StrCat(dir, "/activities.csv"), problems,
       [&](const exchange::ActivityFields& a, const exchange::Reject& reject) {
@@ -177,20 +177,28 @@ absl::Status ImportActivities(store::Store& db, const std::string& dir,
                                      " (not in customers.csv nor the store)"));
         }
         if (a.therapy_area.empty()) return reject(a.therapy_area, "therapy_area: empty");
-        ++read_rows;
-        std::string key =
-            absl::StrCat(a.customer_id.size(), ":", Sv(a.customer_id), "|", Sv(a.therapy_area), "|",
-                         Sv(a.activity), "|", a.day, "|", Sv(a.source));
-        auto [it, inserted] = index.try_emplace(std::move(key), rows.size());
-        if (inserted) {
-          rows.push_back({std::string(a.customer_id), std::string(a.therapy_area),
-                          std::string(a.activity), a.day, std::string(a.source), a.count});
-        } else {
-          rows[it->second].count += a.count;
-        }
+        rows.push_back({std::string(a.customer_id), std::string(a.therapy_area),
+                        std::string(a.activity), a.day, std::string(a.source), a.count});
       });
   if (!read.ok()) return absl::InvalidArgumentError(read.message());
-  index.clear();
+  const int64_t read_rows = static_cast<int64_t>(rows.size());
+  // Rows of one key added up: sorted by key (which is also the store's key
+  // order, so its index grows at the end), then merged.
+  auto key = [](const store::ActivityRow& r) {
+    return std::tie(r.customer_id, r.therapy_area, r.activity, r.day, r.source);
+  };
+  std::sort(
+      rows.begin(), rows.end(),
+      [&](const store::ActivityRow& a, const store::ActivityRow& b) { return key(a) < key(b); });
+  size_t kept = 0;
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (kept > 0 && key(rows[kept - 1]) == key(rows[i])) {
+      rows[kept - 1].count += rows[i].count;
+    } else if (kept++ != i) {
+      rows[kept - 1] = std::move(rows[i]);
+    }
+  }
+  rows.resize(kept);
   store::WriteStats total;
   for (size_t begin = 0; begin < rows.size(); begin += kInputBatch) {
     const size_t end = std::min(rows.size(), begin + kInputBatch);

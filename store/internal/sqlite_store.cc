@@ -711,32 +711,53 @@ absl::StatusOr<WriteStats> SqliteStore::UpsertActivities(const std::vector<Activ
   const std::vector<const ActivityRow*> rows = LastPerKey(all_rows);
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "an activity import"));
   WriteStats stats;
-  // The WHERE makes an unchanged count a no-op, which sqlite3_changes() reports as 0.
-  Statement put(db_,
-                "INSERT INTO activities (customer_id, therapy_area, activity, day, source, count) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (customer_id, therapy_area, activity, day, "
-                "source) DO UPDATE SET count = excluded.count WHERE count <> excluded.count");
-  HARMONIA_RETURN_IF_ERROR(put.status("preparing the activity import"));
-  for (const ActivityRow* row : rows) {
-    const ActivityRow& r = *row;
-    put.Bind(1, r.customer_id);
-    put.Bind(2, r.therapy_area);
-    put.Bind(3, r.activity);
-    put.Bind(4, r.day);
-    put.Bind(5, r.source);
-    put.Bind(6, r.count);
+  // Many rows per statement, as for inputs; the WHERE makes an unchanged
+  // count a no-op, which the statement's change count leaves out.
+  constexpr size_t kRowsPerStatement = 100;
+  auto sql = [](size_t n) {
+    std::string text =
+        "INSERT INTO activities (customer_id, therapy_area, activity, day, source, count) VALUES ";
+    for (size_t i = 0; i < n; ++i) absl::StrAppend(&text, i ? ", " : "", "(?, ?, ?, ?, ?, ?)");
+    absl::StrAppend(&text,
+                    " ON CONFLICT (customer_id, therapy_area, activity, day, source) DO UPDATE SET "
+                    "count = excluded.count WHERE count <> excluded.count");
+    return text;
+  };
+  Statement full(db_, sql(kRowsPerStatement).c_str());
+  HARMONIA_RETURN_IF_ERROR(full.status("preparing the activity import"));
+  for (size_t begin = 0; begin < rows.size(); begin += kRowsPerStatement) {
+    const size_t n = std::min(kRowsPerStatement, rows.size() - begin);
+    std::optional<Statement> partial;
+    if (n < kRowsPerStatement) {
+      partial.emplace(db_, sql(n).c_str());
+      HARMONIA_RETURN_IF_ERROR(partial->status("preparing the activity import"));
+    }
+    Statement& put = partial ? *partial : full;
+    for (size_t k = 0; k < n; ++k) {
+      const ActivityRow& r = *rows[begin + k];
+      const int base = static_cast<int>(k) * 6;
+      put.Bind(base + 1, r.customer_id);
+      put.Bind(base + 2, r.therapy_area);
+      put.Bind(base + 3, r.activity);
+      put.Bind(base + 4, r.day);
+      put.Bind(base + 5, r.source);
+      put.Bind(base + 6, r.count);
+    }
     const int rc = put.Step();
     put.Reset();
     if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-      if (auto c = GetCustomer(r.customer_id); c.ok() && !c->has_value()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "activity of unknown customer '", r.customer_id, "': import customers first"));
+      for (size_t k = 0; k < n; ++k) {  // name the first row whose customer is missing
+        if (auto c = GetCustomer(rows[begin + k]->customer_id); c.ok() && !c->has_value()) {
+          return absl::FailedPreconditionError(absl::StrCat("activity of unknown customer '",
+                                                            rows[begin + k]->customer_id,
+                                                            "': import customers first"));
+        }
       }
     }
-    if (rc != SQLITE_DONE) {
-      return SqliteError(db_, rc, absl::StrCat("importing activities of ", r.customer_id));
-    }
-    ++(sqlite3_changes(db_) > 0 ? stats.written : stats.unchanged);
+    if (rc != SQLITE_DONE) return SqliteError(db_, rc, "importing activities");
+    const int64_t changed = sqlite3_changes(db_);
+    stats.written += changed;
+    stats.unchanged += static_cast<int64_t>(n) - changed;
   }
   HARMONIA_RETURN_IF_ERROR(tx.Commit("an activity import"));
   return stats;
