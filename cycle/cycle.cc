@@ -339,11 +339,9 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
     if (!is_previous) {
       HARMONIA_ASSIGN_OR_RETURN(plan_rows_read, store.GetAssignments(plan_cycle->cycle_id));
     }
-    const std::vector<AssignmentRow>& plan_rows = is_previous ? previous_rows : plan_rows_read;
     HARMONIA_ASSIGN_OR_RETURN(
-        std::vector<store::ActivityTotal> totals,
-        store.SumActivities(country.country, o.therapy_area, plan_cycle->as_of, o.as_of));
-    facts.follow_up = internal::FollowUp(*plan_cycle, plan_rows, totals, o.as_of);
+        facts.follow_up, internal::FollowUp(store, *plan_cycle,
+                                            is_previous ? previous_rows : plan_rows_read, o.as_of));
   }
   for (const RefinementResult& ref : result.refinements) {
     facts.refinements.push_back({RefinementStatusName(ref.status), ref.reason});

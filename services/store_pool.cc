@@ -50,11 +50,10 @@ class StorePool::Lease::Checked final : public store::Store {
       const std::vector<store::ActivityRow>& rows) override {
     return Note(store_->UpsertActivities(rows));
   }
-  absl::StatusOr<std::vector<store::ActivityTotal>> SumActivities(const std::string& country,
-                                                                  const std::string& therapy_area,
-                                                                  int32_t from_day,
-                                                                  int32_t to_day) override {
-    return Note(store_->SumActivities(country, therapy_area, from_day, to_day));
+  absl::Status ScanActivityTotals(
+      const std::string& country, const std::string& therapy_area, int32_t from_day, int32_t to_day,
+      const std::function<void(const std::string&, const store::ActivityCounts&)>& fn) override {
+    return Note(store_->ScanActivityTotals(country, therapy_area, from_day, to_day, fn));
   }
   absl::StatusOr<std::vector<std::string>> CustomerIds() override {
     return Note(store_->CustomerIds());

@@ -34,6 +34,7 @@
 #ifndef HARMONIA_STORE_STORE_H_
 #define HARMONIA_STORE_STORE_H_
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -274,12 +275,9 @@ struct ActivityRow {
   int64_t count = 0;     // >= 0
 };
 
-// The activities of one customer and activity over a range of days.
-struct ActivityTotal {
-  std::string customer_id;
-  std::string activity;
-  int64_t count = 0;
-};
+// Counts per activity, in the order calls, remote, email, events.
+using ActivityCounts = std::array<int64_t, 4>;
+inline constexpr const char* kActivityNames[] = {"calls", "remote", "email", "events"};
 
 class Store {
  public:
@@ -319,13 +317,14 @@ class Store {
   // naming the first unknown one; nothing is written).
   virtual absl::StatusOr<WriteStats> UpsertActivities(const std::vector<ActivityRow>& rows) = 0;
 
-  // The activities of `therapy_area` dated in [from_day, to_day) whose
-  // customer is in `country`, summed per customer and activity, by customer
-  // id then activity (bytewise).
-  virtual absl::StatusOr<std::vector<ActivityTotal>> SumActivities(const std::string& country,
-                                                                   const std::string& therapy_area,
-                                                                   int32_t from_day,
-                                                                   int32_t to_day) = 0;
+  // Calls fn once per customer of `country` with activities of
+  // `therapy_area` dated in [from_day, to_day), with their counts summed per
+  // activity, customers in bytewise order, streaming. REQUIRES: fn does not
+  // call this Store.
+  virtual absl::Status ScanActivityTotals(
+      const std::string& country, const std::string& therapy_area, int32_t from_day, int32_t to_day,
+      const std::function<void(const std::string& customer_id, const ActivityCounts& counts)>&
+          fn) = 0;
 
   // Every customer id in the store, in bytewise order.
   virtual absl::StatusOr<std::vector<std::string>> CustomerIds() = 0;

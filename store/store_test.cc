@@ -1025,23 +1025,24 @@ TEST_P(StoreContract, ActivitiesAreKeyedSummedPerCustomerAndKeptPerCountry) {
   ASSERT_TRUE(written.ok()) << written.status();
   EXPECT_EQ(written->written, 1);
 
-  auto totals = store->SumActivities("DE", "onc", 20000, 20020);
-  ASSERT_TRUE(totals.ok()) << totals.status();
-  std::vector<std::tuple<std::string, std::string, int64_t>> got;
-  for (const ActivityTotal& t : *totals) got.emplace_back(t.customer_id, t.activity, t.count);
-  EXPECT_EQ(got, (std::vector<std::tuple<std::string, std::string, int64_t>>{
-                     {"D1", "calls", 4}, {"D1", "email", 6}, {"D2", "remote", 3}}));
-  auto fr = store->SumActivities("FR", "onc", 0, 100000);
-  ASSERT_TRUE(fr.ok());
-  ASSERT_EQ(fr->size(), 1u);
-  EXPECT_EQ((*fr)[0].count, 7);
+  auto totals = [&](const std::string& country, int32_t from, int32_t to) {
+    std::vector<std::pair<std::string, ActivityCounts>> out;
+    absl::Status s = store->ScanActivityTotals(
+        country, "onc", from, to,
+        [&](const std::string& id, const ActivityCounts& c) { out.emplace_back(id, c); });
+    EXPECT_TRUE(s.ok()) << s;
+    return out;
+  };
+  using Totals = std::vector<std::pair<std::string, ActivityCounts>>;
+  EXPECT_EQ(totals("DE", 20000, 20020), (Totals{{"D1", {4, 0, 6, 0}}, {"D2", {0, 3, 0, 0}}}));
+  EXPECT_EQ(totals("FR", 0, 100000), (Totals{{"F1", {7, 0, 0, 0}}}));
 
   // An unknown customer fails the whole batch, naming it; nothing is written.
   auto unknown = store->UpsertActivities(
       {{"D1", "onc", "events", 20005, "crm", 1}, {"X9", "onc", "calls", 20005, "crm", 1}});
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("X9"));
-  EXPECT_EQ(store->SumActivities("DE", "onc", 20005, 20006)->size(), 0u);
+  EXPECT_TRUE(totals("DE", 20005, 20006).empty());
 }
 
 TEST_P(StoreContract, CycleHistoryIsQueryableWithStatusQualityAndWhoRanIt) {

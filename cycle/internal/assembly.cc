@@ -4,14 +4,13 @@
 #include <charconv>
 #include <chrono>
 #include <cmath>
-#include <iterator>
 #include <optional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
-#include "exchange/exchange.h"
 
 namespace harmonia::cycle::internal {
 
@@ -194,15 +193,15 @@ std::array<int64_t, 5> CountDecidedBy(const engine::Results& results) {
   return by;
 }
 
-quality::FollowUpFacts FollowUp(const store::CycleRecord& plan_cycle,
-                                const std::vector<store::AssignmentRow>& plan_rows,
-                                const std::vector<store::ActivityTotal>& totals, int32_t to) {
+absl::StatusOr<quality::FollowUpFacts> FollowUp(store::Store& store,
+                                                const store::CycleRecord& plan_cycle,
+                                                const std::vector<store::AssignmentRow>& plan_rows,
+                                                int32_t to) {
   quality::FollowUpFacts f;
   f.plan_cycle_id = plan_cycle.cycle_id;
   f.from = plan_cycle.as_of;
   f.to = to;
   f.customers.reserve(plan_rows.size());
-  size_t t = 0;
   for (const store::AssignmentRow& row : plan_rows) {
     quality::PlanOutcome o{
         .customer_id = row.customer_id,
@@ -210,18 +209,19 @@ quality::FollowUpFacts FollowUp(const store::CycleRecord& plan_cycle,
         .tier = row.tier,
         .plan = {row.plan_calls, row.plan_remote, row.plan_email, row.plan_events}};
     if (row.objective) o.objective = *row.objective;
-    for (; t < totals.size() && totals[t].customer_id <= row.customer_id; ++t) {
-      if (totals[t].customer_id < row.customer_id) {
-        f.activities_outside_plan += totals[t].count;
-        continue;
-      }
-      for (size_t k = 0; k < std::size(exchange::kActivities); ++k) {
-        if (totals[t].activity == exchange::kActivities[k]) o.actual[k] += totals[t].count;
-      }
-    }
     f.customers.push_back(o);
   }
-  for (; t < totals.size(); ++t) f.activities_outside_plan += totals[t].count;
+  size_t next = 0;  // both in customer-id order: one merge
+  HARMONIA_RETURN_IF_ERROR(store.ScanActivityTotals(
+      plan_cycle.country, plan_cycle.therapy_area, f.from, to,
+      [&](const std::string& id, const store::ActivityCounts& counts) {
+        while (next < f.customers.size() && f.customers[next].customer_id < id) ++next;
+        if (next < f.customers.size() && f.customers[next].customer_id == id) {
+          f.customers[next].actual = counts;
+        } else {
+          f.activities_outside_plan += counts[0] + counts[1] + counts[2] + counts[3];
+        }
+      }));
   return f;
 }
 

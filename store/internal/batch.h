@@ -16,7 +16,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <functional>
+#include <iterator>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -59,6 +62,34 @@ inline std::vector<const ActivityRow*> LastPerKey(const std::vector<ActivityRow>
   std::reverse(out.begin(), out.end());
   return out;
 }
+
+// Sums the rows of Store::ScanActivityTotals (ordered by customer) per
+// customer and hands each customer's counts on.
+class ActivityTotals {
+ public:
+  using Fn = std::function<void(const std::string&, const ActivityCounts&)>;
+  explicit ActivityTotals(const Fn& fn) : fn_(fn) {}
+  void Add(const std::string& customer_id, std::string_view activity, int64_t count) {
+    if (customer_id != customer_) {
+      Flush();
+      customer_ = customer_id;
+    }
+    for (size_t k = 0; k < std::size(kActivityNames); ++k) {
+      if (activity == kActivityNames[k]) counts_[k] += count;
+    }
+  }
+  // Hands on the last customer's counts.
+  void Flush() {
+    if (!customer_.empty()) fn_(customer_, counts_);
+    customer_.clear();
+    counts_ = {};
+  }
+
+ private:
+  const Fn& fn_;
+  std::string customer_;
+  ActivityCounts counts_{};
+};
 
 // One input key (customer, therapy area, input, source, as_of, is_metric).
 using InputKey = std::tuple<absl::string_view, absl::string_view, absl::string_view,

@@ -1177,22 +1177,20 @@ absl::StatusOr<WriteStats> PostgresStore::UpsertActivities(
   return WriteStats{.written = written, .unchanged = n - written};
 }
 
-absl::StatusOr<std::vector<ActivityTotal>> PostgresStore::SumActivities(
-    const std::string& country, const std::string& therapy_area, int32_t from_day, int32_t to_day) {
-  HARMONIA_ASSIGN_OR_RETURN(
-      Result r, Run(conn_,
-                    "SELECT a.customer_id, a.activity, SUM(a.count) FROM activities a JOIN "
-                    "customers c ON c.customer_id = a.customer_id WHERE c.country = $1 AND "
-                    "a.therapy_area = $2 AND a.day >= $3 AND a.day < $4 GROUP BY a.customer_id, "
-                    "a.activity ORDER BY a.customer_id, a.activity",
-                    Params().Text(country).Text(therapy_area).Int(from_day).Int(to_day),
-                    PGRES_TUPLES_OK, "reading activities"));
-  std::vector<ActivityTotal> out;
-  out.reserve(static_cast<size_t>(PQntuples(r.get())));
-  for (int i = 0; i < PQntuples(r.get()); ++i) {
-    out.push_back({TextAt(r.get(), i, 0), TextAt(r.get(), i, 1), IntAt(r.get(), i, 2)});
-  }
-  return out;
+absl::Status PostgresStore::ScanActivityTotals(
+    const std::string& country, const std::string& therapy_area, int32_t from_day, int32_t to_day,
+    const std::function<void(const std::string&, const ActivityCounts&)>& fn) {
+  ActivityTotals totals(fn);
+  HARMONIA_RETURN_IF_ERROR(ForEachRow(
+      "SELECT a.customer_id, a.activity, a.count FROM activities a JOIN customers c ON "
+      "c.customer_id = a.customer_id WHERE c.country = $1 AND a.therapy_area = $2 AND a.day >= "
+      "$3 AND a.day < $4 ORDER BY a.customer_id",
+      Params().Text(country).Text(therapy_area).Int(from_day).Int(to_day), "reading activities",
+      [&](const PGresult* r, int i) {
+        totals.Add(TextAt(r, i, 0), TextAt(r, i, 1), IntAt(r, i, 2));
+      }));
+  totals.Flush();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<std::string>> PostgresStore::CustomerIds() {

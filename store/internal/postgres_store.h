@@ -49,10 +49,9 @@ class PostgresStore final : public Store {
     return WriteInputs(rows, &audit);
   }
   absl::StatusOr<WriteStats> UpsertActivities(const std::vector<ActivityRow>& rows) override;
-  absl::StatusOr<std::vector<ActivityTotal>> SumActivities(const std::string& country,
-                                                           const std::string& therapy_area,
-                                                           int32_t from_day,
-                                                           int32_t to_day) override;
+  absl::Status ScanActivityTotals(
+      const std::string& country, const std::string& therapy_area, int32_t from_day, int32_t to_day,
+      const std::function<void(const std::string&, const ActivityCounts&)>& fn) override;
   absl::StatusOr<std::vector<std::string>> CustomerIds() override;
   absl::StatusOr<int64_t> CountCustomers() override;
   absl::StatusOr<int64_t> CountInputs() override;

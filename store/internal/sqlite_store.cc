@@ -763,23 +763,26 @@ absl::StatusOr<WriteStats> SqliteStore::UpsertActivities(const std::vector<Activ
   return stats;
 }
 
-absl::StatusOr<std::vector<ActivityTotal>> SqliteStore::SumActivities(
-    const std::string& country, const std::string& therapy_area, int32_t from_day, int32_t to_day) {
+absl::Status SqliteStore::ScanActivityTotals(
+    const std::string& country, const std::string& therapy_area, int32_t from_day, int32_t to_day,
+    const std::function<void(const std::string&, const ActivityCounts&)>& fn) {
+  // The country's customers in id order (its index), each one's activities
+  // by their key: no sort, no temporary table.
   Statement q(db_,
-              "SELECT a.customer_id, a.activity, SUM(a.count) FROM activities a JOIN customers c "
-              "ON c.customer_id = a.customer_id WHERE c.country = ? AND a.therapy_area = ? AND "
-              "a.day >= ? AND a.day < ? GROUP BY a.customer_id, a.activity "
-              "ORDER BY a.customer_id, a.activity");
+              "SELECT c.customer_id, a.activity, a.count FROM customers c JOIN activities a ON "
+              "a.customer_id = c.customer_id AND a.therapy_area = ? WHERE c.country = ? AND "
+              "a.day >= ? AND a.day < ? ORDER BY c.customer_id");
   HARMONIA_RETURN_IF_ERROR(q.status("reading activities"));
-  q.Bind(1, country);
-  q.Bind(2, therapy_area);
+  q.Bind(1, therapy_area);
+  q.Bind(2, country);
   q.Bind(3, from_day);
   q.Bind(4, to_day);
-  std::vector<ActivityTotal> out;
+  ActivityTotals totals(fn);
   int rc;
-  while ((rc = q.Step()) == SQLITE_ROW) out.push_back({q.Text(0), q.Text(1), q.Int(2)});
+  while ((rc = q.Step()) == SQLITE_ROW) totals.Add(q.Text(0), q.Text(1), q.Int(2));
   if (rc != SQLITE_DONE) return SqliteError(db_, rc, "reading activities");
-  return out;
+  totals.Flush();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<std::string>> SqliteStore::CustomerIds() {
