@@ -19,7 +19,8 @@
 namespace harmonia::store::internal {
 namespace {
 
-constexpr int kBusyTimeoutMs = 30000;  // how long a writer waits for another
+constexpr int kBusyTimeoutMs = 30000;      // how long a writer waits for another
+constexpr size_t kRowsPerStatement = 100;  // SqliteStore::WriteRows
 
 // Schema migrations, applied in order inside one transaction each. Never edit
 // a released step: add a new one (and bump kSchemaVersion).
@@ -555,6 +556,42 @@ absl::StatusOr<WriteStats> SqliteStore::UpsertCustomers(const std::vector<Custom
   return stats;
 }
 
+template <typename Row, typename Sql, typename Bind>
+absl::Status SqliteStore::WriteRows(const std::vector<const Row*>& rows, const Sql& sql,
+                                    int columns, const Bind& bind, const char* what,
+                                    WriteStats* stats) {
+  if (rows.empty()) return absl::OkStatus();
+  const std::string importing = absl::StrCat("importing ", what, " rows");
+  Statement full(db_, sql(kRowsPerStatement).c_str());
+  HARMONIA_RETURN_IF_ERROR(full.status(importing));
+  for (size_t begin = 0; begin < rows.size(); begin += kRowsPerStatement) {
+    const size_t n = std::min(kRowsPerStatement, rows.size() - begin);
+    std::optional<Statement> partial;
+    if (n < kRowsPerStatement) {
+      partial.emplace(db_, sql(n).c_str());
+      HARMONIA_RETURN_IF_ERROR(partial->status(importing));
+    }
+    Statement& put = partial ? *partial : full;
+    for (size_t k = 0; k < n; ++k) bind(put, static_cast<int>(k) * columns, *rows[begin + k]);
+    const int rc = put.Step();
+    put.Reset();
+    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+      for (size_t k = 0; k < n; ++k) {  // name the first row whose customer is missing
+        if (auto c = GetCustomer(rows[begin + k]->customer_id); c.ok() && !c->has_value()) {
+          return absl::FailedPreconditionError(absl::StrCat(what, " of unknown customer '",
+                                                            rows[begin + k]->customer_id,
+                                                            "': import customers first"));
+        }
+      }
+    }
+    if (rc != SQLITE_DONE) return SqliteError(db_, rc, importing);
+    const int64_t changed = sqlite3_changes(db_);
+    stats->written += changed;
+    stats->unchanged += static_cast<int64_t>(n) - changed;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<WriteStats> SqliteStore::WriteInputs(const std::vector<InputRow>& all_rows,
                                                     const AuditEntry* audit) {
   InputBatch batch = SplitInputs(all_rows);
@@ -617,13 +654,11 @@ absl::StatusOr<WriteStats> SqliteStore::WriteInputs(const std::vector<InputRow>&
     if (rc != SQLITE_ROW) return SqliteError(db_, rc, "reading the import order");
     seq = q.Int(0);
   }
-  // Many rows per statement: SQLite's per-statement overhead dominates bulk
-  // loads otherwise. A stored value is made the latest of its key again only
+  // Many rows per statement (WriteRows). A stored value is made the latest of its key again only
   // when another value was imported after it (`single`), so a re-import of
   // the same file writes nothing and the statement's change count is the
   // number of rows written; a key given several values in the batch has them
   // made the latest one after the other, in batch order (`several`).
-  constexpr size_t kRowsPerStatement = 100;
   auto sql = [](size_t n, bool several) {
     std::string text =
         "INSERT INTO inputs (customer_id, therapy_area, input_id, source, as_of, is_metric, "
@@ -646,47 +681,19 @@ absl::StatusOr<WriteStats> SqliteStore::WriteInputs(const std::vector<InputRow>&
   for (const bool several : {false, true}) {
     const std::vector<const InputRow*>& rows = several ? batch.several : batch.single;
     if (rows.empty()) continue;
-    Statement full(db_, sql(kRowsPerStatement, several).c_str());
-    HARMONIA_RETURN_IF_ERROR(full.status("preparing the input import"));
-    for (size_t begin = 0; begin < rows.size(); begin += kRowsPerStatement) {
-      const size_t n = std::min(kRowsPerStatement, rows.size() - begin);
-      std::optional<Statement> partial;
-      if (n < kRowsPerStatement) {
-        partial.emplace(db_, sql(n, several).c_str());
-        HARMONIA_RETURN_IF_ERROR(partial->status("preparing the input import"));
-      }
-      Statement& put = partial ? *partial : full;
-      for (size_t k = 0; k < n; ++k) {
-        const InputRow& r = *rows[begin + k];
-        const int base = static_cast<int>(k) * 8;
-        put.Bind(base + 1, r.customer_id);
-        put.Bind(base + 2, r.therapy_area);
-        put.Bind(base + 3, r.input_id);
-        put.Bind(base + 4, r.source);
-        put.Bind(base + 5, r.as_of);
-        put.Bind(base + 6, static_cast<int64_t>(r.is_metric));
-        put.Bind(base + 7, r.value);
-        put.Bind(base + 8, ++seq);
-      }
-      const int rc = put.Step();
-      put.Reset();
-      if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-        // Name the first row whose customer is missing.
-        for (size_t k = 0; k < n; ++k) {
-          auto c = GetCustomer(rows[begin + k]->customer_id);
-          if (c.ok() && !c->has_value()) {
-            return absl::FailedPreconditionError(absl::StrCat("input of unknown customer '",
-                                                              rows[begin + k]->customer_id,
-                                                              "': import customers first"));
-          }
-        }
-        return SqliteError(db_, rc, "importing inputs");
-      }
-      if (rc != SQLITE_DONE) return SqliteError(db_, rc, "importing inputs");
-      const int64_t changed = sqlite3_changes(db_);
-      stats.written += changed;
-      stats.unchanged += static_cast<int64_t>(n) - changed;
-    }
+    HARMONIA_RETURN_IF_ERROR(WriteRows(
+        rows, [&](size_t n) { return sql(n, several); }, 8,
+        [&](Statement& put, int base, const InputRow& r) {
+          put.Bind(base + 1, r.customer_id);
+          put.Bind(base + 2, r.therapy_area);
+          put.Bind(base + 3, r.input_id);
+          put.Bind(base + 4, r.source);
+          put.Bind(base + 5, r.as_of);
+          put.Bind(base + 6, static_cast<int64_t>(r.is_metric));
+          put.Bind(base + 7, r.value);
+          put.Bind(base + 8, ++seq);
+        },
+        "input", &stats));
   }
   {
     Statement put(db_, "UPDATE input_seq SET last = ?");
@@ -711,9 +718,8 @@ absl::StatusOr<WriteStats> SqliteStore::UpsertActivities(const std::vector<Activ
   const std::vector<const ActivityRow*> rows = LastPerKey(all_rows);
   HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "an activity import"));
   WriteStats stats;
-  // Many rows per statement, as for inputs; the WHERE makes an unchanged
-  // count a no-op, which the statement's change count leaves out.
-  constexpr size_t kRowsPerStatement = 100;
+  // The WHERE makes an unchanged count a no-op, which the statement's
+  // change count leaves out.
   auto sql = [](size_t n) {
     std::string text =
         "INSERT INTO activities (customer_id, therapy_area, activity, day, source, count) VALUES ";
@@ -723,42 +729,17 @@ absl::StatusOr<WriteStats> SqliteStore::UpsertActivities(const std::vector<Activ
                     "count = excluded.count WHERE count <> excluded.count");
     return text;
   };
-  Statement full(db_, sql(kRowsPerStatement).c_str());
-  HARMONIA_RETURN_IF_ERROR(full.status("preparing the activity import"));
-  for (size_t begin = 0; begin < rows.size(); begin += kRowsPerStatement) {
-    const size_t n = std::min(kRowsPerStatement, rows.size() - begin);
-    std::optional<Statement> partial;
-    if (n < kRowsPerStatement) {
-      partial.emplace(db_, sql(n).c_str());
-      HARMONIA_RETURN_IF_ERROR(partial->status("preparing the activity import"));
-    }
-    Statement& put = partial ? *partial : full;
-    for (size_t k = 0; k < n; ++k) {
-      const ActivityRow& r = *rows[begin + k];
-      const int base = static_cast<int>(k) * 6;
-      put.Bind(base + 1, r.customer_id);
-      put.Bind(base + 2, r.therapy_area);
-      put.Bind(base + 3, r.activity);
-      put.Bind(base + 4, r.day);
-      put.Bind(base + 5, r.source);
-      put.Bind(base + 6, r.count);
-    }
-    const int rc = put.Step();
-    put.Reset();
-    if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-      for (size_t k = 0; k < n; ++k) {  // name the first row whose customer is missing
-        if (auto c = GetCustomer(rows[begin + k]->customer_id); c.ok() && !c->has_value()) {
-          return absl::FailedPreconditionError(absl::StrCat("activity of unknown customer '",
-                                                            rows[begin + k]->customer_id,
-                                                            "': import customers first"));
-        }
-      }
-    }
-    if (rc != SQLITE_DONE) return SqliteError(db_, rc, "importing activities");
-    const int64_t changed = sqlite3_changes(db_);
-    stats.written += changed;
-    stats.unchanged += static_cast<int64_t>(n) - changed;
-  }
+  HARMONIA_RETURN_IF_ERROR(WriteRows(
+      rows, sql, 6,
+      [](Statement& put, int base, const ActivityRow& r) {
+        put.Bind(base + 1, r.customer_id);
+        put.Bind(base + 2, r.therapy_area);
+        put.Bind(base + 3, r.activity);
+        put.Bind(base + 4, r.day);
+        put.Bind(base + 5, r.source);
+        put.Bind(base + 6, r.count);
+      },
+      "activity", &stats));
   HARMONIA_RETURN_IF_ERROR(tx.Commit("an activity import"));
   return stats;
 }

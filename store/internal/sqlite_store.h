@@ -77,6 +77,16 @@ class SqliteStore final : public Store {
 
  private:
   // The inputs, and `audit` (when not null), in one transaction.
+  // Writes `rows` inside the caller's transaction, kRowsPerStatement rows per
+  // statement (SQLite's per-statement overhead dominates bulk loads
+  // otherwise): `sql(n)` is the statement for n rows, `bind(put, base, row)`
+  // binds one row's parameters from base + 1, `columns` per row. A
+  // constraint failure names the first row whose customer is unknown
+  // ("<what> of unknown customer …"). Each statement's change count is added
+  // to stats->written, the rest of its rows to unchanged.
+  template <typename Row, typename Sql, typename Bind>
+  absl::Status WriteRows(const std::vector<const Row*>& rows, const Sql& sql, int columns,
+                         const Bind& bind, const char* what, WriteStats* stats);
   absl::StatusOr<WriteStats> WriteInputs(const std::vector<InputRow>& rows,
                                          const AuditEntry* audit);
   explicit SqliteStore(sqlite3* db) : db_(db) {}
