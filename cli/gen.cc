@@ -229,9 +229,14 @@ int RunFollowUp(const Args& args, const std::vector<std::shared_ptr<const engine
     }
     options.customers.push_back(std::move(p));
   }
+  options.write_metrics = before.has_value();
   const auto start = std::chrono::steady_clock::now();
   const std::string out = args.Get("out");
   std::error_code ec;
+  if (args.Has("data") && std::filesystem::equivalent(out, args.Get("data"), ec)) {
+    return Usage("--out must not be the --data folder: its metrics.csv would be replaced");
+  }
+  ec.clear();
   std::filesystem::create_directories(out, ec);
   if (ec) return Usage(absl::StrCat("--out: ", out, ": ", ec.message()));
   datagen::GenStats stats;
@@ -239,7 +244,6 @@ int RunFollowUp(const Args& args, const std::vector<std::shared_ptr<const engine
     std::fprintf(stderr, "harmonia gen: %s\n", std::string(s.message()).c_str());
     return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
   }
-  if (!before) std::remove(absl::StrCat(out, "/metrics.csv").c_str());
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::string summary = absl::StrFormat(
@@ -247,7 +251,6 @@ int RunFollowUp(const Args& args, const std::vector<std::shared_ptr<const engine
       Grouped(static_cast<int64_t>(options.customers.size())), has_plan ? "" : "targets as plan, ",
       rejected, as_of, args.Get("until"), seed);
   for (const auto& f : stats.files) {
-    if (f.name == "metrics.csv" && !before) continue;
     absl::StrAppendFormat(&summary, "  %-16s %14s rows  %10s\n", f.name, Grouped(f.rows),
                           Size(f.bytes));
   }

@@ -17,6 +17,7 @@
 #include "absl/hash/hash.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -116,10 +117,20 @@ class BatchWriter {
   std::thread thread_;  // last: starts after the members it uses exist
 };
 
-// customers.csv, in one transaction. InvalidArgument: the file cannot be read.
-absl::Status ImportCustomers(store::Store& db, const std::string& dir,
-                             std::vector<exchange::RowProblem>* problems, std::string* summary,
-                             JsonObject* audit) {
+// What a file's import failed on: the file (exit 2) or the store (exit 1).
+struct ImportError {
+  int exit = 0;  // 0 = imported
+  std::string message;
+};
+ImportError Unreadable(const absl::Status& s) { return {2, std::string(s.message())}; }
+ImportError StoreFailed(const absl::Status& s, std::string_view more = "") {
+  return {1, absl::StrCat(std::string(s.message()), Sv(more))};
+}
+
+// customers.csv, in one transaction.
+ImportError ImportCustomers(store::Store& db, const std::string& dir,
+                            std::vector<exchange::RowProblem>* problems, std::string* summary,
+                            JsonObject* audit) {
   const size_t before = problems->size();
   std::vector<store::CustomerRow> customers;
   absl::flat_hash_map<std::string, int64_t> seen;  // id → line
@@ -142,10 +153,10 @@ absl::Status ImportCustomers(store::Store& db, const std::string& dir,
                              std::string(c.customer_type), std::string(c.specialty),
                              std::string(c.name)});
       });
-  if (!read.ok()) return absl::InvalidArgumentError(read.message());
+  if (!read.ok()) return Unreadable(read);
   const size_t customer_problems = problems->size() - before;
   absl::StatusOr<store::WriteStats> written = db.UpsertCustomers(customers);
-  if (!written.ok()) return written.status();
+  if (!written.ok()) return StoreFailed(written.status());
   audit->Add("customers.csv", JsonObject()
                                   .Add("loaded", static_cast<int64_t>(customers.size()))
                                   .Add("written", written->written)
@@ -153,7 +164,7 @@ absl::Status ImportCustomers(store::Store& db, const std::string& dir,
   absl::StrAppendFormat(
       summary, "  customers.csv: %d rows loaded (%s), %d rejected\n", customers.size(),
       Describe(*written, static_cast<int64_t>(customers.size())), customer_problems);
-  return absl::OkStatus();
+  return {};
 }
 
 // activities.csv: rows of one file with the same key (customer, therapy
@@ -161,11 +172,10 @@ absl::Status ImportCustomers(store::Store& db, const std::string& dir,
 // each call as its own row; the store then holds the file's total for the
 // key, so importing the same file again changes nothing (docs/files.md).
 // The file's rows are held in memory (about 150 bytes each) to add them up.
-// InvalidArgument: the file cannot be read.
-absl::Status ImportActivities(store::Store& db, const std::string& dir,
-                              const absl::flat_hash_set<std::string>& known,
-                              std::vector<exchange::RowProblem>* problems, std::string* summary,
-                              JsonObject* audit) {
+ImportError ImportActivities(store::Store& db, const std::string& dir,
+                             const absl::flat_hash_set<std::string>& known,
+                             std::vector<exchange::RowProblem>* problems, std::string* summary,
+                             JsonObject* audit) {
   const size_t before = problems->size();
   std::vector<store::ActivityRow> rows;  // every good row (short strings: no allocation each)
   absl::Status read = exchange::ForEachActivity(
@@ -180,7 +190,7 @@ absl::Status ImportActivities(store::Store& db, const std::string& dir,
         rows.push_back({std::string(a.customer_id), std::string(a.therapy_area),
                         std::string(a.activity), a.day, std::string(a.source), a.count});
       });
-  if (!read.ok()) return absl::InvalidArgumentError(read.message());
+  if (!read.ok()) return Unreadable(read);
   const int64_t read_rows = static_cast<int64_t>(rows.size());
   // Rows of one key added up: sorted by key (which is also the store's key
   // order, so its index grows at the end), then merged.
@@ -205,9 +215,7 @@ absl::Status ImportActivities(store::Store& db, const std::string& dir,
     absl::StatusOr<store::WriteStats> s = db.UpsertActivities(std::vector<store::ActivityRow>(
         rows.begin() + static_cast<ptrdiff_t>(begin), rows.begin() + static_cast<ptrdiff_t>(end)));
     if (!s.ok()) {
-      return absl::Status(s.status().code(),
-                          absl::StrCat(s.status().message(),
-                                       " (rows of earlier batches are committed; import again)"));
+      return StoreFailed(s.status(), " (rows of earlier batches are committed; import again)");
     }
     Add(&total, *s);
   }
@@ -219,7 +227,7 @@ absl::Status ImportActivities(store::Store& db, const std::string& dir,
                                    .Add("loaded", read_rows)
                                    .Add("written", total.written)
                                    .Add("rejected", rejected));
-  return absl::OkStatus();
+  return {};
 }
 
 }  // namespace
@@ -291,9 +299,8 @@ int RunImport(int argc, char** argv, int first) {
   };
   JsonObject audit;  // what the import changed, for the audit log
   if (has("customers.csv")) {
-    if (absl::Status s = ImportCustomers(db, dir, &problems, &summary, &audit); !s.ok()) {
-      return finish(s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1,
-                    std::string(s.message()));
+    if (ImportError e = ImportCustomers(db, dir, &problems, &summary, &audit); e.exit != 0) {
+      return finish(e.exit, e.message);
     }
   }
 
@@ -373,9 +380,9 @@ int RunImport(int argc, char** argv, int first) {
                         .Add("rejected", static_cast<int64_t>(problems.size() - before)));
   }
   if (has("activities.csv")) {
-    if (absl::Status s = ImportActivities(db, dir, known, &problems, &summary, &audit); !s.ok()) {
-      return finish(s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1,
-                    std::string(s.message()));
+    if (ImportError e = ImportActivities(db, dir, known, &problems, &summary, &audit);
+        e.exit != 0) {
+      return finish(e.exit, e.message);
     }
   }
   absl::StatusOr<int64_t> audited = db.AppendAudit(
@@ -385,6 +392,13 @@ int RunImport(int argc, char** argv, int first) {
   finish(0, "");
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::vector<std::string> absent;  // said, so a misspelt file name is noticed
+  for (const char* name : {"customers.csv", "answers.csv", "metrics.csv", "activities.csv"}) {
+    if (!has(name)) absent.push_back(name);
+  }
+  if (!absent.empty()) {
+    absl::StrAppend(&summary, "  not in ", dir, ": ", absl::StrJoin(absent, ", "), "\n");
+  }
   std::fprintf(stderr, "import: %s into %s in %.1f s\n%s", dir.c_str(),
                store::DisplayUrl(args->Get("store")).c_str(), seconds, summary.c_str());
   return 0;

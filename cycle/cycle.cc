@@ -327,21 +327,35 @@ absl::StatusOr<StoreCycleResult> RunStoreCycle(Store& store, const StoreCycleOpt
   facts.previous.reserve(previous_rows.size());
   for (const AssignmentRow& p : previous_rows) facts.previous.push_back({p.customer_id, p.segment});
   // Did the last period's plan work (docs/report.md "Did it work"): the
-  // market's last cycle of an earlier period, against the activities the CRM
-  // reported from its date to this cycle's.
+  // market's latest committed cycle of an earlier period (greatest period,
+  // then date, then id), against the activities the CRM reported from the
+  // first day a cycle of its period ran to the first day a cycle of this
+  // period ran, so a re-run inside either period neither drops days nor
+  // counts this period's (decision 61).
   const CycleRecord* plan_cycle = nullptr;
   for (const CycleRecord& h : history) {
-    if (h.status == "committed" && h.period < period && h.as_of < o.as_of) plan_cycle = &h;
+    if (h.status != "committed" || h.period >= period) continue;
+    if (plan_cycle == nullptr ||
+        std::tie(h.period, h.as_of, h.cycle_id) >
+            std::tie(plan_cycle->period, plan_cycle->as_of, plan_cycle->cycle_id)) {
+      plan_cycle = &h;
+    }
   }
   std::vector<AssignmentRow> plan_rows_read;
   if (plan_cycle != nullptr) {
+    int32_t from = plan_cycle->as_of, to = o.as_of;
+    for (const CycleRecord& h : history) {
+      if (h.period == plan_cycle->period) from = std::min(from, h.as_of);
+      if (h.period == period) to = std::min(to, h.as_of);
+    }
     const bool is_previous = previous_cycle && previous_cycle->cycle_id == plan_cycle->cycle_id;
     if (!is_previous) {
       HARMONIA_ASSIGN_OR_RETURN(plan_rows_read, store.GetAssignments(plan_cycle->cycle_id));
     }
     HARMONIA_ASSIGN_OR_RETURN(
-        facts.follow_up, internal::FollowUp(store, *plan_cycle,
-                                            is_previous ? previous_rows : plan_rows_read, o.as_of));
+        facts.follow_up,
+        internal::FollowUp(store, *plan_cycle, is_previous ? previous_rows : plan_rows_read, from,
+                           to));
   }
   for (const RefinementResult& ref : result.refinements) {
     facts.refinements.push_back({RefinementStatusName(ref.status), ref.reason});

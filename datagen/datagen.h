@@ -83,8 +83,9 @@ absl::Status Generate(const GenOptions& options, const std::string& out_dir,
 // the segment's targets (the plan before the preference moved calls). Each
 // activity gets round(d × planned) touchpoints on days drawn uniformly in
 // [from, to), reported one row per day and activity, or (20% of those) one
-// row per touchpoint, as CRMs do; `invalid_share` of the rows are broken
-// (an unknown activity, an impossible date, a negative count). The objective
+// row per touchpoint, as CRMs do; `invalid_share` of those groups are one
+// broken row instead (an unknown activity, a February 30th, a negative
+// count). The objective
 // behaviour moves by lift × min(d, 1) (lift = 5% of the metric's range, 60%
 // of that when the preference was not honoured) plus noise (sd 5% of the
 // range), clamped to the metric's bounds.
@@ -105,11 +106,12 @@ struct FollowUpOptions {
   // a customer whose therapy area has none gets activities only.
   std::vector<std::shared_ptr<const engine::RuleSet>> rule_sets;
   double honour_share = 0.6;
-  double invalid_share = 0.002;
+  double invalid_share = 0.002;  // of the (customer, day, activity) groups
+  bool write_metrics = true;     // also write metrics.csv
 };
 
-// Writes activities.csv and metrics.csv (the objective behaviour as of the
-// day before `to`, source external) into `out_dir`. InvalidArgument for
+// Writes activities.csv and, with write_metrics, metrics.csv (the objective
+// behaviour as of the day before `to`, source external) into `out_dir`. InvalidArgument for
 // from >= to or a share outside [0, 1]; I/O errors naming the path.
 absl::Status GenerateFollowUp(const FollowUpOptions& options, const std::string& out_dir,
                               GenStats* stats = nullptr);

@@ -95,7 +95,7 @@ absl::Status GenerateFollowUp(const FollowUpOptions& o, const std::string& out_d
             break;
           case 1:
             absl::StrAppend(&activities, p.customer_id, ",", p.therapy_area, ",", activity, ",",
-                            date.substr(0, 8), "31,", count, ",crm\n");
+                            date.substr(0, 5), "02-30,", count, ",crm\n");
             break;
           default:
             absl::StrAppend(&activities, p.customer_id, ",", p.therapy_area, ",", activity, ",",

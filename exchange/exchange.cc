@@ -508,7 +508,11 @@ absl::StatusOr<std::vector<std::string>> CheckImportFiles(const std::string& dir
   std::vector<std::string> present;
   for (const auto& [name, columns] : files) {
     const std::string path = absl::StrCat(dir, "/", name);
-    if (!std::filesystem::exists(path)) continue;
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) {
+      if (ec) return absl::InvalidArgumentError(absl::StrCat(path, ": ", ec.message()));
+      continue;
+    }
     absl::StatusOr<Table> table = Table::Open(path, columns);
     if (!table.ok()) return table.status();
     present.push_back(name);

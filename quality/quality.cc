@@ -265,6 +265,13 @@ void SetAttainmentRatio(v1::Attainment* a) {
 void SetFollowUp(const CycleFacts& f, const double* objective, v1::CycleQuality* q) {
   const FollowUpFacts& fu = f.follow_up;
   if (fu.plan_cycle_id == 0) return;
+  if (fu.reported == 0) {  // no activities imported for the period: nothing to measure
+    q->add_warnings(absl::StrFormat(
+        "did it work: no activities reported from %s to %s; import the CRM's activities.csv "
+        "to compare cycle %d's plan with what was done",
+        FormatIsoDate(fu.from), FormatIsoDate(fu.to), fu.plan_cycle_id));
+    return;
+  }
   const engine::RuleSet& rules = *f.rules;
   v1::PlanFollowUp* out = q->mutable_follow_up();
   out->set_plan_cycle_id(fu.plan_cycle_id);
@@ -309,6 +316,14 @@ void SetFollowUp(const CycleFacts& f, const double* objective, v1::CycleQuality*
   }
   SetAttainmentRatio(out->mutable_market());
   if (objective == nullptr) return;
+  if (fu.objective_metric != q->objective_metric()) {
+    q->add_warnings(absl::StrFormat(
+        "did it work: cycle %d measured the objective behaviour %s, this cycle %s: its change "
+        "is not compared",
+        fu.plan_cycle_id, fu.objective_metric.empty() ? "(unknown)" : fu.objective_metric,
+        q->objective_metric()));
+    return;
+  }
   v1::BehaviourChange* b = out->mutable_behaviour();
   b->set_objective_metric(q->objective_metric());
   SetDistribution(carried, b->mutable_carried_out());

@@ -51,10 +51,15 @@ struct PlanOutcome {
 };
 
 struct FollowUpFacts {
-  int64_t plan_cycle_id = 0;            // 0 = none: no follow-up figures
-  int32_t from = 0, to = 0;             // days since 1970-01-01: the plan cycle's date, this one's
+  int64_t plan_cycle_id = 0;  // 0 = none: no follow-up figures
+  // The activities counted: [from, to), days since 1970-01-01 (decision 61).
+  int32_t from = 0, to = 0;
   std::vector<PlanOutcome> customers;   // bytewise ascending by customer id
   int64_t activities_outside_plan = 0;  // touchpoints of customers not in the plan's cycle
+  int64_t reported = 0;                 // customers with any activity reported in [from, to)
+  // The objective behaviour the plan's cycle measured ("" = unknown): the
+  // change is compared only when it is this cycle's.
+  std::string objective_metric;
 };
 
 // What a cycle knows when it has run. Pointers must outlive the call.

@@ -60,8 +60,8 @@ double ChiSquareSurvival(double x, int df);
 // scipy.stats.ttest_ind(a, b, equal_var=False) and R's t.test(a, b):
 // t = (mean_a - mean_b) / sqrt(var_a/n_a + var_b/n_b) with sample variances,
 // df by Welch–Satterthwaite, p = P(|T_df| >= |t|). NaN entries are skipped;
-// every figure is NaN when a group has fewer than two values or both
-// variances are 0.
+// every figure is NaN when a group has fewer than two values, and t, df and
+// p are NaN when both variances are 0.
 struct WelchTest {
   double mean_difference = 0;  // mean_a - mean_b
   double t = 0;

@@ -316,17 +316,17 @@ std::string FollowUp(const v1::Report& report, const v1::MarketReport& m,
     auto pair = [](int64_t actual, int64_t plan) {
       return Cell(absl::StrCat(Count(actual), "/", Count(plan)));
     };
-    absl::StrAppend(&out, "<tr ", attrs, ">", segment_cell, Cell(Esc(a.tier())),
-                    Cell(Count(a.customers())), Cell(Count(a.planned())),
-                    Cell(Count(Touchpoints(a.plan()))), Cell(Count(Touchpoints(a.actual()))),
-                    Cell(a.has_attainment() ? Percent(a.attainment()) : "-",
-                         absl::StrCat("class=\"attained\" data-value=\"",
-                                      a.has_attainment() ? Exact(a.attainment()) : "", "\"")),
-                    Cell(Percent(internal::Fraction(a.carried_out(), a.planned()))),
-                    pair(a.actual().calls(), a.plan().calls()),
-                    pair(a.actual().remote(), a.plan().remote()),
-                    pair(a.actual().email(), a.plan().email()),
-                    pair(a.actual().events(), a.plan().events()), "</tr>");
+    absl::StrAppend(
+        &out, "<tr ", attrs, ">", segment_cell, Cell(Esc(a.tier())), Cell(Count(a.customers())),
+        Cell(Count(a.planned())), Cell(Count(Touchpoints(a.plan()))),
+        Cell(Count(Touchpoints(a.actual()))),
+        Cell(a.has_attainment() ? Percent(a.attainment()) : "-",
+             absl::StrCat("class=\"attained\" data-value=\"",
+                          a.has_attainment() ? Exact(a.attainment()) : "", "\"")),
+        Cell(a.planned() ? Percent(internal::Fraction(a.carried_out(), a.planned())) : "-"),
+        pair(a.actual().calls(), a.plan().calls()), pair(a.actual().remote(), a.plan().remote()),
+        pair(a.actual().email(), a.plan().email()), pair(a.actual().events(), a.plan().events()),
+        "</tr>");
   };
   for (const v1::Attainment& a : f.attainment()) {
     row(a, absl::StrCat("<td>", Title(report, m, a.segment()), "</td>"),

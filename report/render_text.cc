@@ -139,7 +139,7 @@ std::string FollowUp(const v1::MarketReport& m, const v1::CycleQuality& q) {
     };
     t.Row({segment, tier, Count(a.customers()), Count(a.planned()), Touchpoints(a.plan()),
            Touchpoints(a.actual()), a.has_attainment() ? Percent(a.attainment()) : "-",
-           Percent(internal::Fraction(a.carried_out(), a.planned())),
+           a.planned() ? Percent(internal::Fraction(a.carried_out(), a.planned())) : "-",
            pair(a.actual().calls(), a.plan().calls()), pair(a.actual().remote(), a.plan().remote()),
            pair(a.actual().email(), a.plan().email()),
            pair(a.actual().events(), a.plan().events())});

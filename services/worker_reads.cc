@@ -137,6 +137,8 @@ absl::StatusOr<WorkerCore::CycleRows> WorkerCore::RowsOf(const Market& market,
     rows = std::make_shared<const std::vector<store::AssignmentRow>>(std::move(*all));
     version = (*c)->rule_set_version;
     std::lock_guard<std::mutex> lock(mu_);
+    // Another call may have read the same cycle meanwhile: keep one entry.
+    std::erase_if(earlier_, [&](const EarlierCycle& e) { return e.key == key; });
     if (earlier_.size() == kEarlierCycles) earlier_.erase(earlier_.begin());
     earlier_.push_back({key, rows, version});
   }

@@ -293,31 +293,97 @@ TEST_F(EvaluateGolden, FollowUpFiguresAreTheHandDerivedOnes) {
   const std::string url = "sqlite:" + dir_ + "/store.db", out = dir_ + "/report.txt";
   ASSERT_EQ(Harmonia("import --quiet --store " + url + " tests/golden/data").status, 0);
   ASSERT_EQ(Harmonia("rules publish --store " + url + " rules/oncology.yaml").status, 0);
-  for (const char* day : {"2026-11-01", "2027-02-01"}) {
-    ASSERT_EQ(Harmonia("cycle run --store " + url +
-                       " --country DE --ta oncology --countries tests/golden --as-of " + day)
-                  .status,
-              0);
+  auto run = [&](const std::string& day) {
+    return Harmonia("cycle run --store " + url +
+                    " --country DE --ta oncology --countries tests/golden --as-of " + day)
+        .status;
+  };
+  auto report = [&] {
+    const std::string cmd = "cd '" + kSource + "' && '" + HARMONIA_CLI + "' report --store " + url +
+                            " --ta oncology --country DE >'" + out + "' 2>&1";
+    EXPECT_EQ(std::system(cmd.c_str()), 0);
+    return ReadAll(out);
+  };
+  const char* const kFigures[] = {
+      "  Did it work: the plan of cycle 1, activities from 2026-11-01 to 2027-02-01 (0 "
+      "touchpoints of customers outside it)\n",
+      // D001: 2 calls (two rows of one key) and 3 emails of 12, 4, 6, 2.
+      "    early_adopter       A          1        1    24       5       20.8%         0.0%   "
+      "2/12     0/4    3/6     0/2\n",
+      // D007: 4 calls of 5, 4, 4, 0; D003 nothing of 8, 6, 6, 0.
+      "    pragmatist          B          1        1    13       4       30.8%         0.0%    "
+      "4/5     0/4    0/4     0/0\n",
+      // 11 touchpoints of 83: D002's 2 remote calls included.
+      "    market                         7        7    83      11       13.3%         0.0%   "
+      "6/33    2/20   3/27     0/3\n",
+      "  plan attainment        13.3%\n"};
+  ASSERT_EQ(run("2026-11-01"), 0);
+  ASSERT_EQ(run("2027-02-01"), 0);
+  std::string text = report();
+  for (const char* line : kFigures) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << "\nin:\n" << text;
   }
+  // Calls done in this period (2027-02-10) belong to this period's plan: a
+  // re-run inside the period (2027-02-15) shows the same figures.
+  ASSERT_EQ(std::system(("mkdir -p '" + dir_ + "/more'").c_str()), 0);
+  std::ofstream(dir_ + "/more/activities.csv")
+      << "customer_id,therapy_area,activity,date,count,source\n"
+      << "D001,oncology,calls,2027-02-10,5,crm\n";
+  ASSERT_EQ(Harmonia("import --quiet --store " + url + " " + dir_ + "/more").status, 0);
+  ASSERT_EQ(run("2027-02-15"), 0);
+  text = report();
+  for (const char* line : kFigures) {
+    EXPECT_NE(text.find(line), std::string::npos) << "re-run: " << line << "\nin:\n" << text;
+  }
+  // The next quarter has no activity reported but those 5 calls (in its
+  // plan's period): figures for them; a quarter later still, nothing
+  // reported: no figures, a warning instead of a 0% attainment.
+  ASSERT_EQ(run("2027-05-01"), 0);
+  text = report();
+  EXPECT_NE(text.find("activities from 2027-02-01 to 2027-05-01"), std::string::npos) << text;
+  ASSERT_EQ(run("2027-08-01"), 0);
+  text = report();
+  EXPECT_EQ(text.find("Did it work"), std::string::npos) << text;
+  EXPECT_NE(text.find("! DE: did it work: no activities reported from 2027-05-01 to 2027-08-01; "
+                      "import the CRM's activities.csv to compare cycle 4's plan with what was "
+                      "done"),
+            std::string::npos)
+      << text;
+}
+
+// A new rule-set version that measures another objective behaviour: the
+// attainment still counts, the behaviour change is not compared across
+// metrics.
+TEST_F(EvaluateGolden, FollowUpComparesNoBehaviourAcrossObjectiveMetrics) {
+  const std::string url = "sqlite:" + dir_ + "/store.db", out = dir_ + "/report.txt";
+  ASSERT_EQ(Harmonia("import --quiet --store " + url + " tests/golden/data").status, 0);
+  ASSERT_EQ(Harmonia("rules publish --store " + url + " rules/oncology.yaml").status, 0);
+  const std::string cycle =
+      "cycle run --store " + url + " --country DE --ta oncology --countries tests/golden --as-of ";
+  ASSERT_EQ(Harmonia(cycle + "2026-11-01").status, 0);
+  std::string v4 = ReadAll(kSource + "/rules/oncology.yaml");
+  for (auto [from, to] :
+       {std::pair<std::string, std::string>{"\nversion: 3\n", "\nversion: 4\n"},
+        {"objective_behavior: trx_share", "objective_behavior: event_attendance"}}) {
+    const size_t at = v4.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    v4.replace(at, from.size(), to);
+  }
+  std::ofstream(dir_ + "/oncology-v4.yaml") << v4;
+  ASSERT_EQ(Harmonia("rules publish --store " + url + " " + dir_ + "/oncology-v4.yaml").status, 0);
+  ASSERT_EQ(Harmonia(cycle + "2027-02-01").status, 0);
   const std::string cmd = "cd '" + kSource + "' && '" + HARMONIA_CLI + "' report --store " + url +
                           " --ta oncology --country DE >'" + out + "' 2>&1";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   const std::string text = ReadAll(out);
-  for (const char* line :
-       {"  Did it work: the plan of cycle 1, activities from 2026-11-01 to 2027-02-01 (0 "
-        "touchpoints of customers outside it)\n",
-        // D001: 2 calls (two rows of one key) and 3 emails of 12, 4, 6, 2.
-        "    early_adopter       A          1        1    24       5       20.8%         0.0%   "
-        "2/12     0/4    3/6     0/2\n",
-        // D007: 4 calls of 5, 4, 4, 0; D003 nothing of 8, 6, 6, 0.
-        "    pragmatist          B          1        1    13       4       30.8%         0.0%    "
-        "4/5     0/4    0/4     0/0\n",
-        // 11 touchpoints of 83: D002's 2 remote calls included.
-        "    market                         7        7    83      11       13.3%         0.0%   "
-        "6/33    2/20   3/27     0/3\n",
-        "  plan attainment        13.3%\n"}) {
-    EXPECT_NE(text.find(line), std::string::npos) << line << "\nin:\n" << text;
-  }
+  EXPECT_NE(text.find("    market                         7        7    83      11       13.3%"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("! DE: did it work: cycle 1 measured the objective behaviour trx_share, "
+                      "this cycle event_attendance: its change is not compared"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(text.find("change of "), std::string::npos) << text;
 }
 
 // Text that is not UTF-8, or holds a NUL byte, is rejected at import with its

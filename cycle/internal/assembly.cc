@@ -196,11 +196,18 @@ std::array<int64_t, 5> CountDecidedBy(const engine::Results& results) {
 absl::StatusOr<quality::FollowUpFacts> FollowUp(store::Store& store,
                                                 const store::CycleRecord& plan_cycle,
                                                 const std::vector<store::AssignmentRow>& plan_rows,
-                                                int32_t to) {
+                                                int32_t from, int32_t to) {
   quality::FollowUpFacts f;
   f.plan_cycle_id = plan_cycle.cycle_id;
-  f.from = plan_cycle.as_of;
+  f.from = from;
   f.to = to;
+  // The objective behaviour the plan's cycle measured, from its stored
+  // figures ("" when they cannot be read): a change is only measured on
+  // the same metric.
+  if (absl::StatusOr<harmonia::v1::CycleQuality> q = quality::QualityFromJson(plan_cycle.quality);
+      q.ok()) {
+    f.objective_metric = q->objective_metric();
+  }
   f.customers.reserve(plan_rows.size());
   for (const store::AssignmentRow& row : plan_rows) {
     quality::PlanOutcome o{
@@ -215,6 +222,7 @@ absl::StatusOr<quality::FollowUpFacts> FollowUp(store::Store& store,
   HARMONIA_RETURN_IF_ERROR(store.ScanActivityTotals(
       plan_cycle.country, plan_cycle.therapy_area, f.from, to,
       [&](const std::string& id, const store::ActivityCounts& counts) {
+        ++f.reported;
         while (next < f.customers.size() && f.customers[next].customer_id < id) ++next;
         if (next < f.customers.size() && f.customers[next].customer_id == id) {
           f.customers[next].actual = counts;

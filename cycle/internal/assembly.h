@@ -111,13 +111,13 @@ std::string QualityText(const engine::DataQuality& quality);
 std::array<int64_t, 5> CountDecidedBy(const engine::Results& results);
 
 // The plan of `plan_cycle` (its assignments, in customer-id order) against
-// the activities carried out from its date to `to`, read from the store,
-// for the quality figures of the cycle dated `to`. The facts point into
+// the activities of its market carried out in [from, to), read from the
+// store, for the quality figures of a later cycle. The facts point into
 // `plan_rows`.
 absl::StatusOr<quality::FollowUpFacts> FollowUp(store::Store& store,
                                                 const store::CycleRecord& plan_cycle,
                                                 const std::vector<store::AssignmentRow>& plan_rows,
-                                                int32_t to);
+                                                int32_t from, int32_t to);
 
 }  // namespace harmonia::cycle::internal
 

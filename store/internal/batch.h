@@ -68,7 +68,7 @@ inline std::vector<const ActivityRow*> LastPerKey(const std::vector<ActivityRow>
 class ActivityTotals {
  public:
   using Fn = std::function<void(const std::string&, const ActivityCounts&)>;
-  explicit ActivityTotals(const Fn& fn) : fn_(fn) {}
+  explicit ActivityTotals(Fn fn) : fn_(std::move(fn)) {}
   void Add(const std::string& customer_id, std::string_view activity, int64_t count) {
     if (customer_id != customer_) {
       Flush();
@@ -86,7 +86,7 @@ class ActivityTotals {
   }
 
  private:
-  const Fn& fn_;
+  Fn fn_;
   std::string customer_;
   ActivityCounts counts_{};
 };
