@@ -230,6 +230,41 @@ ImportError ImportActivities(store::Store& db, const std::string& dir,
   return {};
 }
 
+// territories.csv: the whole alignment of the countries its customers are
+// in (docs/files.md); one transaction.
+ImportError ImportTerritories(store::Store& db, const std::string& dir,
+                              const absl::flat_hash_set<std::string>& known,
+                              std::vector<exchange::RowProblem>* problems, std::string* summary,
+                              JsonObject* audit) {
+  const size_t before = problems->size();
+  std::vector<store::TerritoryRow> rows;
+  absl::Status read = exchange::ForEachTerritory(
+      absl::StrCat(dir, "/territories.csv"), problems,
+      [&](const exchange::TerritoryFields& t, const exchange::Reject& reject) {
+        if (!known.contains(Sv(t.customer_id))) {
+          return reject(t.customer_id,
+                        absl::StrCat("customer_id: unknown customer ", Quoted(t.customer_id),
+                                     " (not in customers.csv nor the store)"));
+        }
+        rows.push_back(
+            {std::string(t.customer_id), std::string(t.territory), std::string(t.rep), ""});
+      });
+  if (!read.ok()) return Unreadable(read);
+  absl::StatusOr<store::AlignmentStats> s = db.ReplaceTerritories(rows);
+  if (!s.ok()) return StoreFailed(s.status());
+  const int64_t rejected = static_cast<int64_t>(problems->size() - before);
+  absl::StrAppendFormat(summary,
+                        "  territories.csv: %d rows loaded (%d written, %d unchanged, %d pairs "
+                        "no longer in the alignment removed), %d rejected\n",
+                        rows.size(), s->written, s->unchanged, s->removed, rejected);
+  audit->Add("territories.csv", JsonObject()
+                                    .Add("loaded", static_cast<int64_t>(rows.size()))
+                                    .Add("written", s->written)
+                                    .Add("removed", s->removed)
+                                    .Add("rejected", rejected));
+  return {};
+}
+
 }  // namespace
 
 int RunImport(int argc, char** argv, int first) {
@@ -244,7 +279,8 @@ int RunImport(int argc, char** argv, int first) {
     if (std::string(argv[i]) == "--help") {
       std::printf(
           "usage: harmonia import --store URL DIR\n\nLoads DIR/customers.csv, "
-          "answers.csv, metrics.csv and activities.csv, those DIR has, into the store. Rejected "
+          "answers.csv, metrics.csv, activities.csv and territories.csv, those DIR has, into "
+          "the store. Rejected "
           "rows are listed on stderr; good rows load. Exit 0 when the files "
           "were read.\n\n%s",
           FlagHelp(specs).c_str());
@@ -385,6 +421,13 @@ int RunImport(int argc, char** argv, int first) {
       return finish(e.exit, e.message);
     }
   }
+  if (has("territories.csv")) {
+    if (ImportError e = ImportTerritories(db, dir, known, &problems, &summary, &audit);
+        e.exit != 0) {
+      return finish(e.exit, e.message);
+    }
+  }
+
   absl::StatusOr<int64_t> audited = db.AppendAudit(
       {0, absl::ToUnixSeconds(absl::Now()), CliPrincipal(), "import", dir, "", audit.str()});
   if (!audited.ok()) return finish(1, std::string(audited.status().message()));
@@ -393,7 +436,8 @@ int RunImport(int argc, char** argv, int first) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::vector<std::string> absent;  // said, so a misspelt file name is noticed
-  for (const char* name : {"customers.csv", "answers.csv", "metrics.csv", "activities.csv"}) {
+  for (const char* name :
+       {"customers.csv", "answers.csv", "metrics.csv", "activities.csv", "territories.csv"}) {
     if (!has(name)) absent.push_back(name);
   }
   if (!absent.empty()) {

@@ -499,12 +499,37 @@ absl::Status ForEachActivity(const std::string& path, std::vector<RowProblem>* p
   return absl::OkStatus();
 }
 
+absl::Status ForEachTerritory(
+    const std::string& path, std::vector<RowProblem>* problems,
+    const std::function<void(const TerritoryFields&, const Reject&)>& fn) {
+  absl::StatusOr<Table> table = Table::Open(path, {"customer_id", "territory", "rep"});
+  if (!table.ok()) return table.status();
+  int64_t rejected = 0;
+  ForEachRecord(
+      *table, {table->body(), table->body_first_line()}, problems, &rejected,
+      [&](const std::vector<std::string_view>& f, const Row& row) {
+        const Reject reject = [&](std::string_view field, std::string message) {
+          problems->push_back(table->Problem(row, field, std::move(message)));
+        };
+        TerritoryFields t{f[table->column(0)], f[table->column(1)], f[table->column(2)], row.line};
+        for (auto [name, value] : {std::pair{"territory", t.territory}, std::pair{"rep", t.rep}}) {
+          if (value.empty() || value.size() > 128) {
+            return reject(value,
+                          absl::StrCat(name, ": ", value.size(), " bytes; expected 1 to 128"));
+          }
+        }
+        fn(t, reject);
+      });
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<std::string>> CheckImportFiles(const std::string& dir) {
   const std::vector<std::pair<std::string, std::vector<std::string>>> files = {
       {"customers.csv", {"customer_id", "country", "customer_type", "specialty", "name"}},
       {"answers.csv", {"customer_id", "therapy_area", "question_id", "value", "source", "as_of"}},
       {"metrics.csv", {"customer_id", "therapy_area", "metric_id", "value", "source", "as_of"}},
-      {"activities.csv", kActivityColumns}};
+      {"activities.csv", kActivityColumns},
+      {"territories.csv", {"customer_id", "territory", "rep"}}};
   std::vector<std::string> present;
   for (const auto& [name, columns] : files) {
     const std::string path = absl::StrCat(dir, "/", name);
@@ -519,7 +544,9 @@ absl::StatusOr<std::vector<std::string>> CheckImportFiles(const std::string& dir
   }
   if (present.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        dir, ": none of customers.csv, answers.csv, metrics.csv, activities.csv to import"));
+        dir,
+        ": none of customers.csv, answers.csv, metrics.csv, activities.csv, territories.csv to "
+        "import"));
   }
   return present;
 }

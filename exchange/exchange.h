@@ -132,8 +132,17 @@ struct ActivityFields {
 absl::Status ForEachActivity(const std::string& path, std::vector<RowProblem>* problems,
                              const std::function<void(const ActivityFields&, const Reject&)>& fn);
 
+// territories.csv (docs/files.md): a field rep's customers. `territory` and
+// `rep` (a principal) are 1 to 128 bytes; rows failing that are RowProblems.
+struct TerritoryFields {
+  std::string_view customer_id, territory, rep;
+  int64_t line = 0;
+};
+absl::Status ForEachTerritory(const std::string& path, std::vector<RowProblem>* problems,
+                              const std::function<void(const TerritoryFields&, const Reject&)>& fn);
+
 // The files of DIR an import loads, in load order: those of customers.csv,
-// answers.csv, metrics.csv and activities.csv that DIR has. Checks, before
+// answers.csv, metrics.csv, activities.csv and territories.csv that DIR has. Checks, before
 // an import writes anything, that each can be read and has its required
 // columns; InvalidArgument when DIR has none of them.
 absl::StatusOr<std::vector<std::string>> CheckImportFiles(const std::string& dir);

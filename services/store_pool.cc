@@ -55,6 +55,14 @@ class StorePool::Lease::Checked final : public store::Store {
       const std::function<void(const std::string&, const store::ActivityCounts&)>& fn) override {
     return Note(store_->ScanActivityTotals(country, therapy_area, from_day, to_day, fn));
   }
+  absl::StatusOr<store::AlignmentStats> ReplaceTerritories(
+      const std::vector<store::TerritoryRow>& rows) override {
+    return Note(store_->ReplaceTerritories(rows));
+  }
+  absl::StatusOr<std::vector<store::TerritoryRow>> ListTerritories(
+      const std::string& country, const std::string& rep) override {
+    return Note(store_->ListTerritories(country, rep));
+  }
   absl::StatusOr<std::vector<std::string>> CustomerIds() override {
     return Note(store_->CustomerIds());
   }

@@ -50,7 +50,7 @@
 namespace harmonia::store {
 
 // The schema version this binary writes; a store at a higher version is refused.
-inline constexpr int kSchemaVersion = 6;
+inline constexpr int kSchemaVersion = 7;
 
 struct CustomerRow {
   std::string customer_id;
@@ -275,6 +275,23 @@ struct ActivityRow {
   int64_t count = 0;     // >= 0
 };
 
+// One customer's place in a field territory (docs/files.md territories.csv):
+// a rep's set of customers in a country. A customer may sit in several
+// territories.
+struct TerritoryRow {
+  std::string customer_id;
+  std::string territory;
+  std::string rep;      // the principal of the field user
+  std::string country;  // the customer's country (set by the store on read)
+};
+
+// What replacing alignments changed, in (customer, territory) pairs.
+struct AlignmentStats {
+  int64_t written = 0;  // new pairs, and pairs whose rep changed
+  int64_t unchanged = 0;
+  int64_t removed = 0;  // pairs of the countries replaced that the rows no longer hold
+};
+
 // Counts per activity, in the order calls, remote, email, events.
 using ActivityCounts = std::array<int64_t, 4>;
 inline constexpr const char* kActivityNames[] = {"calls", "remote", "email", "events"};
@@ -325,6 +342,20 @@ class Store {
       const std::string& country, const std::string& therapy_area, int32_t from_day, int32_t to_day,
       const std::function<void(const std::string& customer_id, const ActivityCounts& counts)>&
           fn) = 0;
+
+  // Replaces, in one transaction, the territory alignment of every country
+  // whose customers `rows` name (a territories.csv is the whole alignment of
+  // the countries it covers): pairs the rows hold are written, the
+  // countries' other pairs removed. A (customer, territory) given twice: the
+  // last row's rep. FailedPrecondition naming the first unknown customer
+  // (nothing written).
+  virtual absl::StatusOr<AlignmentStats> ReplaceTerritories(
+      const std::vector<TerritoryRow>& rows) = 0;
+
+  // `country`'s alignment, by territory then customer id (bytewise); with
+  // `rep` not empty, that rep's pairs only ("my customers").
+  virtual absl::StatusOr<std::vector<TerritoryRow>> ListTerritories(const std::string& country,
+                                                                    const std::string& rep) = 0;
 
   // Every customer id in the store, in bytewise order.
   virtual absl::StatusOr<std::vector<std::string>> CustomerIds() = 0;

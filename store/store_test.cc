@@ -1045,6 +1045,65 @@ TEST_P(StoreContract, ActivitiesAreKeyedSummedPerCustomerAndKeptPerCountry) {
   EXPECT_TRUE(totals("DE", 20005, 20006).empty());
 }
 
+TEST_P(StoreContract, ATerritoryFileReplacesTheAlignmentOfTheCountriesItCovers) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store
+                  ->UpsertCustomers({{"D1", "DE", "physician", "onc", "A"},
+                                     {"D2", "DE", "physician", "onc", "B"},
+                                     {"D3", "DE", "physician", "onc", "C"},
+                                     {"F1", "FR", "physician", "onc", "D"}})
+                  .ok());
+  auto pairs = [&](const std::string& country, const std::string& rep) {
+    std::vector<std::string> out;
+    auto rows = store->ListTerritories(country, rep);
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    if (!rows.ok()) return out;
+    for (const TerritoryRow& r : *rows) {
+      EXPECT_EQ(r.country, country);
+      out.push_back(r.territory + "/" + r.customer_id + "=" + r.rep);
+    }
+    return out;
+  };
+  // D1 sits in two territories; the last row of a pair wins.
+  auto first = store->ReplaceTerritories({{"D1", "DE-N", "anna"},
+                                          {"D1", "DE-S", "ben"},
+                                          {"D2", "DE-N", "carl"},
+                                          {"D2", "DE-N", "anna"},
+                                          {"F1", "FR-P", "paul"}});
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->written, 4);
+  EXPECT_EQ(pairs("DE", ""),
+            (std::vector<std::string>{"DE-N/D1=anna", "DE-N/D2=anna", "DE-S/D1=ben"}));
+  EXPECT_EQ(pairs("DE", "anna"), (std::vector<std::string>{"DE-N/D1=anna", "DE-N/D2=anna"}));
+  EXPECT_EQ(pairs("FR", ""), (std::vector<std::string>{"FR-P/F1=paul"}));
+  // The same file again changes nothing.
+  auto again = store->ReplaceTerritories({{"D1", "DE-N", "anna"},
+                                          {"D1", "DE-S", "ben"},
+                                          {"D2", "DE-N", "anna"},
+                                          {"F1", "FR-P", "paul"}});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->written, 0);
+  EXPECT_EQ(again->unchanged, 4);
+  EXPECT_EQ(again->removed, 0);
+  // A new DE alignment: D2 moves to ben, D3 joins, D1 leaves DE-S; FR,
+  // which the file does not cover, keeps its alignment.
+  auto next = store->ReplaceTerritories(
+      {{"D1", "DE-N", "anna"}, {"D2", "DE-N", "ben"}, {"D3", "DE-S", "ben"}});
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->written, 2);
+  EXPECT_EQ(next->unchanged, 1);
+  EXPECT_EQ(next->removed, 1);
+  EXPECT_EQ(pairs("DE", "ben"), (std::vector<std::string>{"DE-N/D2=ben", "DE-S/D3=ben"}));
+  EXPECT_EQ(pairs("FR", "paul"), (std::vector<std::string>{"FR-P/F1=paul"}));
+  EXPECT_TRUE(pairs("FR", "anna").empty());
+  // An unknown customer fails the whole file, naming it.
+  auto unknown = store->ReplaceTerritories({{"D1", "DE-X", "zoe"}, {"X9", "DE-X", "zoe"}});
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("X9"));
+  EXPECT_TRUE(pairs("DE", "zoe").empty());
+}
+
 TEST_P(StoreContract, CycleHistoryIsQueryableWithStatusQualityAndWhoRanIt) {
   auto store = Open();
   ASSERT_NE(store, nullptr);

@@ -167,7 +167,12 @@ TEST_F(EvaluateGolden, ImportLoadsGoodRowsReportsBadOnesAndIsIdempotent) {
         "activities.csv:10:32: count: '-1' is not a whole number from 0 to 100000\n",
         "activities.csv:11: source: 0 bytes; expected 1 to 64 (the system that reported the "
         "activity, e.g. crm)\n",
-        "  activities.csv: 5 rows loaded as 4 counts (4 written, 0 unchanged), 5 rejected\n"}) {
+        "  activities.csv: 5 rows loaded as 4 counts (4 written, 0 unchanged), 5 rejected\n",
+        "territories.csv:7:1: customer_id: unknown customer 'D999' (not in customers.csv nor the "
+        "store)\n",
+        "territories.csv:8: territory: 0 bytes; expected 1 to 128\n",
+        "  territories.csv: 5 rows loaded (5 written, 0 unchanged, 0 pairs no longer in the "
+        "alignment removed), 2 rejected\n"}) {
     EXPECT_NE(first.err.find(line), std::string::npos) << line << "\nin:\n" << first.err;
   }
   CliRun again = Harmonia("import --quiet --store " + url + " tests/golden/data");
@@ -180,6 +185,10 @@ TEST_F(EvaluateGolden, ImportLoadsGoodRowsReportsBadOnesAndIsIdempotent) {
       << again.err;
   EXPECT_NE(again.err.find("  activities.csv: 5 rows loaded as 4 counts (0 written, 4 unchanged), "
                            "5 rejected"),
+            std::string::npos)
+      << again.err;
+  EXPECT_NE(again.err.find("  territories.csv: 5 rows loaded (0 written, 5 unchanged, 0 pairs no "
+                           "longer in the alignment removed), 2 rejected"),
             std::string::npos)
       << again.err;
   CliRun bad = Harmonia("import --store mysql://x tests/golden/data");

@@ -63,6 +63,17 @@ inline std::vector<const ActivityRow*> LastPerKey(const std::vector<ActivityRow>
   return out;
 }
 
+// Territories: the last row of a (customer, territory) pair is its rep.
+inline std::vector<const TerritoryRow*> LastPerKey(const std::vector<TerritoryRow>& rows) {
+  absl::flat_hash_set<std::pair<absl::string_view, absl::string_view>> seen;
+  std::vector<const TerritoryRow*> out;
+  for (size_t i = rows.size(); i-- > 0;) {
+    if (seen.insert({rows[i].customer_id, rows[i].territory}).second) out.push_back(&rows[i]);
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
 // Sums the rows of Store::ScanActivityTotals (ordered by customer) per
 // customer and hands each customer's counts on.
 class ActivityTotals {

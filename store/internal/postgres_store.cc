@@ -12,7 +12,9 @@
 #include <charconv>
 #include <cstddef>
 #include <cstring>
+#include <map>
 #include <optional>
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -216,6 +218,18 @@ CREATE TABLE activities (
   PRIMARY KEY (customer_id, therapy_area, activity, day, source)
 );
 ALTER TABLE assignments ADD COLUMN objective DOUBLE PRECISION;
+)sql",
+    // 7: field territories, each country's alignment of customers to
+    // territories and reps (docs/files.md territories.csv).
+    R"sql(
+CREATE TABLE territories (
+  country     TEXT COLLATE "C" NOT NULL,
+  territory   TEXT COLLATE "C" NOT NULL,
+  customer_id TEXT COLLATE "C" NOT NULL,
+  rep         TEXT COLLATE "C" NOT NULL,
+  PRIMARY KEY (country, territory, customer_id)
+);
+CREATE INDEX territories_by_rep ON territories (country, rep, territory, customer_id);
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -1191,6 +1205,114 @@ absl::Status PostgresStore::ScanActivityTotals(
       }));
   totals.Flush();
   return absl::OkStatus();
+}
+
+absl::StatusOr<AlignmentStats> PostgresStore::ReplaceTerritories(
+    const std::vector<TerritoryRow>& all_rows) {
+  const std::vector<const TerritoryRow*> rows = LastPerKey(all_rows);
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx,
+                            Transaction::Begin(conn_, "BEGIN", "a territory import"));
+  // Each customer's country, in one query.
+  std::vector<std::string> ids;
+  for (const TerritoryRow* r : rows) ids.push_back(r->customer_id);
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result found,
+      Run(conn_,
+          "SELECT u.id, c.country FROM unnest($1::text[]) AS u (id) LEFT JOIN customers c ON "
+          "c.customer_id = u.id",
+          Params().TextArray(ids), PGRES_TUPLES_OK, "reading customers"));
+  absl::flat_hash_map<std::string, std::string> country_of;
+  for (int i = 0; i < PQntuples(found.get()); ++i) {
+    if (PQgetisnull(found.get(), i, 1)) continue;
+    country_of[TextAt(found.get(), i, 0)] = TextAt(found.get(), i, 1);
+  }
+  for (const TerritoryRow* r : rows) {
+    if (!country_of.contains(r->customer_id)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "territory of unknown customer '", r->customer_id, "': import customers first"));
+    }
+  }
+  std::vector<std::string> countries;
+  for (const auto& [id, country] : country_of) countries.push_back(country);
+  std::sort(countries.begin(), countries.end());
+  countries.erase(std::unique(countries.begin(), countries.end()), countries.end());
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result held,
+      Run(conn_,
+          "SELECT country, territory, customer_id, rep FROM territories WHERE country = "
+          "ANY($1::text[])",
+          Params().TextArray(countries), PGRES_TUPLES_OK, "reading territories"));
+  std::map<std::tuple<std::string, std::string, std::string>, std::string> stored;
+  for (int i = 0; i < PQntuples(held.get()); ++i) {
+    stored[{TextAt(held.get(), i, 0), TextAt(held.get(), i, 1), TextAt(held.get(), i, 2)}] =
+        TextAt(held.get(), i, 3);
+  }
+  AlignmentStats stats;
+  std::vector<std::string> put_country, put_territory, put_customer, put_rep;
+  for (const TerritoryRow* r : rows) {
+    const std::string& country = country_of[r->customer_id];
+    auto it = stored.find({country, r->territory, r->customer_id});
+    if (it != stored.end()) {
+      const bool same = it->second == r->rep;
+      stored.erase(it);
+      if (same) {
+        ++stats.unchanged;
+        continue;
+      }
+    }
+    put_country.push_back(country);
+    put_territory.push_back(r->territory);
+    put_customer.push_back(r->customer_id);
+    put_rep.push_back(r->rep);
+    ++stats.written;
+  }
+  if (!put_country.empty()) {
+    HARMONIA_RETURN_IF_ERROR(
+        Run(conn_,
+            "INSERT INTO territories (country, territory, customer_id, rep) SELECT * FROM "
+            "unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT (country, "
+            "territory, customer_id) DO UPDATE SET rep = excluded.rep",
+            Params()
+                .TextArray(put_country)
+                .TextArray(put_territory)
+                .TextArray(put_customer)
+                .TextArray(put_rep),
+            PGRES_COMMAND_OK, "writing territories")
+            .status());
+  }
+  if (!stored.empty()) {  // pairs the new alignment no longer holds
+    std::vector<std::string> c, t, id;
+    for (const auto& [key, rep] : stored) {
+      c.push_back(std::get<0>(key));
+      t.push_back(std::get<1>(key));
+      id.push_back(std::get<2>(key));
+    }
+    HARMONIA_RETURN_IF_ERROR(
+        Run(conn_,
+            "DELETE FROM territories x USING unnest($1::text[], $2::text[], $3::text[]) AS k (c, "
+            "t, id) WHERE x.country = k.c AND x.territory = k.t AND x.customer_id = k.id",
+            Params().TextArray(c).TextArray(t).TextArray(id), PGRES_COMMAND_OK,
+            "writing territories")
+            .status());
+    stats.removed = static_cast<int64_t>(stored.size());
+  }
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("a territory import"));
+  return stats;
+}
+
+absl::StatusOr<std::vector<TerritoryRow>> PostgresStore::ListTerritories(const std::string& country,
+                                                                         const std::string& rep) {
+  HARMONIA_ASSIGN_OR_RETURN(
+      Result r, Run(conn_,
+                    "SELECT territory, customer_id, rep FROM territories WHERE country = $1 AND "
+                    "($2 = '' OR rep = $2) ORDER BY territory, customer_id",
+                    Params().Text(country).Text(rep), PGRES_TUPLES_OK, "reading territories"));
+  std::vector<TerritoryRow> out;
+  out.reserve(static_cast<size_t>(PQntuples(r.get())));
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    out.push_back({TextAt(r.get(), i, 1), TextAt(r.get(), i, 0), TextAt(r.get(), i, 2), country});
+  }
+  return out;
 }
 
 absl::StatusOr<std::vector<std::string>> PostgresStore::CustomerIds() {

@@ -7,8 +7,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <optional>
+#include <set>
+#include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -237,6 +241,18 @@ CREATE TABLE activities (
   PRIMARY KEY (customer_id, therapy_area, activity, day, source)
 ) WITHOUT ROWID;
 ALTER TABLE assignments ADD COLUMN objective REAL;
+)sql",
+    // 7: field territories, each country's alignment of customers to
+    // territories and reps (docs/files.md territories.csv).
+    R"sql(
+CREATE TABLE territories (
+  country     TEXT NOT NULL,
+  territory   TEXT NOT NULL,
+  customer_id TEXT NOT NULL REFERENCES customers (customer_id),
+  rep         TEXT NOT NULL,
+  PRIMARY KEY (country, territory, customer_id)
+) WITHOUT ROWID;
+CREATE INDEX territories_by_rep ON territories (country, rep, territory, customer_id);
 )sql",
 };
 static_assert(std::size(kMigrations) == kSchemaVersion);
@@ -764,6 +780,102 @@ absl::Status SqliteStore::ScanActivityTotals(
   if (rc != SQLITE_DONE) return SqliteError(db_, rc, "reading activities");
   totals.Flush();
   return absl::OkStatus();
+}
+
+absl::StatusOr<AlignmentStats> SqliteStore::ReplaceTerritories(
+    const std::vector<TerritoryRow>& all_rows) {
+  const std::vector<const TerritoryRow*> rows = LastPerKey(all_rows);
+  HARMONIA_ASSIGN_OR_RETURN(Transaction tx, Transaction::Begin(db_, "a territory import"));
+  // Each customer's country.
+  absl::flat_hash_map<std::string, std::string> country_of;
+  {
+    Statement q(db_, "SELECT country FROM customers WHERE customer_id = ?");
+    HARMONIA_RETURN_IF_ERROR(q.status("reading customers"));
+    for (const TerritoryRow* r : rows) {
+      if (country_of.contains(r->customer_id)) continue;
+      q.Bind(1, r->customer_id);
+      const int rc = q.Step();
+      if (rc == SQLITE_DONE) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "territory of unknown customer '", r->customer_id, "': import customers first"));
+      }
+      if (rc != SQLITE_ROW) return SqliteError(db_, rc, "reading customers");
+      country_of[r->customer_id] = q.Text(0);
+      q.Reset();
+    }
+  }
+  std::set<std::string> countries;
+  for (const auto& [id, country] : country_of) countries.insert(country);
+  // What the countries hold now: (country, territory, customer) → rep.
+  std::map<std::tuple<std::string, std::string, std::string>, std::string> stored;
+  {
+    Statement q(db_, "SELECT territory, customer_id, rep FROM territories WHERE country = ?");
+    HARMONIA_RETURN_IF_ERROR(q.status("reading territories"));
+    for (const std::string& country : countries) {
+      q.Bind(1, country);
+      int rc;
+      while ((rc = q.Step()) == SQLITE_ROW) stored[{country, q.Text(0), q.Text(1)}] = q.Text(2);
+      if (rc != SQLITE_DONE) return SqliteError(db_, rc, "reading territories");
+      q.Reset();
+    }
+  }
+  AlignmentStats stats;
+  Statement put(
+      db_,
+      "INSERT INTO territories (country, territory, customer_id, rep) VALUES (?, ?, ?, ?) "
+      "ON CONFLICT (country, territory, customer_id) DO UPDATE SET rep = excluded.rep");
+  HARMONIA_RETURN_IF_ERROR(put.status("writing territories"));
+  for (const TerritoryRow* r : rows) {
+    const std::string& country = country_of[r->customer_id];
+    auto it = stored.find({country, r->territory, r->customer_id});
+    if (it != stored.end()) {
+      const bool same = it->second == r->rep;
+      stored.erase(it);
+      if (same) {
+        ++stats.unchanged;
+        continue;
+      }
+    }
+    put.Bind(1, country);
+    put.Bind(2, r->territory);
+    put.Bind(3, r->customer_id);
+    put.Bind(4, r->rep);
+    const int rc = put.Step();
+    put.Reset();
+    if (rc != SQLITE_DONE) return SqliteError(db_, rc, "writing territories");
+    ++stats.written;
+  }
+  Statement drop(db_,
+                 "DELETE FROM territories WHERE country = ? AND territory = ? AND customer_id = ?");
+  HARMONIA_RETURN_IF_ERROR(drop.status("writing territories"));
+  for (const auto& [key, rep] : stored) {  // pairs the new alignment no longer holds
+    drop.Bind(1, std::get<0>(key));
+    drop.Bind(2, std::get<1>(key));
+    drop.Bind(3, std::get<2>(key));
+    const int rc = drop.Step();
+    drop.Reset();
+    if (rc != SQLITE_DONE) return SqliteError(db_, rc, "writing territories");
+    ++stats.removed;
+  }
+  HARMONIA_RETURN_IF_ERROR(tx.Commit("a territory import"));
+  return stats;
+}
+
+absl::StatusOr<std::vector<TerritoryRow>> SqliteStore::ListTerritories(const std::string& country,
+                                                                       const std::string& rep) {
+  Statement q(db_, rep.empty()
+                       ? "SELECT territory, customer_id, rep FROM territories WHERE country = ? "
+                         "ORDER BY territory, customer_id"
+                       : "SELECT territory, customer_id, rep FROM territories WHERE country = ? "
+                         "AND rep = ? ORDER BY territory, customer_id");
+  HARMONIA_RETURN_IF_ERROR(q.status("reading territories"));
+  q.Bind(1, country);
+  if (!rep.empty()) q.Bind(2, rep);
+  std::vector<TerritoryRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) out.push_back({q.Text(1), q.Text(0), q.Text(2), country});
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc, "reading territories");
+  return out;
 }
 
 absl::StatusOr<std::vector<std::string>> SqliteStore::CustomerIds() {

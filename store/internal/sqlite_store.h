@@ -31,6 +31,9 @@ class SqliteStore final : public Store {
   absl::Status ScanActivityTotals(
       const std::string& country, const std::string& therapy_area, int32_t from_day, int32_t to_day,
       const std::function<void(const std::string&, const ActivityCounts&)>& fn) override;
+  absl::StatusOr<AlignmentStats> ReplaceTerritories(const std::vector<TerritoryRow>& rows) override;
+  absl::StatusOr<std::vector<TerritoryRow>> ListTerritories(const std::string& country,
+                                                            const std::string& rep) override;
   absl::StatusOr<std::vector<std::string>> CustomerIds() override;
   absl::StatusOr<int64_t> CountCustomers() override;
   absl::StatusOr<int64_t> CountInputs() override;
