@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <string>
 #include <string_view>
 #include <tuple>
@@ -72,6 +73,39 @@ inline std::vector<const TerritoryRow*> LastPerKey(const std::vector<TerritoryRo
   }
   std::reverse(out.begin(), out.end());
   return out;
+}
+
+// What replacing countries' territory alignments writes: `rows` (one per
+// pair) against `stored`, the countries' pairs as held, (country,
+// territory, customer) → rep. Pairs to write (new, or another rep) with
+// their country, and the stored pairs the rows no longer hold.
+using AlignmentKey = std::tuple<std::string, std::string, std::string>;
+struct AlignmentDiff {
+  std::vector<std::pair<const TerritoryRow*, std::string>> put;  // row, its country
+  std::vector<AlignmentKey> remove;
+  AlignmentStats stats;
+};
+inline AlignmentDiff DiffAlignment(const std::vector<const TerritoryRow*>& rows,
+                                   const absl::flat_hash_map<std::string, std::string>& country_of,
+                                   std::map<AlignmentKey, std::string> stored) {
+  AlignmentDiff d;
+  for (const TerritoryRow* r : rows) {
+    const std::string& country = country_of.at(r->customer_id);
+    auto it = stored.find({country, r->territory, r->customer_id});
+    if (it != stored.end()) {
+      const bool same = it->second == r->rep;
+      stored.erase(it);
+      if (same) {
+        ++d.stats.unchanged;
+        continue;
+      }
+    }
+    d.put.emplace_back(r, country);
+    ++d.stats.written;
+  }
+  for (auto& [key, rep] : stored) d.remove.push_back(key);
+  d.stats.removed = static_cast<int64_t>(d.remove.size());
+  return d;
 }
 
 // Sums the rows of Store::ScanActivityTotals (ordered by customer) per

@@ -1242,47 +1242,32 @@ absl::StatusOr<AlignmentStats> PostgresStore::ReplaceTerritories(
           "SELECT country, territory, customer_id, rep FROM territories WHERE country = "
           "ANY($1::text[])",
           Params().TextArray(countries), PGRES_TUPLES_OK, "reading territories"));
-  std::map<std::tuple<std::string, std::string, std::string>, std::string> stored;
+  std::map<AlignmentKey, std::string> stored;
   for (int i = 0; i < PQntuples(held.get()); ++i) {
     stored[{TextAt(held.get(), i, 0), TextAt(held.get(), i, 1), TextAt(held.get(), i, 2)}] =
         TextAt(held.get(), i, 3);
   }
-  AlignmentStats stats;
-  std::vector<std::string> put_country, put_territory, put_customer, put_rep;
-  for (const TerritoryRow* r : rows) {
-    const std::string& country = country_of[r->customer_id];
-    auto it = stored.find({country, r->territory, r->customer_id});
-    if (it != stored.end()) {
-      const bool same = it->second == r->rep;
-      stored.erase(it);
-      if (same) {
-        ++stats.unchanged;
-        continue;
-      }
+  const AlignmentDiff diff = DiffAlignment(rows, country_of, std::move(stored));
+  if (!diff.put.empty()) {
+    std::vector<std::string> c, t, id, rep;
+    for (const auto& [r, country] : diff.put) {
+      c.push_back(country);
+      t.push_back(r->territory);
+      id.push_back(r->customer_id);
+      rep.push_back(r->rep);
     }
-    put_country.push_back(country);
-    put_territory.push_back(r->territory);
-    put_customer.push_back(r->customer_id);
-    put_rep.push_back(r->rep);
-    ++stats.written;
-  }
-  if (!put_country.empty()) {
     HARMONIA_RETURN_IF_ERROR(
         Run(conn_,
             "INSERT INTO territories (country, territory, customer_id, rep) SELECT * FROM "
             "unnest($1::text[], $2::text[], $3::text[], $4::text[]) ON CONFLICT (country, "
             "territory, customer_id) DO UPDATE SET rep = excluded.rep",
-            Params()
-                .TextArray(put_country)
-                .TextArray(put_territory)
-                .TextArray(put_customer)
-                .TextArray(put_rep),
-            PGRES_COMMAND_OK, "writing territories")
+            Params().TextArray(c).TextArray(t).TextArray(id).TextArray(rep), PGRES_COMMAND_OK,
+            "writing territories")
             .status());
   }
-  if (!stored.empty()) {  // pairs the new alignment no longer holds
+  if (!diff.remove.empty()) {  // pairs the new alignment no longer holds
     std::vector<std::string> c, t, id;
-    for (const auto& [key, rep] : stored) {
+    for (const AlignmentKey& key : diff.remove) {
       c.push_back(std::get<0>(key));
       t.push_back(std::get<1>(key));
       id.push_back(std::get<2>(key));
@@ -1294,10 +1279,9 @@ absl::StatusOr<AlignmentStats> PostgresStore::ReplaceTerritories(
             Params().TextArray(c).TextArray(t).TextArray(id), PGRES_COMMAND_OK,
             "writing territories")
             .status());
-    stats.removed = static_cast<int64_t>(stored.size());
   }
   HARMONIA_RETURN_IF_ERROR(tx.Commit("a territory import"));
-  return stats;
+  return diff.stats;
 }
 
 absl::StatusOr<std::vector<TerritoryRow>> PostgresStore::ListTerritories(const std::string& country,

@@ -806,8 +806,7 @@ absl::StatusOr<AlignmentStats> SqliteStore::ReplaceTerritories(
   }
   std::set<std::string> countries;
   for (const auto& [id, country] : country_of) countries.insert(country);
-  // What the countries hold now: (country, territory, customer) → rep.
-  std::map<std::tuple<std::string, std::string, std::string>, std::string> stored;
+  std::map<AlignmentKey, std::string> stored;  // what the countries hold now
   {
     Statement q(db_, "SELECT territory, customer_id, rep FROM territories WHERE country = ?");
     HARMONIA_RETURN_IF_ERROR(q.status("reading territories"));
@@ -819,23 +818,13 @@ absl::StatusOr<AlignmentStats> SqliteStore::ReplaceTerritories(
       q.Reset();
     }
   }
-  AlignmentStats stats;
+  const AlignmentDiff diff = DiffAlignment(rows, country_of, std::move(stored));
   Statement put(
       db_,
       "INSERT INTO territories (country, territory, customer_id, rep) VALUES (?, ?, ?, ?) "
       "ON CONFLICT (country, territory, customer_id) DO UPDATE SET rep = excluded.rep");
   HARMONIA_RETURN_IF_ERROR(put.status("writing territories"));
-  for (const TerritoryRow* r : rows) {
-    const std::string& country = country_of[r->customer_id];
-    auto it = stored.find({country, r->territory, r->customer_id});
-    if (it != stored.end()) {
-      const bool same = it->second == r->rep;
-      stored.erase(it);
-      if (same) {
-        ++stats.unchanged;
-        continue;
-      }
-    }
+  for (const auto& [r, country] : diff.put) {
     put.Bind(1, country);
     put.Bind(2, r->territory);
     put.Bind(3, r->customer_id);
@@ -843,22 +832,20 @@ absl::StatusOr<AlignmentStats> SqliteStore::ReplaceTerritories(
     const int rc = put.Step();
     put.Reset();
     if (rc != SQLITE_DONE) return SqliteError(db_, rc, "writing territories");
-    ++stats.written;
   }
   Statement drop(db_,
                  "DELETE FROM territories WHERE country = ? AND territory = ? AND customer_id = ?");
   HARMONIA_RETURN_IF_ERROR(drop.status("writing territories"));
-  for (const auto& [key, rep] : stored) {  // pairs the new alignment no longer holds
+  for (const AlignmentKey& key : diff.remove) {
     drop.Bind(1, std::get<0>(key));
     drop.Bind(2, std::get<1>(key));
     drop.Bind(3, std::get<2>(key));
     const int rc = drop.Step();
     drop.Reset();
     if (rc != SQLITE_DONE) return SqliteError(db_, rc, "writing territories");
-    ++stats.removed;
   }
   HARMONIA_RETURN_IF_ERROR(tx.Commit("a territory import"));
-  return stats;
+  return diff.stats;
 }
 
 absl::StatusOr<std::vector<TerritoryRow>> SqliteStore::ListTerritories(const std::string& country,
