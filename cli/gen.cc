@@ -177,9 +177,10 @@ int RunFollowUp(const Args& args, const std::vector<std::shared_ptr<const engine
     return Usage(absl::StrCat(plan_path, ": no header row"));
   }
   for (size_t k = 0; k < fields.size(); ++k) column[std::string(fields[k])] = k;
-  const char* kTargets[] = {"calls", "remote", "email", "events"};
+  const auto& kTargets = engine::kActivityNames;
   const char* kPlan[] = {"plan_calls", "plan_remote", "plan_email", "plan_events"};
-  for (const char* c : {"customer_id", "therapy_area", "calls", "remote", "email", "events"}) {
+  for (const char* c :
+       {"customer_id", "therapy_area", kTargets[0], kTargets[1], kTargets[2], kTargets[3]}) {
     if (!column.contains(c)) {
       return Usage(absl::StrCat(plan_path, ": no column ", c,
                                 " (expected a directives export or an assignments.csv)"));

@@ -374,7 +374,7 @@ TEST(GenerateFollowUpTest, ActivitiesFollowThePlanPartlyAndReadBack) {
                                   EXPECT_GE(a.day, o.from);
                                   EXPECT_LT(a.day, o.to);
                                   size_t k = 0;
-                                  while (exchange::kActivities[k] != a.activity) ++k;
+                                  while (engine::kActivityNames[k] != a.activity) ++k;
                                   done[std::string(a.customer_id)][k] += a.count;
                                 })
           .ok());

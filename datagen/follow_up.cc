@@ -19,8 +19,6 @@ namespace {
 using internal::HashName;
 using internal::Rng;
 
-constexpr const char* kActivities[] = {"calls", "remote", "email", "events"};
-
 // round(x) with the fraction as a probability, so small plans keep their mean.
 int64_t StochasticRound(double x, Rng& rng) {
   const double whole = std::floor(x);
@@ -86,7 +84,7 @@ absl::Status GenerateFollowUp(const FollowUpOptions& o, const std::string& out_d
     }
     for (const auto& [key, count] : done) {
       const std::string date = FormatIsoDate(key.first);
-      const char* activity = kActivities[key.second];
+      const char* activity = engine::kActivityNames[key.second];
       if (rng.Chance(o.invalid_share)) {  // what a broken feed sends
         switch (rng.Below(3)) {
           case 0:

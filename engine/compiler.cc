@@ -29,7 +29,6 @@ namespace {
 // "default" and "typing_tool").
 constexpr size_t kMaxRules = 30000;
 
-constexpr const char* kActivities[] = {"calls", "remote", "email", "events"};
 constexpr const char* kMenuKeys[] = {"tier_bands",           "target_scale", "process",
                                      "max_refinement_share", "pull_through", "channel_preference"};
 constexpr const char* kExpectKeys[] = {
@@ -841,13 +840,13 @@ class Compiler : private FieldReader {
       int64_t sum = 0;
       bool row_ok = true;
       for (size_t k = 0; k < 4; ++k) {
-        const YamlNode* v = value.Find(kActivities[k]);
+        const YamlNode* v = value.Find(kActivityNames[k]);
         if (v == nullptr) continue;  // a missing share is 0
         std::string text;
         int64_t micros = 0;
-        if (!GetScalar(*v, absl::StrCat(what, " ", kActivities[k]), &text) ||
+        if (!GetScalar(*v, absl::StrCat(what, " ", kActivityNames[k]), &text) ||
             !ParseDecimalMicros(text, &micros) || micros > 1000000 || micros % 100 != 0) {
-          Error(*v, absl::StrCat(what, " ", kActivities[k], ": ", Quoted(text),
+          Error(*v, absl::StrCat(what, " ", kActivityNames[k], ": ", Quoted(text),
                                  " is not a share; expected a decimal from 0 to 1 with at most 4 "
                                  "places (e.g. 0.25)"));
           row_ok = false;
@@ -988,11 +987,11 @@ class Compiler : private FieldReader {
         Activity& a = rs_.targets[seg][t];
         int32_t* fields[] = {&a.calls, &a.remote, &a.email, &a.events};
         for (size_t k = 0; k < 4; ++k) {
-          const YamlNode* v = tval.Find(kActivities[k]);
+          const YamlNode* v = tval.Find(kActivityNames[k]);
           int64_t n = 0;
-          if (!v || !GetInt(*v, absl::StrCat(what, " ", kActivities[k]), &n)) continue;
+          if (!v || !GetInt(*v, absl::StrCat(what, " ", kActivityNames[k]), &n)) continue;
           if (n < 0 || n > 100000) {
-            Error(*v, absl::StrCat(what, " ", kActivities[k], ": expected 0 to 100000"));
+            Error(*v, absl::StrCat(what, " ", kActivityNames[k], ": expected 0 to 100000"));
             continue;
           }
           *fields[k] = static_cast<int32_t>(n);

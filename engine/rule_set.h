@@ -130,6 +130,10 @@ struct TierBand {
   double min = -std::numeric_limits<double>::infinity();  // none: catches the rest
 };
 
+// The activities, in the order of Activity's fields (and of every file's
+// columns): the one list the rule language, the files and the generator use.
+inline constexpr const char* kActivityNames[] = {"calls", "remote", "email", "events"};
+
 struct Activity {
   int32_t calls = 0;
   int32_t remote = 0;

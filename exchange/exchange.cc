@@ -471,8 +471,8 @@ absl::Status ForEachActivity(const std::string& path, std::vector<RowProblem>* p
                          .activity = f[table->column(2)],
                          .source = f[table->column(5)],
                          .line = row.line};
-        if (std::find(std::begin(kActivities), std::end(kActivities), a.activity) ==
-            std::end(kActivities)) {
+        if (std::find(std::begin(engine::kActivityNames), std::end(engine::kActivityNames),
+                      a.activity) == std::end(engine::kActivityNames)) {
           return reject(a.activity, absl::StrCat("activity: ", Quoted(a.activity),
                                                  " is not an activity; expected one of: calls, "
                                                  "remote, email, events"));

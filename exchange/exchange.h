@@ -117,11 +117,10 @@ absl::Status ForEachInput(const std::string& path, InputKind kind,
                           std::vector<RowProblem>* problems,
                           const std::function<void(const InputFields&, const Reject&)>& fn);
 
-// activities.csv (docs/files.md): `activity` is one of kActivities, `date`
+// activities.csv (docs/files.md): `activity` is one of engine::kActivityNames, `date`
 // YYYY-MM-DD, `count` a whole number from 0 to kMaxActivityCount, `source`
 // 1 to 64 bytes naming the system that reported it. Rows failing these are
 // RowProblems, not passed on.
-inline constexpr std::string_view kActivities[] = {"calls", "remote", "email", "events"};
 inline constexpr int64_t kMaxActivityCount = 100000;
 struct ActivityFields {
   std::string_view customer_id, therapy_area, activity, source;

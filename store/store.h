@@ -292,7 +292,9 @@ struct AlignmentStats {
   int64_t removed = 0;  // pairs of the countries replaced that the rows no longer hold
 };
 
-// Counts per activity, in the order calls, remote, email, events.
+// Counts per activity, in the order calls, remote, email, events. (The store
+// sits below engine/, whose kActivityNames is the list; this copy is the
+// schema's CHECK constraint on activities.activity.)
 using ActivityCounts = std::array<int64_t, 4>;
 inline constexpr const char* kActivityNames[] = {"calls", "remote", "email", "events"};
 
