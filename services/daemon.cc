@@ -128,10 +128,12 @@ void NormalizeFlagNames(int argc, char** argv) {
   }
 }
 
-void ParseDaemonFlags(int argc, char** argv, const char* usage) {
+void ParseDaemonFlags(int argc, char** argv, const char* usage, const char* flags_folder) {
   absl::SetProgramUsageMessage(usage);
   absl::FlagsUsageConfig config;
-  const auto ours = [](absl::string_view file) { return absl::StrContains(file, "services/"); };
+  const auto ours = [flags_folder](absl::string_view file) {
+    return absl::StrContains(file, flags_folder);
+  };
   config.contains_helpshort_flags = ours;
   config.contains_help_flags = ours;
   absl::SetFlagsUsageConfig(config);

@@ -1,4 +1,4 @@
-// What both daemons' main() share: TLS flags, the tokens file, waiting for
+// What the daemons' main()s share: TLS flags, the tokens file, waiting for
 // SIGTERM/SIGINT, and a graceful stop.
 #ifndef HARMONIA_SERVICES_DAEMON_H_
 #define HARMONIA_SERVICES_DAEMON_H_
@@ -27,9 +27,11 @@ const char* WaitForStopSignal(const std::function<void()>& on_reload = nullptr);
 void NormalizeFlagNames(int argc, char** argv);
 
 // Sets the usage message, makes --help list the daemon's own flags (those
-// defined under services/), accepts dashed flag names (NormalizeFlagNames)
-// and parses the command line; exits on --help or a bad flag.
-void ParseDaemonFlags(int argc, char** argv, const char* usage);
+// defined in files under `flags_folder`), accepts dashed flag names
+// (NormalizeFlagNames) and parses the command line; exits on --help or a bad
+// flag.
+void ParseDaemonFlags(int argc, char** argv, const char* usage,
+                      const char* flags_folder = "services/");
 
 // Prints `status` as a structured log line and returns the exit code: 2 for
 // bad flags or files (InvalidArgument, NotFound, PermissionDenied,
