@@ -211,4 +211,13 @@ grpc::Status RulesServiceImpl::ListAudit(grpc::ServerContext* ctx, const v1::Lis
       });
 }
 
+grpc::Status RulesServiceImpl::WhoAmI(grpc::ServerContext* ctx, const v1::WhoAmIRequest* req,
+                                      v1::WhoAmIResponse* resp) {
+  return RunCall(ctx, *tokens_, "WhoAmI", CallKind::kRead, *req, [&](const auth::Principal& who) {
+    resp->set_principal(who.name);
+    for (const auth::Grant& g : who.grants) resp->add_roles(auth::GrantName(g));
+    return absl::OkStatus();
+  });
+}
+
 }  // namespace harmonia::services

@@ -41,6 +41,8 @@ class RulesServiceImpl final : public v1::RulesService::Service {
                          v1::Report* resp) override;
   grpc::Status ListAudit(grpc::ServerContext* ctx, const v1::ListAuditRequest* req,
                          v1::ListAuditResponse* resp) override;
+  grpc::Status WhoAmI(grpc::ServerContext* ctx, const v1::WhoAmIRequest* req,
+                      v1::WhoAmIResponse* resp) override;
 
  private:
   RulesCore* const core_;

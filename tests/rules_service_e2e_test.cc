@@ -155,6 +155,24 @@ TEST_F(RulesServiceE2E, RefusesUnknownCallersWrongRolesAndInvalidRuleSets) {
   EXPECT_EQ(Cli({"rules", "list"}, "ops-token").out.find("oncology"), std::string::npos);
 }
 
+TEST_F(RulesServiceE2E, WhoAmINamesTheCallersPrincipalAndRoles) {
+  StartRules();
+  auto channel = services::MakeChannel(rules_->address(), {});
+  ASSERT_TRUE(channel.ok());
+  auto stub = v1::RulesService::NewStub(*channel);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer anna-token");
+  v1::WhoAmIResponse me;
+  ASSERT_TRUE(stub->WhoAmI(&ctx, v1::WhoAmIRequest(), &me).ok());
+  EXPECT_EQ(me.principal(), "anna.rep");
+  EXPECT_THAT(me.roles(), ::testing::ElementsAre("field:DE"));
+
+  grpc::ClientContext unknown;
+  unknown.AddMetadata("authorization", "Bearer nobody");
+  EXPECT_EQ(stub->WhoAmI(&unknown, v1::WhoAmIRequest(), &me).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+}
+
 TEST_F(RulesServiceE2E, WatchStreamsTheLatestThenEveryNewVersion) {
   StartRules();
   ASSERT_EQ(Cli({"rules", "publish", "rules/oncology.yaml"}, "ops-token").exit_code, 0);
