@@ -25,6 +25,8 @@ BELOW = {
     "datagen": {"common", "engine", "exchange"},
     "services": {"common", "engine", "exchange", "store", "quality", "cycle", "delivery", "report",
                  "proto", "auth"},
+    # The console forwards over gRPC; it uses only the services' gRPC edge.
+    "console": {"common", "proto", "auth", "services"},
     "cli": {"common", "engine", "exchange", "store", "quality", "cycle", "delivery", "report",
             "proto", "auth", "services", "datagen"},
 }
