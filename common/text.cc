@@ -93,4 +93,20 @@ std::string Echo(std::string_view s, size_t max_bytes) {
   return out;
 }
 
+std::string FoldForSearch(std::string_view s) {
+  std::string out(s);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(out[i]);
+    if (c >= 'A' && c <= 'Z') {
+      out[i] = static_cast<char>(c + 32);
+    } else if (c == 0xC3 && i + 1 < out.size()) {
+      // U+00C0–U+00DE except × (U+00D7) are C3 80–C3 9E; their small letters are C3 A0–C3 BE.
+      const unsigned char next = static_cast<unsigned char>(out[i + 1]);
+      if (next >= 0x80 && next <= 0x9E && next != 0x97) out[i + 1] = static_cast<char>(next + 32);
+      ++i;
+    }
+  }
+  return out;
+}
+
 }  // namespace harmonia

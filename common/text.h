@@ -35,6 +35,12 @@ inline constexpr size_t kMaxEcho = 64;
 // result is always valid UTF-8 of bounded length.
 std::string Echo(std::string_view s, size_t max_bytes = kMaxEcho);
 
+// `s` folded for a search box: ASCII letters and the Latin-1 capitals À–Þ
+// (Ä, Ö, Ü, É, Ñ…) in lower case, everything else as it is. Enough for the
+// names of Europe's markets without a Unicode library (ICU is not among the
+// project's dependencies); other scripts match exactly.
+std::string FoldForSearch(std::string_view s);
+
 }  // namespace harmonia
 
 #endif  // HARMONIA_COMMON_TEXT_H_

@@ -9,6 +9,12 @@
 namespace harmonia {
 namespace {
 
+TEST(FoldForSearch, LowersAsciiAndLatin1Capitals) {
+  EXPECT_EQ(FoldForSearch("Dr. MÜLLER, Ängström ÉCOLE Ñ × ß"), "dr. müller, ängström école ñ × ß");
+  EXPECT_EQ(FoldForSearch("ΑΒΓ"), "ΑΒΓ") << "other scripts as they are";
+  EXPECT_EQ(FoldForSearch(std::string("\xC3", 1)), std::string("\xC3", 1)) << "a cut sequence";
+}
+
 TEST(Text, ValidUtf8IsText) {
   for (const std::string s : {"", "plain ascii, 12345", "Müller", "Früher Anwender", "日本語",
                               "emoji \xF0\x9F\x98\x80", "\xEF\xBF\xBF", "\xF4\x8F\xBF\xBF",

@@ -122,7 +122,8 @@ class CountryLoader : private FieldReader {
       Error(node, "refinement: expected a mapping");
       return;
     }
-    CheckKeys(node, {"window_days", "valid_cycles", "requires_approval"}, "refinement");
+    CheckKeys(node, {"window_days", "valid_cycles", "requires_approval", "quota_scope"},
+              "refinement");
     int64_t v = 0;
     if (const YamlNode* n = node.Find("window_days");
         n && GetIntInRange(*n, "window_days", 0, 366, &v)) {
@@ -139,6 +140,18 @@ class CountryLoader : private FieldReader {
           config_.refinement.requires_approval = s == "true";
         } else {
           Error(*n, absl::StrCat("requires_approval: expected true or false, got ", Quoted(s)));
+        }
+      }
+    }
+    if (const YamlNode* n = node.Find("quota_scope")) {
+      std::string s;
+      if (GetScalar(*n, "quota_scope", &s)) {
+        if (s == "country" || s == "territory") {
+          config_.refinement.quota_scope =
+              s == "territory" ? QuotaScope::kTerritory : QuotaScope::kCountry;
+        } else {
+          Error(*n, absl::StrCat("quota_scope: unknown ", Quoted(s),
+                                 "; expected one of: country, territory"));
         }
       }
     }

@@ -41,10 +41,15 @@ struct TherapyAreaConfig {
 // labels), else the segment's name in the rule set. `ta` may be null.
 std::map<std::string, std::string> SegmentLabels(const RuleSet& rules, const TherapyAreaConfig* ta);
 
+// Whose quota a refinement counts against (docs/country-options.md
+// "Refinement policy"): the country's, or its customer's territory's.
+enum class QuotaScope { kCountry, kTerritory };
+
 struct RefinementPolicy {
   int window_days = 30;  // refinements accepted in the first N days of a cycle period
   int valid_cycles = 1;  // a refinement is applied in this many cycles
   bool requires_approval = false;
+  QuotaScope quota_scope = QuotaScope::kCountry;
 };
 
 // The largest max_input_age_days a country file may set (100 years).

@@ -93,6 +93,7 @@ therapy_areas:
 refinement:
   window_days: 20
   valid_cycle: 2
+  quota_scope: region
 )";
   CountryLoadResult r = LoadCountryConfig(text, "XX.yaml", Lookup());
   EXPECT_FALSE(r.config.has_value());
@@ -123,7 +124,9 @@ refinement:
             "conservative, unprofiled\n"
             "XX.yaml:12:3: error: therapy area 'cardiology': no rule set found for it\n"
             "XX.yaml:15:3: error: unknown key 'valid_cycle' in refinement; expected one of: "
-            "window_days, valid_cycles, requires_approval\n");
+            "window_days, valid_cycles, requires_approval, quota_scope\n"
+            "XX.yaml:16:16: error: quota_scope: unknown 'region'; expected one of: country, "
+            "territory\n");
 }
 
 TEST_F(CountryConfigTest, EmptyAndHostileDocumentsAreErrors) {

@@ -1,5 +1,6 @@
 #include "services/country_service.h"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -8,6 +9,7 @@
 #include "common/date.h"
 #include "common/status_macros.h"
 #include "engine/rule_set.h"
+#include "proto/issue_convert.h"
 #include "services/audit_rpc.h"
 #include "services/call.h"
 
@@ -147,24 +149,33 @@ grpc::Status CountryServiceImpl::SubmitRefinements(grpc::ServerContext* ctx,
 grpc::Status CountryServiceImpl::ListRefinements(grpc::ServerContext* ctx,
                                                  const v1::ListRefinementsRequest* req,
                                                  v1::ListRefinementsResponse* resp) {
-  return RunCall(ctx, *tokens_, "ListRefinements", CallKind::kRead, *req,
-                 [&](const auth::Principal& who) {
-                   std::vector<store::RefinementStatus> statuses;
-                   for (int s : req->statuses()) {
-                     std::optional<store::RefinementStatus> status =
-                         FromProto(static_cast<v1::RefinementStatus>(s));
-                     if (!status) {
-                       return absl::InvalidArgumentError(
-                           absl::StrCat("statuses: ", s, " is not a refinement status"));
-                     }
-                     statuses.push_back(*status);
-                   }
-                   HARMONIA_ASSIGN_OR_RETURN(
-                       std::vector<store::RefinementRecord> all,
-                       core_->ListRefinements(who, req->country(), req->therapy_area(), statuses));
-                   for (const store::RefinementRecord& r : all) ToProto(r, resp->add_refinements());
-                   return absl::OkStatus();
-                 });
+  return RunCall(
+      ctx, *tokens_, "ListRefinements", CallKind::kRead, *req, [&](const auth::Principal& who) {
+        std::vector<store::RefinementStatus> statuses;
+        for (int s : req->statuses()) {
+          std::optional<store::RefinementStatus> status =
+              FromProto(static_cast<v1::RefinementStatus>(s));
+          if (!status) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("statuses: ", s, " is not a refinement status"));
+          }
+          statuses.push_back(*status);
+        }
+        std::vector<std::vector<std::string>> territories;
+        HARMONIA_ASSIGN_OR_RETURN(std::vector<store::RefinementRecord> all,
+                                  core_->ListRefinements(who, req->country(), req->therapy_area(),
+                                                         {.statuses = std::move(statuses),
+                                                          .territory = req->territory(),
+                                                          .submitted_by = req->submitted_by(),
+                                                          .reason = req->reason()},
+                                                         &territories));
+        for (size_t i = 0; i < all.size(); ++i) {
+          v1::Refinement* out = resp->add_refinements();
+          ToProto(all[i], out);
+          for (const std::string& t : territories[i]) out->add_territories(t);
+        }
+        return absl::OkStatus();
+      });
 }
 
 grpc::Status CountryServiceImpl::Decide(grpc::ServerContext* ctx, const char* method,
@@ -271,11 +282,22 @@ grpc::ServerUnaryReactor* CountryServiceImpl::QueryAssignments(
         q.tier = req->tier();
         q.page_size = req->page_size();
         q.after_customer_id = req->page_token();
+        q.territory = req->territory();
+        q.mine = req->mine();
+        q.search = req->search();
+        q.include_customer = req->include_customer();
         HARMONIA_ASSIGN_OR_RETURN(WorkerCore::AssignmentPage page, core_->QueryAssignments(who, q));
         resp->set_cycle_id(page.cycle_id);
         resp->set_next_page_token(page.next_after);
-        for (const store::AssignmentRow& r : page.rows) {
-          ToProto(r, page.directives->Find(r.segment), resp->add_assignments());
+        for (size_t i = 0; i < page.rows.size(); ++i) {
+          const store::AssignmentRow& r = page.rows[i];
+          v1::Assignment* a = resp->add_assignments();
+          ToProto(r, page.directives->Find(r.segment), a);
+          if (i < page.customers.size()) {
+            a->set_customer_name(page.customers[i].name);
+            a->set_specialty(page.customers[i].specialty);
+            for (const std::string& t : page.customers[i].territories) a->add_territories(t);
+          }
         }
         return absl::OkStatus();
       });
@@ -437,6 +459,97 @@ grpc::Status CountryServiceImpl::ListAudit(grpc::ServerContext* ctx,
                    AuditPageToProto(*req, entries, resp);
                    return absl::OkStatus();
                  });
+}
+
+grpc::Status CountryServiceImpl::GetCountryConfig(grpc::ServerContext* ctx,
+                                                  const v1::GetCountryConfigRequest* req,
+                                                  v1::CountryConfig* resp) {
+  return RunCall(
+      ctx, *tokens_, "GetCountryConfig", CallKind::kRead, *req, [&](const auth::Principal& who) {
+        HARMONIA_ASSIGN_OR_RETURN(WorkerCore::CountryFile f,
+                                  core_->GetCountryFile(who, req->country()));
+        const engine::CountryConfig& c = f.config;
+        resp->set_country(c.country);
+        resp->set_file_text(f.text);
+        resp->set_timezone(c.timezone);
+        resp->set_schedule(c.schedule);
+        for (engine::Source s : c.data_sources) {
+          resp->add_data_sources(engine::SourceName(s));
+        }
+        resp->set_max_input_age_days(c.max_input_age_days);
+        for (const engine::TherapyAreaConfig& ta : c.therapy_areas) {
+          v1::CountryTherapyArea* out = resp->add_therapy_areas();
+          out->set_therapy_area(ta.therapy_area);
+          out->set_pinned_version(ta.pinned_version.value_or(0));
+          out->set_running_version(f.running_version[ta.therapy_area]);
+          for (const auto& [k, v] : ta.options) (*out->mutable_options())[k] = v.value;
+          for (const auto& [k, v] : ta.labels) (*out->mutable_labels())[k] = v;
+        }
+        resp->set_window_days(c.refinement.window_days);
+        resp->set_valid_cycles(c.refinement.valid_cycles);
+        resp->set_requires_approval(c.refinement.requires_approval);
+        resp->set_quota_scope(
+            c.refinement.quota_scope == engine::QuotaScope::kTerritory ? "territory" : "country");
+        return absl::OkStatus();
+      });
+}
+
+grpc::Status CountryServiceImpl::ValidateCountryConfig(grpc::ServerContext* ctx,
+                                                       const v1::ValidateCountryConfigRequest* req,
+                                                       v1::ValidateCountryConfigResponse* resp) {
+  return RunCall(ctx, *tokens_, "ValidateCountryConfig", CallKind::kRead, *req,
+                 [&](const auth::Principal& who) {
+                   HARMONIA_ASSIGN_OR_RETURN(
+                       std::vector<Issue> issues,
+                       core_->ValidateCountryFile(who, req->country(), req->file_text()));
+                   bool valid = true;
+                   for (const Issue& i : issues) {
+                     if (i.severity == Severity::kError) valid = false;
+                     IssueToProto(i, resp->add_issues());
+                   }
+                   resp->set_valid(valid);
+                   return absl::OkStatus();
+                 });
+}
+
+grpc::Status CountryServiceImpl::GetRefinementPolicy(grpc::ServerContext* ctx,
+                                                     const v1::GetRefinementPolicyRequest* req,
+                                                     v1::RefinementPolicy* resp) {
+  return RunCall(
+      ctx, *tokens_, "GetRefinementPolicy", CallKind::kRead, *req, [&](const auth::Principal& who) {
+        HARMONIA_ASSIGN_OR_RETURN(
+            WorkerCore::RefinementPolicyView v,
+            core_->RefinementPolicyFor(who, req->country(), req->therapy_area()));
+        resp->set_country(req->country());
+        resp->set_therapy_area(req->therapy_area());
+        resp->set_accepting(v.accepting);
+        resp->set_why_not(v.why_not);
+        resp->set_process(v.data_driven ? "data_driven" : "field_refined");
+        resp->set_window_open(v.window_open);
+        resp->set_window_days(v.policy.window_days);
+        if (v.period_start != 0) resp->set_period_start(FormatIsoDate(v.period_start));
+        if (v.window_last_day != 0) resp->set_window_last_day(FormatIsoDate(v.window_last_day));
+        resp->set_requires_approval(v.policy.requires_approval);
+        resp->set_valid_cycles(v.policy.valid_cycles);
+        resp->set_quota_scope(v.policy.quota_scope == engine::QuotaScope::kTerritory ? "territory"
+                                                                                     : "country");
+        for (const WorkerCore::TerritoryQuota& q : v.quotas) {
+          v1::TerritoryQuota* out = resp->add_quotas();
+          out->set_territory(q.territory);
+          out->set_customers(q.customers);
+          out->set_quota(q.quota);
+          out->set_used(q.used);
+          out->set_left(std::max<int64_t>(0, q.quota - q.used));
+        }
+        for (const auto& [id, label] : v.segments) {
+          v1::SegmentChoice* s = resp->add_segments();
+          s->set_id(id);
+          s->set_label(label);
+        }
+        for (const std::string& r : v.reasons) resp->add_reasons(r);
+        resp->set_max_calls_delta(engine::kMaxCallsDelta);
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace harmonia::services

@@ -37,6 +37,14 @@ class CountryServiceImpl final
                          v1::Report* resp) override;
   grpc::Status ListAudit(grpc::ServerContext* ctx, const v1::ListAuditRequest* req,
                          v1::ListAuditResponse* resp) override;
+  grpc::Status GetCountryConfig(grpc::ServerContext* ctx, const v1::GetCountryConfigRequest* req,
+                                v1::CountryConfig* resp) override;
+  grpc::Status ValidateCountryConfig(grpc::ServerContext* ctx,
+                                     const v1::ValidateCountryConfigRequest* req,
+                                     v1::ValidateCountryConfigResponse* resp) override;
+  grpc::Status GetRefinementPolicy(grpc::ServerContext* ctx,
+                                   const v1::GetRefinementPolicyRequest* req,
+                                   v1::RefinementPolicy* resp) override;
   grpc::Status GetCycle(grpc::ServerContext* ctx, const v1::GetCycleRequest* req,
                         v1::Cycle* resp) override;
   grpc::Status ListCycles(grpc::ServerContext* ctx, const v1::ListCyclesRequest* req,

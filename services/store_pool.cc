@@ -66,6 +66,11 @@ class StorePool::Lease::Checked final : public store::Store {
   absl::StatusOr<std::vector<std::string>> CustomerIds() override {
     return Note(store_->CustomerIds());
   }
+  absl::StatusOr<std::vector<store::CustomerRow>> ListCustomers(
+      const std::string& country) override {
+    return Note(store_->ListCustomers(country));
+  }
+
   absl::StatusOr<int64_t> CountCustomers() override { return Note(store_->CountCustomers()); }
   absl::StatusOr<int64_t> CountInputs() override { return Note(store_->CountInputs()); }
   absl::StatusOr<std::optional<store::CustomerRow>> GetCustomer(const std::string& id) override {

@@ -228,4 +228,60 @@ absl::StatusOr<std::shared_ptr<const engine::RuleSet>> WorkerCore::Compiled(
       .first->second;
 }
 
+// ---------------------------------------------------------------- country file
+
+absl::StatusOr<WorkerCore::CountryFile> WorkerCore::GetCountryFile(const auth::Principal& who,
+                                                                   const std::string& country) {
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const Market> market,
+                            Served(who, country, "reading the country file", kReaders));
+  CountryFile out{.config = market->config, .text = market->text};
+  for (const engine::TherapyAreaConfig& ta : market->config.therapy_areas) {
+    absl::StatusOr<std::shared_ptr<const engine::RuleSet>> rules =
+        RuleSetFor(*market, ta.therapy_area);
+    out.running_version[ta.therapy_area] = rules.ok() ? (*rules)->version : 0;
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Issue>> WorkerCore::ValidateCountryFile(const auth::Principal& who,
+                                                                   const std::string& country,
+                                                                   const std::string& text) {
+  HARMONIA_ASSIGN_OR_RETURN(
+      std::shared_ptr<const Market> market,
+      Served(who, country, "validating a country file", {auth::Role::kCountryOps}));
+  const std::string file = absl::StrCat(country, ".yaml");
+  // First the shape and the pins; then options and labels against the
+  // version each therapy area would run (pinned, else the latest held).
+  engine::CountryLoadResult shape = engine::LoadCountryConfig(
+      text, file, [](const std::string&) { return nullptr; }, /*unknown_therapy_areas_ok=*/true);
+  if (!shape.config) return shape.issues;
+  std::vector<std::shared_ptr<const engine::RuleSet>> held;
+  HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
+  std::map<std::string, const engine::RuleSet*> by_ta;
+  for (const engine::TherapyAreaConfig& ta : shape.config->therapy_areas) {
+    absl::StatusOr<std::optional<store::RuleSetRecord>> record =
+        db->GetRuleSet(ta.therapy_area, ta.pinned_version);
+    if (!record.ok()) return record.status();
+    if (!*record) continue;  // reported as "no rule set found" below
+    HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules, Compiled(**record));
+    by_ta[ta.therapy_area] = rules.get();
+    held.push_back(std::move(rules));
+  }
+  engine::CountryLoadResult full =
+      engine::LoadCountryConfig(text, file, [&](const std::string& ta) -> const engine::RuleSet* {
+        auto it = by_ta.find(ta);
+        return it == by_ta.end() ? nullptr : it->second;
+      });
+  if (full.config && full.config->country != country) {
+    full.issues.push_back(Issue{
+        .severity = Severity::kError,
+        .file = file,
+        .line = 1,
+        .column = 1,
+        .message =
+            absl::StrCat("country: this is ", country, "'s file; it says ", full.config->country)});
+  }
+  return full.issues;
+}
+
 }  // namespace harmonia::services

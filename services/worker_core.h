@@ -32,11 +32,13 @@
 #include <tuple>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "auth/auth.h"
 #include "common/cron.h"
+#include "common/issue.h"
 #include "cycle/cycle.h"
 #include "delivery/delivery.h"
 #include "engine/country_config.h"
@@ -89,6 +91,19 @@ class WorkerCore {
   // Every therapy area a served country runs.
   std::vector<std::string> TherapyAreas() const;
 
+  // ------------------------------------------------- customers, territories
+  // A country's alignment (territories.csv) and directory, as read from the
+  // store (at most kDirectoryAge old).
+  struct Alignment {
+    // customer → its territories, bytewise; the first is its quota territory
+    absl::flat_hash_map<std::string, std::vector<std::string>> territories_of;
+    std::map<std::string, std::vector<std::string>> territories_by_rep;
+    std::map<std::string, absl::flat_hash_set<std::string>> customers_of;  // territory → customers
+  };
+  struct Directory {
+    absl::flat_hash_map<std::string, store::CustomerRow> by_id;
+  };
+
   // ---------------------------------------------------------- refinements
   struct RefinementInput {
     std::string request_id;
@@ -109,9 +124,38 @@ class WorkerCore {
   absl::StatusOr<std::vector<store::Store::Submitted>> SubmitRefinements(
       const auth::Principal& who, const std::string& country,
       const std::vector<RefinementInput>& items);
+  // Which refinements ListRefinements returns; empty fields match all.
+  struct RefinementFilter {
+    std::vector<store::RefinementStatus> statuses;
+    std::string territory;  // customers of this territory (territories.csv)
+    std::string submitted_by;
+    std::string reason;
+  };
+  // With `territories`, each record's customer's territories (parallel).
   absl::StatusOr<std::vector<store::RefinementRecord>> ListRefinements(
       const auth::Principal& who, const std::string& country, const std::string& therapy_area,
-      const std::vector<store::RefinementStatus>& statuses);
+      const RefinementFilter& filter, std::vector<std::vector<std::string>>* territories = nullptr);
+  // What `who` may refine now in one therapy area (CountryService.
+  // GetRefinementPolicy): window, quotas left, segments and reasons.
+  struct TerritoryQuota {
+    std::string territory;  // empty = the country's quota
+    int64_t customers = 0, quota = 0, used = 0;
+  };
+  struct RefinementPolicyView {
+    bool accepting = false;
+    std::string why_not;
+    bool data_driven = false;
+    bool window_open = false;
+    int32_t period_start = 0;     // days since 1970-01-01; 0 = no schedule
+    int32_t window_last_day = 0;  // 0 = always open
+    engine::RefinementPolicy policy;
+    std::vector<TerritoryQuota> quotas;
+    std::vector<std::pair<std::string, std::string>> segments;  // id, local label
+    std::vector<std::string> reasons;
+  };
+  absl::StatusOr<RefinementPolicyView> RefinementPolicyFor(const auth::Principal& who,
+                                                           const std::string& country,
+                                                           const std::string& therapy_area);
   // `to` is kApproved, kRejected or kWithdrawn. `therapy_area` empty = the
   // country's therapy area that has the request id (InvalidArgument when
   // several have it). NotFound for an id the country does not have (an id of
@@ -120,6 +164,21 @@ class WorkerCore {
   absl::StatusOr<store::RefinementRecord> DecideRefinement(
       const auth::Principal& who, const std::string& country, const std::string& therapy_area,
       const std::string& request_id, store::RefinementStatus to, const std::string& reason);
+
+  // ---------------------------------------------------------- country file
+  struct CountryFile {
+    engine::CountryConfig config;
+    std::string text;
+    std::map<std::string, int64_t> running_version;  // therapy area → version (0 = none)
+  };
+  // The country file in force (any role of the country).
+  absl::StatusOr<CountryFile> GetCountryFile(const auth::Principal& who,
+                                             const std::string& country);
+  // Checks a proposed file as a reload would, options against the rule sets
+  // held (country_ops of the country); the issues, none stored or applied.
+  absl::StatusOr<std::vector<Issue>> ValidateCountryFile(const auth::Principal& who,
+                                                         const std::string& country,
+                                                         const std::string& text);
 
   // --------------------------------------------------------------- cycles
   using Progress = std::function<void(const char* stage, int64_t done, int64_t total)>;
@@ -164,11 +223,21 @@ class WorkerCore {
     std::string segment, tier;
     int page_size = 1000;
     std::string after_customer_id;  // the page token
+    std::string territory;          // its customers only; empty = all
+    bool mine = false;              // the customers of the caller's territories
+    std::string search;             // id or name contains it (FoldForSearch)
+    bool include_customer = false;  // fill `customers`
+  };
+  // Who a customer is, for people reading a page.
+  struct CustomerInfo {
+    std::string name, specialty;
+    std::vector<std::string> territories;
   };
   struct AssignmentPage {
     int64_t cycle_id = 0;
     std::vector<store::AssignmentRow> rows;
-    std::string next_after;  // empty = no more
+    std::vector<CustomerInfo> customers;  // parallel to rows, with include_customer
+    std::string next_after;               // empty = no more
     // Each segment's directives, in the labels of the country file in force.
     std::shared_ptr<const delivery::Directives> directives;
   };
@@ -282,6 +351,14 @@ class WorkerCore {
                                                                 const std::string& ta);
   absl::StatusOr<std::shared_ptr<const Scope>> InScope(store::Store& db, const std::string& country,
                                                        const engine::RuleSet& rules);
+  // A country's territories (territories.csv) and customer directory, read
+  // from the store at most kDirectoryAge ago: imports happen outside the
+  // worker, so this is how they reach it.
+  static constexpr absl::Duration kDirectoryAge = absl::Seconds(5);
+  absl::StatusOr<std::shared_ptr<const Alignment>> AlignmentOf(store::Store& db,
+                                                               const std::string& country);
+  absl::StatusOr<std::shared_ptr<const Directory>> DirectoryOf(store::Store& db,
+                                                               const std::string& country);
   // Customers with a live refinement, for the quota; REQUIRES: submit_mu_ held.
   absl::StatusOr<std::set<std::string>*> LiveCustomers(store::Store& db, const std::string& country,
                                                        const std::string& ta);
@@ -312,7 +389,13 @@ class WorkerCore {
   std::vector<EarlierCycle> earlier_;                                // most recently used last
   std::map<std::string, std::shared_ptr<const CycleCache>> cycles_;  // guarded by mu_
   std::map<std::string, absl::Time> cycles_checked_;                 // guarded by mu_
-  std::mutex loading_mu_;  // held while a cycle's assignments are first loaded
+  std::mutex loading_mu_;            // held while a cycle's assignments are first loaded
+  std::mutex directory_mu_;          // country → when read, and what
+  std::mutex directory_loading_mu_;  // held by the one call re-reading a stale entry
+  std::map<std::string, std::pair<absl::Time, std::shared_ptr<const Alignment>>> alignments_
+      ABSL_GUARDED_BY(directory_mu_);
+  std::map<std::string, std::pair<absl::Time, std::shared_ptr<const Directory>>> directories_
+      ABSL_GUARDED_BY(directory_mu_);
   // "CC/ta/version" → customers in scope; guarded by mu_, dropped after a cycle.
   std::map<std::string, std::shared_ptr<const Scope>> scopes_;
 };

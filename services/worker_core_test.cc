@@ -332,5 +332,136 @@ TEST_F(WorkerCoreTest, ItemsWithBadTextAreRefusedAloneAndNeverStored) {
             "UTF-8 without NUL bytes");
 }
 
+TEST_F(WorkerCoreTest, TerritoriesGiveMyCustomersPerTerritoryQuotasAndInboxFilters) {
+  {
+    auto db = store::OpenStore(url_);
+    ASSERT_TRUE(db.ok());
+    // North (anna): 5 in scope → quota floor(0.20 × 5) = 1. South (ben):
+    // D001 counts against North (its first territory), so only D007 → 0.
+    // D008 sits in no territory.
+    ASSERT_TRUE((*db)
+                    ->ReplaceTerritories({{"D001", "DE-North", "anna.rep"},
+                                          {"D002", "DE-North", "anna.rep"},
+                                          {"D003", "DE-North", "anna.rep"},
+                                          {"D004", "DE-North", "anna.rep"},
+                                          {"D006", "DE-North", "anna.rep"},
+                                          {"D001", "DE-South", "ben.rep"},
+                                          {"D007", "DE-South", "ben.rep"}})
+                    .ok());
+  }
+  Start("", "refinement: {quota_scope: territory}\n");
+  auto r = Submit({Refine("t-1", "D002"), Refine("t-2", "D003"), Refine("t-3", "D007"),
+                   Refine("t-4", "D008"), Refine("t-5", "D002", "pragmatist")});
+  ASSERT_EQ(r.size(), 5u);
+  EXPECT_EQ(r[0].record.status, RefinementStatus::kAccepted) << r[0].record.status_reason;
+  EXPECT_EQ(r[1].record.status_reason,
+            "over the refinement quota of territory 'DE-North': 1 customers per cycle "
+            "(max_refinement_share of its 5 in scope)");
+  EXPECT_THAT(r[2].record.status_reason,
+              HasSubstr("over the refinement quota of territory 'DE-South': 0 customers"));
+  EXPECT_THAT(r[3].record.status_reason,
+              HasSubstr("customer_id 'D008': in no territory; DE counts refinements per "
+                        "territory (quota_scope territory)"));
+  EXPECT_EQ(r[4].record.status, RefinementStatus::kAccepted) << "the same customer: same quota";
+
+  // The rep sees her territory's quota; country ops every territory's.
+  auto mine = core_->RefinementPolicyFor(Field(), "DE", "oncology");
+  ASSERT_TRUE(mine.ok()) << mine.status();
+  EXPECT_TRUE(mine->accepting);
+  EXPECT_EQ(mine->policy.quota_scope, engine::QuotaScope::kTerritory);
+  ASSERT_EQ(mine->quotas.size(), 1u);
+  EXPECT_EQ(mine->quotas[0].territory, "DE-North");
+  EXPECT_EQ(mine->quotas[0].customers, 5);
+  EXPECT_EQ(mine->quotas[0].quota, 1);
+  EXPECT_EQ(mine->quotas[0].used, 1);
+  EXPECT_EQ(mine->segments.front().first, "early_adopter");
+  EXPECT_THAT(mine->reasons, ::testing::Contains("new_information"));
+  auto all = core_->RefinementPolicyFor(CountryOps(), "DE", "oncology");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->quotas.size(), 2u);
+  EXPECT_EQ(all->quotas[1].territory, "DE-South");
+  EXPECT_EQ(all->quotas[1].customers, 1);
+
+  // The inbox by territory, rep and reason.
+  auto south = core_->ListRefinements(CountryOps(), "DE", "oncology", {.territory = "DE-South"});
+  ASSERT_TRUE(south.ok());
+  ASSERT_EQ(south->size(), 1u) << "D007's; D001 has none";
+  EXPECT_EQ((*south)[0].customer_id, "D007");
+  std::vector<std::vector<std::string>> territories;
+  auto annas = core_->ListRefinements(CountryOps(), "DE", "oncology",
+                                      {.statuses = {RefinementStatus::kAccepted},
+                                       .submitted_by = "anna.rep",
+                                       .reason = "new_information"},
+                                      &territories);
+  ASSERT_TRUE(annas.ok());
+  ASSERT_EQ(annas->size(), 2u);
+  EXPECT_EQ(territories[0], std::vector<std::string>{"DE-North"});
+  EXPECT_TRUE(core_->ListRefinements(CountryOps(), "DE", "oncology", {.reason = "other"})->empty());
+
+  // My customers, with who they are; search by id or name.
+  ASSERT_TRUE(
+      core_->RunCycle(CountryOps(), "DE", "oncology", *ParseIsoDate("2026-11-01"), nullptr).ok());
+  auto page = core_->QueryAssignments(
+      Field(),
+      {.country = "DE", .therapy_area = "oncology", .mine = true, .include_customer = true});
+  ASSERT_TRUE(page.ok()) << page.status();
+  std::vector<std::string> ids;
+  for (const auto& row : page->rows) ids.push_back(row.customer_id);
+  EXPECT_THAT(ids, ::testing::ElementsAre("D001", "D002", "D003", "D004", "D006"));
+  ASSERT_EQ(page->customers.size(), 5u);
+  EXPECT_EQ(page->customers[0].name, "Dr. Anna Becker");
+  EXPECT_THAT(page->customers[0].territories, ::testing::ElementsAre("DE-North", "DE-South"));
+  auto found = core_->QueryAssignments(
+      CountryOps(), {.country = "DE", .therapy_area = "oncology", .search = "müller"});
+  ASSERT_TRUE(found.ok());
+  ASSERT_EQ(found->rows.size(), 1u);
+  EXPECT_EQ(found->rows[0].customer_id, "D002");
+  found = core_->QueryAssignments(
+      CountryOps(), {.country = "DE", .therapy_area = "oncology", .search = "MÜLLER"});
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->rows.size(), 1u) << "Latin-1 capitals fold too";
+  found = core_->QueryAssignments(CountryOps(),
+                                  {.country = "DE", .therapy_area = "oncology", .search = "d00"});
+  EXPECT_EQ(found->rows.size(), 7u);
+  auto south_page = core_->QueryAssignments(
+      CountryOps(), {.country = "DE", .therapy_area = "oncology", .territory = "DE-South"});
+  ASSERT_EQ(south_page->rows.size(), 2u);
+  EXPECT_TRUE(
+      core_
+          ->QueryAssignments(
+              Field(),
+              {.country = "DE", .therapy_area = "oncology", .territory = "DE-South", .mine = true})
+          ->rows.empty())
+      << "not one of her territories";
+}
+
+TEST_F(WorkerCoreTest, TheCountryFileInForceAndAProposedEditValidatedInPlace) {
+  Start("");
+  auto file = core_->GetCountryFile(Field(), "DE");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->config.country, "DE");
+  EXPECT_THAT(file->text, HasSubstr("max_refinement_share: 0.20"));
+  EXPECT_EQ(file->running_version.at("oncology"), 4) << "the latest held";
+
+  auto fine = core_->ValidateCountryFile(CountryOps(), "DE", file->text);
+  ASSERT_TRUE(fine.ok()) << fine.status();
+  EXPECT_THAT(*fine, ::testing::IsEmpty());
+  const std::string edited = absl::StrReplaceAll(
+      file->text, {{"max_refinement_share: 0.20", "max_refinement_share: 0.9"}});
+  auto bad = core_->ValidateCountryFile(CountryOps(), "DE", edited);
+  ASSERT_TRUE(bad.ok());
+  ASSERT_EQ(bad->size(), 1u);
+  EXPECT_EQ(FormatIssue((*bad)[0]),
+            "DE.yaml:8:59: error: option 'max_refinement_share': '0.9' is not on the menu; "
+            "allowed values: 0.10, 0.05, 0.20");
+  auto other = core_->ValidateCountryFile(
+      CountryOps(), "DE", absl::StrReplaceAll(file->text, {{"country: DE", "country: FR"}}));
+  ASSERT_TRUE(other.ok());
+  ASSERT_EQ(other->size(), 1u);
+  EXPECT_THAT((*other)[0].message, HasSubstr("this is DE's file; it says FR"));
+  EXPECT_EQ(core_->ValidateCountryFile(Field(), "DE", file->text).status().code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
 }  // namespace
 }  // namespace harmonia::services

@@ -2,9 +2,12 @@
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "common/text.h"
 #include "services/internal/worker_helpers.h"
 #include "services/worker_core.h"
 
@@ -197,8 +200,57 @@ absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const au
   out.cycle_id = cycle.cycle_id;
   out.directives = cycle.directives;
   const std::vector<store::AssignmentRow>* rows = cycle.rows.get();
+  // Who the customers are, when a filter or the page needs it.
+  std::shared_ptr<const Alignment> alignment;
+  std::shared_ptr<const Directory> directory;
+  const bool by_territory = !q.territory.empty() || q.mine;
+  if (by_territory || q.include_customer || !q.search.empty()) {
+    HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
+    if (by_territory || q.include_customer) {
+      HARMONIA_ASSIGN_OR_RETURN(alignment, AlignmentOf(*db, q.country));
+    }
+    if (q.include_customer || !q.search.empty()) {
+      HARMONIA_ASSIGN_OR_RETURN(directory, DirectoryOf(*db, q.country));
+    }
+  }
+  // The territories whose customers are wanted: the named one, the
+  // caller's (mine), or both (their intersection).
+  std::vector<const absl::flat_hash_set<std::string>*> territories;
+  if (by_territory) {
+    std::vector<std::string> names;
+    if (q.mine) {
+      auto it = alignment->territories_by_rep.find(who.name);
+      if (it != alignment->territories_by_rep.end()) names = it->second;
+      if (!q.territory.empty()) {
+        names = std::find(names.begin(), names.end(), q.territory) != names.end()
+                    ? std::vector<std::string>{q.territory}
+                    : std::vector<std::string>{};
+      }
+    } else {
+      names = {q.territory};
+    }
+    for (const std::string& t : names) {
+      auto it = alignment->customers_of.find(t);
+      if (it != alignment->customers_of.end()) territories.push_back(&it->second);
+    }
+    if (territories.empty()) return out;  // no such territory, or none of the caller's
+  }
+  const std::string needle = FoldForSearch(q.search);
   auto matches = [&](const store::AssignmentRow& r) {
-    return (q.segment.empty() || r.segment == q.segment) && (q.tier.empty() || r.tier == q.tier);
+    if (!q.segment.empty() && r.segment != q.segment) return false;
+    if (!q.tier.empty() && r.tier != q.tier) return false;
+    if (by_territory && std::none_of(territories.begin(), territories.end(),
+                                     [&](const auto* t) { return t->contains(r.customer_id); })) {
+      return false;
+    }
+    if (!needle.empty() && !absl::StrContains(FoldForSearch(r.customer_id), needle)) {
+      auto it = directory->by_id.find(r.customer_id);
+      if (it == directory->by_id.end() ||
+          !absl::StrContains(FoldForSearch(it->second.name), needle)) {
+        return false;
+      }
+    }
+    return true;
   };
   const auto by_id = [](const store::AssignmentRow& r, const std::string& id) {
     return r.customer_id < id;
@@ -232,6 +284,20 @@ absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const au
         break;
       }
       out.rows.push_back(*it);
+    }
+  }
+  if (q.include_customer) {
+    out.customers.reserve(out.rows.size());
+    for (const store::AssignmentRow& r : out.rows) {
+      CustomerInfo& info = out.customers.emplace_back();
+      if (auto it = directory->by_id.find(r.customer_id); it != directory->by_id.end()) {
+        info.name = it->second.name;
+        info.specialty = it->second.specialty;
+      }
+      if (auto it = alignment->territories_of.find(r.customer_id);
+          it != alignment->territories_of.end()) {
+        info.territories = it->second;
+      }
     }
   }
   return out;

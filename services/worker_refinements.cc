@@ -14,6 +14,35 @@
 #include "services/worker_core.h"
 
 namespace harmonia::services {
+namespace {
+
+// Under quota_scope territory a refinement counts against its customer's
+// first territory (bytewise): every customer uses exactly one quota, so the
+// territories' quotas never add up to more than the country's
+// (docs/country-options.md "Refinement policy"). Null: in no territory.
+const std::string* QuotaTerritory(const WorkerCore::Alignment& a, const std::string& customer) {
+  auto it = a.territories_of.find(customer);
+  return it == a.territories_of.end() || it->second.empty() ? nullptr : &it->second.front();
+}
+
+// Every territory's quota: floor(share × its customers in scope), and the
+// customers with a live refinement counted against it.
+std::map<std::string, WorkerCore::TerritoryQuota> TerritoryQuotas(
+    const WorkerCore::Alignment& a, const absl::flat_hash_set<std::string>& in_scope,
+    const std::set<std::string>& live, const engine::Options& options) {
+  std::map<std::string, WorkerCore::TerritoryQuota> out;
+  for (const auto& [territory, customers] : a.customers_of) out[territory].territory = territory;
+  for (const std::string& c : in_scope) {
+    if (const std::string* t = QuotaTerritory(a, c)) ++out[*t].customers;
+  }
+  for (auto& [territory, q] : out) q.quota = engine::RefinementQuota(options, q.customers);
+  for (const std::string& c : live) {
+    if (const std::string* t = QuotaTerritory(a, c)) ++out[*t].used;
+  }
+  return out;
+}
+
+}  // namespace
 
 // ---------------------------------------------------------------- refinements
 
@@ -54,7 +83,11 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
     std::shared_ptr<const Scope> in_scope;
     std::set<std::string> imported_since;  // in scope, not yet in the cached scope
     int64_t quota = 0;
+    // quota_scope territory: the alignment and each territory's quota
+    std::shared_ptr<const Alignment> alignment;
+    std::map<std::string, TerritoryQuota> territory_quotas;
   };
+  const bool per_territory = cc.refinement.quota_scope == engine::QuotaScope::kTerritory;
   std::map<std::string, TaState> tas;
   const int32_t today = engine::TodayIn(cc, clock_->Now());
   const bool window_open = engine::RefinementWindowOpen(cc, today);
@@ -190,7 +223,25 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
     if (why.empty()) {
       HARMONIA_ASSIGN_OR_RETURN(std::set<std::string> * live,
                                 LiveCustomers(*db, country, in.therapy_area));
-      if (!live->count(in.customer_id) && static_cast<int64_t>(live->size()) >= state->quota) {
+      if (per_territory) {
+        if (state->alignment == nullptr) {
+          HARMONIA_ASSIGN_OR_RETURN(state->alignment, AlignmentOf(*db, country));
+          state->territory_quotas =
+              TerritoryQuotas(*state->alignment, *state->in_scope, *live, *state->options);
+        }
+        const std::string* t = QuotaTerritory(*state->alignment, in.customer_id);
+        if (t == nullptr) {
+          why = absl::StrCat("customer_id ", Quoted(in.customer_id), ": in no territory; ", country,
+                             " counts refinements per territory (quota_scope territory): "
+                             "territories.csv must give the customer a territory first");
+        } else if (const TerritoryQuota& q = state->territory_quotas[*t];
+                   !live->count(in.customer_id) && q.used >= q.quota) {
+          why = absl::StrCat("over the refinement quota of territory ", Quoted(*t), ": ", q.quota,
+                             " customers per cycle (max_refinement_share of its ", q.customers,
+                             " in scope)");
+        }
+      } else if (!live->count(in.customer_id) &&
+                 static_cast<int64_t>(live->size()) >= state->quota) {
         why = absl::StrCat("over the refinement quota: ", state->quota, " customers per cycle in ",
                            country, " ", in.therapy_area, " (max_refinement_share of ",
                            state->in_scope->size(), " in scope)");
@@ -206,7 +257,12 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
     }
     if (r.status != RefinementStatus::kRejected) {
       // Counts towards the quota of the items that follow (submission order).
-      live_[Key(country, in.therapy_area)].insert(in.customer_id);
+      const bool counted = live_[Key(country, in.therapy_area)].insert(in.customer_id).second;
+      if (counted && per_territory && state->alignment != nullptr) {
+        if (const std::string* t = QuotaTerritory(*state->alignment, in.customer_id)) {
+          ++state->territory_quotas[*t].used;
+        }
+      }
     }
     stored_index[k] = static_cast<int>(records.size());
     records.push_back(std::move(r));
@@ -224,10 +280,34 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
 
 absl::StatusOr<std::vector<store::RefinementRecord>> WorkerCore::ListRefinements(
     const auth::Principal& who, const std::string& country, const std::string& therapy_area,
-    const std::vector<RefinementStatus>& statuses) {
+    const RefinementFilter& filter, std::vector<std::vector<std::string>>* territories) {
   HARMONIA_RETURN_IF_ERROR(Served(who, country, "reading refinements", kReaders).status());
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
-  return db->ListRefinements(country, therapy_area, statuses);
+  HARMONIA_ASSIGN_OR_RETURN(std::vector<store::RefinementRecord> all,
+                            db->ListRefinements(country, therapy_area, filter.statuses));
+  std::shared_ptr<const Alignment> alignment;
+  if (!filter.territory.empty() || territories != nullptr) {
+    HARMONIA_ASSIGN_OR_RETURN(alignment, AlignmentOf(*db, country));
+  }
+  const absl::flat_hash_set<std::string>* in_territory = nullptr;
+  if (!filter.territory.empty()) {
+    auto it = alignment->customers_of.find(filter.territory);
+    if (it == alignment->customers_of.end()) return std::vector<store::RefinementRecord>();
+    in_territory = &it->second;
+  }
+  std::vector<store::RefinementRecord> out;
+  for (store::RefinementRecord& r : all) {
+    if (in_territory != nullptr && !in_territory->contains(r.customer_id)) continue;
+    if (!filter.submitted_by.empty() && r.submitted_by != filter.submitted_by) continue;
+    if (!filter.reason.empty() && r.reason != filter.reason) continue;
+    if (territories != nullptr) {
+      auto it = alignment->territories_of.find(r.customer_id);
+      territories->push_back(it == alignment->territories_of.end() ? std::vector<std::string>()
+                                                                   : it->second);
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 absl::StatusOr<store::RefinementRecord> WorkerCore::DecideRefinement(
@@ -285,6 +365,77 @@ absl::StatusOr<store::RefinementRecord> WorkerCore::DecideRefinement(
   if (!decided.ok()) return decided.status();
   live_.erase(Key(country, current->therapy_area));  // a rejection may free quota
   return decided;
+}
+
+absl::StatusOr<WorkerCore::RefinementPolicyView> WorkerCore::RefinementPolicyFor(
+    const auth::Principal& who, const std::string& country, const std::string& therapy_area) {
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const Market> market,
+                            Served(who, country, "reading the refinement policy", kReaders));
+  const engine::CountryConfig& cc = market->config;
+  const engine::TherapyAreaConfig* ta = cc.FindTherapyArea(therapy_area);
+  if (ta == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("country ", country, ": does not run therapy area ", Quoted(therapy_area)));
+  }
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
+                            RuleSetFor(*market, therapy_area));
+  IssueList issues(therapy_area);
+  engine::Options options;
+  if (!engine::ResolveOptions(*rules, ta->options, &issues, &options)) {
+    return absl::FailedPreconditionError(absl::StrCat("country ", country, ": its options for ",
+                                                      therapy_area,
+                                                      " are not on the rule set's menu"));
+  }
+  RefinementPolicyView v;
+  v.policy = cc.refinement;
+  v.data_driven = options.process == engine::Process::kDataDriven;
+  const int32_t today = engine::TodayIn(cc, clock_->Now());
+  v.window_open = engine::RefinementWindowOpen(cc, today);
+  if (cc.cron) {
+    v.period_start = engine::CyclePeriodOf(cc, today);
+    if (cc.refinement.window_days > 0) {
+      v.window_last_day = v.period_start + cc.refinement.window_days - 1;
+    }
+  }
+  v.accepting = !v.data_driven && v.window_open;
+  if (v.data_driven) {
+    v.why_not = absl::StrCat(country, " runs ", therapy_area,
+                             " data_driven: the segments come from the data alone");
+  } else if (!v.window_open) {
+    v.why_not = absl::StrCat("the refinement window is closed: ", country,
+                             " takes refinements in the first ", cc.refinement.window_days,
+                             " days of a cycle period");
+  }
+  const std::map<std::string, std::string> labels = engine::SegmentLabels(*rules, ta);
+  for (const engine::Segment& seg : rules->segments) {
+    auto it = labels.find(seg.id);
+    v.segments.emplace_back(seg.id, it == labels.end() ? seg.id : it->second);
+  }
+  v.reasons = rules->refinement_reasons;
+
+  HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const Scope> scope, InScope(*db, country, *rules));
+  std::lock_guard<std::mutex> lock(submit_mu_);  // LiveCustomers' cache
+  HARMONIA_ASSIGN_OR_RETURN(std::set<std::string> * live,
+                            LiveCustomers(*db, country, therapy_area));
+  if (cc.refinement.quota_scope == engine::QuotaScope::kCountry) {
+    v.quotas.push_back(
+        {.customers = static_cast<int64_t>(scope->size()),
+         .quota = engine::RefinementQuota(options, static_cast<int64_t>(scope->size())),
+         .used = static_cast<int64_t>(live->size())});
+    return v;
+  }
+  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const Alignment> alignment, AlignmentOf(*db, country));
+  std::map<std::string, TerritoryQuota> all = TerritoryQuotas(*alignment, *scope, *live, options);
+  if (who.Has(auth::Role::kField, country) && !who.Has(auth::Role::kCountryOps, country)) {
+    auto mine = alignment->territories_by_rep.find(who.name);  // a rep: their territories
+    if (mine != alignment->territories_by_rep.end()) {
+      for (const std::string& t : mine->second) v.quotas.push_back(all[t]);
+    }
+  } else {
+    for (auto& [t, q] : all) v.quotas.push_back(std::move(q));
+  }
+  return v;
 }
 
 }  // namespace harmonia::services

@@ -361,6 +361,9 @@ class Store {
 
   // Every customer id in the store, in bytewise order.
   virtual absl::StatusOr<std::vector<std::string>> CustomerIds() = 0;
+  // `country`'s customers, in customer-id order (bytewise): the directory a
+  // console searches and shows names from.
+  virtual absl::StatusOr<std::vector<CustomerRow>> ListCustomers(const std::string& country) = 0;
 
   virtual absl::StatusOr<int64_t> CountCustomers() = 0;
   virtual absl::StatusOr<int64_t> CountInputs() = 0;

@@ -1045,6 +1045,24 @@ TEST_P(StoreContract, ActivitiesAreKeyedSummedPerCustomerAndKeptPerCountry) {
   EXPECT_TRUE(totals("DE", 20005, 20006).empty());
 }
 
+TEST_P(StoreContract, ListsOneCountrysCustomersInIdOrder) {
+  auto store = Open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store
+                  ->UpsertCustomers({{"D2", "DE", "nurse", "", "Zoë"},
+                                     {"F1", "FR", "physician", "onc", "D"},
+                                     {"D10", "DE", "physician", "onc", "Ängström"}})
+                  .ok());
+  auto de = store->ListCustomers("DE");
+  ASSERT_TRUE(de.ok()) << de.status();
+  ASSERT_EQ(de->size(), 2u);
+  EXPECT_EQ((*de)[0].customer_id, "D10");  // bytewise
+  EXPECT_EQ((*de)[0].name, "Ängström");
+  EXPECT_EQ((*de)[0].country, "DE");
+  EXPECT_EQ((*de)[1].customer_type, "nurse");
+  EXPECT_TRUE(store->ListCustomers("ES")->empty());
+}
+
 TEST_P(StoreContract, ATerritoryFileReplacesTheAlignmentOfTheCountriesItCovers) {
   auto store = Open();
   ASSERT_NE(store, nullptr);

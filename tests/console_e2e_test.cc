@@ -135,7 +135,7 @@ TEST_F(ConsoleE2E, EveryMethodWithoutCredentialsIsUnauthenticatedAndNothingIsFor
     EXPECT_THAT(r->body, HasSubstr(R"("code":"unauthenticated")")) << path;
     ++checked;
   }
-  EXPECT_EQ(checked, 26);
+  EXPECT_EQ(checked, 29);  // 11 of RulesService, 18 of CountryService
   // The services saw none of it.
   EXPECT_EQ(testing::ReadText((dir_ / "rules.log").string()), rules_log_before);
   EXPECT_EQ(testing::ReadText(h_->worker_log()), worker_log_before);

@@ -272,6 +272,33 @@ class PermissionMatrix : public ::testing::Test {
         "CountryService.ListAudit", {"ops@hq", "olaf.ops"},
         [](auto* c, const auto& r, auto* p) { return country_->ListAudit(c, r, p); }, audit_de,
         v1::ListAuditResponse());
+    v1::GetCountryConfigRequest country_file;
+    country_file.set_country("DE");
+    unary(
+        "CountryService.GetCountryConfig", de_readers,
+        [](auto* c, const auto& r, auto* p) { return country_->GetCountryConfig(c, r, p); },
+        country_file, v1::CountryConfig());
+    v1::ValidateCountryConfigRequest proposed;
+    proposed.set_country("DE");
+    proposed.set_file_text("country: DE\n");
+    unary(
+        "CountryService.ValidateCountryConfig", de_ops,
+        [](auto* c, const auto& r, auto* p) { return country_->ValidateCountryConfig(c, r, p); },
+        proposed, v1::ValidateCountryConfigResponse());
+    v1::GetRefinementPolicyRequest policy;
+    policy.set_country("DE");
+    policy.set_therapy_area("oncology");
+    unary(
+        "CountryService.GetRefinementPolicy", de_readers,
+        [](auto* c, const auto& r, auto* p) { return country_->GetRefinementPolicy(c, r, p); },
+        policy, v1::RefinementPolicy());
+    std::set<std::string> everyone;
+    for (const auto& [principal, roles] : testing::Harness::Principals())
+      everyone.insert(principal);
+    unary(
+        "RulesService.WhoAmI", everyone,
+        [](auto* c, const auto& r, auto* p) { return rules_->WhoAmI(c, r, p); },
+        v1::WhoAmIRequest(), v1::WhoAmIResponse());
     return out;
   }
 
@@ -308,7 +335,7 @@ TEST_F(PermissionMatrix, EveryRoleAndEveryRpc) {
       }
     }
   }
-  EXPECT_EQ(cells, 26 * 11);
+  EXPECT_EQ(cells, 30 * 11);  // 30 calls (ListAudit twice) × 11 callers
   EXPECT_THAT(wrong, ::testing::IsEmpty()) << absl::StrJoin(wrong, "\n");
 }
 

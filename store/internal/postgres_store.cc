@@ -1307,6 +1307,18 @@ absl::StatusOr<std::vector<std::string>> PostgresStore::CustomerIds() {
   return ids;
 }
 
+absl::StatusOr<std::vector<CustomerRow>> PostgresStore::ListCustomers(const std::string& country) {
+  std::vector<CustomerRow> out;
+  HARMONIA_RETURN_IF_ERROR(ForEachRow(
+      "SELECT customer_id, customer_type, specialty, name FROM customers WHERE country = $1 "
+      "ORDER BY customer_id",
+      Params().Text(country), "listing a country's customers", [&](const PGresult* r, int i) {
+        out.push_back(
+            {TextAt(r, i, 0), country, TextAt(r, i, 1), TextAt(r, i, 2), TextAt(r, i, 3)});
+      }));
+  return out;
+}
+
 absl::StatusOr<int64_t> PostgresStore::CountCustomers() {
   return CountRows("SELECT COUNT(*) FROM customers");
 }

@@ -875,6 +875,21 @@ absl::StatusOr<std::vector<std::string>> SqliteStore::CustomerIds() {
   return ids;
 }
 
+absl::StatusOr<std::vector<CustomerRow>> SqliteStore::ListCustomers(const std::string& country) {
+  Statement q(db_,
+              "SELECT customer_id, customer_type, specialty, name FROM customers WHERE country = ? "
+              "ORDER BY customer_id");
+  HARMONIA_RETURN_IF_ERROR(q.status("listing a country's customers"));
+  q.Bind(1, country);
+  std::vector<CustomerRow> out;
+  int rc;
+  while ((rc = q.Step()) == SQLITE_ROW) {
+    out.push_back({q.Text(0), country, q.Text(1), q.Text(2), q.Text(3)});
+  }
+  if (rc != SQLITE_DONE) return SqliteError(db_, rc, "listing a country's customers");
+  return out;
+}
+
 absl::StatusOr<int64_t> SqliteStore::CountCustomers() {
   return CountRows("SELECT COUNT(*) FROM customers");
 }

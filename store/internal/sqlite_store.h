@@ -35,6 +35,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<TerritoryRow>> ListTerritories(const std::string& country,
                                                             const std::string& rep) override;
   absl::StatusOr<std::vector<std::string>> CustomerIds() override;
+  absl::StatusOr<std::vector<CustomerRow>> ListCustomers(const std::string& country) override;
   absl::StatusOr<int64_t> CountCustomers() override;
   absl::StatusOr<int64_t> CountInputs() override;
   absl::StatusOr<std::optional<CustomerRow>> GetCustomer(const std::string& id) override;
