@@ -383,6 +383,14 @@ class ConsoleServer final : public Console {
 
   void WhoAmI(const httplib::Request& req, httplib::Response& res) {
     std::variant<Caller, Refusal> who = Identify(req);
+    const bool ambient = !req.has_header("Authorization") &&
+                         (options_.proxy.header.empty() || !req.has_header(options_.proxy.header));
+    if (std::holds_alternative<Refusal>(who) && ambient) {
+      // Not signed in (no cookie, or one whose session ended) is an answer
+      // here, not an error: the web app asks before showing its sign-in page.
+      res.set_content("{\"signed_in\":false}", "application/json");
+      return;
+    }
     if (std::holds_alternative<Refusal>(who)) {
       const Refusal& r = std::get<Refusal>(who);
       SendError(res, r.http, r.status);
@@ -410,6 +418,7 @@ class ConsoleServer final : public Console {
     }
     list += "]";
     return JsonObject()
+        .Add("signed_in", true)
         .Add("principal", principal)
         .AddRaw("roles", list)
         .Add("via", via)

@@ -12,13 +12,14 @@ set -euo pipefail
 
 RUNTIME=(
   libgrpc++1.51 libgrpc29 libc-ares2 libre2-9 libprotobuf32 libabsl20220623 libyaml-cpp0.7 libsqlite3-0 libpq5 libxxhash0
-  libssl3 tzdata ca-certificates
+  libssl3 tzdata ca-certificates libcpp-httplib0.11
 )
 BUILD=(
   build-essential cmake pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libpq-dev tzdata libxxhash-dev libssl-dev libdtl-dev libboost-math-dev
+  libcpp-httplib-dev
 )
 # The test suite's real parts: a PostgreSQL server, clang for the sanitizer
 # and fuzzing build, an independent Python client, SciPy for reference
@@ -38,6 +39,12 @@ case $group in
   runtime) PACKAGES=("${RUNTIME[@]}") ;;
   *) echo "usage: scripts/setup.sh [all|build|runtime|--list GROUP]" >&2; exit 2 ;;
 esac
+# The console's web app is built with Node.js 18 or newer and npm (web/):
+# Debian 12's own nodejs and npm, unless a Node.js is installed already.
+if [[ $group == all || $group == build ]]; then
+  command -v node >/dev/null 2>&1 || PACKAGES+=(nodejs)
+  command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
+fi
 if $list; then printf '%s\n' "${PACKAGES[@]}"; exit 0; fi
 
 missing=()
@@ -63,4 +70,10 @@ if [[ $group == all ]] && ! id harmonia-pg >/dev/null 2>&1; then
   echo "setup: creating the system user harmonia-pg (runs the tests' PostgreSQL servers)" >&2
   $SUDO useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin \
     --user-group --comment "Harmonia test PostgreSQL servers" harmonia-pg
+fi
+
+if [[ $group == all || $group == build ]] &&
+   ! node -e 'process.exit(Number(process.versions.node.split(".")[0]) < 18 ? 1 : 0)'; then
+  echo "setup: Node.js $(node --version) is too old for the console's web app; it needs 18 or newer" >&2
+  exit 1
 fi

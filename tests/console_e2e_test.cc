@@ -153,8 +153,9 @@ TEST_F(ConsoleE2E, ASignedInRepReadsHerCountryAndSigningOutEndsTheSession) {
   auto me = Client().Get("/auth/session", cookie);
   ASSERT_TRUE(me);
   EXPECT_EQ(me->status, 200);
-  EXPECT_EQ(me->body, R"({"principal":"anna.rep","roles":["field:DE"],"via":"session",)"
-                      R"("idle_timeout_s":1800})");
+  EXPECT_EQ(me->body,
+            R"({"signed_in":true,"principal":"anna.rep","roles":["field:DE"],"via":"session",)"
+            R"("idle_timeout_s":1800})");
 
   auto cycles =
       Call("CountryService/ListCycles", R"({"country":"DE","therapy_area":"oncology"})", cookie);
@@ -170,6 +171,7 @@ TEST_F(ConsoleE2E, ASignedInRepReadsHerCountryAndSigningOutEndsTheSession) {
   ASSERT_TRUE(after);
   EXPECT_EQ(after->status, 401);
   EXPECT_THAT(after->body, HasSubstr("your session has ended"));
+  EXPECT_EQ(Client().Get("/auth/session", cookie)->body, R"({"signed_in":false})");
 }
 
 TEST_F(ConsoleE2E, RefusesCallsWithoutTheConnectHeaderAsOtherTypesOrFromAnotherSite) {
@@ -367,6 +369,7 @@ TEST_F(ConsoleE2E, ATrustedSignOnProxyNamesThePrincipalOnlyFromItsAddress) {
   ASSERT_TRUE(me);
   EXPECT_EQ(me->status, 200) << me->body;
   EXPECT_THAT(me->body, HasSubstr(R"("principal":"anna.rep","roles":["field:DE"],"via":"proxy")"));
+  EXPECT_EQ(Client().Get("/auth/session")->body, R"({"signed_in":false})");
   auto stranger = Client().Get("/auth/session", {{"X-Forwarded-User", "eve"}});
   EXPECT_EQ(stranger->status, 401);
 
