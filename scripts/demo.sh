@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Harmonia demo — the README's main command:
 #
-#   scripts/demo.sh [--customers N] [--out DIR] [--bin DIR]
+#   scripts/demo.sh [--customers N] [--out DIR] [--bin DIR] [--stop]
 #
 # Builds if needed (scripts/build.sh), generates a market for DE, FR and ES
 # and imports them into one harmonized store (SQLite, WAL), starts the central
@@ -10,13 +10,16 @@
 # the rule sets as global ops, submits refinements as a German field rep (one
 # of them for a French customer, which DE refuses), runs every market's
 # cycles through its worker, prints a per-country summary, exports each
-# cycle's assignments.csv and stops everything with SIGTERM.
+# cycle's assignments.csv, then starts the web console (harmonia-console) and
+# prints its address and demo sign-ins. On a terminal it keeps running until
+# Ctrl-C; otherwise (or with --stop) it stops everything with SIGTERM.
 #
 # --customers N   customers per country (default 20000)
 # --out DIR       where the stores, logs and CSVs go (default /tmp/harmonia-demo;
 #                 emptied first)
-# --bin DIR       use the binaries in DIR/cli, DIR/services (default: build
-#                 with scripts/build.sh and use build/)
+# --bin DIR       use the binaries in DIR/cli, DIR/services, DIR/console
+#                 (default: build with scripts/build.sh and use build/)
+# --stop          stop at the end even on a terminal
 #
 # The demo runs cycles on demand, so its copies of countries/*.yaml leave out
 # `schedule:` (a scheduled market takes refinements only in the first
@@ -27,12 +30,15 @@ root=$PWD
 customers=20000
 out=/tmp/harmonia-demo
 bin=""
+stop=false
+[[ -t 0 && -t 1 ]] || stop=true  # not on a terminal: nobody to use the console
 while [[ $# -gt 0 ]]; do
   case $1 in
     --customers) customers=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --bin) bin=$2; shift 2 ;;
-    *) echo "usage: scripts/demo.sh [--customers N] [--out DIR] [--bin DIR]" >&2; exit 2 ;;
+    --stop) stop=true; shift ;;
+    *) echo "usage: scripts/demo.sh [--customers N] [--out DIR] [--bin DIR] [--stop]" >&2; exit 2 ;;
   esac
 done
 if [[ -z $bin ]]; then
@@ -67,14 +73,19 @@ for i in "${!countries[@]}"; do
     --as-of "$today" --out "$out/data/$cc" >/dev/null 2>&1
   grep -v '^schedule:' "countries/$cc.yaml" > "$out/countries/$cc.yaml"
 done
+# DE's field force: anna covers DE-North, ben DE-South (territories.csv).
+awk -F, 'NR == 1 {print "customer_id,territory,rep"; next}
+         $3 == "specialist" || $3 == "pcp" {print $1 "," (n++ % 2 ? "DE-South,ben" : "DE-North,anna")}' \
+  "$out/data/DE/customers.csv" > "$out/data/DE/territories.csv"
+
 
 # Tokens: random secrets, only their SHA-256 in the tokens file.
 token() { head -c 18 /dev/urandom | base64 | tr '+/' '-_'; }
 declare -A tok
 {
-  for p in ops worker anna olaf; do tok[$p]=$(token); done
-  role_ops=global_ops; role_worker=service; role_anna=field:DE; role_olaf=country_ops:DE
-  for p in ops worker anna olaf; do
+  for p in ops worker anna ben olaf; do tok[$p]=$(token); done
+  role_ops=global_ops; role_worker=service; role_anna=field:DE; role_ben=field:DE; role_olaf=country_ops:DE
+  for p in ops worker anna ben olaf; do
     role_var=role_$p
     printf -- '- principal: %s\n  token_sha256: %s\n  roles: [%s]\n' "$p" \
       "$(printf %s "${tok[$p]}" | sha256sum | cut -d' ' -f1)" "${!role_var}"
@@ -201,6 +212,38 @@ for w in r["warnings"]:
     print("   ! " + w)
 PY
 echo "   report: $out/report-oncology.html (open it in a browser; no network needed)"
+
+echo "== the web console"
+console_log=$out/logs/console.log
+workers=""
+for cc in "${countries[@]}"; do workers+="${workers:+,}$cc=${worker[$cc]}"; done
+start_console() {
+  "$bin/console/harmonia-console" --listen "$1" --rules-server "$rules" --workers "$workers" \
+    2>"$console_log" &
+  console_pid=$!
+}
+start_console 127.0.0.1:7480
+sleep 0.3
+if ! kill -0 "$console_pid" 2>/dev/null; then start_console 127.0.0.1:0; fi  # 7480 taken
+pids+=("$console_pid")
+console=$(listening "$console_log")
+python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1] + "/healthz", timeout=5)' \
+  "http://$console" || { echo "demo: the console does not answer" >&2; exit 1; }
+{
+  echo "console: http://$console/"
+  echo "  field rep (anna, field:DE, territory DE-North):  ${tok[anna]}"
+  echo "  country ops (olaf, country_ops:DE):              ${tok[olaf]}"
+  echo "  global ops (ops):                                ${tok[ops]}"
+} > "$out/console-sign-in.txt"
+echo "   console: http://$console/ (docs/console.md)"
+echo "   sign in as a field rep (anna, DE-North) with the token ${tok[anna]}"
+echo "   sign in as country ops (olaf, DE) with the token ${tok[olaf]}"
+echo "   (also in $out/console-sign-in.txt)"
+if ! $stop; then
+  echo "== the demo keeps running for the console: press Ctrl-C to stop"
+  trap 'echo; echo "== stopping everything (SIGTERM)"; stop_all && echo "   all processes stopped cleanly"; exit 0' INT TERM
+  while true; do sleep 3600 & wait $!; done
+fi
 
 echo "== stopping everything (SIGTERM)"
 stop_all

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 out=$(mktemp -d /tmp/harmonia-demo-test-XXXXXX)
 trap 'rm -rf "$out"' EXIT
 log=$out/demo.log
-scripts/demo.sh --bin "$1" --customers 2000 --out "$out/run" >"$log" 2>&1 || {
+scripts/demo.sh --bin "$1" --customers 2000 --out "$out/run" --stop >"$log" 2>&1 || {
   cat "$log"; echo "demo_test: the demo failed" >&2; exit 1; }
 for expected in \
   "rules/oncology.yaml: published oncology v3" \
@@ -17,6 +17,8 @@ for expected in \
   "DE oncology: 3 customers carry a field refinement" \
   "DE oncology: eta-squared" \
   "report: $out/run/report-oncology.html" \
+  "console: http://127.0.0.1:" \
+  "sign in as a field rep (anna, DE-North) with the token" \
   "all processes stopped cleanly"; do
   grep -qF "$expected" "$log" || { cat "$log"; echo "demo_test: missing: $expected" >&2; exit 1; }
 done

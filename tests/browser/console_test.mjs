@@ -48,7 +48,9 @@ async function run(name, fn) {
   }
   console.log(`ok ${name} (${Date.now() - t} ms)`);
 }
-const shot = (name) => page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+// Screenshots (docs/console.md shows them): the window, or the whole page.
+const shot = (name, fullPage = false) =>
+  page.screenshot({ path: path.join(shots, `${name}.jpg`), type: 'jpeg', quality: 75, fullPage });
 const text = (selector) => page.locator(selector).first().innerText();
 async function signIn(principal) {
   await page.goto(url + '/');
@@ -106,7 +108,7 @@ await run('she finds a customer by name and reads the explanation', async () => 
   assert.match(await text('#rule-fired'), /\S/);
   assert.match(await text('#policy'), /Quota left this cycle: .*DE-North/);
   refined = { id: decodeURIComponent(page.url().split('/').pop()), before: await text('#segment-label') };
-  await shot('customer');
+  await shot('customer', true);
 });
 
 await run('she refines the customer with the keyboard only; it awaits approval', async () => {
@@ -211,7 +213,7 @@ await run('the quality report and the country file', async () => {
   await page.goto(url + '/#/report');
   await page.locator('.chart svg').first().waitFor();
   assert.ok(await page.locator('.chart svg rect').count() >= 5);
-  await shot('report');
+  await shot('report', true);
   await page.goto(url + '/#/country');
   await page.locator('#country-text').waitFor();
   const original = await page.inputValue('#country-text');

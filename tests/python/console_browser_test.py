@@ -59,6 +59,7 @@ def main():
     ap.add_argument("--source", required=True)
     ap.add_argument("--screenshots", required=True)
     a = ap.parse_args()
+    a.bin, a.source, a.screenshots = (os.path.abspath(p) for p in (a.bin, a.source, a.screenshots))
     cli = os.path.join(a.bin, "cli/harmonia")
     tmp = tempfile.mkdtemp(prefix="harmonia-console-browser-")
     procs = []

@@ -49,6 +49,9 @@ export function Loading({ what }) {
 export const pct = (x) => (x === undefined || x === null ? '–' : `${(100 * x).toFixed(1)}%`);
 export const num = (x, digits = 2) =>
   x === undefined || x === null || Number.isNaN(x) ? '–' : Number(x).toFixed(digits);
+// A p-value as people read them: small ones in scientific notation.
+export const pValue = (p) =>
+  p === undefined || p === null ? '–' : p === 0 ? '< 1e-300' : p < 1e-4 ? Number(p).toExponential(1) : Number(p).toFixed(4);
 export const date = (unix) => (unix ? new Date(Number(unix) * 1000).toISOString().slice(0, 16).replace('T', ' ') : '');
 
 const STATUS = {
@@ -95,7 +98,7 @@ export function Bars({ rows, title, format = (v) => num(v) }) {
 // A line over points {x (label), y}; y in [0, max].
 export function Line({ points, title, format = (v) => num(v, 3) }) {
   if (points.length === 0) return null;
-  const width = 420, height = 120, pad = 30;
+  const width = 480, height = 130, pad = 44;
   const max = Math.max(1e-12, ...points.map((p) => p.y ?? 0));
   const step = points.length > 1 ? (width - 2 * pad) / (points.length - 1) : 0;
   const xy = points.map((p, i) => [pad + i * step, height - pad - ((p.y ?? 0) / max) * (height - 2 * pad)]);

@@ -73,6 +73,9 @@ export function Cycles() {
 }
 
 function Changes({ cycle }) {
+  const { config, ta } = useApp();
+  const labels = config.therapy_areas.find((t) => t.therapy_area === ta)?.labels || {};
+  const name = (id) => (id ? labels[id] || id : 'none');
   const q = JSON.parse(cycle.quality_json || '{}');
   const churn = q.churn || {};
   const cells = churn.cells || [];
@@ -85,10 +88,10 @@ function Changes({ cycle }) {
       <h2>What changed in cycle {cycle.cycle_id} (against cycle {churn.previous_cycle_id})</h2>
       <p>{churn.stayed || 0} stayed, <strong>{churn.moved || 0} moved</strong> ({pct(churn.moved_share || 0)}), {churn.entered || 0} entered, {churn.left || 0} left.</p>
       <table class="grid matrix">
-        <thead><tr><th>from ↓ to →</th>{to.map((t) => <th>{t || 'none'}</th>)}</tr></thead>
+        <thead><tr><th>from ↓ to →</th>{to.map((t) => <th>{name(t)}</th>)}</tr></thead>
         <tbody>
           {from.map((f) => (
-            <tr><th>{f || 'none'}</th>{to.map((t) => <td class={f === t ? 'num diag' : 'num'}>{n(f, t) || ''}</td>)}</tr>
+            <tr><th>{name(f)}</th>{to.map((t) => <td class={f === t ? 'num diag' : 'num'}>{n(f, t) || ''}</td>)}</tr>
           ))}
         </tbody>
       </table>

@@ -3,7 +3,7 @@
 import { useState } from 'preact/hooks';
 import { call } from '../api.js';
 import { useApp } from '../context.js';
-import { Bars, ErrorBox, Line, Loading, num, pct, useLoad } from '../ui.jsx';
+import { Bars, ErrorBox, Line, Loading, num, pValue, pct, useLoad } from '../ui.jsx';
 
 function MarketFigures({ m, segments }) {
   const q = m.quality;
@@ -14,7 +14,7 @@ function MarketFigures({ m, segments }) {
       <div class="cards">
         <div class="card"><h3>Do the segments differ?</h3>
           <p class="big">η² {num(q.separation.eta_squared, 3)}</p>
-          <p>on {q.objective_metric} (needed: {num(q.min_differentiation, 2)}); Kruskal–Wallis p {q.separation.p_value === 0 ? '< 1e-300' : num(q.separation.p_value, 4)}</p></div>
+          <p>on {q.objective_metric} (needed: {num(q.min_differentiation, 2)}); Kruskal–Wallis p {pValue(q.separation.p_value)}</p></div>
         <div class="card"><h3>Decided by</h3>
           <p>{Object.entries(q.decided_by).map(([k, v]) => `${k.replace('_', ' ')} ${v}`).join(' · ')}</p></div>
         <div class="card"><h3>Refinements</h3>
