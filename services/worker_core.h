@@ -20,6 +20,7 @@
 #ifndef HARMONIA_SERVICES_WORKER_CORE_H_
 #define HARMONIA_SERVICES_WORKER_CORE_H_
 
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -29,6 +30,7 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <vector>
 
@@ -66,6 +68,7 @@ class WorkerCore {
   // are checked against the rule set when a cycle runs). InvalidArgument
   // listing every issue; NotFound for a missing file.
   static absl::StatusOr<std::unique_ptr<WorkerCore>> Create(const WorkerCoreOptions& options);
+  ~WorkerCore() { StopDirectoryRefresh(); }
 
   const std::vector<std::string>& countries() const { return options_.countries; }
   // A served country's file in force (null when not served).
@@ -93,16 +96,34 @@ class WorkerCore {
 
   // ------------------------------------------------- customers, territories
   // A country's alignment (territories.csv) and directory, as read from the
-  // store (at most kDirectoryAge old).
+  // store. Imports happen outside the worker: with the refresher running
+  // (StartDirectoryRefresh, as the daemon does) they are read again in the
+  // background for the countries in use, every max(kDirectoryAge, 10 × the
+  // time a read takes), so no call waits for a read but the very first;
+  // without it (tests), a call finding one older than kDirectoryAge reads it
+  // again.
   struct Alignment {
     // customer → its territories, bytewise; the first is its quota territory
     absl::flat_hash_map<std::string, std::vector<std::string>> territories_of;
     std::map<std::string, std::vector<std::string>> territories_by_rep;
-    std::map<std::string, absl::flat_hash_set<std::string>> customers_of;  // territory → customers
+    std::map<std::string, std::vector<std::string>>
+        customers_of;  // territory → customers, bytewise
   };
   struct Directory {
-    absl::flat_hash_map<std::string, store::CustomerRow> by_id;
+    struct Entry {
+      std::string name, specialty;
+      std::string folded;  // FoldForSearch(id + "\n" + name): what a search looks in
+    };
+    absl::flat_hash_map<std::string, Entry> by_id;
   };
+  // Warms the served countries' directories and alignments, then keeps them
+  // fresh on a thread of its own until StopDirectoryRefresh (idempotent).
+  void StartDirectoryRefresh();
+  void StopDirectoryRefresh();
+  // With the refresher running: reads a market's new cycle (its assignments,
+  // the customers in scope, the live refinements) in the background, so the
+  // first page opened after a cycle does not wait for them.
+  void WarmAfterCycle(const std::string& country, const std::string& therapy_area);
 
   // ---------------------------------------------------------- refinements
   struct RefinementInput {
@@ -355,10 +376,11 @@ class WorkerCore {
   // from the store at most kDirectoryAge ago: imports happen outside the
   // worker, so this is how they reach it.
   static constexpr absl::Duration kDirectoryAge = absl::Seconds(5);
-  absl::StatusOr<std::shared_ptr<const Alignment>> AlignmentOf(store::Store& db,
-                                                               const std::string& country);
-  absl::StatusOr<std::shared_ptr<const Directory>> DirectoryOf(store::Store& db,
-                                                               const std::string& country);
+  absl::StatusOr<std::shared_ptr<const Alignment>> AlignmentOf(const std::string& country);
+  absl::StatusOr<std::shared_ptr<const Directory>> DirectoryOf(const std::string& country);
+  absl::StatusOr<std::shared_ptr<const Alignment>> ReadAlignment(const std::string& country);
+  absl::StatusOr<std::shared_ptr<const Directory>> ReadDirectory(const std::string& country);
+  void RefreshLoop();
   // Customers with a live refinement, for the quota; REQUIRES: submit_mu_ held.
   absl::StatusOr<std::set<std::string>*> LiveCustomers(store::Store& db, const std::string& country,
                                                        const std::string& ta);
@@ -392,6 +414,13 @@ class WorkerCore {
   std::mutex loading_mu_;            // held while a cycle's assignments are first loaded
   std::mutex directory_mu_;          // country → when read, and what
   std::mutex directory_loading_mu_;  // held by the one call re-reading a stale entry
+  std::thread refresher_;
+  std::condition_variable refresh_cv_;                      // with directory_mu_
+  bool refreshing_ ABSL_GUARDED_BY(directory_mu_) = false;  // the refresher runs
+  bool refresh_stop_ ABSL_GUARDED_BY(directory_mu_) = false;
+  std::map<std::string, absl::Time> directory_used_ ABSL_GUARDED_BY(directory_mu_);  // country →
+  std::vector<std::pair<std::string, std::string>> to_warm_ ABSL_GUARDED_BY(directory_mu_);
+  void Warm(const std::string& country, const std::string& therapy_area);
   std::map<std::string, std::pair<absl::Time, std::shared_ptr<const Alignment>>> alignments_
       ABSL_GUARDED_BY(directory_mu_);
   std::map<std::string, std::pair<absl::Time, std::shared_ptr<const Directory>>> directories_

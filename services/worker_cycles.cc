@@ -77,6 +77,7 @@ absl::StatusOr<cycle::StoreCycleResult> WorkerCore::RunCycle(const auth::Princip
           .Add("customers", result->cycle.customers)
           .Add("run_by", who.name)
           .Add("seconds", absl::ToDoubleSeconds(clock_->Now() - start)));
+  WarmAfterCycle(country, therapy_area);
   return result;
 }
 

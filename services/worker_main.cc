@@ -130,6 +130,7 @@ int main(int argc, char** argv) {
         return worker->LastCycleTime(cc, ta);
       });
   if (absl::GetFlag(FLAGS_scheduler)) scheduler.Start();
+  worker->StartDirectoryRefresh();  // territories and names for the console's pages
 
   Log(LogLevel::kInfo, "listening",
       ListeningFields("harmonia-worker", server->address)
@@ -164,6 +165,7 @@ int main(int argc, char** argv) {
   (*core)->store_pool().StopProbing();  // before `serving` goes
   health->Shutdown();
   scheduler.Stop();  // waits for a scheduled cycle in progress
+  worker->StopDirectoryRefresh();
   follower.Stop();
   // In-flight calls (a manual cycle included) get a minute to finish.
   server->server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(60)));

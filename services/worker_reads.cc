@@ -1,5 +1,7 @@
 // WorkerCore, reads: assignments (paged, cached per cycle) and explanations.
 #include <algorithm>
+#include <iterator>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -204,18 +206,23 @@ absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const au
   std::shared_ptr<const Alignment> alignment;
   std::shared_ptr<const Directory> directory;
   const bool by_territory = !q.territory.empty() || q.mine;
-  if (by_territory || q.include_customer || !q.search.empty()) {
-    HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
-    if (by_territory || q.include_customer) {
-      HARMONIA_ASSIGN_OR_RETURN(alignment, AlignmentOf(*db, q.country));
-    }
-    if (q.include_customer || !q.search.empty()) {
-      HARMONIA_ASSIGN_OR_RETURN(directory, DirectoryOf(*db, q.country));
-    }
+  if (by_territory || q.include_customer) {
+    HARMONIA_ASSIGN_OR_RETURN(alignment, AlignmentOf(q.country));
+  }
+  if (q.include_customer || !q.search.empty()) {
+    HARMONIA_ASSIGN_OR_RETURN(directory, DirectoryOf(q.country));
+  }
+  // The customers wanted, when a list or territories narrow them: walked in
+  // id order and looked up in the rows (a territory is a small part of a
+  // country), instead of reading every row. nullopt = every customer.
+  std::optional<std::vector<std::string>> wanted;
+  if (!q.customer_ids.empty()) {
+    wanted = q.customer_ids;
+    std::sort(wanted->begin(), wanted->end());
+    wanted->erase(std::unique(wanted->begin(), wanted->end()), wanted->end());
   }
   // The territories whose customers are wanted: the named one, the
   // caller's (mine), or both (their intersection).
-  std::vector<const absl::flat_hash_set<std::string>*> territories;
   if (by_territory) {
     std::vector<std::string> names;
     if (q.mine) {
@@ -229,24 +236,31 @@ absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const au
     } else {
       names = {q.territory};
     }
+    std::vector<std::string> in_territories;
     for (const std::string& t : names) {
       auto it = alignment->customers_of.find(t);
-      if (it != alignment->customers_of.end()) territories.push_back(&it->second);
+      if (it == alignment->customers_of.end()) continue;
+      std::vector<std::string> merged;
+      std::set_union(in_territories.begin(), in_territories.end(), it->second.begin(),
+                     it->second.end(), std::back_inserter(merged));
+      in_territories = std::move(merged);
     }
-    if (territories.empty()) return out;  // no such territory, or none of the caller's
+    if (wanted) {
+      std::vector<std::string> both;
+      std::set_intersection(wanted->begin(), wanted->end(), in_territories.begin(),
+                            in_territories.end(), std::back_inserter(both));
+      in_territories = std::move(both);
+    }
+    wanted = std::move(in_territories);
   }
   const std::string needle = FoldForSearch(q.search);
   auto matches = [&](const store::AssignmentRow& r) {
     if (!q.segment.empty() && r.segment != q.segment) return false;
     if (!q.tier.empty() && r.tier != q.tier) return false;
-    if (by_territory && std::none_of(territories.begin(), territories.end(),
-                                     [&](const auto* t) { return t->contains(r.customer_id); })) {
-      return false;
-    }
-    if (!needle.empty() && !absl::StrContains(FoldForSearch(r.customer_id), needle)) {
+    if (!needle.empty()) {
       auto it = directory->by_id.find(r.customer_id);
-      if (it == directory->by_id.end() ||
-          !absl::StrContains(FoldForSearch(it->second.name), needle)) {
+      if (it == directory->by_id.end() ? !absl::StrContains(FoldForSearch(r.customer_id), needle)
+                                       : !absl::StrContains(it->second.folded, needle)) {
         return false;
       }
     }
@@ -255,12 +269,12 @@ absl::StatusOr<WorkerCore::AssignmentPage> WorkerCore::QueryAssignments(const au
   const auto by_id = [](const store::AssignmentRow& r, const std::string& id) {
     return r.customer_id < id;
   };
-  if (!q.customer_ids.empty()) {
-    std::vector<std::string> ids = q.customer_ids;
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    for (const std::string& id : ids) {
-      if (id <= q.after_customer_id && !q.after_customer_id.empty()) continue;
+  if (wanted) {
+    auto from = q.after_customer_id.empty()
+                    ? wanted->begin()
+                    : std::upper_bound(wanted->begin(), wanted->end(), q.after_customer_id);
+    for (auto id_it = from; id_it != wanted->end(); ++id_it) {
+      const std::string& id = *id_it;
       auto it = std::lower_bound(rows->begin(), rows->end(), id, by_id);
       if (it != rows->end() && it->customer_id == id && matches(*it)) {
         if (out.rows.size() == page) {

@@ -92,6 +92,11 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
   const int32_t today = engine::TodayIn(cc, clock_->Now());
   const bool window_open = engine::RefinementWindowOpen(cc, today);
 
+  // (Read before taking a store connection: reading it may need one.)
+  std::shared_ptr<const Alignment> alignment;
+  if (per_territory) {
+    HARMONIA_ASSIGN_OR_RETURN(alignment, AlignmentOf(country));
+  }
   std::lock_guard<std::mutex> lock(submit_mu_);  // the quota is counted in submission order
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   std::vector<store::RefinementRecord> records;
@@ -225,7 +230,7 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
                                 LiveCustomers(*db, country, in.therapy_area));
       if (per_territory) {
         if (state->alignment == nullptr) {
-          HARMONIA_ASSIGN_OR_RETURN(state->alignment, AlignmentOf(*db, country));
+          state->alignment = alignment;
           state->territory_quotas =
               TerritoryQuotas(*state->alignment, *state->in_scope, *live, *state->options);
         }
@@ -282,14 +287,14 @@ absl::StatusOr<std::vector<store::RefinementRecord>> WorkerCore::ListRefinements
     const auth::Principal& who, const std::string& country, const std::string& therapy_area,
     const RefinementFilter& filter, std::vector<std::vector<std::string>>* territories) {
   HARMONIA_RETURN_IF_ERROR(Served(who, country, "reading refinements", kReaders).status());
+  std::shared_ptr<const Alignment> alignment;
+  if (!filter.territory.empty() || territories != nullptr) {
+    HARMONIA_ASSIGN_OR_RETURN(alignment, AlignmentOf(country));
+  }
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   HARMONIA_ASSIGN_OR_RETURN(std::vector<store::RefinementRecord> all,
                             db->ListRefinements(country, therapy_area, filter.statuses));
-  std::shared_ptr<const Alignment> alignment;
-  if (!filter.territory.empty() || territories != nullptr) {
-    HARMONIA_ASSIGN_OR_RETURN(alignment, AlignmentOf(*db, country));
-  }
-  const absl::flat_hash_set<std::string>* in_territory = nullptr;
+  const std::vector<std::string>* in_territory = nullptr;  // bytewise
   if (!filter.territory.empty()) {
     auto it = alignment->customers_of.find(filter.territory);
     if (it == alignment->customers_of.end()) return std::vector<store::RefinementRecord>();
@@ -297,7 +302,10 @@ absl::StatusOr<std::vector<store::RefinementRecord>> WorkerCore::ListRefinements
   }
   std::vector<store::RefinementRecord> out;
   for (store::RefinementRecord& r : all) {
-    if (in_territory != nullptr && !in_territory->contains(r.customer_id)) continue;
+    if (in_territory != nullptr &&
+        !std::binary_search(in_territory->begin(), in_territory->end(), r.customer_id)) {
+      continue;
+    }
     if (!filter.submitted_by.empty() && r.submitted_by != filter.submitted_by) continue;
     if (!filter.reason.empty() && r.reason != filter.reason) continue;
     if (territories != nullptr) {
@@ -413,6 +421,10 @@ absl::StatusOr<WorkerCore::RefinementPolicyView> WorkerCore::RefinementPolicyFor
   }
   v.reasons = rules->refinement_reasons;
 
+  std::shared_ptr<const Alignment> alignment;  // read before taking a store connection
+  if (cc.refinement.quota_scope == engine::QuotaScope::kTerritory) {
+    HARMONIA_ASSIGN_OR_RETURN(alignment, AlignmentOf(country));
+  }
   HARMONIA_ASSIGN_OR_RETURN(StorePool::Lease db, pool_->Acquire());
   HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const Scope> scope, InScope(*db, country, *rules));
   std::lock_guard<std::mutex> lock(submit_mu_);  // LiveCustomers' cache
@@ -425,7 +437,6 @@ absl::StatusOr<WorkerCore::RefinementPolicyView> WorkerCore::RefinementPolicyFor
          .used = static_cast<int64_t>(live->size())});
     return v;
   }
-  HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const Alignment> alignment, AlignmentOf(*db, country));
   std::map<std::string, TerritoryQuota> all = TerritoryQuotas(*alignment, *scope, *live, options);
   if (who.Has(auth::Role::kField, country) && !who.Has(auth::Role::kCountryOps, country)) {
     auto mine = alignment->territories_by_rep.find(who.name);  // a rep: their territories
