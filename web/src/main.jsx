@@ -21,6 +21,7 @@ function useHash() {
   useEffect(() => {
     const on = () => setHash(location.hash || '#/');
     addEventListener('hashchange', on);
+    on(); // a change between the first render and now would be missed otherwise
     return () => removeEventListener('hashchange', on);
   }, []);
   return hash;
