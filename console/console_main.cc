@@ -30,7 +30,7 @@ ABSL_FLAG(std::vector<std::string>, workers, {},
 ABSL_FLAG(std::string, workers_file, "",
           "file of country workers, one CC=host:port per line (# comments)");
 ABSL_FLAG(std::string, web_root, "",
-          "the built web app (default: web/dist next to the binary's folder)");
+          "the built web app (default: ../web/dist or ../share/harmonia/web from the binary)");
 ABSL_FLAG(std::string, https_cert, "", "PEM certificate chain: serve HTTPS");
 ABSL_FLAG(std::string, https_key, "", "PEM private key of --https-cert");
 ABSL_FLAG(std::string, upstream_tls_ca, "", "PEM CA bundle: reach the services over TLS");
@@ -139,12 +139,19 @@ absl::StatusOr<std::map<std::string, std::string>> LoadProxyTokens(const std::st
   return tokens;
 }
 
+// The web app beside the binary: build/web/dist in a build tree
+// (build/console/harmonia-console), share/harmonia/web in an installation
+// (/usr/local/bin/harmonia-console → /usr/local/share/harmonia/web).
 std::string DefaultWebRoot() {
   std::error_code ec;
   const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return "";
-  const std::filesystem::path root = exe.parent_path().parent_path() / "web" / "dist";
-  return std::filesystem::is_directory(root / "") ? root.string() : "";
+  const std::filesystem::path up = exe.parent_path().parent_path();
+  for (const std::filesystem::path& root :
+       {up / "web" / "dist", up / "share" / "harmonia" / "web"}) {
+    if (std::filesystem::is_regular_file(root / "index.html", ec)) return root.string();
+  }
+  return "";
 }
 
 int Main(int argc, char** argv) {

@@ -4,6 +4,7 @@
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <thread>
@@ -98,7 +99,21 @@ class ConsoleServer final : public Console {
     const int threads = std::max(options_.http_threads, 4);
     server_->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     server_->set_payload_max_length(kMaxBodyBytes);
+    // A page makes many small calls on one connection: keep it (cpp-httplib
+    // closes after 5 requests by default), and send each answer at once
+    // (Nagle's algorithm would hold a response's body for the client's
+    // delayed ACK, 40 ms a call).
     server_->set_keep_alive_timeout(30);
+    server_->set_keep_alive_max_count(100000);
+    server_->set_tcp_nodelay(true);
+    // SO_REUSEADDR only: cpp-httplib's default (SO_REUSEPORT) would let a
+    // second console bind the same port silently. The socket is kept to
+    // widen its listen backlog below.
+    server_->set_socket_options([this](int sock) {
+      const int yes = 1;
+      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+      listen_socket_ = sock;
+    });
     server_->set_post_routing_handler(
         [this](const httplib::Request& req, httplib::Response& res) { SecurityHeaders(req, res); });
     server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
@@ -133,6 +148,10 @@ class ConsoleServer final : public Console {
     } else if (!server_->bind_to_port(host, port)) {
       return absl::UnavailableError("--listen: cannot bind " + options_.listen);
     }
+    // cpp-httplib listens with a backlog of 5 (compiled into Debian's
+    // library): 50 people opening the console at once would see dropped
+    // connections. listen() again on a listening socket only widens it.
+    if (listen_socket_ >= 0) ::listen(listen_socket_, SOMAXCONN);
     address_ = absl::StrCat(host, ":", port);
     thread_ = std::thread([this] { server_->listen_after_bind(); });
     return absl::OkStatus();
@@ -444,6 +463,7 @@ class ConsoleServer final : public Console {
   const bool tls_;
   std::unique_ptr<httplib::Server> server_;
   std::string address_;
+  int listen_socket_ = -1;
   std::thread thread_;
 };
 
