@@ -45,6 +45,7 @@ class Flags:
         self.bin = {
             "harmonia-rules": os.path.join(build, "services", "harmonia-rules"),
             "harmonia-worker": os.path.join(build, "services", "harmonia-worker"),
+            "harmonia-console": os.path.join(build, "console", "harmonia-console"),
             "harmonia": os.path.join(build, "cli", "harmonia"),
         }
         self.cache = {}
@@ -117,9 +118,11 @@ def check_k8s(source, flags, readme):
                 mounts[m["mountPath"]] = m["name"]
             lines = []
             if d["kind"] == "Deployment":
-                program = "harmonia-worker" if "worker" in name else "harmonia-rules"
+                program = ("harmonia-worker" if "worker" in name else
+                           "harmonia-console" if "console" in name else "harmonia-rules")
                 lines.append([program] + c["args"])
-                lines.append(c["readinessProbe"]["exec"]["command"])
+                if "exec" in c["readinessProbe"]:
+                    lines.append(c["readinessProbe"]["exec"]["command"])
                 if "--countries" in " ".join(c["args"]):
                     cc = [a.split("=", 1)[1] for a in c["args"] if a.startswith("--countries=")][0]
                     workers[cc] = name
@@ -177,7 +180,8 @@ def check_systemd(source, flags):
                 shutil.copy(os.path.join(folder, f), unit)
                 out = run(["systemd-analyze", "verify", unit])
                 for line in (out.stdout + out.stderr).splitlines():
-                    if re.search(r"Command /usr/local/bin/harmonia(-rules|-worker)? is not executable",
+                    if re.search(r"Command /usr/local/bin/harmonia(-rules|-worker|-console)? is not "
+                                 r"executable",
                                  line):
                         continue
                     fail("systemd-analyze verify %s: %s" % (f, line))
@@ -202,7 +206,8 @@ def check_dockerfile(source, build):
     runtime = set(run([os.path.join(source, "scripts", "setup.sh"), "--list", "runtime"]).stdout.split())
     base = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g"}  # in debian:12-slim already
     needed = set()
-    for b in ("cli/harmonia", "services/harmonia-rules", "services/harmonia-worker"):
+    for b in ("cli/harmonia", "services/harmonia-rules", "services/harmonia-worker",
+              "console/harmonia-console"):
         dyn = run(["readelf", "-d", os.path.join(build, b)]).stdout
         needed |= set(re.findall(r"Shared library: \[(.+?)\]", dyn))
     ldconfig = run(["ldconfig", "-p"]).stdout
@@ -237,7 +242,8 @@ def check_readme(source, flags, readme):
                 words = shlex.split(part, comments=True)
                 while words and re.match(r"^[A-Z_]+=", words[0]):
                     words.pop(0)
-                if words and words[0] in ("harmonia", "harmonia-rules", "harmonia-worker"):
+                if words and words[0] in ("harmonia", "harmonia-rules", "harmonia-worker",
+                                          "harmonia-console"):
                     flags.check("deploy/README.md", words)
                     commands += 1
                 for w in words:

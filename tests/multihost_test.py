@@ -10,7 +10,10 @@ openssl) or PostgreSQL with a password (scram-sha-256, from PGPASSWORD). The
 test publishes the rule sets, submits refinements and runs a cycle in every
 market; then, while DE's worker runs a cycle, it cuts DE's link with
 iptables (both directions) and restores it seconds later; the market runs
-again. Checked in the store afterwards: every committed cycle holds exactly
+again. The web console runs on hq too (HTTPS for people, mutual TLS to the
+rules service and to every market's worker): a global ops person reads
+every market's assignments through it, a DE field rep is refused France's,
+and it still serves DE after the cut. Checked in the store afterwards: every committed cycle holds exactly
 its customers' assignments (no partial cycle), every acknowledged refinement
 is there, DE's latest cycle applied them, and all three markets converged.
 
@@ -118,7 +121,7 @@ def certificates(d):
     run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=multihost-ca",
         "-keyout", d + "/ca.key", "-out", d + "/ca.crt")
     names = {"rules": ["DNS:harmonia-rules"] + ["IP:10.88.%d.1" % n for n in MARKETS.values()],
-             "ops": ["DNS:ops"]}
+             "ops": ["DNS:ops"], "console": ["DNS:harmonia-console", "IP:10.88.1.1"]}
     for cc, n in MARKETS.items():
         names["worker-" + cc] = ["DNS:harmonia-worker-" + cc.lower(), "IP:10.88.%d.2" % n]
     for name, sans in names.items():
@@ -288,6 +291,49 @@ def main():
                         "ops-" + cc.lower()), "cycle " + cc)
         print("a cycle committed in every market")
 
+        # The console on hq: HTTPS for people, mutual TLS to every host.
+        console = Proc(hosts.exec("hq", [os.path.join(a.bin, "console", "harmonia-console"),
+                                         "--listen", "10.88.1.1:7480",
+                                         "--rules-server", "10.88.1.1:7440",
+                                         "--workers", ",".join("%s=%s" % kv for kv in workers.items()),
+                                         "--https-cert", tmp + "/console.crt",
+                                         "--https-key", tmp + "/console.key",
+                                         "--upstream-tls-ca", tmp + "/ca.crt",
+                                         "--upstream-tls-cert", tmp + "/console.crt",
+                                         "--upstream-tls-key", tmp + "/console.key"]),
+                       tmp + "/console.log", env)
+        procs.append(console)
+
+        def via_console(method, body, who):
+            """A Connect call to the console from hq, as `who` (bearer token)."""
+            script = (
+                "import json, ssl, sys, urllib.request, urllib.error\n"
+                "ctx = ssl.create_default_context(cafile=sys.argv[1])\n"
+                "req = urllib.request.Request('https://10.88.1.1:7480/api/harmonia.v1.' + sys.argv[2],"
+                " data=sys.argv[3].encode(), headers={'Content-Type': 'application/json',"
+                " 'Connect-Protocol-Version': '1', 'Authorization': 'Bearer ' + sys.argv[4]})\n"
+                "try:\n"
+                "    r = urllib.request.urlopen(req, context=ctx, timeout=30); print(r.status); print(r.read().decode())\n"
+                "except urllib.error.HTTPError as e:\n"
+                "    print(e.code); print(e.read().decode())\n")
+            for _ in range(100):  # the console may still be starting
+                r = sh(hosts.exec("hq", [sys.executable, "-c", script, tmp + "/ca.crt", method,
+                                         json.dumps(body), who + "-token"]), check=False)
+                if r.returncode == 0:
+                    status, text = r.stdout.split("\n", 1)
+                    return int(status), text
+                time.sleep(0.1)
+            raise RuntimeError("the console does not answer: %s\n%s" % (r.stderr, console.log()))
+
+        for cc in MARKETS:
+            status, text = via_console("CountryService/QueryAssignments",
+                                       {"country": cc, "therapy_area": "oncology", "page_size": 5}, "ops")
+            assert status == 200 and len(json.loads(text)["assignments"]) == 5, (cc, status, text)
+        status, text = via_console("CountryService/QueryAssignments",
+                                   {"country": "FR", "therapy_area": "oncology"}, "anna")
+        assert status == 403 and json.loads(text)["code"] == "permission_denied", (status, text)
+        print("the console reads every market over mutual TLS; anna (field:DE) is refused FR")
+
         # Cut DE's link while its worker runs a cycle; restore it.
         run = subprocess.Popen(hosts.exec("hq", [cli, "cycle", "run", "--server", workers["DE"],
                                                  "--country", "DE", "--ta", "oncology", "--as-of",
@@ -323,6 +369,10 @@ def main():
             time.sleep(2)  # e.g. ABORTED: the interrupted cycle still finishing
         ok(r, "DE cycle after the cut")
         print("DE ran again after the cut")
+        status, text = via_console("CountryService/ListCycles",
+                                   {"country": "DE", "therapy_area": "oncology"}, "ops-de")
+        assert status == 200 and "2026-11-03" in text, (status, text)
+        print("the console serves DE after the cut")
 
         # The store converged: whole cycles only, every acknowledged refinement.
         def sql(q):

@@ -8,6 +8,9 @@ repository's countries/ and rules/ folders:
 - one worker per market: Deployment + Service `harmonia-worker-<cc>` (port
   7441), replicas 1 with the Recreate strategy (two workers must never serve
   one market: the refinement quota is counted in the worker);
+- the web console: Deployment + Service `harmonia-console` (port 7480,
+  HTTPS), forwarding to the rules service and every worker's Service over
+  mutual TLS (docs/console.md);
 - a Job `harmonia-publish` that publishes rules/*.yaml as global ops.
 
 Readiness: `harmonia health` as an exec probe (Kubernetes' native gRPC probe
@@ -29,6 +32,7 @@ import sys
 
 RULES_PORT = 7440
 WORKER_PORT = 7441
+CONSOLE_PORT = 7480
 TLS = "/etc/harmonia/tls"
 
 
@@ -132,6 +136,69 @@ spec:
         req="256Mi" if memory == "512Mi" else "512Mi")
 
 
+def console_deployment(markets, tls):
+    """The console: HTTPS for people, mutual TLS to the services. One
+    replica (sessions live in its memory: docs/console.md)."""
+    workers = ",".join("%s=harmonia-worker-%s:%d" % (cc, cc.lower(), WORKER_PORT) for cc in markets)
+    args = ["--listen=0.0.0.0:%d" % CONSOLE_PORT, "--rules-server=harmonia-rules:%d" % RULES_PORT,
+            "--workers=" + workers, "--web-root=/usr/local/share/harmonia/web",
+            "--https-cert=%s/tls.crt" % TLS, "--https-key=%s/tls.key" % TLS,
+            "--upstream-tls-ca=%s/ca.crt" % TLS, "--upstream-tls-cert=%s/tls.crt" % TLS,
+            "--upstream-tls-key=%s/tls.key" % TLS]
+    return """apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: harmonia-console
+  labels: {{app.kubernetes.io/name: harmonia-console, app.kubernetes.io/component: console, app.kubernetes.io/part-of: harmonia}}
+spec:
+  replicas: 1
+  strategy: {{type: Recreate}}
+  selector:
+    matchLabels: {{app.kubernetes.io/name: harmonia-console}}
+  template:
+    metadata:
+      labels: {{app.kubernetes.io/name: harmonia-console, app.kubernetes.io/component: console, app.kubernetes.io/part-of: harmonia}}
+    spec:
+      securityContext: {{runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001}}
+      terminationGracePeriodSeconds: 60
+      containers:
+      - name: console
+        image: IMAGE
+        command: [harmonia-console]
+        args:
+{args}
+        ports:
+        - {{name: https, containerPort: {port}}}
+        readinessProbe:
+          httpGet: {{path: /healthz, port: https, scheme: HTTPS}}
+          periodSeconds: 5
+        livenessProbe:
+          httpGet: {{path: /healthz, port: https, scheme: HTTPS}}
+          initialDelaySeconds: 5
+          periodSeconds: 10
+        resources:
+          requests: {{cpu: 250m, memory: 128Mi}}
+          limits: {{memory: 512Mi}}
+        securityContext: {{allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {{drop: [ALL]}}}}
+        volumeMounts:
+        - {{name: {tls_name}, mountPath: {tls_path}, readOnly: true}}
+      volumes:
+      - name: {tls_name}
+        {tls_src}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: harmonia-console
+  labels: {{app.kubernetes.io/part-of: harmonia}}
+spec:
+  selector: {{app.kubernetes.io/name: harmonia-console}}
+  ports:
+  - {{name: https, port: {port}, targetPort: https}}""".format(
+        args=yaml_list(args, 8), port=CONSOLE_PORT, tls_name=tls[0], tls_path=tls[1],
+        tls_src=tls[2])
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     root = os.path.dirname(os.path.dirname(here))
@@ -178,6 +245,7 @@ def main():
              ("worker-token", "/etc/harmonia/worker-token",
               "secret: {secretName: harmonia-worker-token, defaultMode: 0440}")],
             "1Gi"))
+    docs.append(console_deployment(markets, tls))
     docs.append("""apiVersion: batch/v1
 kind: Job
 metadata:
