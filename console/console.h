@@ -49,6 +49,9 @@ struct ConsoleOptions {
   std::string web_root;  // the built web app (index.html …); empty = the API only
   std::string tls_cert;  // PEM: serve HTTPS (and mark the cookie Secure)
   std::string tls_key;
+  // Mark the session cookie Secure (named __Host-…) though the console
+  // serves plain HTTP: behind a proxy that terminates HTTPS.
+  bool cookie_secure = false;
   absl::Duration session_idle = absl::Minutes(30);
   absl::Duration session_absolute = absl::Hours(12);
   absl::Duration call_timeout = absl::Seconds(30);

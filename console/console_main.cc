@@ -33,6 +33,8 @@ ABSL_FLAG(std::string, web_root, "",
           "the built web app (default: ../web/dist or ../share/harmonia/web from the binary)");
 ABSL_FLAG(std::string, https_cert, "", "PEM certificate chain: serve HTTPS");
 ABSL_FLAG(std::string, https_key, "", "PEM private key of --https-cert");
+ABSL_FLAG(bool, cookie_secure, false,
+          "mark the session cookie Secure behind a proxy that terminates HTTPS");
 ABSL_FLAG(std::string, upstream_tls_ca, "", "PEM CA bundle: reach the services over TLS");
 ABSL_FLAG(std::string, upstream_tls_cert, "", "PEM client certificate for the services (mTLS)");
 ABSL_FLAG(std::string, upstream_tls_key, "", "PEM private key of --upstream-tls-cert");
@@ -165,6 +167,7 @@ int Main(int argc, char** argv) {
                          .web_root = absl::GetFlag(FLAGS_web_root),
                          .tls_cert = absl::GetFlag(FLAGS_https_cert),
                          .tls_key = absl::GetFlag(FLAGS_https_key),
+                         .cookie_secure = absl::GetFlag(FLAGS_cookie_secure),
                          .session_idle = absl::GetFlag(FLAGS_session_idle),
                          .session_absolute = absl::GetFlag(FLAGS_session_max),
                          .allowed_origins = absl::GetFlag(FLAGS_allowed_origins),

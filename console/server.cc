@@ -7,6 +7,8 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <thread>
 #include <utility>
 #include <variant>
@@ -29,7 +31,6 @@
 namespace harmonia::console {
 namespace {
 
-constexpr char kCookie[] = "harmonia_session";
 constexpr size_t kMaxBodyBytes = 32 << 20;  // a 5,000-item refinement upload fits many times
 
 // Who a request acts for, and how that was established.
@@ -57,6 +58,20 @@ std::string CookieValue(const httplib::Request& req, std::string_view name) {
   return "";
 }
 
+// A failure between the console and a service (no connection, a reset)
+// comes from gRPC naming internal addresses: callers get what it means, the
+// log keeps the detail.
+grpc::Status Shown(const grpc::Status& status) {
+  const std::string& m = status.error_message();
+  const bool transport =
+      absl::StrContains(m, "ipv4:") || absl::StrContains(m, "ipv6:") ||
+      absl::StrContains(m, "failed to connect") || absl::StrContains(m, "Socket closed") ||
+      absl::StrContains(m, "Connection reset") || absl::StrContains(m, "Broken pipe");
+  if (!transport) return status;
+  return grpc::Status(status.error_code(),
+                      "the service that answers this request cannot be reached right now");
+}
+
 void SendError(httplib::Response& res, int http, const grpc::Status& status) {
   res.status = http;
   res.set_content(ConnectErrorJson(status), "application/json");
@@ -80,7 +95,11 @@ class ConsoleServer final : public Console {
       : options_(std::move(options)),
         gateway_(std::move(gateway)),
         sessions_(options_.session_idle, options_.session_absolute),
-        tls_(!options_.tls_cert.empty()) {}
+        tls_(!options_.tls_cert.empty()),
+        secure_(tls_ || options_.cookie_secure),
+        // Under HTTPS the __Host- prefix: no other host (a sibling
+        // subdomain) can set this cookie for the console.
+        cookie_(secure_ ? "__Host-harmonia_session" : "harmonia_session") {}
 
   ~ConsoleServer() override { Stop(); }
 
@@ -103,7 +122,7 @@ class ConsoleServer final : public Console {
     // closes after 5 requests by default), and send each answer at once
     // (Nagle's algorithm would hold a response's body for the client's
     // delayed ACK, 40 ms a call).
-    server_->set_keep_alive_timeout(30);
+    server_->set_keep_alive_timeout(5);  // an idle connection holds a thread
     server_->set_keep_alive_max_count(100000);
     server_->set_tcp_nodelay(true);
     // SO_REUSEADDR only: cpp-httplib's default (SO_REUSEPORT) would let a
@@ -116,6 +135,26 @@ class ConsoleServer final : public Console {
     });
     server_->set_post_routing_handler(
         [this](const httplib::Request& req, httplib::Response& res) { SecurityHeaders(req, res); });
+    // Before any body is read: cpp-httplib 0.11 bounds a body only by its
+    // Content-Length, so a chunked or compressed body could grow without
+    // limit. The console's clients send neither.
+    server_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+      if (req.method != "POST") return httplib::Server::HandlerResponse::Unhandled;
+      const char* why = nullptr;
+      if (req.has_header("Transfer-Encoding")) {
+        why = "send the body with a Content-Length, not chunked";
+      } else if (req.has_header("Content-Encoding")) {
+        why = "send the body uncompressed";
+      } else if (!req.has_header("Content-Length")) {
+        why = "a Content-Length is required";
+      }
+      if (why == nullptr) return httplib::Server::HandlerResponse::Unhandled;
+      res.status = 411;
+      res.set_header("Connection", "close");
+      res.set_content(ConnectErrorJson(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, why)),
+                      "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    });
     server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("{\"status\":\"serving\"}", "application/json");
     });
@@ -154,6 +193,11 @@ class ConsoleServer final : public Console {
     if (listen_socket_ >= 0) ::listen(listen_socket_, SOMAXCONN);
     address_ = absl::StrCat(host, ":", port);
     thread_ = std::thread([this] { server_->listen_after_bind(); });
+    // Serving before Start returns, so that a Stop right after it stops it
+    // (cpp-httplib's stop() does nothing until then).
+    for (int i = 0; i < 5000 && !server_->is_running(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     return absl::OkStatus();
   }
 
@@ -204,6 +248,11 @@ class ConsoleServer final : public Console {
   std::variant<Caller, Refusal> Identify(const httplib::Request& req) {
     const TrustedProxy& proxy = options_.proxy;
     if (!proxy.header.empty() && req.has_header(proxy.header)) {
+      if (req.get_header_value_count(proxy.header) != 1) {  // a client's copy beside the proxy's
+        return Refusal{401, grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                         absl::StrCat("the ", proxy.header,
+                                                      " header must appear exactly once"))};
+      }
       if (std::find(proxy.addresses.begin(), proxy.addresses.end(), req.remote_addr) ==
           proxy.addresses.end()) {
         return Refusal{401, grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
@@ -230,7 +279,7 @@ class ConsoleServer final : public Console {
       }
       return Caller{.token = std::string(token), .via = Caller::Via::kBearer};
     }
-    const std::string id = CookieValue(req, kCookie);
+    const std::string id = CookieValue(req, cookie_);
     if (!id.empty()) {
       std::optional<Session> s = sessions_.Use(id, absl::Now());
       if (!s.has_value()) {
@@ -280,7 +329,7 @@ class ConsoleServer final : public Console {
       refuse(std::get<Refusal>(who));
     } else {
       caller = std::move(std::get<Caller>(who));
-      const std::string type = std::string(absl::StripAsciiWhitespace(
+      const std::string type = absl::AsciiStrToLower(absl::StripAsciiWhitespace(
           absl::string_view(req.get_header_value("Content-Type"))
               .substr(0, req.get_header_value("Content-Type").find(';'))));
       const char* want = method->server_streaming ? "application/connect+json" : "application/json";
@@ -303,7 +352,7 @@ class ConsoleServer final : public Console {
         if (status.ok()) {
           res.set_content(out, "application/json");
         } else {
-          SendError(res, http, status);
+          SendError(res, http, Shown(status));
         }
       }
     }
@@ -312,34 +361,60 @@ class ConsoleServer final : public Console {
 
   void Stream(const Method& method, const httplib::Request& req, httplib::Response& res,
               const Caller& caller) {
+    const absl::Time start = absl::Now();
+    const std::string name =
+        absl::StrCat(method.descriptor->service()->full_name(), "/", method.descriptor->name());
+    const auto refuse = [&](int http, const grpc::Status& status) {
+      SendError(res, http, status);
+      LogCall(name, caller, status, http, absl::Now() - start);
+    };
     std::optional<std::string_view> body = OpenSingleEnvelope(req.body);
     if (!body.has_value()) {
-      SendError(res, 400,
-                grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                             "a stream's request body must be one uncompressed envelope"));
-      LogCall(method.descriptor->full_name(), caller,
-              grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, ""), 400, absl::ZeroDuration());
-      return;
+      return refuse(400, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                      "a stream's request body must be one uncompressed envelope"));
+    }
+    // A stream holds a connection's thread while it lasts: at most a few at
+    // once, so streams can never take every thread from people's pages.
+    if (streams_.fetch_add(1) >= kMaxStreams) {
+      streams_.fetch_sub(1);
+      return refuse(429, grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                      absl::StrCat("the console runs ", kMaxStreams,
+                                                   " streams already; try again shortly")));
+    }
+    std::unique_ptr<Gateway::Stream> stream;
+    grpc::Status status =
+        gateway_->OpenStream(method, *body, caller.token, options_.stream_timeout, &stream);
+    // Until its first message, a stream can still answer with an HTTP error,
+    // as a unary call does (a refused caller gets 403, not 200).
+    std::string first;
+    if (status.ok() && !stream->Next(&first)) status = stream->Finish();
+    if (!status.ok()) {
+      streams_.fetch_sub(1);
+      return refuse(HttpStatusFor(status.error_code()), Shown(status));
     }
     res.status = 200;
     res.set_chunked_content_provider(
         "application/connect+json",
-        [this, &method, request = std::string(*body), caller](size_t, httplib::DataSink& sink) {
-          const absl::Time start = absl::Now();
-          const grpc::Status status =
-              gateway_->ServerStream(method, request, caller.token, options_.stream_timeout,
-                                     [&sink](const std::string& json) {
-                                       const std::string e = Envelope(0, json);
-                                       return sink.is_writable() && sink.write(e.data(), e.size());
-                                     });
-          const std::string end = EndOfStream(status);
+        [this, name, caller, start, first = std::move(first),
+         shared = std::shared_ptr<Gateway::Stream>(std::move(stream))](size_t,
+                                                                       httplib::DataSink& sink) {
+          std::string json = first;
+          bool more = true;
+          while (more) {
+            const std::string e = Envelope(0, json);
+            if (!sink.is_writable() || !sink.write(e.data(), e.size())) {
+              shared->Cancel();  // the client went away
+            }
+            more = shared->Next(&json);
+          }
+          const grpc::Status status = shared->Finish();
+          const std::string end = EndOfStream(Shown(status));
           if (sink.is_writable()) sink.write(end.data(), end.size());
           sink.done();
-          LogCall(absl::StrCat(method.descriptor->service()->full_name(), "/",
-                               method.descriptor->name()),
-                  caller, status, 200, absl::Now() - start);
+          LogCall(name, caller, status, 200, absl::Now() - start);
           return true;
-        });
+        },
+        [this](bool) { streams_.fetch_sub(1); });
   }
 
   void SignIn(const httplib::Request& req, httplib::Response& res) {
@@ -378,8 +453,8 @@ class ConsoleServer final : public Console {
     const std::string principal = s.principal;
     const std::string id = sessions_.Create(std::move(s), absl::Now());
     res.set_header("Set-Cookie",
-                   absl::StrCat(kCookie, "=", id, "; Path=/; HttpOnly; SameSite=Strict",
-                                tls_ ? "; Secure" : ""));
+                   absl::StrCat(cookie_, "=", id, "; Path=/; HttpOnly; SameSite=Strict",
+                                secure_ ? "; Secure" : ""));
     res.set_content(json, "application/json");
     services::Log(services::LogLevel::kInfo, "signed_in", JsonObject().Add("principal", principal));
   }
@@ -391,12 +466,11 @@ class ConsoleServer final : public Console {
                              "a sign-out from another site is refused"));
       return;
     }
-    const std::string id = CookieValue(req, kCookie);
+    const std::string id = CookieValue(req, cookie_);
     if (!id.empty()) sessions_.End(id);
-    res.set_header("Set-Cookie", absl::StrCat(kCookie,
-                                              "=; Path=/; Max-Age=0; HttpOnly; "
-                                              "SameSite=Strict",
-                                              tls_ ? "; Secure" : ""));
+    res.set_header("Set-Cookie",
+                   absl::StrCat(cookie_, "=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict",
+                                secure_ ? "; Secure" : ""));
     res.set_content("{}", "application/json");
   }
 
@@ -454,6 +528,7 @@ class ConsoleServer final : public Console {
         .Add("ms", absl::ToDoubleMilliseconds(took))
         .Add("via", ViaName(caller.via));
     if (!caller.principal.empty()) f.Add("principal", caller.principal);
+    if (!status.ok()) f.Add("message", status.error_message());
     services::Log(status.ok() ? services::LogLevel::kInfo : services::LogLevel::kWarning, "api", f);
   }
 
@@ -461,6 +536,10 @@ class ConsoleServer final : public Console {
   const std::unique_ptr<Gateway> gateway_;
   Sessions sessions_;
   const bool tls_;
+  const bool secure_;         // the cookie is Secure (HTTPS here or at a proxy)
+  const std::string cookie_;  // the session cookie's name
+  static constexpr int kMaxStreams = 16;
+  std::atomic<int> streams_{0};
   std::unique_ptr<httplib::Server> server_;
   std::string address_;
   int listen_socket_ = -1;

@@ -275,15 +275,22 @@ TEST_F(ConsoleE2E, RunCycleStreamsProgressThenTheCommittedCycle) {
   EXPECT_EQ(page->status, 200) << page->body;
   EXPECT_THAT(page->body, HasSubstr(R"("next_page_token":")"));
 
-  // A field rep may not run a cycle; a stream's error comes at its end.
+  // A field rep may not run a cycle, nor a DE rep touch FR: a stream that
+  // fails before its first message answers with the HTTP status, as a
+  // unary call does.
   httplib::Headers rep = Bearer("anna.rep");
   rep.emplace("Connect-Protocol-Version", "1");
-  auto denied = Client().Post("/api/harmonia.v1.CountryService/RunCycle", rep,
-                              console::Envelope(0, R"({"country":"DE","therapy_area":"oncology"})"),
-                              "application/connect+json");
-  ASSERT_TRUE(denied);
-  EXPECT_EQ(denied->status, 200) << "stream errors travel in the end-of-stream message";
-  EXPECT_THAT(denied->body, HasSubstr(R"({"error":{"code":"permission_denied")"));
+  for (const char* country : {"DE", "FR"}) {
+    auto denied = Client().Post(
+        "/api/harmonia.v1.CountryService/RunCycle", rep,
+        console::Envelope(
+            0, absl::StrCat(R"({"country":")", country, R"(","therapy_area":"oncology"})")),
+        "application/connect+json");
+    ASSERT_TRUE(denied);
+    EXPECT_EQ(denied->status, 403) << country;
+    EXPECT_EQ(denied->get_header_value("Content-Type"), "application/json");
+    EXPECT_THAT(denied->body, HasSubstr(R"({"code":"permission_denied")"));
+  }
 }
 
 TEST_F(ConsoleE2E, BadRequestsGetPreciseErrorsWithTheServicesDetails) {
@@ -326,6 +333,40 @@ TEST_F(ConsoleE2E, BadRequestsGetPreciseErrorsWithTheServicesDetails) {
   EXPECT_EQ(publish->status, 400) << publish->body;
   EXPECT_THAT(publish->body, HasSubstr(R"("type":"harmonia.v1.IssueList")"));
   EXPECT_THAT(publish->body, HasSubstr("unknown 'maybe'"));
+}
+
+TEST_F(ConsoleE2E, RefusesBodiesItCannotBoundBeforeReadingThem) {
+  StartConsole();
+  // Chunked: no Content-Length to bound it by.
+  httplib::Client c = Client();
+  auto chunked = c.Post(
+      "/api/harmonia.v1.CountryService/ListCycles",
+      {{"Connect-Protocol-Version", "1"}, {"Authorization", "Bearer anna.rep-token"}},
+      [](size_t offset, httplib::DataSink& sink) {
+        if (offset < 64) {
+          const std::string part = offset == 0 ? R"({"country":)" : R"("DE"})";
+          sink.write(part.data(), part.size());
+        } else {
+          sink.done();
+        }
+        return true;
+      },
+      "application/json");
+  ASSERT_TRUE(chunked);
+  EXPECT_EQ(chunked->status, 411);
+  EXPECT_THAT(chunked->body, HasSubstr("not chunked"));
+  auto gzip = Call("CountryService/ListCycles", R"({"country":"DE"})",
+                   {{"Content-Encoding", "gzip"}, {"Authorization", "Bearer anna.rep-token"}});
+  ASSERT_TRUE(gzip);
+  EXPECT_EQ(gzip->status, 411);
+  EXPECT_THAT(gzip->body, HasSubstr("uncompressed"));
+  // Media types are case-insensitive.
+  auto upper =
+      Client().Post("/api/harmonia.v1.CountryService/ListCycles",
+                    {{"Connect-Protocol-Version", "1"}, {"Authorization", "Bearer anna.rep-token"}},
+                    R"({"country":"DE"})", "Application/JSON; charset=utf-8");
+  ASSERT_TRUE(upper);
+  EXPECT_EQ(upper->status, 200) << upper->body;
 }
 
 TEST_F(ConsoleE2E, ServesTheAppWithAStrictContentSecurityPolicy) {
@@ -372,6 +413,10 @@ TEST_F(ConsoleE2E, ATrustedSignOnProxyNamesThePrincipalOnlyFromItsAddress) {
   EXPECT_EQ(Client().Get("/auth/session")->body, R"({"signed_in":false})");
   auto stranger = Client().Get("/auth/session", {{"X-Forwarded-User", "eve"}});
   EXPECT_EQ(stranger->status, 401);
+  auto twice = Client().Get("/auth/session",
+                            {{"X-Forwarded-User", "eve"}, {"X-Forwarded-User", "anna.rep"}});
+  EXPECT_EQ(twice->status, 401) << "a client's copy beside the proxy's";
+  EXPECT_THAT(twice->body, HasSubstr("exactly once"));
 
   console_.reset();
   proxy[3] = "10.9.9.9";  // the proxy is elsewhere: loopback may not use the header

@@ -163,9 +163,88 @@ grpc::Status Gateway::Unary(const Method& method, std::string_view json, const s
   return status;
 }
 
-grpc::Status Gateway::ServerStream(
-    const Method& method, std::string_view json, const std::string& token, absl::Duration timeout,
-    const std::function<bool(const std::string&)>& on_message) const {
+namespace {
+
+// One server-streaming call on the generic stub, driven through its own
+// completion queue one operation at a time, so each Next() of the queue
+// answers the operation just started.
+class GenericStream final : public Gateway::Stream {
+ public:
+  GenericStream(const google::protobuf::Descriptor* output, const std::string& token,
+                absl::Duration timeout)
+      : output_(output) {
+    Authorize(&ctx_, token, timeout);
+  }
+  ~GenericStream() override {
+    if (call_ != nullptr && !finished_) {
+      ctx_.TryCancel();
+      Finish();
+    }
+    cq_.Shutdown();
+    void* tag;
+    bool ok;
+    while (cq_.Next(&tag, &ok)) {
+    }
+  }
+
+  bool Start(GenericStub& stub, const std::string& path, const Message& request) {
+    call_ = stub.PrepareCall(&ctx_, path, &cq_);
+    call_->StartCall(nullptr);
+    open_ = Wait();
+    if (open_) {
+      call_->Write(request, nullptr);
+      open_ = Wait();
+    }
+    if (open_) {
+      call_->WritesDone(nullptr);
+      open_ = Wait();
+    }
+    return open_;
+  }
+
+  bool Next(std::string* json) override {
+    if (!open_) return false;
+    std::unique_ptr<Message> message(Prototype(output_).New());
+    call_->Read(message.get(), nullptr);
+    open_ = Wait();
+    if (open_) *json = ToJson(*message);
+    return open_;
+  }
+
+  grpc::Status Finish() override {
+    if (!finished_) {
+      call_->Finish(&status_, nullptr);
+      void* tag;
+      bool ok;
+      cq_.Next(&tag, &ok);
+      finished_ = true;
+    }
+    return status_;
+  }
+
+  void Cancel() override { ctx_.TryCancel(); }
+
+ private:
+  bool Wait() {
+    void* tag;
+    bool ok = false;
+    return cq_.Next(&tag, &ok) && ok;
+  }
+
+  const google::protobuf::Descriptor* output_;
+  grpc::ClientContext ctx_;
+  grpc::CompletionQueue cq_;
+  std::unique_ptr<grpc::ClientAsyncReaderWriter<Message, Message>> call_;
+  bool open_ = false;
+  bool finished_ = false;
+  grpc::Status status_;
+};
+
+}  // namespace
+
+grpc::Status Gateway::OpenStream(const Method& method, std::string_view json,
+                                 const std::string& token, absl::Duration timeout,
+                                 std::unique_ptr<Stream>* stream) const {
   if (!TokenIsWellFormed(token)) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "malformed token");
   }
@@ -173,40 +252,10 @@ grpc::Status Gateway::ServerStream(
   Stub* stub = nullptr;
   grpc::Status status = Prepare(method, json, &request, &stub);
   if (!status.ok()) return status;
-  grpc::ClientContext ctx;
-  Authorize(&ctx, token, timeout);
-  grpc::CompletionQueue cq;
-  auto call = stub->PrepareCall(&ctx, method.path, &cq);
-  void* tag = nullptr;
-  bool ok = false;
-  // One operation at a time, so each Next() answers the operation just started.
-  const auto wait = [&] { return cq.Next(&tag, &ok) && ok; };
-  call->StartCall(nullptr);
-  bool open = wait();
-  if (open) {
-    call->Write(*request, nullptr);
-    open = wait();
-  }
-  if (open) {
-    call->WritesDone(nullptr);
-    open = wait();
-  }
-  bool cancelled = false;
-  while (open) {
-    std::unique_ptr<Message> message(Prototype(method.descriptor->output_type()).New());
-    call->Read(message.get(), nullptr);
-    if (!wait()) break;
-    if (!cancelled && !on_message(ToJson(*message))) {
-      ctx.TryCancel();
-      cancelled = true;
-    }
-  }
-  call->Finish(&status, nullptr);
-  cq.Next(&tag, &ok);
-  cq.Shutdown();
-  while (cq.Next(&tag, &ok)) {
-  }
-  return status;
+  auto s = std::make_unique<GenericStream>(method.descriptor->output_type(), token, timeout);
+  s->Start(*stub, method.path, *request);  // a failed start shows in Next() and Finish()
+  *stream = std::move(s);
+  return grpc::Status::OK;
 }
 
 grpc::Status Gateway::WhoAmI(const std::string& token, absl::Duration timeout,

@@ -52,11 +52,20 @@ class Gateway {
   grpc::Status Unary(const Method& method, std::string_view json, const std::string& token,
                      absl::Duration timeout, std::string* response_json) const;
 
-  // A server stream: each message is handed to `on_message` as JSON; when it
-  // returns false (the client went away) the call is cancelled.
-  grpc::Status ServerStream(const Method& method, std::string_view json, const std::string& token,
-                            absl::Duration timeout,
-                            const std::function<bool(const std::string&)>& on_message) const;
+  // A server stream in progress. Next() gives each message as JSON until the
+  // call ends (false); then Finish() gives its status. Cancel() ends it early
+  // (the client went away). One thread at a time.
+  class Stream {
+   public:
+    virtual ~Stream() = default;
+    virtual bool Next(std::string* json) = 0;
+    virtual grpc::Status Finish() = 0;
+    virtual void Cancel() = 0;
+  };
+  // Starts a server stream. A request that cannot go (a bad body, no
+  // worker) is the status, and nothing is forwarded.
+  grpc::Status OpenStream(const Method& method, std::string_view json, const std::string& token,
+                          absl::Duration timeout, std::unique_ptr<Stream>* stream) const;
 
   // Who the token belongs to (RulesService.WhoAmI): its principal and roles.
   grpc::Status WhoAmI(const std::string& token, absl::Duration timeout, std::string* principal,

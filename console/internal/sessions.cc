@@ -35,6 +35,7 @@ std::string Sessions::Create(Session session, absl::Time now) {
 
 std::optional<Session> Sessions::Use(const std::string& id, absl::Time now) {
   std::lock_guard<std::mutex> lock(mu_);
+  DropExpired(now);  // ended sessions' tokens leave memory within a minute
   auto it = by_id_.find(id);
   if (it == by_id_.end()) return std::nullopt;
   if (!Live(it->second, now)) {
