@@ -14,6 +14,7 @@
 # and prints their JSON lines. Everything is stopped and removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 customers=${1:-100000}
 dir=${BENCH_DIR:-/tmp/harmonia-console-bench-$customers}
 scripts/build.sh default >/dev/null
@@ -57,14 +58,6 @@ grep -v '^schedule:' countries/DE.yaml | sed 's/requires_approval: false/require
 store=sqlite:$work/harmonia.db
 "$harmonia" import --quiet --store "$store" "$dir" >/dev/null
 
-listening() {
-  for _ in $(seq 600); do
-    a=$(grep -o '"event":"listening".*"address":"[^"]*"' "$1" 2>/dev/null | grep -o '"address":"[^"]*"' | head -1 | cut -d'"' -f4 || true)
-    if [[ -n $a ]]; then echo "$a"; return; fi
-    sleep 0.05
-  done
-  echo "no listening line in $1" >&2; cat "$1" >&2; exit 1
-}
 "$build/services/harmonia-rules" --listen 127.0.0.1:0 --store "$store" \
   --tokens "$work/tokens.yaml" 2>"$work/rules.log" &
 pids+=($!)

@@ -56,3 +56,16 @@ stop_postgres() {
     "${AS_PG[@]}" "$PG_BIN/pg_ctl" stop -D "$1/pg" -m fast >/dev/null || true
   fi
 }
+
+# listening LOG: the address a daemon's JSON log says it listens on (waits up
+# to 30 s for the "listening" line; exits with the log when there is none).
+listening() {
+  local a
+  for _ in $(seq 600); do
+    a=$(grep -o '"event":"listening".*' "$1" 2>/dev/null | grep -o '"address":"[^"]*"' | head -1 |
+        cut -d'"' -f4 || true)
+    if [[ -n $a ]]; then echo "$a"; return; fi
+    sleep 0.05
+  done
+  echo "no listening line in $1" >&2; cat "$1" >&2; exit 1
+}

@@ -65,14 +65,6 @@ write_country_files "$work/countries" "${codes[@]}"
 } > "$work/tokens.yaml"
 printf %s worker-token > "$work/worker.token"
 
-listening() {
-  for _ in $(seq 600); do
-    a=$(grep -o '"address":"[^"]*"' "$1" 2>/dev/null | head -1 | cut -d'"' -f4 || true)
-    [[ -n $a ]] && { echo "$a"; return; }
-    sleep 0.05
-  done
-  echo "no address in $1" >&2; cat "$1" >&2; exit 1
-}
 "$bin/services/harmonia-rules" --listen 127.0.0.1:0 --store "$store" --tokens "$work/tokens.yaml" \
   2> "$work/logs/rules.log" &
 pids+=($!)

@@ -12,6 +12,7 @@
 # and prints its JSON lines. Everything is stopped and removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 customers=${1:-100000}
 dir=${BENCH_DIR:-/tmp/harmonia-services-bench-$customers}
 scripts/build.sh default >/dev/null
@@ -49,14 +50,6 @@ start=$(date +%s.%N)
 "$harmonia" import --quiet --store "sqlite:$work/worker.db" "$dir" >/dev/null
 echo "import: $(echo "$(date +%s.%N) - $start" | bc) s" >&2
 
-listening() {  # the address a daemon's log says it listens on
-  for _ in $(seq 200); do
-    a=$(grep -o '"event":"listening".*"address":"[^"]*"' "$1" 2>/dev/null | grep -o '"address":"[^"]*"' | cut -d'"' -f4 || true)
-    if [[ -n $a ]]; then echo "$a"; return; fi
-    sleep 0.05
-  done
-  echo "no listening line in $1" >&2; cat "$1" >&2; exit 1
-}
 "$build/services/harmonia-rules" --listen 127.0.0.1:0 --store "sqlite:$work/rules.db" \
   --tokens "$work/tokens.yaml" 2>"$work/rules.log" &
 pids+=($!)

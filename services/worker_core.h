@@ -381,6 +381,9 @@ class WorkerCore {
   absl::StatusOr<std::shared_ptr<const Alignment>> ReadAlignment(const std::string& country);
   absl::StatusOr<std::shared_ptr<const Directory>> ReadDirectory(const std::string& country);
   void RefreshLoop();
+  // Marks `country`'s directory as in use (the refresher keeps it fresh);
+  // whether the refresher runs.
+  bool NoteDirectoryUse(const std::string& country);
   // Customers with a live refinement, for the quota; REQUIRES: submit_mu_ held.
   absl::StatusOr<std::set<std::string>*> LiveCustomers(store::Store& db, const std::string& country,
                                                        const std::string& ta);

@@ -76,30 +76,24 @@ absl::StatusOr<std::shared_ptr<const WorkerCore::Directory>> WorkerCore::ReadDir
   return std::shared_ptr<const Directory>(std::move(d));
 }
 
+bool WorkerCore::NoteDirectoryUse(const std::string& country) {
+  std::lock_guard<std::mutex> lock(directory_mu_);
+  directory_used_[country] = absl::Now();
+  return refreshing_;
+}
+
 absl::StatusOr<std::shared_ptr<const WorkerCore::Alignment>> WorkerCore::AlignmentOf(
     const std::string& country) {
-  const absl::Time now = clock_->Now();
-  bool refreshing = false;
-  {
-    std::lock_guard<std::mutex> lock(directory_mu_);
-    refreshing = refreshing_;
-    directory_used_[country] = absl::Now();
-  }
+  const bool refreshing = NoteDirectoryUse(country);
   return Cached<Alignment>(directory_mu_, directory_loading_mu_, alignments_, refreshing, country,
-                           now, kDirectoryAge, [&] { return ReadAlignment(country); });
+                           clock_->Now(), kDirectoryAge, [&] { return ReadAlignment(country); });
 }
 
 absl::StatusOr<std::shared_ptr<const WorkerCore::Directory>> WorkerCore::DirectoryOf(
     const std::string& country) {
-  const absl::Time now = clock_->Now();
-  bool refreshing = false;
-  {
-    std::lock_guard<std::mutex> lock(directory_mu_);
-    refreshing = refreshing_;
-    directory_used_[country] = absl::Now();
-  }
+  const bool refreshing = NoteDirectoryUse(country);
   return Cached<Directory>(directory_mu_, directory_loading_mu_, directories_, refreshing, country,
-                           now, kDirectoryAge, [&] { return ReadDirectory(country); });
+                           clock_->Now(), kDirectoryAge, [&] { return ReadDirectory(country); });
 }
 
 void WorkerCore::StartDirectoryRefresh() {

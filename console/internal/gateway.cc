@@ -110,8 +110,11 @@ const Method* Gateway::Find(std::string_view service_and_method) const {
   return it == methods_.end() ? nullptr : &it->second;
 }
 
-grpc::Status Gateway::Prepare(const Method& method, std::string_view json,
+grpc::Status Gateway::Prepare(const Method& method, std::string_view json, const std::string& token,
                               std::unique_ptr<Message>* request, Stub** stub) const {
+  if (!TokenIsWellFormed(token)) {
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "malformed token");
+  }
   request->reset(Prototype(method.descriptor->input_type()).New());
   const std::string_view body = json.empty() ? std::string_view("{}") : json;
   google::protobuf::util::JsonParseOptions options;  // unknown fields are errors
@@ -148,12 +151,9 @@ grpc::Status Gateway::Prepare(const Method& method, std::string_view json,
 
 grpc::Status Gateway::Unary(const Method& method, std::string_view json, const std::string& token,
                             absl::Duration timeout, std::string* response_json) const {
-  if (!TokenIsWellFormed(token)) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "malformed token");
-  }
   std::unique_ptr<Message> request;
   Stub* stub = nullptr;
-  grpc::Status status = Prepare(method, json, &request, &stub);
+  grpc::Status status = Prepare(method, json, token, &request, &stub);
   if (!status.ok()) return status;
   std::unique_ptr<Message> response(Prototype(method.descriptor->output_type()).New());
   grpc::ClientContext ctx;
@@ -245,12 +245,9 @@ class GenericStream final : public Gateway::Stream {
 grpc::Status Gateway::OpenStream(const Method& method, std::string_view json,
                                  const std::string& token, absl::Duration timeout,
                                  std::unique_ptr<Stream>* stream) const {
-  if (!TokenIsWellFormed(token)) {
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "malformed token");
-  }
   std::unique_ptr<Message> request;
   Stub* stub = nullptr;
-  grpc::Status status = Prepare(method, json, &request, &stub);
+  grpc::Status status = Prepare(method, json, token, &request, &stub);
   if (!status.ok()) return status;
   auto s = std::make_unique<GenericStream>(method.descriptor->output_type(), token, timeout);
   s->Start(*stub, method.path, *request);  // a failed start shows in Next() and Finish()

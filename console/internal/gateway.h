@@ -76,8 +76,9 @@ class Gateway {
  private:
   using Stub = grpc::TemplatedGenericStub<google::protobuf::Message, google::protobuf::Message>;
   Gateway() = default;
-  // The request parsed from JSON and the stub of the upstream it goes to.
-  grpc::Status Prepare(const Method& method, std::string_view json,
+  // The token checked, the request parsed from JSON, and the stub of the
+  // upstream it goes to.
+  grpc::Status Prepare(const Method& method, std::string_view json, const std::string& token,
                        std::unique_ptr<google::protobuf::Message>* request, Stub** stub) const;
 
   std::map<std::string, Method, std::less<>> methods_;  // "harmonia.v1.Service/Method" → method

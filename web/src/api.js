@@ -34,38 +34,14 @@ function networkError() {
   return new ApiError('unavailable', 'the console cannot be reached', [], 0);
 }
 
-// One unary call: `method` is "CountryService/QueryAssignments".
-export async function call(method, request = {}) {
+// POSTs to the console; the response when it is OK, else its error (and
+// the app learns of a session that ended).
+async function post(path, contentType, body) {
   let response;
   try {
-    response = await fetch(`/api/harmonia.v1.${method}`, {
+    response = await fetch(path, {
       method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'Connect-Protocol-Version': '1' },
-      body: JSON.stringify(request),
-      credentials: 'same-origin',
-    });
-  } catch {
-    throw networkError();
-  }
-  if (!response.ok) {
-    const e = await errorOf(response);
-    if (e.code === 'unauthenticated') onSignedOut();
-    throw e;
-  }
-  return response.json();
-}
-
-// A server stream: `onMessage` gets each message; resolves when it ends.
-export async function stream(method, request, onMessage) {
-  const json = new TextEncoder().encode(JSON.stringify(request));
-  const body = new Uint8Array(5 + json.length);
-  new DataView(body.buffer).setUint32(1, json.length);
-  body.set(json, 5);
-  let response;
-  try {
-    response = await fetch(`/api/harmonia.v1.${method}`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/connect+json', 'Connect-Protocol-Version': '1' },
+      headers: { 'Content-Type': contentType, 'Connect-Protocol-Version': '1' },
       body,
       credentials: 'same-origin',
     });
@@ -77,6 +53,22 @@ export async function stream(method, request, onMessage) {
     if (e.code === 'unauthenticated') onSignedOut();
     throw e;
   }
+  return response;
+}
+
+// One unary call: `method` is "CountryService/QueryAssignments".
+export async function call(method, request = {}) {
+  const response = await post(`/api/harmonia.v1.${method}`, 'application/json', JSON.stringify(request));
+  return response.json();
+}
+
+// A server stream: `onMessage` gets each message; resolves when it ends.
+export async function stream(method, request, onMessage) {
+  const json = new TextEncoder().encode(JSON.stringify(request));
+  const body = new Uint8Array(5 + json.length);
+  new DataView(body.buffer).setUint32(1, json.length);
+  body.set(json, 5);
+  const response = await post(`/api/harmonia.v1.${method}`, 'application/connect+json', body);
   const reader = response.body.getReader();
   let buffer = new Uint8Array(0);
   for (;;) {
