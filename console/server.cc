@@ -281,7 +281,8 @@ class ConsoleServer final : public Console {
     }
     const std::string id = CookieValue(req, cookie_);
     if (!id.empty()) {
-      std::optional<Session> s = sessions_.Use(id, absl::Now());
+      // Marked used only once the request passes every check (Api()).
+      std::optional<Session> s = sessions_.Peek(id, absl::Now());
       if (!s.has_value()) {
         return Refusal{401, grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                                          "your session has ended: sign in again")};
@@ -295,6 +296,16 @@ class ConsoleServer final : public Console {
     return Refusal{401, grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                                      "not signed in: sign in, or send 'Authorization: Bearer "
                                      "<token>'")};
+  }
+
+  // The caller's deadline (Connect-Timeout-Ms) when shorter than ours.
+  static absl::Duration Timeout(const httplib::Request& req, absl::Duration ours) {
+    int64_t ms = 0;
+    const std::string header = req.get_header_value("Connect-Timeout-Ms");
+    if (header.empty() || header.size() > 10 || !absl::SimpleAtoi(header, &ms) || ms <= 0) {
+      return ours;
+    }
+    return std::min(ours, absl::Milliseconds(ms));
   }
 
   // CSRF: a call the browser may have made on its own (cookie or proxy)
@@ -342,12 +353,17 @@ class ConsoleServer final : public Console {
       } else if (req.get_header_value("Connect-Protocol-Version") != "1") {
         refuse({400, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                                   "the Connect-Protocol-Version: 1 header is required")});
+      } else if (!caller.session_id.empty() &&
+                 !sessions_.Use(caller.session_id, absl::Now()).has_value()) {
+        refuse({401, grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                                  "your session has ended: sign in again")});
       } else if (method->server_streaming) {
         Stream(*method, req, res, caller);
         return;  // the stream logs when it ends
       } else {
         std::string out;
-        status = gateway_->Unary(*method, req.body, caller.token, options_.call_timeout, &out);
+        status = gateway_->Unary(*method, req.body, caller.token,
+                                 Timeout(req, options_.call_timeout), &out);
         http = HttpStatusFor(status.error_code());
         if (status.ok()) {
           res.set_content(out, "application/json");
@@ -382,8 +398,8 @@ class ConsoleServer final : public Console {
                                                    " streams already; try again shortly")));
     }
     std::unique_ptr<Gateway::Stream> stream;
-    grpc::Status status =
-        gateway_->OpenStream(method, *body, caller.token, options_.stream_timeout, &stream);
+    grpc::Status status = gateway_->OpenStream(method, *body, caller.token,
+                                               Timeout(req, options_.stream_timeout), &stream);
     // Until its first message, a stream can still answer with an HTTP error,
     // as a unary call does (a refused caller gets 403, not 200).
     std::string first;

@@ -24,6 +24,11 @@ TEST(Sessions, EndWhenIdleWhenTooOldOrSignedOut) {
   EXPECT_FALSE(sessions.Use(id, t0 + absl::Minutes(1)).has_value())
       << "an ended session stays ended";
 
+  const std::string peeked = sessions.Create({.token = "p"}, t0);
+  ASSERT_TRUE(sessions.Peek(peeked, t0 + absl::Minutes(20)).has_value());
+  EXPECT_FALSE(sessions.Use(peeked, t0 + absl::Minutes(31)).has_value())
+      << "a peek does not restart the idle clock";
+
   const std::string idle = sessions.Create({.token = "x"}, t0);
   EXPECT_FALSE(sessions.Use(idle, t0 + absl::Minutes(30)).has_value()) << "idle expiry";
 

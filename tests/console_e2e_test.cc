@@ -267,6 +267,18 @@ TEST_F(ConsoleE2E, RunCycleStreamsProgressThenTheCommittedCycle) {
   EXPECT_THAT(messages[messages.size() - 2].second, HasSubstr(R"("summary":{"cycle_id":")"));
   EXPECT_EQ(messages.back(), std::make_pair(int{console::kEndOfStream}, std::string("{}")));
 
+  // The caller's own deadline, when shorter than the console's: the stream
+  // fails before its first message (504), or after it, in its last one.
+  httplib::Headers hurried = h;
+  hurried.emplace("Connect-Timeout-Ms", "1");
+  auto late = Client().Post(
+      "/api/harmonia.v1.CountryService/RunCycle", hurried,
+      console::Envelope(0, R"({"country":"DE","therapy_area":"oncology","as_of":"2026-11-02"})"),
+      "application/connect+json");
+  ASSERT_TRUE(late);
+  EXPECT_TRUE(late->status == 504 || late->status == 200) << late->status;
+  EXPECT_THAT(late->body, HasSubstr(R"("code":"deadline_exceeded")"));
+
   // Anna now sees the committed assignments through the console.
   auto page =
       Call("CountryService/QueryAssignments",

@@ -34,6 +34,14 @@ std::string Sessions::Create(Session session, absl::Time now) {
 }
 
 std::optional<Session> Sessions::Use(const std::string& id, absl::Time now) {
+  return Find(id, now, /*touch=*/true);
+}
+
+std::optional<Session> Sessions::Peek(const std::string& id, absl::Time now) {
+  return Find(id, now, /*touch=*/false);
+}
+
+std::optional<Session> Sessions::Find(const std::string& id, absl::Time now, bool touch) {
   std::lock_guard<std::mutex> lock(mu_);
   DropExpired(now);  // ended sessions' tokens leave memory within a minute
   auto it = by_id_.find(id);
@@ -42,7 +50,7 @@ std::optional<Session> Sessions::Use(const std::string& id, absl::Time now) {
     by_id_.erase(it);
     return std::nullopt;
   }
-  it->second.last_used = now;
+  if (touch) it->second.last_used = now;
   return it->second;
 }
 

@@ -35,9 +35,12 @@ class Sessions {
   // A new session; returns its id: 32 random bytes, base64url (43
   // characters), from the operating system's random source.
   std::string Create(Session session, absl::Time now);
-  // The session of `id` if it is live at `now` (and marks it used);
-  // nullopt for an unknown, idle or expired one (which is dropped).
+  // The session of `id` if it is live at `now`; nullopt for an unknown,
+  // idle or expired one (which is dropped). Use() also marks it used (its
+  // idle clock restarts); Peek() does not, for a request that may yet be
+  // refused, which must not keep a session alive.
   std::optional<Session> Use(const std::string& id, absl::Time now);
+  std::optional<Session> Peek(const std::string& id, absl::Time now);
   // Ends a session (sign-out); unknown ids are ignored.
   void End(const std::string& id);
 
@@ -50,6 +53,7 @@ class Sessions {
     return now - s.last_used < idle_ && now - s.created < absolute_;
   }
   void DropExpired(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::optional<Session> Find(const std::string& id, absl::Time now, bool touch);
 
   const absl::Duration idle_;
   const absl::Duration absolute_;
