@@ -146,9 +146,10 @@ class CountryLoader : private FieldReader {
     if (const YamlNode* n = node.Find("quota_scope")) {
       std::string s;
       if (GetScalar(*n, "quota_scope", &s)) {
-        if (s == "country" || s == "territory") {
-          config_.refinement.quota_scope =
-              s == "territory" ? QuotaScope::kTerritory : QuotaScope::kCountry;
+        if (s == QuotaScopeName(QuotaScope::kCountry)) {
+          config_.refinement.quota_scope = QuotaScope::kCountry;
+        } else if (s == QuotaScopeName(QuotaScope::kTerritory)) {
+          config_.refinement.quota_scope = QuotaScope::kTerritory;
         } else {
           Error(*n, absl::StrCat("quota_scope: unknown ", Quoted(s),
                                  "; expected one of: country, territory"));
@@ -273,6 +274,10 @@ class CountryLoader : private FieldReader {
 };
 
 }  // namespace
+
+const char* QuotaScopeName(QuotaScope scope) {
+  return scope == QuotaScope::kTerritory ? "territory" : "country";
+}
 
 const char* SourceName(Source source) {
   switch (source) {

@@ -44,6 +44,8 @@ std::map<std::string, std::string> SegmentLabels(const RuleSet& rules, const The
 // Whose quota a refinement counts against (docs/country-options.md
 // "Refinement policy"): the country's, or its customer's territory's.
 enum class QuotaScope { kCountry, kTerritory };
+// "country" or "territory", as the country file writes it.
+const char* QuotaScopeName(QuotaScope scope);
 
 struct RefinementPolicy {
   int window_days = 30;  // refinements accepted in the first N days of a cycle period

@@ -464,34 +464,33 @@ grpc::Status CountryServiceImpl::ListAudit(grpc::ServerContext* ctx,
 grpc::Status CountryServiceImpl::GetCountryConfig(grpc::ServerContext* ctx,
                                                   const v1::GetCountryConfigRequest* req,
                                                   v1::CountryConfig* resp) {
-  return RunCall(
-      ctx, *tokens_, "GetCountryConfig", CallKind::kRead, *req, [&](const auth::Principal& who) {
-        HARMONIA_ASSIGN_OR_RETURN(WorkerCore::CountryFile f,
-                                  core_->GetCountryFile(who, req->country()));
-        const engine::CountryConfig& c = f.config;
-        resp->set_country(c.country);
-        resp->set_file_text(f.text);
-        resp->set_timezone(c.timezone);
-        resp->set_schedule(c.schedule);
-        for (engine::Source s : c.data_sources) {
-          resp->add_data_sources(engine::SourceName(s));
-        }
-        resp->set_max_input_age_days(c.max_input_age_days);
-        for (const engine::TherapyAreaConfig& ta : c.therapy_areas) {
-          v1::CountryTherapyArea* out = resp->add_therapy_areas();
-          out->set_therapy_area(ta.therapy_area);
-          out->set_pinned_version(ta.pinned_version.value_or(0));
-          out->set_running_version(f.running_version[ta.therapy_area]);
-          for (const auto& [k, v] : ta.options) (*out->mutable_options())[k] = v.value;
-          for (const auto& [k, v] : ta.labels) (*out->mutable_labels())[k] = v;
-        }
-        resp->set_window_days(c.refinement.window_days);
-        resp->set_valid_cycles(c.refinement.valid_cycles);
-        resp->set_requires_approval(c.refinement.requires_approval);
-        resp->set_quota_scope(
-            c.refinement.quota_scope == engine::QuotaScope::kTerritory ? "territory" : "country");
-        return absl::OkStatus();
-      });
+  return RunCall(ctx, *tokens_, "GetCountryConfig", CallKind::kRead, *req,
+                 [&](const auth::Principal& who) {
+                   HARMONIA_ASSIGN_OR_RETURN(WorkerCore::CountryFile f,
+                                             core_->GetCountryFile(who, req->country()));
+                   const engine::CountryConfig& c = f.config;
+                   resp->set_country(c.country);
+                   resp->set_file_text(f.text);
+                   resp->set_timezone(c.timezone);
+                   resp->set_schedule(c.schedule);
+                   for (engine::Source s : c.data_sources) {
+                     resp->add_data_sources(engine::SourceName(s));
+                   }
+                   resp->set_max_input_age_days(c.max_input_age_days);
+                   for (const engine::TherapyAreaConfig& ta : c.therapy_areas) {
+                     v1::CountryTherapyArea* out = resp->add_therapy_areas();
+                     out->set_therapy_area(ta.therapy_area);
+                     out->set_pinned_version(ta.pinned_version.value_or(0));
+                     out->set_running_version(f.running_version[ta.therapy_area]);
+                     for (const auto& [k, v] : ta.options) (*out->mutable_options())[k] = v.value;
+                     for (const auto& [k, v] : ta.labels) (*out->mutable_labels())[k] = v;
+                   }
+                   resp->set_window_days(c.refinement.window_days);
+                   resp->set_valid_cycles(c.refinement.valid_cycles);
+                   resp->set_requires_approval(c.refinement.requires_approval);
+                   resp->set_quota_scope(engine::QuotaScopeName(c.refinement.quota_scope));
+                   return absl::OkStatus();
+                 });
 }
 
 grpc::Status CountryServiceImpl::ValidateCountryConfig(grpc::ServerContext* ctx,
@@ -515,41 +514,41 @@ grpc::Status CountryServiceImpl::ValidateCountryConfig(grpc::ServerContext* ctx,
 grpc::Status CountryServiceImpl::GetRefinementPolicy(grpc::ServerContext* ctx,
                                                      const v1::GetRefinementPolicyRequest* req,
                                                      v1::RefinementPolicy* resp) {
-  return RunCall(
-      ctx, *tokens_, "GetRefinementPolicy", CallKind::kRead, *req, [&](const auth::Principal& who) {
-        HARMONIA_ASSIGN_OR_RETURN(
-            WorkerCore::RefinementPolicyView v,
-            core_->RefinementPolicyFor(who, req->country(), req->therapy_area()));
-        resp->set_country(req->country());
-        resp->set_therapy_area(req->therapy_area());
-        resp->set_accepting(v.accepting);
-        resp->set_why_not(v.why_not);
-        resp->set_process(v.data_driven ? "data_driven" : "field_refined");
-        resp->set_window_open(v.window_open);
-        resp->set_window_days(v.policy.window_days);
-        if (v.period_start != 0) resp->set_period_start(FormatIsoDate(v.period_start));
-        if (v.window_last_day != 0) resp->set_window_last_day(FormatIsoDate(v.window_last_day));
-        resp->set_requires_approval(v.policy.requires_approval);
-        resp->set_valid_cycles(v.policy.valid_cycles);
-        resp->set_quota_scope(v.policy.quota_scope == engine::QuotaScope::kTerritory ? "territory"
-                                                                                     : "country");
-        for (const WorkerCore::TerritoryQuota& q : v.quotas) {
-          v1::TerritoryQuota* out = resp->add_quotas();
-          out->set_territory(q.territory);
-          out->set_customers(q.customers);
-          out->set_quota(q.quota);
-          out->set_used(q.used);
-          out->set_left(std::max<int64_t>(0, q.quota - q.used));
-        }
-        for (const auto& [id, label] : v.segments) {
-          v1::SegmentChoice* s = resp->add_segments();
-          s->set_id(id);
-          s->set_label(label);
-        }
-        for (const std::string& r : v.reasons) resp->add_reasons(r);
-        resp->set_max_calls_delta(engine::kMaxCallsDelta);
-        return absl::OkStatus();
-      });
+  return RunCall(ctx, *tokens_, "GetRefinementPolicy", CallKind::kRead, *req,
+                 [&](const auth::Principal& who) {
+                   HARMONIA_ASSIGN_OR_RETURN(
+                       WorkerCore::RefinementPolicyView v,
+                       core_->RefinementPolicyFor(who, req->country(), req->therapy_area()));
+                   resp->set_country(req->country());
+                   resp->set_therapy_area(req->therapy_area());
+                   resp->set_accepting(v.accepting);
+                   resp->set_why_not(v.why_not);
+                   resp->set_process(v.data_driven ? "data_driven" : "field_refined");
+                   resp->set_window_open(v.window_open);
+                   resp->set_window_days(v.policy.window_days);
+                   if (v.period_start != 0) resp->set_period_start(FormatIsoDate(v.period_start));
+                   if (v.window_last_day != 0)
+                     resp->set_window_last_day(FormatIsoDate(v.window_last_day));
+                   resp->set_requires_approval(v.policy.requires_approval);
+                   resp->set_valid_cycles(v.policy.valid_cycles);
+                   resp->set_quota_scope(engine::QuotaScopeName(v.policy.quota_scope));
+                   for (const WorkerCore::TerritoryQuota& q : v.quotas) {
+                     v1::TerritoryQuota* out = resp->add_quotas();
+                     out->set_territory(q.territory);
+                     out->set_customers(q.customers);
+                     out->set_quota(q.quota);
+                     out->set_used(q.used);
+                     out->set_left(std::max<int64_t>(0, q.quota - q.used));
+                   }
+                   for (const auto& [id, label] : v.segments) {
+                     v1::SegmentChoice* s = resp->add_segments();
+                     s->set_id(id);
+                     s->set_label(label);
+                   }
+                   for (const std::string& r : v.reasons) resp->add_reasons(r);
+                   resp->set_max_calls_delta(engine::kMaxCallsDelta);
+                   return absl::OkStatus();
+                 });
 }
 
 }  // namespace harmonia::services
