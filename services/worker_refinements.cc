@@ -1,5 +1,6 @@
 // WorkerCore, refinements: submit (window, quota, checks), list, decide.
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -40,6 +41,16 @@ std::map<std::string, WorkerCore::TerritoryQuota> TerritoryQuotas(
     if (const std::string* t = QuotaTerritory(a, c)) ++out[*t].used;
   }
   return out;
+}
+
+// The country's options for a therapy area, resolved against its rule set;
+// nullopt when they are not on the rule set's menu.
+std::optional<engine::Options> OptionsOf(const engine::RuleSet& rules,
+                                         const engine::TherapyAreaConfig& ta) {
+  IssueList issues(ta.therapy_area);
+  engine::Options options;
+  if (!engine::ResolveOptions(rules, ta.options, &issues, &options)) return std::nullopt;
+  return options;
 }
 
 }  // namespace
@@ -140,11 +151,7 @@ absl::StatusOr<std::vector<store::Store::Submitted>> WorkerCore::SubmitRefinemen
           state->unavailable = rules.status();
         } else {
           state->rules = *rules;
-          IssueList issues(in.therapy_area);
-          engine::Options options;
-          if (engine::ResolveOptions(*state->rules, ta->options, &issues, &options)) {
-            state->options = options;
-          }
+          state->options = OptionsOf(*state->rules, *ta);
           absl::StatusOr<std::shared_ptr<const Scope>> scope = InScope(*db, country, *state->rules);
           if (!scope.ok()) return scope.status();
           state->in_scope = *scope;
@@ -380,20 +387,17 @@ absl::StatusOr<WorkerCore::RefinementPolicyView> WorkerCore::RefinementPolicyFor
   HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const Market> market,
                             Served(who, country, "reading the refinement policy", kReaders));
   const engine::CountryConfig& cc = market->config;
-  const engine::TherapyAreaConfig* ta = cc.FindTherapyArea(therapy_area);
-  if (ta == nullptr) {
-    return absl::NotFoundError(
-        absl::StrCat("country ", country, ": does not run therapy area ", Quoted(therapy_area)));
-  }
+  // NotFound for a therapy area the country does not run.
   HARMONIA_ASSIGN_OR_RETURN(std::shared_ptr<const engine::RuleSet> rules,
                             RuleSetFor(*market, therapy_area));
-  IssueList issues(therapy_area);
-  engine::Options options;
-  if (!engine::ResolveOptions(*rules, ta->options, &issues, &options)) {
+  const engine::TherapyAreaConfig* ta = cc.FindTherapyArea(therapy_area);
+  const std::optional<engine::Options> resolved = OptionsOf(*rules, *ta);
+  if (!resolved) {
     return absl::FailedPreconditionError(absl::StrCat("country ", country, ": its options for ",
                                                       therapy_area,
                                                       " are not on the rule set's menu"));
   }
+  const engine::Options& options = *resolved;
   RefinementPolicyView v;
   v.policy = cc.refinement;
   v.data_driven = options.process == engine::Process::kDataDriven;
