@@ -83,6 +83,13 @@ class ConsoleE2E : public ::testing::Test {
     headers.emplace("Connect-Protocol-Version", "1");
     return Client().Post(("/api/harmonia.v1." + method).c_str(), headers, json, "application/json");
   }
+  // A Connect server stream: the request in one envelope, plus `headers`.
+  httplib::Result StreamCall(const std::string& method, const std::string& json,
+                             httplib::Headers headers) {
+    headers.emplace("Connect-Protocol-Version", "1");
+    return Client().Post(("/api/harmonia.v1." + method).c_str(), headers,
+                         console::Envelope(0, json), "application/connect+json");
+  }
   static httplib::Headers Bearer(const std::string& principal) {
     return {{"Authorization", "Bearer " + principal + "-token"}};
   }
@@ -242,12 +249,9 @@ TEST_F(ConsoleE2E, AGermanRepGetsPermissionDeniedOnFranceAndNothingChanges) {
 
 TEST_F(ConsoleE2E, RunCycleStreamsProgressThenTheCommittedCycle) {
   StartConsole();
-  httplib::Headers h = SignIn("olaf.ops");
-  h.emplace("Connect-Protocol-Version", "1");
-  auto r = Client().Post(
-      "/api/harmonia.v1.CountryService/RunCycle", h,
-      console::Envelope(0, R"({"country":"DE","therapy_area":"oncology","as_of":"2026-11-01"})"),
-      "application/connect+json");
+  const httplib::Headers h = SignIn("olaf.ops");
+  auto r = StreamCall("CountryService/RunCycle",
+                      R"({"country":"DE","therapy_area":"oncology","as_of":"2026-11-01"})", h);
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->get_header_value("Content-Type"), "application/connect+json");
@@ -271,10 +275,9 @@ TEST_F(ConsoleE2E, RunCycleStreamsProgressThenTheCommittedCycle) {
   // fails before its first message (504), or after it, in its last one.
   httplib::Headers hurried = h;
   hurried.emplace("Connect-Timeout-Ms", "1");
-  auto late = Client().Post(
-      "/api/harmonia.v1.CountryService/RunCycle", hurried,
-      console::Envelope(0, R"({"country":"DE","therapy_area":"oncology","as_of":"2026-11-02"})"),
-      "application/connect+json");
+  auto late =
+      StreamCall("CountryService/RunCycle",
+                 R"({"country":"DE","therapy_area":"oncology","as_of":"2026-11-02"})", hurried);
   ASSERT_TRUE(late);
   EXPECT_TRUE(late->status == 504 || late->status == 200) << late->status;
   EXPECT_THAT(late->body, HasSubstr(R"("code":"deadline_exceeded")"));
@@ -290,14 +293,11 @@ TEST_F(ConsoleE2E, RunCycleStreamsProgressThenTheCommittedCycle) {
   // A field rep may not run a cycle, nor a DE rep touch FR: a stream that
   // fails before its first message answers with the HTTP status, as a
   // unary call does.
-  httplib::Headers rep = Bearer("anna.rep");
-  rep.emplace("Connect-Protocol-Version", "1");
   for (const char* country : {"DE", "FR"}) {
-    auto denied = Client().Post(
-        "/api/harmonia.v1.CountryService/RunCycle", rep,
-        console::Envelope(
-            0, absl::StrCat(R"({"country":")", country, R"(","therapy_area":"oncology"})")),
-        "application/connect+json");
+    auto denied =
+        StreamCall("CountryService/RunCycle",
+                   absl::StrCat(R"({"country":")", country, R"(","therapy_area":"oncology"})"),
+                   Bearer("anna.rep"));
     ASSERT_TRUE(denied);
     EXPECT_EQ(denied->status, 403) << country;
     EXPECT_EQ(denied->get_header_value("Content-Type"), "application/json");
