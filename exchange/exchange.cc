@@ -153,6 +153,26 @@ void ForEachRecord(const Table& table, const csv::Slice& slice, std::vector<RowP
   }
 }
 
+// The streaming readers' shared loop (ForEachCustomer, ForEachInput,
+// ForEachActivity, ForEachTerritory): opens `path` with its `columns` and
+// calls fn(table, fields, reject) for every well-formed record, where
+// reject(field, message) reports the row at that field.
+template <typename Fn>
+absl::Status ForEachFileRow(const std::string& path, const std::vector<std::string>& columns,
+                            std::vector<RowProblem>* problems, Fn fn) {
+  absl::StatusOr<Table> table = Table::Open(path, columns);
+  if (!table.ok()) return table.status();
+  int64_t rejected = 0;
+  ForEachRecord(*table, {table->body(), table->body_first_line()}, problems, &rejected,
+                [&](const std::vector<std::string_view>& f, const Row& row) {
+                  const Reject reject = [&](std::string_view field, std::string message) {
+                    problems->push_back(table->Problem(row, field, std::move(message)));
+                  };
+                  fn(*table, f, row, reject);
+                });
+  return absl::OkStatus();
+}
+
 // Parses an input row's source and as_of. A bad one is reported through
 // `reject` at its field (the same message for every reader) and false returned.
 template <typename RejectFn>
@@ -401,53 +421,39 @@ absl::StatusOr<absl::flat_hash_map<std::string, engine::PreviousAssignment>> Rea
 
 absl::Status ForEachCustomer(const std::string& path, std::vector<RowProblem>* problems,
                              const std::function<void(const CustomerFields&, const Reject&)>& fn) {
-  absl::StatusOr<Table> table =
-      Table::Open(path, {"customer_id", "country", "customer_type", "specialty", "name"});
-  if (!table.ok()) return table.status();
-  int64_t rejected = 0;
-  ForEachRecord(*table, {table->body(), table->body_first_line()}, problems, &rejected,
-                [&](const std::vector<std::string_view>& f, const Row& row) {
-                  const Reject reject = [&](std::string_view field, std::string message) {
-                    problems->push_back(table->Problem(row, field, std::move(message)));
-                  };
-                  fn(CustomerFields{f[table->column(0)], f[table->column(1)], f[table->column(2)],
-                                    f[table->column(3)], f[table->column(4)], row.line},
-                     reject);
-                });
-  return absl::OkStatus();
+  return ForEachFileRow(path, {"customer_id", "country", "customer_type", "specialty", "name"},
+                        problems,
+                        [&](const Table& t, const std::vector<std::string_view>& f, const Row& row,
+                            const Reject& reject) {
+                          fn(CustomerFields{f[t.column(0)], f[t.column(1)], f[t.column(2)],
+                                            f[t.column(3)], f[t.column(4)], row.line},
+                             reject);
+                        });
 }
 
 absl::Status ForEachInput(const std::string& path, InputKind kind,
                           std::vector<RowProblem>* problems,
                           const std::function<void(const InputFields&, const Reject&)>& fn) {
   const std::string id_column = kind == InputKind::kAnswers ? "question_id" : "metric_id";
-  absl::StatusOr<Table> table =
-      Table::Open(path, {"customer_id", "therapy_area", id_column, "value", "source", "as_of"});
-  if (!table.ok()) return table.status();
-  int64_t rejected = 0;
-  ForEachRecord(*table, {table->body(), table->body_first_line()}, problems, &rejected,
-                [&](const std::vector<std::string_view>& f, const Row& row) {
-                  const Reject reject = [&](std::string_view field, std::string message) {
-                    problems->push_back(table->Problem(row, field, std::move(message)));
-                  };
-                  engine::Source source;
-                  int32_t as_of;
-                  if (!ParseSourceAndDate(f[table->column(4)], f[table->column(5)], reject, &source,
-                                          &as_of)) {
-                    return;
-                  }
-                  if (const std::string_view value = f[table->column(3)];
-                      value.size() > kMaxInputValueBytes) {
-                    reject(value, absl::StrCat("value: ", value.size(), " bytes; at most ",
-                                               kMaxInputValueBytes,
-                                               " (an answer or a metric, not a document)"));
-                    return;
-                  }
-                  fn(InputFields{f[table->column(0)], f[table->column(1)], f[table->column(2)],
-                                 f[table->column(3)], source, as_of, row.line},
-                     reject);
-                });
-  return absl::OkStatus();
+  return ForEachFileRow(
+      path, {"customer_id", "therapy_area", id_column, "value", "source", "as_of"}, problems,
+      [&](const Table& t, const std::vector<std::string_view>& f, const Row& row,
+          const Reject& reject) {
+        engine::Source source;
+        int32_t as_of;
+        if (!ParseSourceAndDate(f[t.column(4)], f[t.column(5)], reject, &source, &as_of)) {
+          return;
+        }
+        if (const std::string_view value = f[t.column(3)]; value.size() > kMaxInputValueBytes) {
+          reject(value,
+                 absl::StrCat("value: ", value.size(), " bytes; at most ", kMaxInputValueBytes,
+                              " (an answer or a metric, not a document)"));
+          return;
+        }
+        fn(InputFields{f[t.column(0)], f[t.column(1)], f[t.column(2)], f[t.column(3)], source,
+                       as_of, row.line},
+           reject);
+      });
 }
 
 namespace {
@@ -457,19 +463,14 @@ const std::vector<std::string> kActivityColumns = {"customer_id", "therapy_area"
 
 absl::Status ForEachActivity(const std::string& path, std::vector<RowProblem>* problems,
                              const std::function<void(const ActivityFields&, const Reject&)>& fn) {
-  absl::StatusOr<Table> table = Table::Open(path, kActivityColumns);
-  if (!table.ok()) return table.status();
-  int64_t rejected = 0;
-  ForEachRecord(
-      *table, {table->body(), table->body_first_line()}, problems, &rejected,
-      [&](const std::vector<std::string_view>& f, const Row& row) {
-        const Reject reject = [&](std::string_view field, std::string message) {
-          problems->push_back(table->Problem(row, field, std::move(message)));
-        };
-        ActivityFields a{.customer_id = f[table->column(0)],
-                         .therapy_area = f[table->column(1)],
-                         .activity = f[table->column(2)],
-                         .source = f[table->column(5)],
+  return ForEachFileRow(
+      path, kActivityColumns, problems,
+      [&](const Table& t, const std::vector<std::string_view>& f, const Row& row,
+          const Reject& reject) {
+        ActivityFields a{.customer_id = f[t.column(0)],
+                         .therapy_area = f[t.column(1)],
+                         .activity = f[t.column(2)],
+                         .source = f[t.column(5)],
                          .line = row.line};
         if (std::find(std::begin(engine::kActivityNames), std::end(engine::kActivityNames),
                       a.activity) == std::end(engine::kActivityNames)) {
@@ -477,11 +478,11 @@ absl::Status ForEachActivity(const std::string& path, std::vector<RowProblem>* p
                                                  " is not an activity; expected one of: calls, "
                                                  "remote, email, events"));
         }
-        const std::string_view date = f[table->column(3)];
+        const std::string_view date = f[t.column(3)];
         std::optional<int32_t> day = ParseIsoDate(date);
         if (!day) return reject(date, absl::StrCat("date: ", NotADate(date)));
         a.day = *day;
-        const std::string_view count = f[table->column(4)];
+        const std::string_view count = f[t.column(4)];
         auto [ptr, ec] = std::from_chars(count.data(), count.data() + count.size(), a.count);
         if (count.empty() || ec != std::errc() || ptr != count.data() + count.size() ||
             a.count < 0 || a.count > kMaxActivityCount) {
@@ -496,22 +497,16 @@ absl::Status ForEachActivity(const std::string& path, std::vector<RowProblem>* p
         }
         fn(a, reject);
       });
-  return absl::OkStatus();
 }
 
 absl::Status ForEachTerritory(
     const std::string& path, std::vector<RowProblem>* problems,
     const std::function<void(const TerritoryFields&, const Reject&)>& fn) {
-  absl::StatusOr<Table> table = Table::Open(path, {"customer_id", "territory", "rep"});
-  if (!table.ok()) return table.status();
-  int64_t rejected = 0;
-  ForEachRecord(
-      *table, {table->body(), table->body_first_line()}, problems, &rejected,
-      [&](const std::vector<std::string_view>& f, const Row& row) {
-        const Reject reject = [&](std::string_view field, std::string message) {
-          problems->push_back(table->Problem(row, field, std::move(message)));
-        };
-        TerritoryFields t{f[table->column(0)], f[table->column(1)], f[table->column(2)], row.line};
+  return ForEachFileRow(
+      path, {"customer_id", "territory", "rep"}, problems,
+      [&](const Table& table, const std::vector<std::string_view>& f, const Row& row,
+          const Reject& reject) {
+        TerritoryFields t{f[table.column(0)], f[table.column(1)], f[table.column(2)], row.line};
         for (auto [name, value] : {std::pair{"territory", t.territory}, std::pair{"rep", t.rep}}) {
           if (value.empty() || value.size() > 128) {
             return reject(value,
@@ -520,7 +515,6 @@ absl::Status ForEachTerritory(
         }
         fn(t, reject);
       });
-  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<std::string>> CheckImportFiles(const std::string& dir) {
