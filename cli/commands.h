@@ -48,6 +48,8 @@ int RunCycleList(int argc, char** argv, int first);
 int RunAssignments(int argc, char** argv, int first);
 int RunProfileSubmit(int argc, char** argv, int first);
 int RunExplain(int argc, char** argv, int first);
+// `harmonia typing-tool fit|test` (cli/typing_tool.cc).
+int RunTypingTool(int argc, char** argv, int first, const std::string& verb);
 
 // Who runs this command, for the store's records and audit log: $USER, or
 // "uid:N" when it is not set.

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <limits>
@@ -44,6 +45,11 @@ const std::vector<FlagSpec>& GenFlags() {
       {"data", "DIR",
        "with --follow-up: the data set the cycle ran on; its metrics.csv gives each customer's "
        "objective behaviour before (without it, no metrics.csv is written)"},
+      {"study", "N",
+       "instead: a segmentation study of N respondents per rule set (1 to 1000000), in "
+       "DIR/<therapy area>/ (docs/typing-tool.md)"},
+      {"wave", "W",
+       "with --study: another wave of the same segmentation, new respondents (default: 1)"},
       {"help", "", "show this help"},
   };
   return specs;
@@ -62,7 +68,14 @@ constexpr const char* kUsage =
     "Writes what happened after a cycle: activities.csv, the touchpoints a CRM reports from "
     "--as-of to --until (reps carry out none, part or all of each customer's plan, and "
     "honour the channel preference or not), and metrics.csv, the objective behaviour at the "
-    "end, moved more where the plan was carried out (docs/cli.md).\n\n";
+    "end, moved more where the plan was carried out (docs/cli.md).\n\n"
+    "       harmonia gen --study N --out DIR [--rules DIR|FILE] [--seed S] [--wave W] [--as-of "
+    "DATE]\n\n"
+    "Writes a segmentation study per rule set into DIR/<therapy area>/: study.yaml, "
+    "respondents.csv (every question answered, and the segment the research assigned: the "
+    "latent segment of the data set of the same seed) and rule_set.yaml, for `harmonia "
+    "typing-tool fit` (docs/typing-tool.md). Prints the best accuracy any typing tool can reach "
+    "on the respondents.\n\n";
 
 int Usage(const std::string& message) {
   std::fprintf(stderr, "harmonia gen: %s\n", message.c_str());
@@ -260,6 +273,54 @@ int RunFollowUp(const Args& args, const std::vector<std::shared_ptr<const engine
   return 0;
 }
 
+// `harmonia gen --study N`.
+int RunStudy(const Args& args, const std::vector<std::string>& files,
+             const std::vector<std::shared_ptr<const engine::RuleSet>>& rules,
+             const datagen::GenOptions& gen) {
+  absl::StatusOr<long long> respondents = args.GetInt("study", 2000, 1, 1000000);
+  absl::StatusOr<long long> wave = args.GetInt("wave", 1, 1, 999);
+  for (const auto* s : {&respondents.status(), &wave.status()}) {
+    if (!s->ok()) return Usage(std::string(s->message()));
+  }
+  for (const char* other : {"countries", "customers", "refinements", "until", "data"}) {
+    if (args.Has(other)) return Usage(absl::StrCat("--", other, " does not go with --study"));
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::string summary;
+  for (size_t i = 0; i < rules.size(); ++i) {
+    absl::StatusOr<std::string> text = ReadFileToString(files[i], 16 << 20);
+    if (!text.ok()) return Usage(std::string(text.status().message()));
+    datagen::StudyOptions o{.rule_set = rules[i],
+                            .rule_set_text = std::move(*text),
+                            .respondents = *respondents,
+                            .seed = gen.seed,
+                            .wave = *wave,
+                            .fielded = gen.as_of};
+    const std::string dir = absl::StrCat(args.Get("out"), "/", rules[i]->therapy_area);
+    datagen::StudyStats stats;
+    if (absl::Status s = datagen::GenerateStudy(o, dir, &stats); !s.ok()) {
+      std::fprintf(stderr, "harmonia gen: %s\n", std::string(s.message()).c_str());
+      return s.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    absl::StrAppendFormat(
+        &summary, "  %-12s %s respondents  best possible accuracy %s  %s\n", rules[i]->therapy_area,
+        Grouped(stats.respondents),
+        std::isfinite(stats.best_accuracy)
+            ? absl::StrFormat("%.1f%% (expected %.1f%%)", 100 * stats.best_accuracy,
+                              100 * stats.expected_best_accuracy)
+            : std::string("unknown (a segment the generator never reached)"),
+        dir);
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::fprintf(
+      stderr,
+      "gen: segmentation studies, seed %llu, wave %lld, fielded %s\n%s  wrote %s in %.2f s\n",
+      static_cast<unsigned long long>(gen.seed), *wave, gen.as_of.c_str(), summary.c_str(),
+      args.Get("out").c_str(), seconds);
+  return 0;
+}
+
 }  // namespace
 
 int RunGen(int argc, char** argv, int first) {
@@ -337,6 +398,8 @@ int RunGen(int argc, char** argv, int first) {
   }
 
   if (args->Has("follow-up")) return RunFollowUp(*args, options.rule_sets, options.seed);
+  if (args->Has("study")) return RunStudy(*args, files, options.rule_sets, options);
+  if (args->Has("wave")) return Usage("--wave needs --study");
   for (const char* only : {"until", "data"}) {
     if (args->Has(only)) return Usage(absl::StrCat("--", only, " needs --follow-up"));
   }

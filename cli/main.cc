@@ -16,7 +16,9 @@ commands:
   rules validate      compile rule-set files, run their tests, report every issue
                       (offline, or on the rules service with --server)
   countries validate  check country files against the rule sets they use
-  gen                 generate a synthetic, realistic data set
+  gen                 generate a synthetic, realistic data set (or a study: --study)
+  typing-tool fit     fit a typing tool to a segmentation study (docs/typing-tool.md)
+  typing-tool test    type a study's respondents with a typing tool
   import              load customers, answers and metrics into a store
   rules publish       publish a new rule-set version (its tests must pass), into
                       a store (--store) or through the rules service (--server)
@@ -102,6 +104,7 @@ int main(int argc, char** argv) {
                                      : RunRulesValidate(argc, argv, 3);
   }
   if (command == "countries" && sub == "validate") return RunCountriesValidate(argc, argv, 3);
+  if (command == "typing-tool") return RunTypingTool(argc, argv, 3, sub);
   if (command == "version" || command == "--version") {
     std::printf("harmonia %s\n", HARMONIA_VERSION);
     return 0;

@@ -116,6 +116,40 @@ struct FollowUpOptions {
 absl::Status GenerateFollowUp(const FollowUpOptions& options, const std::string& out_dir,
                               GenStats* stats = nullptr);
 
+// A segmentation study as market research delivers it (docs/typing-tool.md):
+// respondents who answered every question of the rule set's questionnaire,
+// each with the segment the research assigned them, here their latent
+// segment. Respondents follow the same model as Generate()'s customers of
+// the same seed (prototypes, answer noise, segment sizes of the therapy
+// area), from random streams of their own, so they are never the same
+// people.
+struct StudyOptions {
+  std::shared_ptr<const engine::RuleSet> rule_set;
+  std::string rule_set_text;  // written as rule_set.yaml, so the study stands alone
+  int64_t respondents = 2000;
+  uint64_t seed = 1;                   // the model's seed, as GenOptions::seed
+  int64_t wave = 1;                    // another wave: other respondents of the same segmentation
+  std::string fielded = "2026-11-01";  // when the fieldwork closed
+};
+
+struct StudyStats {
+  int64_t respondents = 0;
+  // The Bayes-optimal classifier on these respondents (the generator knows
+  // the true distributions): the share it types right, the best any typing
+  // tool can reach; and the mean of its highest posterior, the same figure's
+  // expectation, with less sampling noise. NaN when a segment has no
+  // prototypes (the search never reached it).
+  double best_accuracy = 0;
+  double expected_best_accuracy = 0;
+};
+
+// Writes study.yaml, respondents.csv and rule_set.yaml (docs/typing-tool.md)
+// into `out_dir`, created if needed; each file under a temporary name, renamed
+// when complete. InvalidArgument for a null rule set, respondents outside 1 to
+// 1,000,000, a wave outside 1 to 999 or a bad date; I/O errors naming the path.
+absl::Status GenerateStudy(const StudyOptions& options, const std::string& out_dir,
+                           StudyStats* stats = nullptr);
+
 }  // namespace harmonia::datagen
 
 #endif  // HARMONIA_DATAGEN_DATAGEN_H_

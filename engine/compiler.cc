@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/date.h"
 #include "common/strings.h"
 #include "common/yaml_fields.h"
 #include "common/yaml_tree.h"
@@ -405,7 +406,10 @@ class Compiler : private FieldReader {
 
   // ---- Scores and typing-tool functions --------------------------------------
 
-  bool CompileLinear(const YamlNode& item, const std::string& what, LinearFunction* f) {
+  // `typing`: a typing-tool function (a missing input sends the customer to
+  // unprofiled) rather than a score.
+  bool CompileLinear(const YamlNode& item, const std::string& what, LinearFunction* f,
+                     bool typing) {
     bool ok = true;
     f->line = item.line;
     if (const YamlNode* i = item.Find("intercept"))
@@ -478,7 +482,7 @@ class Compiler : private FieldReader {
       if (!id || !GetId(*id, "score id", &f.id)) continue;
       // A score with a bad weight is still declared, so rules naming it do not
       // report it again as unknown (the error already fails the file).
-      CompileLinear(item, absl::StrCat("score ", Quoted(f.id)), &f);
+      CompileLinear(item, absl::StrCat("score ", Quoted(f.id)), &f, /*typing=*/false);
       if (!DeclareColumnId(*id, f.id)) continue;
       rs_.scores.push_back(std::move(f));
     }
@@ -547,8 +551,9 @@ class Compiler : private FieldReader {
   }
 
   void CompileTypingTool(const YamlNode& node) {
-    CheckKeys(node, {"method", "functions"}, "assignment (typing_tool)");
+    CheckKeys(node, {"method", "provenance", "functions"}, "assignment (typing_tool)");
     rs_.typing_tool = true;
+    if (const YamlNode* p = node.Find("provenance")) CompileProvenance(*p);
     const YamlNode* functions = Required(node, "functions", "assignment");
     if (!functions || !ExpectMap(*functions, "assignment functions")) return;
     std::vector<std::pair<int, LinearFunction>> by_segment;
@@ -559,7 +564,9 @@ class Compiler : private FieldReader {
       CheckKeys(value, {"intercept", "weights"}, "typing tool function");
       LinearFunction f;
       f.id = key.scalar;
-      if (!CompileLinear(value, absl::StrCat("function ", Quoted(f.id)), &f)) continue;
+      if (!CompileLinear(value, absl::StrCat("function ", Quoted(f.id)), &f, /*typing=*/true)) {
+        continue;
+      }
       if (std::any_of(by_segment.begin(), by_segment.end(),
                       [&](const auto& p) { return p.first == seg; })) {
         Error(key, absl::StrCat("typing tool: duplicate function for ", Quoted(f.id)));
@@ -576,6 +583,46 @@ class Compiler : private FieldReader {
       rs_.function_segments.push_back(seg);
       rs_.functions.push_back(std::move(f));
     }
+  }
+
+  // Where the typing tool comes from (docs/rule-language.md): every key
+  // required but folds.
+  void CompileProvenance(const YamlNode& node) {
+    const std::string what = "typing tool provenance";
+    if (!ExpectMap(node, what)) return;
+    CheckKeys(node, {"study", "respondents", "accuracy", "folds", "date"}, what);
+    TypingToolProvenance p;
+    bool ok = true;
+    if (const YamlNode* n = Required(node, "study", what)) {
+      ok &= GetScalar(*n, what + " study", &p.study);
+    } else {
+      ok = false;
+    }
+    if (const YamlNode* n = Required(node, "respondents", what)) {
+      ok &= GetIntInRange(*n, what + " respondents", 1, 1000000000, &p.respondents);
+    } else {
+      ok = false;
+    }
+    if (const YamlNode* n = Required(node, "accuracy", what)) {
+      if (GetNumber(*n, what + " accuracy", &p.accuracy) && !(p.accuracy >= 0 && p.accuracy <= 1)) {
+        Error(*n, absl::StrCat(what, " accuracy: expected a share from 0 to 1 (0.82 for 82%)"));
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+    if (const YamlNode* n = node.Find("folds")) {
+      ok &= GetIntInRange(*n, what + " folds", 2, 1000, &p.folds);
+    }
+    if (const YamlNode* n = Required(node, "date", what)) {
+      if (GetScalar(*n, what + " date", &p.date) && !ParseIsoDate(p.date)) {
+        Error(*n, absl::StrCat(what, " date: ", Quoted(p.date), " is not a date (YYYY-MM-DD)"));
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+    if (ok) rs_.provenance = std::move(p);
   }
 
   internal::ColumnInfo ColumnInfoFor(int c) const {

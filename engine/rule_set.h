@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -180,6 +181,16 @@ struct TestCase {
 // rollback, which adds one: a bound keeps that arithmetic safe).
 inline constexpr int64_t kMaxRuleSetVersion = 1000000000;
 
+// Where a typing tool comes from (assignment.provenance): the study it was
+// fitted on and how well it types (docs/typing-tool.md).
+struct TypingToolProvenance {
+  std::string study;        // the study's title
+  int64_t respondents = 0;  // fitted on
+  double accuracy = 0;      // cross-validated share typed right, 0 to 1
+  int64_t folds = 0;        // of the cross-validation; 0 = not stated
+  std::string date;         // the study's fieldwork date, YYYY-MM-DD
+};
+
 // Special rule indexes, appended after the rules in RuleSet::rule_ids.
 struct RuleSet {
   std::string therapy_area;
@@ -199,6 +210,7 @@ struct RuleSet {
   DecisionTable assignment;               // when !typing_tool
   std::vector<LinearFunction> functions;  // when typing_tool: one per segment, segment order
   std::vector<int> function_segments;     // segment of functions[i]
+  std::optional<TypingToolProvenance> provenance;  // when the typing tool states it
   DecisionTable unprofiled;
   DriversTable drivers;
   std::vector<std::string> tags;  // driver tags, in order of first appearance

@@ -525,7 +525,12 @@ std::string RenderHtml(const v1::Report& report) {
                   "</h1><p class=\"meta\">Rule set v", report.rule_set_version(),
                   " (latest) · objective behaviour <b>", Esc(report.objective_metric()),
                   "</b> · min_differentiation ", Number(report.min_differentiation()),
-                  " · generated ", generated, "</p></header>\n");
+                  " · generated ", generated, "</p>",
+                  report.has_typing_tool()
+                      ? absl::StrCat("<p class=\"meta\" id=\"typing-tool\">",
+                                     Esc(internal::TypingToolLine(report)), "</p>")
+                      : "",
+                  "</header>\n");
 
   absl::StrAppend(&out, "<section id=\"warnings\" class=\"card",
                   report.warnings_size() ? " warnings" : "", "\"><h2>Quality warnings</h2>");

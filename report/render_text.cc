@@ -273,6 +273,7 @@ std::string RenderText(const v1::Report& report) {
       Number(report.min_differentiation()),
       absl::FormatTime("%Y-%m-%d %H:%M UTC", absl::FromUnixSeconds(report.generated_at_unix()),
                        absl::UTCTimeZone()));
+  if (report.has_typing_tool()) absl::StrAppend(&out, internal::TypingToolLine(report), "\n");
   if (report.warnings_size() > 0) {
     absl::StrAppend(&out, "\nWarnings\n");
     for (const std::string& w : report.warnings()) absl::StrAppend(&out, "  ! ", w, "\n");

@@ -169,6 +169,14 @@ absl::StatusOr<v1::Report> BuildReport(store::Store& store, const ReportRequest&
       report.set_objective_metric(rules.inputs[rules.objective_behavior].id);
     }
     report.set_min_differentiation(rules.min_differentiation);
+    if (rules.provenance) {
+      v1::TypingToolProvenance* p = report.mutable_typing_tool();
+      p->set_study(rules.provenance->study);
+      p->set_respondents(rules.provenance->respondents);
+      p->set_accuracy(rules.provenance->accuracy);
+      p->set_folds(rules.provenance->folds);
+      p->set_date(rules.provenance->date);
+    }
     for (const engine::Segment& s : rules.segments) {
       v1::SegmentName* n = report.add_segments();
       n->set_id(s.id);

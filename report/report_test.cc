@@ -150,7 +150,11 @@ class ReportFromStore : public ::testing::Test {
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
-  void Publish(int64_t version) {
+  void Publish(int64_t version, const std::string& assignment = R"(assignment:
+  rules:
+    - {id: r1, when: {q1: ">= 3"}, segment: a}
+  default: b
+)") {
     const std::string text = absl::StrCat(R"(therapy_area: onc
 version: )",
                                           version, R"(
@@ -164,11 +168,8 @@ metrics:
 segments:
   - {id: a, name: Alpha, message: "m", channels: [remote]}
   - {id: b, name: Beta, message: "m", channels: [remote]}
-assignment:
-  rules:
-    - {id: r1, when: {q1: ">= 3"}, segment: a}
-  default: b
-unprofiled:
+)",
+                                          assignment, R"(unprofiled:
   default: b
 tiers:
   metric: share
@@ -241,6 +242,31 @@ TEST_F(ReportFromStore, LatestCycleOfEveryMarketWithHistoryAndWarnings) {
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(BuildReport(*store_, {.therapy_area = "onc", .history = 0}).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(ReportFromStore, ATypingToolsProvenanceIsShownInEveryOutput) {
+  Publish(1);
+  absl::StatusOr<v1::Report> r = BuildReport(*store_, {.therapy_area = "onc"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_FALSE(r->has_typing_tool()) << "a decision table has no provenance";
+  Publish(2, R"(assignment:
+  method: typing_tool
+  provenance: {study: "Wave <2026>", respondents: 1500, accuracy: 0.912, folds: 10, date: 2026-10-15}
+  functions:
+    a: {intercept: 0, weights: {q1: 1}}
+    b: {intercept: 3, weights: {}}
+)");
+  r = BuildReport(*store_, {.therapy_area = "onc"});
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r->has_typing_tool());
+  EXPECT_EQ(r->typing_tool().respondents(), 1500);
+  EXPECT_EQ(r->typing_tool().date(), "2026-10-15");
+  const std::string line =
+      "Typing tool from Wave <2026>: 1500 respondents, fielded 2026-10-15; accuracy 91.2% "
+      "(10-fold cross-validated)";
+  EXPECT_THAT(RenderText(*r), HasSubstr(line));
+  EXPECT_THAT(RenderHtml(*r), HasSubstr("<p class=\"meta\" id=\"typing-tool\">Typing tool from "
+                                        "Wave &lt;2026&gt;: 1500 respondents"));
 }
 
 TEST_F(ReportFromStore, FiguresFromBeforeTheReportsAreAWarningNotAFailure) {

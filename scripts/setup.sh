@@ -19,14 +19,14 @@ BUILD=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libyaml-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libpq-dev tzdata libxxhash-dev libssl-dev libdtl-dev libboost-math-dev
-  libcpp-httplib-dev
+  libcpp-httplib-dev libeigen3-dev
 )
 # The test suite's real parts: a PostgreSQL server, clang for the sanitizer
 # and fuzzing build, an independent Python client, SciPy for reference
-# statistics, Chromium for the HTML report, openssl for test certificates,
+# statistics, scikit-learn for reference discriminant analysis, Chromium for the HTML report, openssl for test certificates,
 # iproute2 and iptables for the multi-host network test.
 TEST=(
-  postgresql clang libclang-rt-14-dev time openssl python3-grpcio python3-scipy python3-yaml
+  postgresql clang libclang-rt-14-dev time openssl python3-grpcio python3-scipy python3-sklearn python3-yaml
   chromium iproute2 iptables
 )
 

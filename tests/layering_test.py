@@ -23,12 +23,13 @@ BELOW = {
     "delivery": {"common", "engine", "exchange", "store", "quality", "cycle", "proto"},
     "report": {"common", "engine", "exchange", "store", "quality", "cycle", "delivery", "proto"},
     "datagen": {"common", "engine", "exchange"},
+    "typing": {"common", "engine"},
     "services": {"common", "engine", "exchange", "store", "quality", "cycle", "delivery", "report",
                  "proto", "auth"},
     # The console forwards over gRPC; it uses only the services' gRPC edge.
     "console": {"common", "proto", "auth", "services"},
     "cli": {"common", "engine", "exchange", "store", "quality", "cycle", "delivery", "report",
-            "proto", "auth", "services", "datagen"},
+            "proto", "auth", "services", "datagen", "typing"},
 }
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([a-z_]+)/')
 

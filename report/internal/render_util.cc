@@ -51,6 +51,14 @@ std::string SegmentTitle(const harmonia::v1::MarketReport& m, const std::string&
   return absl::StrCat(segment, " (", it->second, ")");
 }
 
+std::string TypingToolLine(const harmonia::v1::Report& report) {
+  const harmonia::v1::TypingToolProvenance& p = report.typing_tool();
+  return absl::StrFormat(
+      "Typing tool from %s: %d respondents, fielded %s; accuracy %.1f%%%s", p.study(),
+      p.respondents(), p.date(), 100 * p.accuracy(),
+      p.folds() > 0 ? absl::StrCat(" (", p.folds(), "-fold cross-validated)") : std::string());
+}
+
 std::vector<std::string> SegmentsOf(const harmonia::v1::Report& report) {
   std::vector<std::string> out;
   std::set<std::string> seen;

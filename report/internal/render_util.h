@@ -23,6 +23,9 @@ size_t DisplayWidth(std::string_view utf8);    // code points
 std::string SegmentOrNone(const std::string& segment);
 // "id (local label)" when the market labels the segment, else the id.
 std::string SegmentTitle(const harmonia::v1::MarketReport& m, const std::string& segment);
+// "Typing tool from <study>: 2000 respondents, fielded 2026-11-01; accuracy
+// 96.6% (10-fold cross-validated)". REQUIRES: report.has_typing_tool().
+std::string TypingToolLine(const harmonia::v1::Report& report);
 // The report's segments in rule-set order, then any other segment a market's
 // figures hold (an older version's, or "" for conflicts).
 std::vector<std::string> SegmentsOf(const harmonia::v1::Report& report);

@@ -33,6 +33,16 @@ function MarketFigures({ m, segments }) {
   );
 }
 
+// Where the rule set's typing tool comes from (docs/typing-tool.md); nothing
+// when it assigns with a decision table.
+function TypingTool({ p }) {
+  if (!p || !p.study) return null;
+  return (
+    <p class="sub" id="typing-tool">Typing tool from {p.study}: {p.respondents} respondents, fielded {p.date};
+      {' '}accuracy <strong>{pct(p.accuracy)}</strong>{Number(p.folds) > 0 ? ` (${p.folds}-fold cross-validated)` : ''}</p>
+  );
+}
+
 export function CountryReport() {
   const { country, ta } = useApp();
   const [r, error, loading] = useLoad(() => call('CountryService/GetReport', { country, therapy_area: ta }), [country, ta]);
@@ -41,6 +51,7 @@ export function CountryReport() {
       <h1>Quality report <small>{country} {ta}</small></h1>
       <ErrorBox error={error} />
       {loading && !r && <Loading what="the report" />}
+      {r && <TypingTool p={r.typing_tool} />}
       {r && r.markets.map((m) => <MarketFigures m={m} segments={Object.fromEntries(r.segments.map((s) => [s.id, s.name]))} />)}
     </section>
   );
@@ -59,6 +70,7 @@ export function Markets() {
       {loading && !r && <Loading what="the cross-market report" />}
       {r && (
         <>
+          <TypingTool p={r.typing_tool} />
           <table class="grid" id="markets">
             <thead><tr><th>Market</th><th>Cycle</th><th>Customers</th><th>η²</th>{r.segments.map((s) => <th>{s.name}</th>)}</tr></thead>
             <tbody>

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# How well fitted typing tools type, and how long fitting takes
+# (docs/typing-tool.md, docs/report.md, docs/performance.md).
+#   bench/typing_tool_bench.sh [RESPONDENTS] [HOLDOUT] [SEED]   (default 2000 5000 1)
+# For each shipped rule set: a generated study of RESPONDENTS (wave 1) is
+# fitted with the defaults (every input, 10 folds) and with forward selection
+# (--max-questions 8); each fragment then types HOLDOUT held-out generated
+# respondents (wave 2, the same segmentation) through the engine. Prints the
+# cross-validated and held-out accuracies, the best possible accuracy on the
+# hold-out (the generator's Bayes-optimal classifier) and the fit's wall time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+respondents=${1:-2000}
+holdout=${2:-5000}
+seed=${3:-1}
+harmonia=$PWD/build/cli/harmonia
+scripts/build.sh default >/dev/null
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+"$harmonia" gen --study "$respondents" --seed "$seed" --out "$work/fit" 2>/dev/null
+"$harmonia" gen --study "$holdout" --seed "$seed" --wave 2 --out "$work/holdout" 2>/dev/null
+printf '%-11s %-16s %6s %15s %9s %14s %8s\n' "RULE SET" "INPUTS" "COUNT" "CROSS-VALIDATED" "HELD OUT" "BEST POSSIBLE" "FIT"
+for study in "$work"/fit/*/; do
+  ta=$(basename "$study")
+  for mode in all selected; do
+    flags=()
+    [[ $mode == selected ]] && flags=(--max-questions 8)
+    start=$(date +%s.%N)
+    "$harmonia" typing-tool fit --study "$study" --out "$work/$ta-$mode.yaml" --json "${flags[@]}" \
+      > "$work/$ta-$mode.json"
+    end=$(date +%s.%N)
+    "$harmonia" typing-tool test --study "$work/holdout/$ta" --tool "$work/$ta-$mode.yaml" --json \
+      > "$work/$ta-$mode-test.json"
+    python3 - "$work/$ta-$mode.json" "$work/$ta-$mode-test.json" "$work/holdout/$ta/study.yaml" \
+      "$ta" "$mode" "$start" "$end" <<'PY'
+import json, re, sys
+fit, test = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+best = re.search(r"^best_possible_accuracy: ([0-9.]+)", open(sys.argv[3]).read(), re.M)
+print("%-11s %-16s %6d %14.1f%% %8.1f%% %13.1f%% %6.0f ms" % (
+    sys.argv[4], "every input" if sys.argv[5] == "all" else "forward, max 8",
+    len(fit["inputs"]), 100 * fit["cross_validated"]["accuracy"], 100 * test["accuracy"],
+    100 * float(best.group(1)) if best else float("nan"),
+    1000 * (float(sys.argv[7]) - float(sys.argv[6]))))
+PY
+  done
+done
