@@ -459,6 +459,15 @@ class Compiler : private FieldReader {
         ok = false;
         continue;
       }
+      if (rs_.inputs[c].is_question && !rs_.inputs[c].required && w != 0) {
+        issues_.Warning(
+            key.line, key.column,
+            absl::StrCat(what, " weights ", Quoted(id), ", which is not required: ",
+                         typing ? "a customer who did not answer it goes to unprofiled"
+                                : "without an answer the score is missing and every condition "
+                                  "on it fails",
+                         "; make ", Quoted(id), " required or drop the weight"));
+      }
       f->terms.emplace_back(c, w);
     }
     return ok;

@@ -181,7 +181,7 @@ for cc in "${countries[@]}"; do
 done
 
 echo "== per-country summary"
-printf '   %-3s %-11s %5s %8s  %-40s %s\n' CC "THERAPY" "RULES" CUSTOMERS "SEGMENTS (share)" "DECIDED BY"
+printf '   %-3s %-11s %5s %9s %10s  %-40s %s\n' CC "THERAPY" "RULES" CUSTOMERS UNPROFILED "SEGMENTS (share)" "DECIDED BY"
 for f in "$out"/logs/cycle-*.json; do
   python3 - "$f" "$out" <<'PY'
 import collections, csv, json, sys
@@ -191,7 +191,9 @@ seg = collections.Counter(r["segment"] or "(none)" for r in rows)
 by = collections.Counter(r["decided_by"] for r in rows)
 top = ", ".join("%s %.0f%%" % (s, 100.0 * n / len(rows)) for s, n in seg.most_common(3))
 dec = ", ".join("%s %d" % kv for kv in sorted(by.items()))
-print("   %-3s %-11s %5s %8d  %-40s %s" % (c["country"], c["therapy_area"], "v" + c["rule_set_version"], len(rows), top, dec))
+# Unprofiled: decided by the unprofiled table (a required answer missing).
+unprofiled = 100.0 * by["unprofiled"] / len(rows) if rows else 0
+print("   %-3s %-11s %5s %9d %9.1f%%  %-40s %s" % (c["country"], c["therapy_area"], "v" + c["rule_set_version"], len(rows), unprofiled, top, dec))
 PY
 done
 refined=$(awk -F, '$10 == "refinement"' "$out/export/assignments-DE-oncology.csv" | wc -l)

@@ -25,6 +25,12 @@ done
 for f in DE-oncology DE-diabetes DE-immunology FR-oncology FR-immunology ES-oncology ES-immunology; do
   [[ -s $out/run/export/assignments-$f.csv ]] || { echo "demo_test: no export for $f" >&2; exit 1; }
 done
+# Every market and therapy area profiles most customers: unprofiled <= 15%
+# in the summary's UNPROFILED column (docs/country-options.md).
+awk '/^== per-country summary/ {s = 1; next} /^==/ {s = 0}
+     s && $1 ~ /^(DE|FR|ES)$/ && $5 ~ /%$/ {n++; u = $5; sub(/%/, "", u); if (u + 0 > 15) bad = bad " " $1 "/" $2 "=" $5}
+     END {if (n != 7 || bad != "") {print "demo_test: unprofiled share above 15% or rows missing (" n " rows):" bad; exit 1}}' \
+  "$log" || { cat "$log"; exit 1; }
 grep -q 'class="chart-share"' "$out/run/report-oncology.html" ||
   { echo "demo_test: the report has no share chart" >&2; exit 1; }
 echo "demo_test: ok"

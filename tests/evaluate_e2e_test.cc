@@ -271,22 +271,24 @@ TEST_F(EvaluateGolden, PlanThroughACycleIsTheHandDerivedOne) {
     got[std::string(f[col.at("customer_id")])] = row;
   }
   // segment, targets (x1.2, rounded half up, after the refinement), decided_by, tags, plan.
+  // Every P row answers q2 5 and q4 3: evidence = -1.6 + 1.5 + 1.0 = 0.9 >= 0.8, so b3 tags
+  // evidence_need.
   const std::map<std::string, std::string> want = {
       // digital, C = 14: 7, 3.5, 3.5; the tie between remote and email goes to remote.
-      {"P01", "early_adopter,14,5,7,2,rules,digital_first,7,9,10,2"},
+      {"P01", "early_adopter,14,5,7,2,rules,evidence_need|digital_first,7,9,10,2"},
       // +3 calls first, C = 17: 8.5, 4.25, 4.25; the remainder to calls.
-      {"P02", "early_adopter,17,5,7,2,refinement,digital_first,9,9,11,2"},
+      {"P02", "early_adopter,17,5,7,2,refinement,evidence_need|digital_first,9,9,11,2"},
       // remote, -12: C = 2: 0.8 calls, 1.2 remote; the remainder to calls (0.8).
-      {"P03", "early_adopter,2,5,7,2,refinement,,1,6,7,2"},
+      {"P03", "early_adopter,2,5,7,2,refinement,evidence_need,1,6,7,2"},
       // -20: calls never below 0; C = 0 keeps the targets.
-      {"P04", "early_adopter,0,5,7,2,refinement,,0,5,7,2"},
+      {"P04", "early_adopter,0,5,7,2,refinement,evidence_need,0,5,7,2"},
       // Refined to conservative (A: 11, 2, 2, 2 after scaling) +1: C = 12 splits exactly.
-      {"P05", "conservative,12,2,2,2,refinement,digital_first,6,5,5,2"},
+      {"P05", "conservative,12,2,2,2,refinement,evidence_need|digital_first,6,5,5,2"},
       // face_to_face has no mix row, P07 did not answer q7: the targets.
-      {"P06", "early_adopter,14,5,7,2,rules,,14,5,7,2"},
-      {"P07", "early_adopter,14,5,7,2,rules,,14,5,7,2"},
+      {"P06", "early_adopter,14,5,7,2,rules,evidence_need,14,5,7,2"},
+      {"P07", "early_adopter,14,5,7,2,rules,evidence_need,14,5,7,2"},
       // remote, -13: C = 1: 0.4, 0.6 gives the call to remote; min_calls 1 moves it back.
-      {"P08", "early_adopter,1,5,7,2,refinement,,1,5,7,2"},
+      {"P08", "early_adopter,1,5,7,2,refinement,evidence_need,1,5,7,2"},
   };
   for (const auto& [id, row] : want) {
     ASSERT_TRUE(got.contains(id)) << id;

@@ -149,7 +149,7 @@ TEST_F(RulesServiceE2E, RefusesUnknownCallersWrongRolesAndInvalidRuleSets) {
   ProcessResult bad = Cli({"rules", "publish", (dir_ / "bad.yaml").string()}, "ops-token");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_THAT(bad.err, HasSubstr("INVALID_ARGUMENT"));
-  EXPECT_THAT(bad.err, HasSubstr("bad.yaml:48:15: error: assignment hit_policy: unknown 'maybe'; "
+  EXPECT_THAT(bad.err, HasSubstr("bad.yaml:50:15: error: assignment hit_policy: unknown 'maybe'; "
                                  "expected one of: first, priority, unique"))
       << "the issues travel as status details";
   EXPECT_EQ(Cli({"rules", "list"}, "ops-token").out.find("oncology"), std::string::npos);

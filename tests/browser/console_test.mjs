@@ -241,6 +241,12 @@ await run('global ops reads the cross-market report', async () => {
   await page.locator('#markets tbody tr').nth(1).waitFor();
   assert.match(await text('#markets'), /DE[\s\S]*FR/);
   await shot('markets');
+  // Diabetes assigns with a typing tool: its provenance is shown.
+  await page.locator('#markets-ta').fill('diabetes');
+  await page.locator('#markets-ta').press('Tab');
+  await page.locator('#typing-tool').waitFor();
+  assert.match(await text('#typing-tool'), /^Typing tool from Type 2 diabetes .*: 2000 respondents, fielded 2026-11-01; accuracy 94\.0%$/);
+  await shot('markets-typing-tool');
 });
 
 await browser.close();

@@ -172,7 +172,7 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(status.details[0].type_url, "type.googleapis.com/harmonia.v1.IssueList")
         issues = common_pb2.IssueList.FromString(status.details[0].value).issues
         self.assertEqual((issues[0].file, issues[0].line, issues[0].column),
-                         ("broken.yaml", 48, 15))
+                         ("broken.yaml", 50, 15))
         self.assertIn("unknown 'maybe'", issues[0].message)
 
     def test_2_publish_watch_cycle_query_refine_explain(self):
