@@ -90,9 +90,27 @@ void PrintProblems(const typing::Study& study) {
   }
 }
 
-std::string StudyLine(const typing::Study& study) {
+int Rejected(const typing::Study& study) {
   int rejected = 0;
   for (const Issue& issue : study.problems) rejected += issue.severity == Severity::kError;
+  return rejected;
+}
+
+// The study's own figures as JSON members: respondents, rejected rows and,
+// when it states one, the best possible accuracy.
+std::string StudyJson(const typing::Study& study) {
+  return absl::StrCat("\"study\":{\"therapy_area\":", JsonString(study.therapy_area),
+                      ",\"title\":", JsonString(study.title),
+                      ",\"fielded\":", JsonString(study.fielded), ",\"respondents\":", study.size(),
+                      ",\"rejected_rows\":", Rejected(study), ",\"best_possible_accuracy\":",
+                      study.best_possible_accuracy
+                          ? absl::StrFormat("%.6f", *study.best_possible_accuracy)
+                          : std::string("null"),
+                      "}");
+}
+
+std::string StudyLine(const typing::Study& study) {
+  const int rejected = Rejected(study);
   return absl::StrFormat("%s: %s, fielded %s: %d respondents (%d rows rejected)",
                          study.therapy_area, study.title, study.fielded, study.size(), rejected);
 }
@@ -133,6 +151,10 @@ int RunFit(int argc, char** argv, int first) {
     for (absl::string_view q : absl::StrSplit(args->Get("questions"), ',')) {
       if (!q.empty()) options.questions.emplace_back(q);
     }
+    if (options.questions.empty()) {
+      return Fail("fit", absl::InvalidArgumentError(
+                             "--questions: list at least one input (q1,q2…), or leave it out"));
+    }
   }
   const std::string priors = args->Get("priors", "study");
   if (priors == "equal") {
@@ -164,12 +186,12 @@ int RunFit(int argc, char** argv, int first) {
     }
     for (const std::string& w : fit->warnings) warnings.push_back(JsonString(w));
     std::printf(
-        "{\"therapy_area\":%s,\"respondents\":%lld,\"inputs\":[%s],\"folds\":%d,"
+        "{%s,\"therapy_area\":%s,\"respondents\":%lld,\"inputs\":[%s],\"folds\":%d,"
         "\"significant_digits\":%d,\"cross_validated\":%s,\"written\":%s,\"steps\":[%s],"
         "\"warnings\":[%s]}\n",
-        JsonString(study->therapy_area).c_str(), static_cast<long long>(fit->respondents),
-        absl::StrJoin(quoted, ",").c_str(), fit->folds, fit->significant_digits,
-        EvaluationJson(*study, fit->cross_validated).c_str(),
+        StudyJson(*study).c_str(), JsonString(study->therapy_area).c_str(),
+        static_cast<long long>(fit->respondents), absl::StrJoin(quoted, ",").c_str(), fit->folds,
+        fit->significant_digits, EvaluationJson(*study, fit->cross_validated).c_str(),
         EvaluationJson(*study, fit->written).c_str(), absl::StrJoin(steps, ",").c_str(),
         absl::StrJoin(warnings, ",").c_str());
     return 0;
@@ -216,7 +238,9 @@ int RunTest(int argc, char** argv, int first) {
   absl::StatusOr<typing::Evaluation> e = typing::TestTypingTool(*study, *text, args->Get("tool"));
   if (!e.ok()) return Fail("test", e.status());
   if (args->Has("json")) {
-    std::printf("%s\n", EvaluationJson(*study, *e).c_str());
+    std::string json = EvaluationJson(*study, *e);
+    json.insert(1, StudyJson(*study) + ",");
+    std::printf("%s\n", json.c_str());
     return 0;
   }
   std::string out = absl::StrCat("typing-tool test: ", StudyLine(*study), "\n");

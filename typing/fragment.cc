@@ -24,9 +24,11 @@ std::string Number(double v, int digits) {
 }
 
 // The rule set's text with its top-level `assignment:` replaced by
-// `fragment` and its `tests:` left out (they test the old assignment).
+// `fragment` and its `tests:` left out (they test the old assignment). Left
+// out lines become blank, so the rule set's lines keep their numbers; the
+// fragment starts after *fragment_offset lines.
 absl::StatusOr<std::string> Splice(const std::string& rules_text, const std::string& rules_name,
-                                   const std::string& fragment) {
+                                   const std::string& fragment, int* fragment_offset) {
   IssueList issues(rules_name);
   std::optional<YamlNode> root = LoadYaml(rules_text, &issues);
   if (!root || !root->is_map()) {
@@ -46,8 +48,10 @@ absl::StatusOr<std::string> Splice(const std::string& rules_text, const std::str
   }
   std::string out;
   for (size_t l = 0; l < lines.size(); ++l) {
-    if (!drop[l]) absl::StrAppend(&out, lines[l], "\n");
+    if (!drop[l]) absl::StrAppend(&out, lines[l]);
+    out.push_back('\n');
   }
+  *fragment_offset = static_cast<int>(lines.size());
   absl::StrAppend(&out, fragment);
   return out;
 }
@@ -56,12 +60,17 @@ absl::StatusOr<std::string> Splice(const std::string& rules_text, const std::str
 
 std::string FragmentYaml(const Study& study, const Fit& fit) {
   const engine::RuleSet& rs = *study.rule_set;
+  // A comment is one line: the title's line breaks become spaces.
+  std::string title = study.title;
+  for (char& c : title) {
+    if (c == '\n' || c == '\r') c = ' ';
+  }
   std::vector<std::string> ids;
   for (int c : fit.columns) ids.push_back(study.column_id(static_cast<size_t>(c)));
   std::string out = absl::StrCat(
-      "# A typing tool fitted by `harmonia typing-tool fit` (docs/typing-tool.md) on\n# ",
-      study.title, ", fielded ", study.fielded, ": linear discriminant analysis of ",
-      fit.respondents, " respondents\n# over ", absl::StrJoin(ids, ", "), ".\n",
+      "# A typing tool fitted by `harmonia typing-tool fit` (docs/typing-tool.md) on\n# ", title,
+      ", fielded ", study.fielded, ": linear discriminant analysis of ", fit.respondents,
+      " respondents\n# over ", absl::StrJoin(ids, ", "), ".\n",
       absl::StrFormat("# %d-fold cross-validated accuracy %.1f%%; the written functions type "
                       "%.1f%% of the study right.\n",
                       fit.folds, 100 * fit.cross_validated.accuracy(),
@@ -92,6 +101,7 @@ absl::StatusOr<Evaluation> TestTypingTool(const Study& study, const std::string&
   std::optional<YamlNode> root = LoadYaml(tool_text, &issues);
   if (!root) return absl::InvalidArgumentError(FormatIssues(issues.issues(), "\n"));
   std::string text = tool_text, label = name;
+  int fragment_offset = -1;  // >= 0: the text is the study's rule set and then the fragment
   if (!root->is_map() || root->Find("assignment") == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat(name, ": neither a rule set nor a fragment: no `assignment:`"));
@@ -99,14 +109,28 @@ absl::StatusOr<Evaluation> TestTypingTool(const Study& study, const std::string&
   if (root->Find("therapy_area") == nullptr) {
     absl::StatusOr<std::string> rules_text = ReadFileToString(study.rule_set_path, 4 << 20);
     if (!rules_text.ok()) return rules_text.status();
-    absl::StatusOr<std::string> spliced = Splice(*rules_text, study.rule_set_path, tool_text);
+    absl::StatusOr<std::string> spliced =
+        Splice(*rules_text, study.rule_set_path, tool_text, &fragment_offset);
     if (!spliced.ok()) return spliced.status();
     text = std::move(*spliced);
     label = absl::StrCat(study.rule_set_path, " with the assignment of ", name);
   }
   engine::CompileResult compiled = engine::CompileRuleSet(text, label);
   if (compiled.rule_set == nullptr) {
-    return absl::InvalidArgumentError(FormatIssues(compiled.issues, "\n"));
+    // The errors (warnings would bury them), each where it is: in the
+    // fragment, or in the study's rule set.
+    std::vector<Issue> errors;
+    for (Issue& issue : compiled.issues) {
+      if (issue.severity != Severity::kError) continue;
+      if (fragment_offset >= 0 && issue.line > fragment_offset) {
+        issue.file = name;
+        issue.line -= fragment_offset;
+      } else if (fragment_offset >= 0) {
+        issue.file = study.rule_set_path;
+      }
+      errors.push_back(std::move(issue));
+    }
+    return absl::InvalidArgumentError(FormatIssues(errors, "\n"));
   }
   const engine::RuleSet& rs = *compiled.rule_set;
   if (!rs.typing_tool) {

@@ -293,7 +293,67 @@ absl::StatusOr<Fit> FitTypingTool(const Study& study, const FitOptions& options)
     std::sort(candidates.begin(), candidates.end());
   }
 
+  // Inputs that cannot be weighed: the same answer from everybody (a weight
+  // would do nothing but send customers without it to unprofiled), or, when
+  // the inputs were not listed, answered by fewer than half the respondents
+  // (only those who answered every input are fitted on).
+  std::vector<std::string> warnings;
+  {
+    std::vector<int> kept;
+    for (int c : candidates) {
+      size_t answered = 0;
+      double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+      for (size_t r = 0; r < study.size(); ++r) {
+        const double v = study.value(r, static_cast<size_t>(c));
+        if (std::isnan(v)) continue;
+        ++answered;
+        lo = std::min(lo, v);
+        hi = std::max(hi, v);
+      }
+      const std::string& id = study.column_id(static_cast<size_t>(c));
+      if (answered > 0 && lo == hi) {
+        warnings.push_back(
+            absl::StrCat(id, " left out: every respondent who answered it gave ", lo));
+      } else if (options.questions.empty() && 2 * answered < study.size()) {
+        warnings.push_back(absl::StrCat(id, " left out: answered by ", answered, " of ",
+                                        study.size(), " respondents"));
+      } else {
+        kept.push_back(c);
+      }
+    }
+    candidates = std::move(kept);
+  }
+  if (candidates.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no input to weigh: ", warnings.empty() ? "the study has only choice questions"
+                                                             : absl::StrJoin(warnings, "; ")));
+  }
+
   Prepared p = Prepare(study, candidates, options.folds);
+  if (p.x.empty()) {
+    // Name the inputs respondents skipped most.
+    std::vector<std::pair<size_t, std::string>> empty;
+    for (int c : candidates) {
+      size_t n = 0;
+      for (size_t r = 0; r < study.size(); ++r) n += std::isnan(study.value(r, c));
+      if (n > 0) empty.emplace_back(n, study.column_id(static_cast<size_t>(c)));
+    }
+    std::sort(empty.rbegin(), empty.rend());
+    std::vector<std::string> named;
+    for (size_t i = 0; i < empty.size() && i < 5; ++i) {
+      named.push_back(absl::StrCat(empty[i].second, " (", empty[i].first, " empty)"));
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "no respondent answered every input; most often unanswered: ", absl::StrJoin(named, ", "),
+        ". Choose the inputs with --questions"));
+  }
+  for (size_t k = 0; k < p.slot_segment.size(); ++k) {
+    if (!p.total.scatter[k].allFinite()) {
+      return absl::InvalidArgumentError(
+          "the values are too large to fit (their squares overflow a double); check the "
+          "study's metrics for values in the wrong unit");
+    }
+  }
   if (p.slot_segment.size() < 2) {
     return absl::InvalidArgumentError(
         "the study's respondents fall in fewer than two segments: nothing to tell apart");
@@ -308,25 +368,30 @@ absl::StatusOr<Fit> FitTypingTool(const Study& study, const FitOptions& options)
   fit.respondents = static_cast<int64_t>(p.x.size());
   std::vector<Eigen::Index> chosen;
   if (options.max_questions > 0) {
-    double current = 0;
+    int64_t current = 0;  // respondents typed right by the inputs chosen so far
     while (static_cast<int>(chosen.size()) < options.max_questions &&
            chosen.size() < candidates.size()) {
       Eigen::Index best = -1;
-      double best_accuracy = -1;
+      Evaluation best_evaluation;
       for (Eigen::Index i = 0; i < static_cast<Eigen::Index>(candidates.size()); ++i) {
         if (std::find(chosen.begin(), chosen.end(), i) != chosen.end()) continue;
         std::vector<Eigen::Index> trial = chosen;
         trial.push_back(i);
-        const double accuracy = CrossValidate(p, trial, options.priors).accuracy();
-        if (accuracy > best_accuracy) {
+        Evaluation e = CrossValidate(p, trial, options.priors);
+        if (best < 0 || e.typed_right > best_evaluation.typed_right) {
           best = i;
-          best_accuracy = accuracy;
+          best_evaluation = std::move(e);
         }
       }
-      if (!chosen.empty() && best_accuracy - current < kMinGain) break;
+      // Counted in respondents, so that exactly one point is enough.
+      const int64_t gain = best_evaluation.typed_right - current;
+      if (!chosen.empty() &&
+          static_cast<double>(gain) < kMinGain * static_cast<double>(p.x.size()) - 1e-9) {
+        break;
+      }
       chosen.push_back(best);
-      current = best_accuracy;
-      fit.steps.push_back({candidates[static_cast<size_t>(best)], best_accuracy});
+      current = best_evaluation.typed_right;
+      fit.steps.push_back({candidates[static_cast<size_t>(best)], best_evaluation.accuracy()});
     }
     std::sort(chosen.begin(), chosen.end());
   } else {
@@ -340,6 +405,11 @@ absl::StatusOr<Fit> FitTypingTool(const Study& study, const FitOptions& options)
   // The functions over every used respondent, rounded to the fewest
   // significant digits that change no respondent's segment.
   const Model exact = FitModel(p.total, chosen, p.mean, options.priors);
+  if (!exact.coef.allFinite() || !exact.centred.allFinite()) {
+    return absl::InvalidArgumentError(
+        "the discriminant functions are not finite numbers: the inputs' values are too large or "
+        "too small to fit together");
+  }
   std::vector<size_t> exact_types;
   for (const VectorXd& x : p.x) exact_types.push_back(Type(exact, x));
   for (int digits = 3;; ++digits) {
@@ -376,6 +446,7 @@ absl::StatusOr<Fit> FitTypingTool(const Study& study, const FitOptions& options)
   }
 
   // What the written tool will do to customers.
+  fit.warnings = std::move(warnings);
   if (!left_out.empty()) {
     fit.warnings.push_back(absl::StrCat("left out, as choice questions cannot be weighted: ",
                                         absl::StrJoin(left_out, ", ")));

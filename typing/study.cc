@@ -107,7 +107,10 @@ absl::StatusOr<Study> ReadStudy(const std::string& dir) {
                                                    " is the rule set of ", rs.therapy_area));
   }
 
-  const std::string csv_path = absl::StrCat(dir, "/", respondents_name);
+  std::filesystem::path respondents_path(respondents_name);
+  if (respondents_path.is_relative())
+    respondents_path = std::filesystem::path(dir) / respondents_path;
+  const std::string csv_path = respondents_path.string();
   absl::StatusOr<MappedFile> file = MappedFile::Open(csv_path);
   if (!file.ok()) return file.status();
   csv::Reader csv_reader(csv::StripBom(file->data()));
@@ -146,12 +149,16 @@ absl::StatusOr<Study> ReadStudy(const std::string& dir) {
         absl::StrCat(csv_path, ":1: no column is an input of ", study.rule_set_path));
   }
   std::vector<std::string> segment_ids;
-  for (const engine::Segment& s : rs.segments) segment_ids.push_back(s.id);
+  for (int s = 0; s < static_cast<int>(rs.segments.size()); ++s) {
+    if (s != rs.unprofiled.default_segment) segment_ids.push_back(rs.segments[s].id);
+  }
 
   const size_t width = study.columns.size();
   std::vector<double> row(width);
+  const std::string_view data = csv::StripBom(file->data());
   while (true) {
     error = {};
+    const size_t record_start = csv_reader.offset();
     if (!csv_reader.Next(&fields, &error)) break;
     const int line = static_cast<int>(error.line ? error.line : csv_reader.record_line());
     if (!error.message.empty()) {
@@ -165,19 +172,34 @@ absl::StatusOr<Study> ReadStudy(const std::string& dir) {
                                   fields.size(), ": row skipped"));
       continue;
     }
-    // The byte column of field f, for messages.
-    auto column_of = [&](size_t f) {
-      return static_cast<int>(fields[f].data() - fields[0].data()) + 1;
+    // The position of field f, for messages: its physical line and 1-based
+    // byte column; the record's line and column 0 when the field is not a
+    // view into the file (a quoted field the reader had to unescape).
+    auto at = [&](size_t f) -> std::pair<int, int> {
+      const char* begin = data.data() + record_start;
+      const char* p = fields[f].data();
+      if (p < begin || p > data.data() + data.size()) return {line, 0};
+      int l = line;
+      const char* line_start = begin;
+      for (const char* c = begin; c < p; ++c) {
+        if (*c == '\n' || (*c == '\r' && (c + 1 == p || c[1] != '\n'))) {
+          ++l;
+          line_start = c + 1;
+        }
+      }
+      return {l, static_cast<int>(p - line_start) + 1};
     };
     if (fields[0].empty()) {
       problems.Error(line, 1, "respondent_id: empty: row skipped");
       continue;
     }
     const int segment = rs.FindSegment(fields[1]);
-    if (segment < 0) {
+    if (segment < 0 || segment == rs.unprofiled.default_segment) {
+      const auto [l, col] = at(1);
       problems.Error(
-          line, column_of(1),
+          l, col,
           absl::StrCat("segment: '", Sv(fields[1]), "' is not a segment of ", rs.therapy_area,
+                       segment >= 0 ? " a study can assign: it is the unprofiled default" : "",
                        " (allowed: ", absl::StrJoin(segment_ids, ", "), "): row skipped"));
       continue;
     }
@@ -189,8 +211,8 @@ absl::StatusOr<Study> ReadStudy(const std::string& dir) {
       const engine::InputDef& def = rs.inputs[study.columns[c]];
       std::string reason;
       if (!engine::ParseInputValue(def, fields[f], &row[c], &reason)) {
-        problems.Error(line, column_of(f),
-                       absl::StrCat(def.id, ": '", Sv(fields[f]), "' ", reason, ": row skipped"));
+        const auto [l, col] = at(f);
+        problems.Error(l, col, absl::StrCat(def.id, ": ", reason, ": row skipped"));
         ok = false;
       }
     }

@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <random>
 #include <string>
@@ -17,26 +18,23 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-// Twelve likert questions, three segments; only q3, q7 and q11 tell them apart.
-std::string TwelveQuestions() {
-  std::string text = R"(therapy_area: t
+// A rule set of segments a, b and c (z: the unprofiled default) asking
+// `questionnaire` (its YAML list items).
+std::string RuleSetAsking(const std::string& questionnaire) {
+  return absl::StrCat(R"(therapy_area: t
 version: 1
 applies_to: [x]
 objective_behavior: m
 questionnaire:
-)";
-  for (int q = 1; q <= 12; ++q) {
-    absl::StrAppend(&text, "  - {id: q", q, ", type: likert, scale: [1, 7]",
-                    q == 12 ? "" : ", required: true", "}\n");
-  }
-  absl::StrAppend(&text, R"(metrics:
+)",
+                      questionnaire, R"(metrics:
   - {id: m, type: integer, min: 0, max: 10}
 segments: [{id: a}, {id: b}, {id: c}, {id: z}]
 assignment:
   method: typing_tool
   functions:
-    a: {intercept: 0, weights: {q1: 1}}
-    b: {intercept: 0, weights: {q2: 1}}
+    a: {intercept: 0, weights: {m: 1}}
+    b: {intercept: 5, weights: {}}
 unprofiled:
   default: z
 tiers:
@@ -49,7 +47,16 @@ targets:
   c: {A: {calls: 1}, C: {calls: 1}}
   z: {A: {calls: 1}, C: {calls: 1}}
 )");
-  return text;
+}
+
+// Twelve likert questions; q12 is optional.
+std::string TwelveQuestions() {
+  std::string questions;
+  for (int q = 1; q <= 12; ++q) {
+    absl::StrAppend(&questions, "  - {id: q", q, ", type: likert, scale: [1, 7]",
+                    q == 12 ? "" : ", required: true", "}\n");
+  }
+  return RuleSetAsking(questions);
 }
 
 class TypingToolTest : public ::testing::Test {
@@ -115,18 +122,50 @@ TEST_F(TypingToolTest, BadRowsAreReportedWithLineAndColumnAndTheRestIsUsed) {
   csv += "bad1,teleporter,1,1,1,1,1,1,1,1,1,1,1,1\n";
   csv += "bad2,a,1,1,9,1,1,1,1,1,1,1,1,1\n";
   csv += "bad3,a,1,1\n";
+  csv += "\"bad\"\"4\",z,1,1,1,1,1,1,1,1,1,1,1,1\n";  // the unprofiled default is no label
+  csv += "\"bad5\",a,1,1,1,1,1,1,1,1,1,1,1,\"x\"\n";
   WriteStudy(csv);
   absl::StatusOr<Study> study = ReadStudy(dir_.string());
   ASSERT_TRUE(study.ok()) << study.status();
   EXPECT_EQ(study->size(), 60u);
-  ASSERT_EQ(study->problems.size(), 3u);
+  ASSERT_EQ(study->problems.size(), 5u);
   const std::string file = (dir_ / "respondents.csv").string();
   EXPECT_EQ(FormatIssue(study->problems[0]),
             file +
-                ":62:6: error: segment: 'teleporter' is not a segment of t (allowed: a, b, c, "
-                "z): row skipped");
-  EXPECT_THAT(FormatIssue(study->problems[1]), HasSubstr(":63:12: error: q3: '9' "));
+                ":62:6: error: segment: 'teleporter' is not a segment of t (allowed: a, b, c): "
+                "row skipped");
+  EXPECT_THAT(FormatIssue(study->problems[1]), HasSubstr(":63:12: error: q3: 9 is outside"));
   EXPECT_THAT(FormatIssue(study->problems[2]), HasSubstr(":64: error: expected 14 fields, got 4"));
+  EXPECT_THAT(FormatIssue(study->problems[3]),
+              HasSubstr(":65:10: error: segment: 'z' is not a segment of t a study can assign"));
+  // A quoted field is still found at its own column.
+  EXPECT_THAT(FormatIssue(study->problems[4]), HasSubstr(":66:33: error: q12: 'x' is not"));
+}
+
+TEST_F(TypingToolTest, ConstantAndMostlyUnansweredInputsAreLeftOutWithAWarning) {
+  // q1 always 4; q2 answered by a fifth of the respondents.
+  std::string csv = "respondent_id,segment,q1,q2,q3,q4,q5,q6,q7,q8,q9,q10,q11,q12\n";
+  for (int r = 0; r < 90; ++r) {
+    const int k = r % 3;
+    const char* q2 = r % 5 != 0 ? "" : r % 2 ? "3" : "2";
+    absl::StrAppend(&csv, "r", r, ",", std::string(1, static_cast<char>('a' + k)), ",4,", q2, ",",
+                    1 + 2 * k + r % 2, ",1,2,3,4,5,6,7,", 1 + 3 * k, ",", 1 + r % 7, "\n");
+  }
+  WriteStudy(csv);
+  absl::StatusOr<Study> study = ReadStudy(dir_.string());
+  ASSERT_TRUE(study.ok()) << study.status();
+  absl::StatusOr<Fit> fit = FitTypingTool(*study, {.folds = 3});
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  std::vector<std::string> weighted;
+  for (int c : fit->columns) weighted.push_back(study->column_id(static_cast<size_t>(c)));
+  EXPECT_THAT(weighted, ElementsAre("q3", "q11", "q12"));
+  EXPECT_THAT(fit->warnings,
+              ::testing::Contains("q1 left out: every respondent who answered it gave 4"));
+  EXPECT_THAT(fit->warnings, ::testing::Contains("q2 left out: answered by 18 of 90 respondents"));
+  // Named explicitly, q2 is kept, and with it only the 18 who answered it.
+  fit = FitTypingTool(*study, {.questions = {"q2", "q3"}, .folds = 3});
+  ASSERT_TRUE(fit.ok()) << fit.status();
+  EXPECT_EQ(fit->respondents, 18);
 }
 
 TEST_F(TypingToolTest, AStudyWithoutItsRuleSetOrWithABadDateIsRefusedPrecisely) {
@@ -164,35 +203,26 @@ TEST_F(TypingToolTest, TheWrittenFragmentTypesTheStudyThroughTheEngineAsStated) 
   EXPECT_EQ(engine->typed_right, fit->written.typed_right);
   EXPECT_EQ(engine->confusion, fit->written.confusion);
   EXPECT_GT(fit->cross_validated.accuracy(), 0.8);
+
+  // A mistake in a fragment is reported at the fragment's own line.
+  std::string bad = fragment;
+  const size_t at = bad.find("    cardio_renal_advocate:");
+  ASSERT_NE(at, std::string::npos);
+  bad.replace(at + 4, std::string("cardio_renal_advocate").size(), "teleporter");
+  const int line = 1 + static_cast<int>(std::count(bad.begin(), bad.begin() + at, '\n'));
+  engine = TestTypingTool(*study, bad, "bad.yaml");
+  ASSERT_FALSE(engine.ok());
+  EXPECT_THAT(std::string(engine.status().message()),
+              ::testing::StartsWith(absl::StrCat("bad.yaml:", line,
+                                                 ":5: error: typing tool function: unknown "
+                                                 "segment 'teleporter'")));
 }
 
 TEST(TypingToolFit, RefusesAChoiceQuestionAndUnknownIdsAndTooFewFolds) {
   // Built in memory: a rule set with a choice question.
-  const std::string text = R"(therapy_area: t
-version: 1
-applies_to: [x]
-objective_behavior: m
-questionnaire:
-  - {id: q, type: likert, scale: [1, 5], required: true}
-  - {id: c, type: choice, options: [red, green]}
-metrics:
-  - {id: m, type: integer, min: 0, max: 10}
-segments: [{id: a}, {id: b}, {id: z}]
-assignment:
-  method: typing_tool
-  functions:
-    a: {intercept: 0, weights: {q: 1}}
-unprofiled:
-  default: z
-tiers:
-  metric: m
-  bands:
-    standard: [{tier: A, min: 8}, {tier: C}]
-targets:
-  a: {A: {calls: 1}, C: {calls: 1}}
-  b: {A: {calls: 1}, C: {calls: 1}}
-  z: {A: {calls: 1}, C: {calls: 1}}
-)";
+  const std::string text = RuleSetAsking(
+      "  - {id: q, type: likert, scale: [1, 5], required: true}\n"
+      "  - {id: c, type: choice, options: [red, green]}\n");
   engine::CompileResult compiled = engine::CompileRuleSet(text, "t.yaml");
   ASSERT_NE(compiled.rule_set, nullptr) << FormatIssues(compiled.issues, "\n");
   Study study;

@@ -180,10 +180,21 @@ double PerturbProbability(const InputModel& m, double from, double to) {
       return p;
     }
     case InputType::kNumber: {
-      // Uniform within 5% of the range either side, quantized to 0.001.
+      // Perturb: Quantize(from ± band × U), U uniform in [0, 1): clamped to
+      // the domain, then rounded to 0.001. Per direction, the share of
+      // [from, from ± band) that rounds to `to`, plus the share clamped onto
+      // a bound when `to` is that bound.
       const double band = (d.hi - d.lo) * 0.05;
-      const double gap = std::abs(to - from);
-      return band > 0 && gap <= band ? 0.5 * 0.001 / band : 0;
+      if (!(band > 0)) return from == to;
+      const double cell_lo = to - 0.0005, cell_hi = to + 0.0005;
+      auto overlap = [&](double a, double b) {  // |[a, b) ∩ [cell_lo, cell_hi)|
+        return std::max(0.0, std::min(b, cell_hi) - std::max(a, cell_lo));
+      };
+      double up = overlap(from, std::min(from + band, d.hi));
+      if (to == d.hi) up += std::max(0.0, from + band - d.hi);
+      double down = overlap(std::max(from - band, d.lo), from);
+      if (to == d.lo) down += std::max(0.0, d.lo - (from - band));
+      return 0.5 * (up + down) / band;
     }
     case InputType::kChoice: {
       const size_t n = m.option_fields.size();
