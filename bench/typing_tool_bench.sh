@@ -56,13 +56,17 @@ printf '\n%-11s %-16s %8s %9s\n' "RULE SET" "INPUTS" "TYPED" "ACCURACY"
 for study in "$work"/fit/*/; do
   ta=$(basename "$study")
   for mode in all selected; do
-    # The rule set with the fragment as its assignment (its tests test the old one).
+    # The rule set with the fragment as its assignment (its tests test the old
+    # one): the top-level blocks are cut by their lines, as the text stands.
     python3 - "rules/$ta.yaml" "$work/$ta-$mode.yaml" > "$work/$ta-$mode-rules.yaml" <<'PY'
-import sys, yaml
-rules = yaml.safe_load(open(sys.argv[1]))
-rules["assignment"] = yaml.safe_load(open(sys.argv[2]))["assignment"]
-rules.pop("tests", None)
-print(yaml.safe_dump(rules, sort_keys=False, allow_unicode=True))
+import re, sys
+out, skip = [], False
+for line in open(sys.argv[1]):
+    if re.match(r"[a-z_]+:", line):
+        skip = line.startswith(("assignment:", "tests:"))
+    if not skip:
+        out.append(line)
+sys.stdout.write("".join(out) + open(sys.argv[2]).read())
 PY
     "$harmonia" evaluate --rules "$work/$ta-$mode-rules.yaml" --country countries/DE.yaml \
       --data "$work/customers" --as-of 2026-11-01 --out "$work/$ta-$mode.csv" 2>/dev/null
