@@ -165,16 +165,15 @@ absl::StatusOr<Evaluation> TestTypingTool(const Study& study, const std::string&
 
   // Slots: the study's segments with respondents, in the study rule set's order.
   const engine::RuleSet& srs = *study.rule_set;
-  std::vector<int> slot_of(srs.segments.size(), -1);
+  std::vector<int> slot_of(srs.segments.size(), -1), segments;
   for (int s : study.segments) slot_of[static_cast<size_t>(s)] = 0;
-  Evaluation e;
   for (size_t s = 0; s < slot_of.size(); ++s) {
     if (slot_of[s] < 0) continue;
-    slot_of[s] = static_cast<int>(e.segments.size());
-    e.segments.push_back(static_cast<int>(s));
+    slot_of[s] = static_cast<int>(segments.size());
+    segments.push_back(static_cast<int>(s));
   }
-  const size_t slots = e.segments.size();
-  e.confusion.assign(slots, std::vector<int64_t>(slots + 1, 0));
+  const size_t slots = segments.size();
+  Evaluation e(std::move(segments));
   for (size_t r = 0; r < n; ++r) {
     const size_t truth = static_cast<size_t>(slot_of[static_cast<size_t>(study.segments[r])]);
     size_t typed = slots;  // untyped, or a segment the study has no respondent of
@@ -184,9 +183,7 @@ absl::StatusOr<Evaluation> TestTypingTool(const Study& study, const std::string&
         typed = static_cast<size_t>(slot_of[static_cast<size_t>(s)]);
       }
     }
-    ++e.confusion[truth][typed];
-    ++e.respondents;
-    e.typed_right += typed == truth;
+    e.Add(truth, typed);
   }
   return e;
 }

@@ -155,7 +155,6 @@ double Round(double v, int digits) {
 // The study's data prepared for fitting: respondents answering every
 // candidate input, centred.
 struct Prepared {
-  std::vector<int> candidates;    // study columns
   std::vector<int> slot_segment;  // slot → rule-set segment (present in the study)
   std::vector<size_t> slot;       // per used respondent
   std::vector<VectorXd> x;        // per used respondent, centred
@@ -168,7 +167,6 @@ struct Prepared {
 
 Prepared Prepare(const Study& study, const std::vector<int>& candidates, int folds) {
   Prepared p;
-  p.candidates = candidates;
   const auto d = static_cast<Eigen::Index>(candidates.size());
   std::vector<int> slot_of(study.rule_set->segments.size(), -1);
   std::vector<size_t> rows;
@@ -211,26 +209,16 @@ Prepared Prepare(const Study& study, const std::vector<int>& candidates, int fol
   return p;
 }
 
-Evaluation EmptyEvaluation(const Prepared& p) {
-  Evaluation e;
-  e.segments = p.slot_segment;
-  e.confusion.assign(p.slot_segment.size(), std::vector<int64_t>(p.slot_segment.size() + 1, 0));
-  return e;
-}
-
 Evaluation CrossValidate(const Prepared& p, const std::vector<Eigen::Index>& inputs,
                          Priors priors) {
-  Evaluation e = EmptyEvaluation(p);
+  Evaluation e(p.slot_segment);
   for (size_t f = 0; f < p.folds.size(); ++f) {
     Moments train = p.total;
     train.Subtract(p.folds[f]);
     const Model model = FitModel(train, inputs, p.mean, priors);
     for (size_t r = 0; r < p.x.size(); ++r) {
       if (static_cast<size_t>(p.fold[r]) != f) continue;
-      const size_t typed = Type(model, p.x[r]);
-      ++e.confusion[p.slot[r]][typed];
-      ++e.respondents;
-      e.typed_right += typed == p.slot[r];
+      e.Add(p.slot[r], Type(model, p.x[r]));
     }
   }
   return e;
@@ -425,13 +413,8 @@ absl::StatusOr<Fit> FitTypingTool(const Study& study, const FitOptions& options)
     for (size_t r = 0; r < p.x.size() && same; ++r) same = Type(rounded, p.x[r]) == exact_types[r];
     if (!same && digits < 15) continue;
     fit.significant_digits = digits;
-    fit.written = EmptyEvaluation(p);
-    for (size_t r = 0; r < p.x.size(); ++r) {
-      const size_t typed = Type(rounded, p.x[r]);
-      ++fit.written.confusion[p.slot[r]][typed];
-      ++fit.written.respondents;
-      fit.written.typed_right += typed == p.slot[r];
-    }
+    fit.written = Evaluation(p.slot_segment);
+    for (size_t r = 0; r < p.x.size(); ++r) fit.written.Add(p.slot[r], Type(rounded, p.x[r]));
     for (size_t k = 0; k < p.slot_segment.size(); ++k) {
       if (!rounded.present[k]) continue;
       Function f;

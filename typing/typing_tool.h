@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -82,10 +83,24 @@ inline constexpr double kMinGain = 0.01;
 // order). confusion[true][typed]; the last typed column counts respondents
 // left untyped (a missing weighted input).
 struct Evaluation {
+  Evaluation() = default;
+  // No respondent yet: an all-zero matrix over `segments`.
+  explicit Evaluation(std::vector<int> segments_in)
+      : segments(std::move(segments_in)),
+        confusion(segments.size(), std::vector<int64_t>(segments.size() + 1, 0)) {}
+
   std::vector<int> segments;
   int64_t respondents = 0;
   int64_t typed_right = 0;
   std::vector<std::vector<int64_t>> confusion;
+
+  // One respondent of slot `truth` (an index into `segments`) typed as slot
+  // `typed` (segments.size(): untyped).
+  void Add(size_t truth, size_t typed) {
+    ++confusion[truth][typed];
+    ++respondents;
+    typed_right += typed == truth;
+  }
   double accuracy() const {
     return respondents == 0 ? 0 : static_cast<double>(typed_right) / respondents;
   }
