@@ -6,7 +6,7 @@
 # Generates a DE market (once, into $BENCH_DIR, default
 # /tmp/harmonia-console-bench-N) with 50 territories of equal size, rep01 …
 # rep50 one each; imports it, starts harmonia-rules, harmonia-worker and
-# harmonia-console, publishes rules/oncology.yaml, runs a cycle, then:
+# harmonia-console, publishes the three rule sets (DE runs all), runs an oncology cycle, then:
 #   paint   bench/console_paint.mjs: rep01 opens "my customers" in Chromium
 #   load    bench/console_load.cc: 50 sessions (rep01 … rep50) reading pages
 #           of their customers (a search every tenth call) for 20 s, first
@@ -21,33 +21,20 @@ scripts/build.sh default >/dev/null
 build=$PWD/build
 harmonia=$build/cli/harmonia
 
+gen_de_market "$dir" "$customers"
 if [[ ! -f $dir/territories.csv ]]; then
-  echo "generating $customers customers into $dir" >&2
-  "$harmonia" gen --rules rules/oncology.yaml --countries DE --customers "$customers" \
-    --seed 7 --refinements 0 --out "$dir" >/dev/null
   awk -F, 'NR == 1 {print "customer_id,territory,rep"; next}
            {t = n++ % 50 + 1; printf "%s,DE-%02d,rep%02d\n", $1, t, t}' \
     "$dir/customers.csv" > "$dir/territories.csv"
 fi
 
-work=$(mktemp -d /tmp/harmonia-console-bench-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
+bench_workdir console
 {
-  for p in ops olaf worker; do
-    role=$(case $p in ops) echo global_ops;; olaf) echo country_ops:DE;; worker) echo service;; esac)
-    printf -- '- principal: %s\n  token_sha256: %s\n  roles: [%s]\n' "$p" \
-      "$(printf %s "$p-token" | sha256sum | cut -d' ' -f1)" "$role"
-  done
+  token_entry ops global_ops
+  token_entry olaf country_ops:DE
+  token_entry worker service
   for k in $(seq -w 1 50); do
-    printf -- '- principal: rep%s\n  token_sha256: %s\n  roles: [field:DE]\n' "$k" \
-      "$(printf %s "rep$k-token" | sha256sum | cut -d' ' -f1)"
+    token_entry "rep$k" field:DE
     echo "rep$k-token" >> "$work/rep-tokens"
   done
 } > "$work/tokens.yaml"
@@ -62,13 +49,14 @@ store=sqlite:$work/harmonia.db
   --tokens "$work/tokens.yaml" 2>"$work/rules.log" &
 pids+=($!)
 rules=$(listening "$work/rules.log")
-"$harmonia" rules publish --server "$rules" --token ops-token rules/oncology.yaml >/dev/null
+"$harmonia" rules publish --server "$rules" --token ops-token rules/oncology.yaml \
+  rules/diabetes.yaml rules/immunology.yaml >/dev/null  # every rule set DE's file names
 "$build/services/harmonia-worker" --listen 127.0.0.1:0 --store "$store" --rules-server "$rules" \
   --rules-token-file "$work/worker.token" --countries DE --countries-dir "$work/countries" \
   --tokens "$work/tokens.yaml" --scheduler=false 2>"$work/worker.log" &
 pids+=($!)
 worker=$(listening "$work/worker.log")
-for _ in $(seq 600); do grep -q '"event":"serving"' "$work/worker.log" && break; sleep 0.05; done
+wait_serving "$work/worker.log"
 "$harmonia" cycle run --server "$worker" --country DE --ta oncology --token olaf-token >/dev/null
 "$build/console/harmonia-console" --listen 127.0.0.1:0 --rules-server "$rules" \
   --workers "DE=$worker" 2>"$work/console.log" &

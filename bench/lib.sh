@@ -69,3 +69,40 @@ listening() {
   done
   echo "no listening line in $1" >&2; cat "$1" >&2; exit 1
 }
+
+# bench_workdir NAME: a fresh folder for this run in $work and an empty
+# $pids for the daemons the script starts; on exit every daemon gets SIGTERM,
+# a PostgreSQL started in $work (start_postgres) is stopped, and $work goes.
+bench_workdir() {
+  work=$(mktemp -d "/tmp/harmonia-$1-bench-XXXXXX")
+  pids=()
+  trap bench_cleanup EXIT
+}
+bench_cleanup() {
+  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  stop_postgres "$work"
+  rm -rf "$work"
+}
+
+# token_entry PRINCIPAL ROLE: a tokens-file entry whose token is
+# "PRINCIPAL-token" (docs/api.md).
+token_entry() {
+  printf -- '- principal: %s\n  token_sha256: %s\n  roles: [%s]\n' "$1" \
+    "$(printf %s "$1-token" | sha256sum | cut -d' ' -f1)" "$2"
+}
+
+# gen_de_market DIR CUSTOMERS: a DE market of oncology customers (seed 7, no
+# refinements) in DIR, generated once: kept while DIR/metrics.csv is there.
+gen_de_market() {
+  [[ -f $1/metrics.csv ]] && return
+  echo "generating $2 customers into $1" >&2
+  "$harmonia" gen --rules rules/oncology.yaml --countries DE --customers "$2" \
+    --seed 7 --refinements 0 --out "$1" >/dev/null
+}
+
+# wait_serving LOG: waits up to 30 s for a worker's "serving" log line.
+wait_serving() {
+  for _ in $(seq 600); do grep -q '"event":"serving"' "$1" && return; sleep 0.05; done
+  echo "no serving line in $1" >&2; cat "$1" >&2; exit 1
+}

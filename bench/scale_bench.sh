@@ -30,15 +30,7 @@ if [[ ! -f $dir/metrics.csv ]]; then
     --customers "$customers" --seed 7 --as-of 2026-11-01 --out "$dir" >/dev/null
 fi
 
-work=$(mktemp -d /tmp/harmonia-scale-bench-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  stop_postgres "$work"
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir scale
 start_postgres "$work" scale
 store=$PG_URL
 echo "scale run: $markets markets × $customers customers on PostgreSQL 15, $parallel cycles at a time"
@@ -51,17 +43,9 @@ echo "  import: $(cat "$work/t") peak RSS; $((markets * customers)) customers, $
 mkdir -p "$work/logs"
 write_country_files "$work/countries" "${codes[@]}"
 {
-  echo "- principal: ops"
-  echo "  token_sha256: $(printf %s ops-token | sha256sum | cut -d' ' -f1)"
-  echo "  roles: [global_ops]"
-  echo "- principal: worker"
-  echo "  token_sha256: $(printf %s worker-token | sha256sum | cut -d' ' -f1)"
-  echo "  roles: [service]"
-  for cc in "${codes[@]}"; do
-    echo "- principal: ops-$cc"
-    echo "  token_sha256: $(printf %s "ops-$cc-token" | sha256sum | cut -d' ' -f1)"
-    echo "  roles: [country_ops:$cc]"
-  done
+  token_entry ops global_ops
+  token_entry worker service
+  for cc in "${codes[@]}"; do token_entry "ops-$cc" "country_ops:$cc"; done
 } > "$work/tokens.yaml"
 printf %s worker-token > "$work/worker.token"
 

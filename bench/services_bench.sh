@@ -19,30 +19,15 @@ scripts/build.sh default >/dev/null
 build=$PWD/build
 harmonia=$build/cli/harmonia
 
-if [[ ! -f $dir/metrics.csv ]]; then
-  echo "generating $customers customers into $dir" >&2
-  "$harmonia" gen --rules rules/oncology.yaml --countries DE --customers "$customers" \
-    --seed 7 --refinements 0 --out "$dir" >/dev/null
-fi
+gen_de_market "$dir" "$customers"
 
-work=$(mktemp -d /tmp/harmonia-services-bench-XXXXXX)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-tokens=""
-for p in ops field olaf worker; do
-  role=$(case $p in ops) echo global_ops;; field) echo field:DE;; olaf) echo country_ops:DE;; worker) echo service;; esac)
-  tokens+="- principal: $p
-  token_sha256: $(printf %s "$p-token" | sha256sum | cut -d' ' -f1)
-  roles: [$role]
-"
-done
-printf '%s' "$tokens" > "$work/tokens.yaml"
+bench_workdir services
+{
+  token_entry ops global_ops
+  token_entry field field:DE
+  token_entry olaf country_ops:DE
+  token_entry worker service
+} > "$work/tokens.yaml"
 mkdir "$work/countries"
 grep -v '^schedule:' tests/golden/DE.yaml > "$work/countries/DE.yaml"
 
@@ -61,7 +46,7 @@ HARMONIA_RULES_TOKEN=worker-token "$build/services/harmonia-worker" --listen 127
 pids+=($!)
 worker=$(listening "$work/worker.log")
 "$harmonia" rules publish --server "$rules" --token ops-token rules/oncology.yaml >/dev/null
-for _ in $(seq 200); do grep -q '"event":"serving"' "$work/worker.log" && break; sleep 0.05; done
+wait_serving "$work/worker.log"
 HARMONIA_TOKEN=olaf-token "$harmonia" cycle run --server "$worker" --country DE --ta oncology \
   --as-of 2026-11-01 >&2
 

@@ -31,12 +31,7 @@ if [[ ! -f $dir/metrics.csv ]]; then
     --seed 7 --out "$dir"
 fi
 
-work=$(mktemp -d /tmp/harmonia-store-bench-XXXXXX)
-cleanup() {
-  stop_postgres "$work"
-  rm -rf "$work"
-}
-trap cleanup EXIT
+bench_workdir store
 
 case $backend in
   sqlite)

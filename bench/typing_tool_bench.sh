@@ -15,13 +15,13 @@
 # latent segment (latent.csv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/lib.sh
 respondents=${1:-2000}
 holdout=${2:-5000}
 seed=${3:-1}
 harmonia=$PWD/build/cli/harmonia
 scripts/build.sh default >/dev/null
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+bench_workdir typing-tool
 
 "$harmonia" gen --study "$respondents" --seed "$seed" --out "$work/fit" 2>/dev/null
 "$harmonia" gen --study "$holdout" --seed "$seed" --wave 2 --out "$work/holdout" 2>/dev/null
